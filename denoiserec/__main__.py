@@ -1,0 +1,3 @@
+from denoiserec.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""The canonical feedback log: one schema every source maps onto and every method reads.
+
+One row is one exposure of an item to a user (a play, an impression). Columns:
+
+=================  =========  ==========================================================================
+column             type       meaning
+=================  =========  ==========================================================================
+user               str        user id as in the source
+item               str        item (song, ad, video) id as in the source
+timestamp          int64      seconds since the Unix epoch, UTC
+session            str        session id (the source's, or derived from an inactivity gap)
+position           int32      0-based position of the row inside its session
+feedback           str        raw feedback kind, one of :data:`FEEDBACK_KINDS`
+active             int8       e: 1 = the user acted (like, skip, click ...), 0 = passive (auto-play)
+label              int8       y: 1 = positive, 0 = negative (the *noisy* training label)
+=================  =========  ==========================================================================
+
+Optional columns every source may fill: ``context`` (station / context type, str), ``played_ratio``
+(float32), ``hour`` (int8), ``artist`` (str), ``category`` (str). Further side features are kept with
+the prefix ``f_`` (str or numeric). Hidden ground truth from the simulator is kept with the prefix
+``true_`` (``true_attention``, ``true_preference``): training code never reads those columns, only
+evaluation does.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+#: Raw feedback kinds and their (active e, label y) under the default music/feed mapping.
+#: ``autoplay`` = played to the end without any user action (passive positive);
+#: ``unplayed`` = recommended but never reached (session ended first; passive negative).
+FEEDBACK_KINDS: dict[str, tuple[int, int]] = {
+    "autoplay": (0, 1),
+    "complete": (0, 1),
+    "unplayed": (0, 0),
+    "skip": (1, 0),
+    "like": (1, 1),
+    "dislike": (1, 0),
+    "share": (1, 1),
+    "download": (1, 1),
+    "click": (1, 1),
+    "unclick": (0, 0),
+    "view": (0, 1),
+    "cart": (1, 1),
+    "fav": (1, 1),
+    "buy": (1, 1),
+}
+
+#: Integer code of each feedback kind (0 is kept for padding in sequence features).
+FEEDBACK_CODE: dict[str, int] = {k: i + 1 for i, k in enumerate(FEEDBACK_KINDS)}
+
+#: Kinds grouped by meaning, used by sequence features (e.g. DUMN's four sequences).
+POSITIVE_EXPLICIT = ("like", "share", "download", "cart", "fav", "buy")
+NEGATIVE_EXPLICIT = ("dislike", "skip")
+
+REQUIRED: dict[str, pl.DataType] = {
+    "user": pl.Utf8,
+    "item": pl.Utf8,
+    "timestamp": pl.Int64,
+    "session": pl.Utf8,
+    "position": pl.Int32,
+    "feedback": pl.Utf8,
+    "active": pl.Int8,
+    "label": pl.Int8,
+}
+
+OPTIONAL: dict[str, pl.DataType] = {
+    "context": pl.Utf8,
+    "played_ratio": pl.Float32,
+    "hour": pl.Int8,
+    "artist": pl.Utf8,
+    "category": pl.Utf8,
+}
+
+SIDE_PREFIX = "f_"
+TRUTH_PREFIX = "true_"
+
+
+def truth_columns(columns: list[str]) -> list[str]:
+    """Hidden ground-truth columns (simulator only) -- never features."""
+    return [c for c in columns if c.startswith(TRUTH_PREFIX)]
+
+
+def conform(df: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Cast ``df`` to the canonical schema, check it, and order its columns.
+
+    Raises :class:`denoiserec.errors.DataError` naming ``source`` on a missing required column,
+    an unknown feedback kind or an inconsistent ``active``/``label`` value.
+    """
+    from denoiserec.errors import DataError
+
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(source, column=missing[0], message=f"missing required column(s) {missing}")
+    unknown = [
+        c for c in df.columns
+        if c not in REQUIRED and c not in OPTIONAL and not c.startswith((SIDE_PREFIX, TRUTH_PREFIX))
+    ]
+    if unknown:
+        raise DataError(source, column=unknown[0], message=f"column(s) {unknown} are not in the schema; "
+                        f"prefix side features with '{SIDE_PREFIX}'")
+    casts = {c: t for c, t in {**REQUIRED, **OPTIONAL}.items() if c in df.columns}
+    df = df.with_columns([pl.col(c).cast(t, strict=False) for c, t in casts.items()])
+    for c in REQUIRED:
+        n_null = df[c].null_count()
+        if n_null:
+            row = int(df.with_row_index("_r").filter(pl.col(c).is_null())["_r"][0])
+            raise DataError(source, row=row, column=c, message=f"{n_null} null or unparseable value(s)")
+    bad = df.filter(~pl.col("feedback").is_in(list(FEEDBACK_KINDS)))
+    if bad.height:
+        raise DataError(source, column="feedback",
+                        message=f"unknown feedback kind {bad['feedback'][0]!r}; known: {list(FEEDBACK_KINDS)}")
+    for c in ("active", "label"):
+        out = df.filter(~pl.col(c).is_in([0, 1]))
+        if out.height:
+            raise DataError(source, column=c, message=f"values must be 0 or 1, found {out[c][0]}")
+    ordered = [c for c in REQUIRED] + [c for c in OPTIONAL if c in df.columns]
+    ordered += sorted(c for c in df.columns if c.startswith(SIDE_PREFIX))
+    ordered += sorted(c for c in df.columns if c.startswith(TRUTH_PREFIX))
+    return df.select(ordered)
