@@ -13,6 +13,15 @@ data_app = typer.Typer(help="Prepare and describe data sets.", no_args_is_help=T
 app.add_typer(data_app, name="data")
 
 
+# --- data: sources, prepare, describe (denoiserec/data/sources) -----------------------------------------------
+
+
+# --- simulate (denoiserec/data/simulate.py) -------------------------------------------------------------------
+
+
+# --- train, run, report, demo (denoiserec/train, experiment.py, report.py) ------------------------------------
+
+
 def main() -> None:
     app()
 
