@@ -1,0 +1,256 @@
+"""Canonical log -> contiguous tensors.
+
+Vocabularies are fitted on the training split only: a value seen fewer than ``min_count`` times there, or
+never, maps to the out-of-vocabulary id 0. Sequence features hold, for every row, the user's previous events
+(strictly earlier in (timestamp, session, position) order, so no future leaks in), optionally filtered by
+feedback kind or label, left-padded with 0 to ``max_len``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import torch
+
+from denoiserec.data.schema import (
+    FEEDBACK_CODE,
+    NEGATIVE_EXPLICIT,
+    OPTIONAL,
+    POSITIVE_EXPLICIT,
+    SIDE_PREFIX,
+    TRUTH_PREFIX,
+)
+
+#: Optional canonical columns used as categorical features when present. ``played_ratio`` is left out on
+#: purpose: it reveals skips, i.e. the label.
+DEFAULT_CATEGORICAL = ("user", "item", "context", "artist", "category", "hour")
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """A history feature: the user's last ``max_len`` events whose kind is in ``kinds`` (None: any) and whose
+    label equals ``label`` (None: any)."""
+
+    max_len: int = 20
+    kinds: tuple[str, ...] | None = None
+    label: int | None = None
+
+
+#: Named presets: ``hist`` (positives, for pooled-history models) and DUMN's four behaviour sequences.
+SEQUENCE_PRESETS: dict[str, SequenceConfig] = {
+    "hist": SequenceConfig(label=1),
+    "all": SequenceConfig(),
+    "click": SequenceConfig(label=1),
+    "unclick": SequenceConfig(label=0),
+    "like": SequenceConfig(kinds=POSITIVE_EXPLICIT),
+    "dislike": SequenceConfig(kinds=NEGATIVE_EXPLICIT),
+}
+
+
+@dataclass
+class FeatureConfig:
+    """What to encode. ``categorical``/``numeric`` None = infer from the columns present."""
+
+    categorical: list[str] | None = None
+    numeric: list[str] | None = None
+    sequences: dict[str, SequenceConfig] = field(default_factory=dict)
+    min_count: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> FeatureConfig:
+        d = dict(d or {})
+        seqs = {}
+        for name, s in (d.pop("sequences", None) or {}).items():
+            base = SEQUENCE_PRESETS.get(name, SequenceConfig())
+            s = dict(s or {})
+            if "kinds" in s and s["kinds"] is not None:
+                s["kinds"] = tuple(s["kinds"])
+            seqs[name] = SequenceConfig(**{**base.__dict__, **s})
+        return cls(sequences=seqs, **d)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The encoded feature layout that models are built from."""
+
+    categorical: tuple[str, ...]
+    cardinalities: tuple[int, ...]  # per field, including the OOV id 0
+    numeric: tuple[str, ...]
+    sequences: tuple[tuple[str, int], ...]  # (name, max_len); ids are in the ``item`` field's vocabulary
+    n_feedback_kinds: int = len(FEEDBACK_CODE) + 1  # feedback codes, 0 = padding
+
+    def field_index(self, name: str) -> int:
+        return self.categorical.index(name)
+
+    @property
+    def item_field(self) -> int:
+        return self.field_index("item")
+
+    @property
+    def user_field(self) -> int | None:
+        return self.field_index("user") if "user" in self.categorical else None
+
+
+class EncodedData:
+    """Equal-length tensors (see ``docs/design.md``), batched by slicing."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]):
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors["label"])
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self.tensors[key]
+
+    def subset(self, index: torch.Tensor | np.ndarray) -> EncodedData:
+        index = torch.as_tensor(index)
+        return EncodedData({k: v[index.to(v.device)] for k, v in self.tensors.items()})
+
+    def to(self, device: torch.device | str) -> EncodedData:
+        return EncodedData({k: v.to(device, non_blocking=True) for k, v in self.tensors.items()})
+
+    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None):
+        """Yield dict batches. Shuffling permutes every tensor once per epoch (one gather), then slices views."""
+        t = self.tensors
+        if shuffle:
+            perm = torch.randperm(len(self), generator=generator).to(t["label"].device)
+            t = {k: v[perm] for k, v in t.items()}
+            t["index"] = perm
+        else:
+            t = {**t, "index": torch.arange(len(self), device=t["label"].device)}
+        for start in range(0, len(self), batch_size):
+            yield {k: v[start:start + batch_size] for k, v in t.items()}
+
+
+class Encoder:
+    """Fits vocabularies and numeric statistics on training rows; turns a canonical log into tensors."""
+
+    def __init__(self, config: FeatureConfig | None = None):
+        self.config = config or FeatureConfig()
+        self.vocabs: dict[str, pl.DataFrame] = {}
+        self.num_stats: dict[str, tuple[float, float]] = {}
+        self.spec: FeatureSpec | None = None
+
+    def fit(self, train: pl.DataFrame) -> Encoder:
+        cfg = self.config
+        cat = cfg.categorical or [
+            c for c in train.columns
+            if c in DEFAULT_CATEGORICAL or (c.startswith(SIDE_PREFIX) and train.schema[c] == pl.Utf8)
+        ]
+        num = cfg.numeric if cfg.numeric is not None else [
+            c for c in train.columns
+            if c.startswith(SIDE_PREFIX) and train.schema[c].is_numeric() and c not in OPTIONAL
+        ]
+        if cfg.sequences and "item" not in cat:
+            cat = ["item", *cat]
+        for c in cat:
+            counts = (train.group_by(pl.col(c).cast(pl.Utf8).alias("value")).len()
+                      .filter(pl.col("len") >= cfg.min_count)
+                      .sort(["len", "value"], descending=[True, False], nulls_last=True)
+                      .drop_nulls("value"))
+            self.vocabs[c] = counts.select("value", pl.int_range(1, counts.height + 1, dtype=pl.Int32).alias("id"))
+        for c in num:
+            col = train[c].cast(pl.Float64)
+            mean, std = col.mean() or 0.0, col.std() or 1.0
+            self.num_stats[c] = (float(mean), float(std) if std > 0 else 1.0)
+        self.spec = FeatureSpec(
+            categorical=tuple(cat),
+            cardinalities=tuple(self.vocabs[c].height + 1 for c in cat),
+            numeric=tuple(num),
+            sequences=tuple((n, s.max_len) for n, s in cfg.sequences.items()),
+        )
+        return self
+
+    def transform(self, df: pl.DataFrame) -> EncodedData:
+        """Encode every row of ``df``. Histories are built from ``df`` itself, so pass the whole log (all
+        splits) and select rows afterwards: a test row's history then holds the events before it."""
+        assert self.spec is not None, "call fit() first"
+        df = df.with_row_index("_row").sort(["user", "timestamp", "session", "position"])
+        out: dict[str, torch.Tensor] = {}
+        ids = []
+        for c in self.spec.categorical:
+            v = self.vocabs[c]
+            ids.append(df.select(pl.col(c).cast(pl.Utf8).alias("value")).join(v, on="value", how="left",
+                                                                          maintain_order="left")["id"]
+                       .fill_null(0).to_numpy())
+        out["cat"] = torch.from_numpy(np.stack(ids, axis=1).astype(np.int32)) if ids else torch.zeros(df.height, 0)
+        if self.spec.numeric:
+            cols = [((df[c].cast(pl.Float64).fill_null(m) - m) / s).to_numpy() for c, (m, s) in self.num_stats.items()]
+            out["num"] = torch.from_numpy(np.stack(cols, axis=1).astype(np.float32))
+        else:
+            out["num"] = torch.zeros(df.height, 0)
+        if self.spec.sequences:
+            user_start = _group_starts(df["user"].to_numpy())
+            items = out["cat"][:, self.spec.item_field].numpy()
+            kinds = df["feedback"].replace_strict(FEEDBACK_CODE, return_dtype=pl.Int32).to_numpy()
+            labels = df["label"].to_numpy()
+            for name, s in self.config.sequences.items():
+                mask = np.ones(df.height, dtype=bool)
+                if s.kinds is not None:
+                    mask &= df["feedback"].is_in(list(s.kinds)).to_numpy()
+                if s.label is not None:
+                    mask &= labels == s.label
+                seq_items, seq_kinds = history(items, kinds, mask, user_start, s.max_len)
+                out[f"seq_{name}"], out[f"kind_{name}"] = torch.from_numpy(seq_items), torch.from_numpy(seq_kinds)
+        out["label"] = torch.from_numpy(df["label"].to_numpy().astype(np.float32))
+        out["active"] = torch.from_numpy(df["active"].to_numpy().astype(np.float32))
+        out["user"] = torch.from_numpy(df["user"].rank("dense").to_numpy().astype(np.int64) - 1)
+        out["session"] = torch.from_numpy(
+            df.select(pl.struct("user", "session").rank("dense")).to_series().to_numpy().astype(np.int64) - 1)
+        out["position"] = torch.from_numpy(df["position"].to_numpy().astype(np.int64))
+        out["feedback"] = torch.from_numpy(df["feedback"].replace_strict(FEEDBACK_CODE, return_dtype=pl.Int64)
+                                           .to_numpy(writable=True))
+        out["timestamp"] = torch.from_numpy(df["timestamp"].to_numpy().astype(np.int64))
+        for c in df.columns:
+            if c.startswith(TRUTH_PREFIX):
+                out[c] = torch.from_numpy(df[c].cast(pl.Float32).fill_null(float("nan")).to_numpy(writable=True))
+        # back to the input's row order
+        order = torch.from_numpy(np.argsort(df["_row"].to_numpy(), kind="stable"))
+        return EncodedData({k: v[order].contiguous() for k, v in out.items()})
+
+
+def _group_starts(keys: np.ndarray) -> np.ndarray:
+    """For rows sorted by ``keys``: the index of the first row of each row's group."""
+    n = len(keys)
+    new = np.ones(n, dtype=bool)
+    if n > 1:
+        new[1:] = keys[1:] != keys[:-1]
+    starts = np.flatnonzero(new)
+    return starts[np.cumsum(new) - 1]
+
+
+def history(items: np.ndarray, kinds: np.ndarray, mask: np.ndarray, group_start: np.ndarray,
+            max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Left-padded last ``max_len`` earlier rows of the same group among rows where ``mask`` holds.
+
+    Rows must be sorted by (group, time). Row i sees the masked rows j < i with j >= group_start[i]: never
+    itself and never the future. Vectorised over rows; loops only over the ``max_len`` lags.
+    """
+    n = len(items)
+    picked = np.flatnonzero(mask)
+    before = np.searchsorted(picked, np.arange(n), side="left")  # masked rows strictly before i
+    first = np.searchsorted(picked, group_start, side="left")  # first masked row of i's group
+    seq_items = np.zeros((n, max_len), dtype=np.int32)
+    seq_kinds = np.zeros((n, max_len), dtype=np.int32)
+    for lag in range(1, max_len + 1):
+        j = before - lag
+        ok = j >= first
+        if not ok.any():
+            break
+        src = picked[j[ok]]
+        seq_items[ok, max_len - lag] = items[src]
+        seq_kinds[ok, max_len - lag] = kinds[src]
+    return seq_items, seq_kinds
+
+
+def encode_splits(df: pl.DataFrame, config: FeatureConfig | None = None,
+                  split_column: str = "split") -> tuple[FeatureSpec, dict[str, EncodedData]]:
+    """Fit on the rows with ``split == 0`` and encode train/valid/test (0/1/2) from the whole log."""
+    enc = Encoder(config).fit(df.filter(pl.col(split_column) == 0))
+    full = enc.transform(df)
+    split = df[split_column].to_numpy()
+    parts = {name: full.subset(np.flatnonzero(split == code)) for code, name in enumerate(("train", "valid", "test"))}
+    return enc.spec, parts

@@ -1,0 +1,31 @@
+"""The denoising-method contract. A method never sees the model: it sees the data and, at each step, the
+detached logits and per-sample losses, and returns per-sample weights ``w`` and targets ``y*``. The trainer
+minimises ``L = Σ_i w_i · BCE(σ(s_i), y*_i) / Σ_i w_i`` (plus a model's auxiliary loss)."""
+
+from __future__ import annotations
+
+import torch
+
+from denoiserec.data.features import EncodedData, FeatureSpec
+
+
+class Method:
+    """Base class: the identity method (``w = 1``, ``y* = y``), i.e. training on the noisy labels as given."""
+
+    name = "none"
+
+    def fit(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
+        """Called once before training (e.g. UAE trains its attention and propensity estimators here)."""
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called at the start of every epoch (0-based)."""
+        self.epoch = epoch
+
+    def weights_and_targets(self, batch: dict[str, torch.Tensor], logits: torch.Tensor,
+                            losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``logits``, ``losses`` are detached ``[B]``; return ``(w [B], y* [B])``."""
+        return torch.ones_like(logits), batch["label"]
+
+    def state(self) -> dict:
+        """What to record in the run's results (fitted statistics, diagnostics)."""
+        return {}

@@ -1,0 +1,26 @@
+"""DeepFM (Guo et al., IJCAI 2017): ``ŷ = σ(y_FM + y_DNN)`` sharing one embedding table, where
+``y_FM = b + Σ w_i x_i + Σ_{i<j} <v_i, v_j> x_i x_j`` and ``y_DNN = MLP(concat_f e_f)``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from denoiserec.data.features import FeatureSpec
+from denoiserec.models.layers import MLP, FieldEmbedding, LinearTerm, fm_interaction
+
+
+class DeepFM(nn.Module):
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, hidden: tuple[int, ...] = (256, 128),
+                 dropout: float = 0.0):
+        super().__init__()
+        self.embed = FieldEmbedding(spec, embed_dim)
+        self.linear = LinearTerm(spec)
+        self.dnn = MLP(self.embed.n_fields * embed_dim, tuple(hidden), dropout)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        e = self.embed(batch)
+        return self.linear(batch) + fm_interaction(e) + self.dnn(e.flatten(1)).squeeze(-1)
+
+
+MODEL = DeepFM

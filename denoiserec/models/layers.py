@@ -1,0 +1,104 @@
+"""Layers shared by the CTR models.
+
+:class:`FieldEmbedding` turns a batch into one ``[B, F, E]`` tensor of field embeddings -- categorical fields
+from one fused table (a per-field offset into a single ``nn.Embedding``, so one lookup serves every field),
+numeric fields as ``x_d · v_d``, and each history sequence mean-pooled over its non-padding items, looked up
+in the item field's rows of the same table. Every model starts from it; models that attend over histories
+(DIN, DUMN, ...) call :meth:`FieldEmbedding.item_embedding` on the raw ``seq_*`` ids instead.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from denoiserec.data.features import FeatureSpec
+
+
+class FieldEmbedding(nn.Module):
+    """Embeds every input field of ``spec`` to ``dim`` dimensions: output ``[B, n_fields, dim]``."""
+
+    def __init__(self, spec: FeatureSpec, dim: int, pool_sequences: bool = True, init_std: float = 1e-2):
+        super().__init__()
+        self.spec, self.dim, self.pool_sequences = spec, dim, pool_sequences
+        offsets = torch.tensor([0, *spec.cardinalities[:-1]], dtype=torch.long).cumsum(0)
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.table = nn.Embedding(max(sum(spec.cardinalities), 1), dim)
+        nn.init.normal_(self.table.weight, std=init_std)
+        self.numeric = nn.Parameter(torch.randn(len(spec.numeric), dim) * init_std)
+        self.sequences = [name for name, _ in spec.sequences] if pool_sequences else []
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.spec.categorical) + len(self.spec.numeric) + len(self.sequences)
+
+    def item_embedding(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Embeddings of item ids (local ids of the ``item`` field; 0 = padding/OOV) of any shape."""
+        return self.table(item_ids.long() + self.offsets[self.spec.item_field])
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = []
+        if self.spec.categorical:
+            parts.append(self.table(batch["cat"].long() + self.offsets))
+        if self.spec.numeric:
+            parts.append(batch["num"].unsqueeze(-1) * self.numeric)
+        for name in self.sequences:
+            parts.append(masked_mean(self.item_embedding(batch[f"seq_{name}"]), batch[f"seq_{name}"] > 0).unsqueeze(1))
+        return torch.cat(parts, dim=1)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x [B, T, E]`` over positions where ``mask [B, T]`` holds (zeros for empty rows)."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+class MLP(nn.Module):
+    """Linear → activation → dropout blocks (optionally batch-normalised); ``out_dim`` adds a last linear."""
+
+    def __init__(self, in_dim: int, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.0,
+                 out_dim: int | None = 1, batch_norm: bool = False, activation: type[nn.Module] = nn.ReLU):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for h in hidden:
+            layers.append(nn.Linear(in_dim, h))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers += [activation(), nn.Dropout(dropout)] if dropout else [activation()]
+            in_dim = h
+        if out_dim is not None:
+            layers.append(nn.Linear(in_dim, out_dim))
+            in_dim = out_dim
+        self.net = nn.Sequential(*layers)
+        self.out_dim = in_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class LinearTerm(nn.Module):
+    """First-order term ``b + Σ_f w_f[x_f] + Σ_d w_d·x_d`` (LR, FM, Wide)."""
+
+    def __init__(self, spec: FeatureSpec):
+        super().__init__()
+        self.spec = spec
+        offsets = torch.tensor([0, *spec.cardinalities[:-1]], dtype=torch.long).cumsum(0)
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.weight = nn.Embedding(max(sum(spec.cardinalities), 1), 1)
+        nn.init.zeros_(self.weight.weight)
+        self.numeric = nn.Linear(len(spec.numeric), 1) if spec.numeric else None
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.bias.expand(len(batch["label"]))
+        if self.spec.categorical:
+            out = out + self.weight(batch["cat"].long() + self.offsets).sum((1, 2))
+        if self.numeric is not None:
+            out = out + self.numeric(batch["num"]).squeeze(-1)
+        return out
+
+
+def fm_interaction(e: torch.Tensor) -> torch.Tensor:
+    """Second-order FM term ``½ Σ_k [(Σ_f e_fk)² − Σ_f e_fk²]`` of ``e [B, F, E]`` → ``[B]`` (Rendle, 2010)."""
+    s = e.sum(1)
+    return 0.5 * (s * s - (e * e).sum(1)).sum(1)
