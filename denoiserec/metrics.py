@@ -1,7 +1,8 @@
 """Evaluation metrics. All take NumPy arrays (or tensors) of scores and 0/1 labels.
 
 * AUC: the Mann-Whitney statistic with average ranks for ties.
-* GAUC (Zhou et al., DIN, 2018): ``Σ_u n_u·AUC_u / Σ_u n_u`` over users having both classes, n_u = impressions.
+* GAUC: ``Σ_u n⁺_u·AUC_u / Σ_u n⁺_u`` over users having both classes, weighted by the user's positives
+  n⁺_u (the definition the UAE paper states; DIN weights by impressions: ``weight="impressions"``).
 * logloss: mean binary cross-entropy of probabilities clipped to [1e-7, 1 - 1e-7].
 * RelaImpr (Yan et al., 2014): ``((AUC_model - 0.5) / (AUC_base - 0.5) - 1) · 100 %``.
 * pairwise accuracy: the share of (positive, negative) pairs of the same group ranked correctly, ties count
@@ -51,11 +52,13 @@ def auc(scores, labels) -> float:
     return float(u[0] / (p[0] * q[0])) if len(u) and p[0] * q[0] > 0 else float("nan")
 
 
-def gauc(scores, labels, groups) -> float:
-    """Impression-weighted mean of per-group AUC over groups with both classes (DIN's GAUC)."""
+def gauc(scores, labels, groups, weight: str = "positives") -> float:
+    """Weighted mean of per-group AUC over groups with both classes; ``weight`` is ``"positives"`` (UAE's
+    definition, the default) or ``"impressions"`` (DIN's)."""
     u, p, q, n = _group_auc_parts(scores, labels, groups)
     ok = p * q > 0
-    return float(np.sum(n[ok] * u[ok] / (p[ok] * q[ok])) / np.sum(n[ok])) if ok.any() else float("nan")
+    w = p[ok] if weight == "positives" else n[ok]
+    return float(np.sum(w * u[ok] / (p[ok] * q[ok])) / np.sum(w)) if ok.any() else float("nan")
 
 
 def pairwise_accuracy(scores, labels, groups) -> float:

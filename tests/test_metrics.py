@@ -21,16 +21,18 @@ def test_auc_matches_sklearn(data):
     assert np.isnan(metrics.auc(s, np.ones_like(y)))
 
 
-def test_gauc_is_impression_weighted_user_auc(data):
+def test_gauc_is_weighted_user_auc(data):
     s, y, g = data
     y[g == 0] = 1  # a one-class user is skipped
-    ref, w = [], []
+    ref, pos, imp = [], [], []
     for u in np.unique(g):
         m = g == u
         if 0 < y[m].sum() < m.sum():
             ref.append(roc_auc_score(y[m], s[m]))
-            w.append(m.sum())
-    assert metrics.gauc(s, y, g) == pytest.approx(np.average(ref, weights=w), abs=1e-12)
+            pos.append(y[m].sum())
+            imp.append(m.sum())
+    assert metrics.gauc(s, y, g) == pytest.approx(np.average(ref, weights=pos), abs=1e-12)
+    assert metrics.gauc(s, y, g, weight="impressions") == pytest.approx(np.average(ref, weights=imp), abs=1e-12)
 
 
 def test_pairwise_accuracy_counts_pairs():

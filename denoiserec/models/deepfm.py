@@ -11,7 +11,7 @@ from denoiserec.models.layers import MLP, FieldEmbedding, LinearTerm, fm_interac
 
 
 class DeepFM(nn.Module):
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, hidden: tuple[int, ...] = (256, 128),
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
                  dropout: float = 0.0):
         super().__init__()
         self.embed = FieldEmbedding(spec, embed_dim)

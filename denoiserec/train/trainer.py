@@ -30,7 +30,8 @@ from denoiserec.metrics import evaluate
 @dataclass
 class TrainConfig:
     epochs: int = 5
-    batch_size: int = 2048
+    batch_size: int = 4096
+    reduction: str = "weighted"  # "weighted": Σ w·BCE / Σ w;  "mean": Σ w·BCE / B
     lr: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 2  # epochs without improvement of ``monitor`` on valid before stopping
@@ -186,7 +187,8 @@ class Trainer:
                     losses = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
                     w, y_star = method.weights_and_targets(batch, logits.detach(), losses)
                 per = F.binary_cross_entropy_with_logits(logits, y_star, reduction="none")
-                loss = (w * per).sum() / w.sum().clamp_min(1e-12)
+                denom = w.sum().clamp_min(1e-12) if cfg.reduction == "weighted" else len(per)
+                loss = (w * per).sum() / denom
                 if aux is not None:
                     loss = loss + aux.float()
                 optim.zero_grad(set_to_none=True)
