@@ -16,7 +16,8 @@ label              int8       y: 1 = positive, 0 = negative (the *noisy* trainin
 =================  =========  ==========================================================================
 
 Optional columns every source may fill: ``context`` (station / context type, str), ``played_ratio``
-(float32), ``hour`` (int8), ``artist`` (str), ``category`` (str). Further side features are kept with
+(float32), ``hour`` (int8), ``artist`` (str), ``category`` (str), ``split`` (int8: 0 train, 1 valid, 2 test,
+when the source ships its own split). Further side features are kept with
 the prefix ``f_`` (str or numeric). Hidden ground truth from the simulator is kept with the prefix
 ``true_`` (``true_attention``, ``true_preference``): training code never reads those columns, only
 evaluation does.
@@ -70,6 +71,7 @@ OPTIONAL: dict[str, pl.DataType] = {
     "hour": pl.Int8,
     "artist": pl.Utf8,
     "category": pl.Utf8,
+    "split": pl.Int8,
 }
 
 SIDE_PREFIX = "f_"

@@ -92,6 +92,10 @@ class Trainer:
             torch.set_num_threads(self.config.threads)
         self.history: list[dict] = []
 
+    @staticmethod
+    def is_main_process() -> bool:
+        return not dist.is_initialized() or dist.get_rank() == 0
+
     # ------------------------------------------------------------------------------------------------------
     def _autocast(self):
         use = self.config.amp and self.device.type == "cuda"
@@ -173,8 +177,9 @@ class Trainer:
                 per_rank = len(train) // self.world
                 part = train_dev.subset(perm[self.rank * per_rank:(self.rank + 1) * per_rank])
             total, count = 0.0, 0
-            n_batches = (len(part) + cfg.batch_size - 1) // cfg.batch_size
-            bar = tqdm(part.batches(cfg.batch_size, shuffle=True, generator=generator), total=n_batches,
+            batch_size = max(cfg.batch_size // self.world, 1)  # the global batch stays cfg.batch_size under DDP
+            n_batches = (len(part) + batch_size - 1) // batch_size
+            bar = tqdm(part.batches(batch_size, shuffle=True, generator=generator), total=n_batches,
                        desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=False)
             for batch in bar:
                 if self.device.type == "cuda":
@@ -194,9 +199,9 @@ class Trainer:
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 optim.step()
-                total += float(loss.detach()) * len(y)
+                total += loss.detach() * len(y)  # a tensor: no host sync per step
                 count += len(y)
-            record = {"epoch": epoch, "train_loss": total / max(count, 1), "seconds": time.perf_counter() - t0}
+            record = {"epoch": epoch, "train_loss": float(total) / max(count, 1), "seconds": time.perf_counter() - t0}
             if valid is not None:
                 metrics = self.evaluate(model, valid)
                 record.update({f"valid_{k}": v for k, v in metrics.items()})

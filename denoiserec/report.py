@@ -1,0 +1,167 @@
+"""Results folder → Markdown report and PNG plots.
+
+For every (model, method): mean ± std over seeds of each test metric; RelaImpr of the mean AUC against the
+baseline method of the same model; and a paired t-test (seeds matched) of AUC against it. On simulated data the
+same is given for ``auc_true`` (AUC against the hidden true preference -- what denoising is meant to improve).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from denoiserec.io import atomic_path, write_text
+from denoiserec.metrics import rela_impr
+
+METRICS = ("auc", "gauc", "logloss", "auc_true", "gauc_true", "auc_active")
+
+
+def load_runs(out_dir: str | Path) -> list[dict]:
+    runs = []
+    for f in sorted((Path(out_dir) / "runs").glob("*.json")):
+        runs.append(json.loads(f.read_text()))
+    return runs
+
+
+def _fmt(mean: float, std: float) -> str:
+    return "–" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
+
+
+def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
+    """One row per (model, method) with mean/std per metric, RelaImpr and paired t-test p-values."""
+    groups: dict[tuple[str, str], dict[int, dict]] = {}
+    for r in runs:
+        if "model" in r:
+            groups.setdefault((r["model"], r["method"]), {})[r["seed"]] = r["test"]
+    rows = []
+    for (model, method), by_seed in groups.items():
+        row: dict = {"model": model, "method": method, "seeds": len(by_seed)}
+        for m in METRICS:
+            vals = np.array([t.get(m, np.nan) for t in by_seed.values()], dtype=float)
+            if np.isnan(vals).all():
+                continue
+            row[m] = (float(np.nanmean(vals)), float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else 0.0)
+        base = groups.get((model, baseline)) if baseline else None
+        if base is not None and method != baseline:
+            for m in ("auc", "auc_true"):
+                if m not in row:
+                    continue
+                seeds = sorted(set(base) & set(by_seed))
+                a = np.array([by_seed[s][m] for s in seeds])
+                b = np.array([base[s][m] for s in seeds])
+                row[f"relaimpr_{m}"] = rela_impr(float(a.mean()), float(b.mean()))
+                testable = len(seeds) > 1 and np.any(a != b)
+                row[f"p_{m}"] = float(stats.ttest_rel(a, b).pvalue) if testable else float("nan")
+        rows.append(row)
+    return rows
+
+
+def to_markdown(rows: list[dict], baseline: str | None) -> str:
+    present = [m for m in METRICS if any(m in r for r in rows)]
+    extra = [k for k in ("relaimpr_auc", "p_auc", "relaimpr_auc_true", "p_auc_true") if any(k in r for r in rows)]
+    head = ["model", "method", "seeds", *present, *extra]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["model"], r["method"], str(r["seeds"])]
+        cells += [_fmt(*r[m]) if m in r else "–" for m in present]
+        for k in extra:
+            v = r.get(k)
+            cells.append("–" if v is None or math.isnan(v) else (f"{v:+.2f} %" if k.startswith("rela") else f"{v:.3g}"))
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (f"\nTest-set metrics, mean ± std over seeds. RelaImpr and paired t-test p-values (seeds matched) are "
+            f"against method `{baseline}` of the same model. `*_true` metrics score against the simulator's hidden "
+            f"true preference; `auc_active` only on rows with active feedback.\n")
+    return "\n".join(lines) + "\n" + note
+
+
+def plot_curves(runs: list[dict], path: Path, metric: str = "valid_auc") -> bool:
+    """Training loss and validation ``metric`` per epoch, one line per run, one panel pair per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in runs if r.get("history")]
+    if not runs:
+        return False
+    models = sorted({r["model"] for r in runs})
+    methods = sorted({r["method"] for r in runs})
+    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
+    fig, axes = plt.subplots(2, len(models), figsize=(4.5 * len(models), 6.5), squeeze=False)
+    for j, model in enumerate(models):
+        for r in (r for r in runs if r["model"] == model):
+            ep = [h["epoch"] + 1 for h in r["history"]]
+            label = r["method"] if r["seed"] == min(x["seed"] for x in runs if x["method"] == r["method"]) else None
+            axes[0, j].plot(ep, [h["train_loss"] for h in r["history"]], color=colors[r["method"]], alpha=0.7,
+                            label=label)
+            axes[1, j].plot(ep, [h.get(metric, np.nan) for h in r["history"]], color=colors[r["method"]], alpha=0.7)
+        axes[0, j].set_title(model)
+        axes[0, j].set_ylabel("train loss")
+        axes[1, j].set_ylabel(metric)
+        axes[1, j].set_xlabel("epoch")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
+
+
+def plot_bars(rows: list[dict], path: Path, metric: str) -> bool:
+    """Test ``metric`` per model and method, with the std over seeds as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if metric in r]
+    if not rows:
+        return False
+    models = sorted({r["model"] for r in rows})
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(models) * len(methods) * 0.6 + 2), 3.8))
+    for i, me in enumerate(methods):
+        xs, ys, es = [], [], []
+        for j, mo in enumerate(models):
+            r = next((r for r in rows if r["model"] == mo and r["method"] == me), None)
+            if r:
+                xs.append(j + i * width)
+                ys.append(r[metric][0])
+                es.append(r[metric][1])
+        ax.bar(xs, ys, width, yerr=es, label=me, capsize=2)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(models))], models)
+    lo = min(r[metric][0] - r[metric][1] for r in rows)
+    hi = max(r[metric][0] + r[metric][1] for r in rows)
+    ax.set_ylim(lo - 0.1 * (hi - lo + 1e-3), hi + 0.1 * (hi - lo + 1e-3))
+    ax.set_ylabel(f"test {metric}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
+
+
+def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
+    """Write ``report.md`` (+ ``curves.png``, ``test_<metric>.png``) for the runs in ``out_dir``."""
+    out_dir = Path(out_dir)
+    runs = load_runs(out_dir)
+    rows = summarize(runs, baseline)
+    text = f"# {out_dir.name}\n\n"
+    if rows:
+        text += to_markdown(rows, baseline)
+        if plot_curves(runs, out_dir / "curves.png"):
+            text += "\n![training and validation curves](curves.png)\n"
+        for m in ("auc", "auc_true"):
+            if plot_bars(rows, out_dir / f"test_{m}.png", m):
+                text += f"\n![test {m}](test_{m}.png)\n"
+    else:
+        extra = [r for r in runs if "model" not in r]
+        text += "No CTR runs.\n" if not extra else "```\n" + json.dumps(extra, indent=1)[:20000] + "\n```\n"
+    write_text(out_dir / "report.md", text)
+    return out_dir / "report.md"

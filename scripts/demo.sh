@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set everything up, then run the demo: simulate a data set, train DeepFM with and without denoising, print
+# the comparison table (results in runs/demo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/denoiserec demo "$@"
