@@ -1,0 +1,189 @@
+"""The music-session simulator: determinism, schema, configured rates, and noise in the intended direction."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from denoiserec.cli import app
+from denoiserec.data import simulate as sim
+from denoiserec.data.log import read_log, read_meta
+from denoiserec.data.schema import FEEDBACK_KINDS, REQUIRED, conform
+from denoiserec.data.simulate import SimConfig, simulate, simulate_to, summary
+from denoiserec.errors import ConfigError
+
+SMALL = dict(users=300, items=800, artists=100, sessions=3, min_len=5, max_len=15)
+
+
+@pytest.fixture(scope="module")
+def default_log() -> tuple[pl.DataFrame, float]:
+    t = time.perf_counter()
+    df = simulate(SimConfig())
+    return df, time.perf_counter() - t
+
+
+def test_default_size_and_speed(default_log):
+    df, seconds = default_log
+    assert 150_000 <= df.height <= 250_000
+    assert seconds < 10.0
+
+
+def test_same_seed_same_output_other_seed_differs():
+    a = simulate(SimConfig(**SMALL, seed=7))
+    b = simulate(SimConfig(**SMALL, seed=7))
+    c = simulate(SimConfig(**SMALL, seed=8))
+    assert a.equals(b)
+    assert not a.equals(c)
+
+
+def test_schema_and_structure():
+    cfg = SimConfig(**SMALL)
+    df = simulate(cfg)
+    assert conform(df, "x").equals(df)  # already canonical: types and column order
+    for c, t in REQUIRED.items():
+        assert df.schema[c] == t
+    assert set(df["feedback"].unique()) <= set(FEEDBACK_KINDS)
+    for kind, (e, y) in FEEDBACK_KINDS.items():
+        sub = df.filter(pl.col("feedback") == kind)
+        if sub.height:
+            assert set(sub["active"]) == {e} and set(sub["label"]) == {y}
+    assert {"true_attention", "true_attention_prob", "true_preference", "true_pref_prob"} <= set(df.columns)
+    assert df.select(pl.col("true_pref_prob").is_between(0, 1).all()).item()
+    # sessions: exactly `sessions` per user, L in [min_len, max_len], positions 0..L-1, time never goes back
+    per = df.group_by("session").agg(pl.len(), pl.col("position").min().alias("lo"),
+                                     pl.col("position").max().alias("hi"), pl.col("user").n_unique().alias("nu"))
+    assert per.height == cfg.users * cfg.sessions
+    assert per["len"].is_between(cfg.min_len, cfg.max_len).all()
+    assert (per["lo"] == 0).all() and (per["hi"] == per["len"] - 1).all() and (per["nu"] == 1).all()
+    assert df["user"].n_unique() == cfg.users
+    bounds = df.group_by("user", "session").agg(pl.col("timestamp").min().alias("t0"),
+                                               pl.col("timestamp").max().alias("t1")).sort("user", "t0")
+    overlap = bounds.with_columns(prev_end=pl.col("t1").shift(1).over("user")).filter(pl.col("t0") < pl.col("prev_end"))
+    assert overlap.height == 0, "sessions of one user overlap in time"
+    diffs = df.with_columns(d=pl.col("timestamp").diff().over("session")).filter(pl.col("d") < 0)
+    assert diffs.height == 0
+    assert (df["hour"].cast(pl.Int64) == (df["timestamp"] // 3600) % 24).all()
+    # unplayed rows come only after the session stopped, and never before a played one
+    last_played = df.filter(pl.col("feedback") != "unplayed").group_by("session").agg(pl.col("position").max())
+    first_unplayed = df.filter(pl.col("feedback") == "unplayed").group_by("session").agg(pl.col("position").min())
+    j = last_played.join(first_unplayed, on="session", suffix="_u")
+    assert (j["position"] < j["position_u"]).all()
+
+
+def test_users_across_blocks(monkeypatch):
+    monkeypatch.setattr(sim, "BLOCK_USERS", 64)
+    cfg = SimConfig(users=150, items=300, artists=40, sessions=2, min_len=3, max_len=4)
+    df = simulate(cfg)
+    assert df["user"].n_unique() == 150 and df["session"].n_unique() == 300
+
+
+def test_statistics_match_configured_rates(default_log):
+    df, _ = default_log
+    s = summary(df)
+    cfg = SimConfig()
+    assert s["active_after_active"] == pytest.approx(cfg.active_after_active, abs=0.03)
+    assert s["active_after_passive"] == pytest.approx(cfg.active_after_passive, abs=0.01)
+    assert 0.06 <= s["active_rate"] <= 0.12
+    # other targets are reached too, not just the defaults
+    other = summary(simulate(SimConfig(users=1000, active_after_active=0.35, active_after_passive=0.12, seed=3)))
+    assert other["active_after_active"] == pytest.approx(0.35, abs=0.03)
+    assert other["active_after_passive"] == pytest.approx(0.12, abs=0.015)
+
+
+def test_attention_starts_high_and_decays(default_log):
+    df, _ = default_log
+    by = df.filter(pl.col("feedback") != "unplayed").group_by("position").agg(pl.col("true_attention").mean())
+    by = dict(by.iter_rows())
+    assert by[0] > by[3] > by[9]
+
+
+def test_labels_noisy_in_the_intended_direction(default_log):
+    df, _ = default_log
+    agree = (pl.col("label") == pl.col("true_preference")).mean()
+    act = df.filter(pl.col("active") == 1).select(agree).item()
+    pas = df.filter(pl.col("active") == 0).select(agree).item()
+    assert act > 0.9
+    assert pas < act - 0.2
+    # active rows follow the preference
+    pref = dict(df.group_by("feedback").agg(pl.col("true_preference").mean()).iter_rows())
+    assert pref["like"] > 0.9 and pref["skip"] < 0.1 and pref["dislike"] < 0.1
+    # passive positives include disliked tracks (autoplay noise), passive negatives liked ones (unplayed noise)
+    assert 0.2 < pref["autoplay"] < 0.9 and 0.2 < pref["unplayed"] < 0.9
+    # actions imply attention; nobody attends to an unplayed track; most auto-plays are inattentive
+    att = dict(df.group_by("feedback").agg(pl.col("true_attention").mean()).iter_rows())
+    assert att["like"] == 1.0 and att["skip"] == 1.0 and att["unplayed"] == 0.0 and att["autoplay"] < 0.3
+
+
+def test_no_slip_means_actions_never_contradict_preference():
+    df = simulate(SimConfig(**SMALL, slip=0.0))
+    act = df.filter(pl.col("active") == 1)
+    assert act.height > 100 and (act["label"] == act["true_preference"]).all()
+
+
+def test_simulate_to_roundtrip_and_meta(tmp_path, monkeypatch):
+    monkeypatch.setattr(sim, "BLOCK_USERS", 100)  # several blocks streamed into one file
+    cfg = SimConfig(**SMALL, seed=5)
+    meta = simulate_to(cfg, tmp_path / "out", progress=False)
+    df = read_log(tmp_path / "out")
+    assert df.equals(simulate(cfg))
+    m = read_meta(tmp_path / "out")
+    assert m["rows"] == df.height == meta["rows"] and m["config"]["seed"] == 5 and m["source"] == "simulator"
+    s = summary(df)
+    assert m["rates"]["active_after_passive"] == pytest.approx(s["active_after_passive"], abs=1e-3)
+    assert m["rates"]["active_rate"] == pytest.approx(s["active_rate"], abs=1e-3)
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(sim, "BLOCK_USERS", 100)
+    real = sim._simulate_block
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sim, "_simulate_block", failing)
+    with pytest.raises(RuntimeError):
+        simulate_to(SimConfig(**SMALL), tmp_path / "out", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError):
+        SimConfig(min_len=10, max_len=5)
+    with pytest.raises(ConfigError):
+        SimConfig(slip=1.5)
+    with pytest.raises(ConfigError):
+        SimConfig.from_dict({"nope": 1})
+    assert SimConfig.from_dict({"users": 3}).users == 3
+
+
+def test_cli(tmp_path):
+    out = tmp_path / "sim"
+    r = CliRunner().invoke(app, ["simulate", str(out), "--users", "50", "--items", "200", "--sessions", "2",
+                                 "--seed", "4", "--set", "slip=0.0", "--set", "artists=30", "--quiet"])
+    assert r.exit_code == 0, r.output
+    meta = read_meta(out)
+    assert meta["config"]["slip"] == 0.0 and meta["config"]["users"] == 50
+    assert read_log(out)["user"].n_unique() == 50
+    bad = CliRunner().invoke(app, ["simulate", str(tmp_path / "bad"), "--set", "bogus=1"])
+    assert bad.exit_code != 0 and not (tmp_path / "bad").exists()
+
+
+def test_pref_prob_is_informative(default_log):
+    """The hidden preference is learnable from user x item (else no method could recover it)."""
+    df, _ = default_log
+    y = df["true_preference"].to_numpy()
+    p = df["true_pref_prob"].to_numpy()
+    order = np.argsort(p)
+    ranks = np.empty(len(p))
+    ranks[order] = np.arange(1, len(p) + 1)
+    n1 = y.sum()
+    auc = (ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * (len(y) - n1))
+    assert auc > 0.75
