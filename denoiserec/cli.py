@@ -18,6 +18,95 @@ app.add_typer(data_app, name="data")
 # --- data: sources, prepare, describe (denoiserec/data/sources) -----------------------------------------------
 
 
+def _options(opts: list[str]) -> dict[str, str]:
+    out = {}
+    for o in opts:
+        key, sep, value = o.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {o!r}", param_hint="--opt")
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+@data_app.command("sources")
+def data_sources() -> None:
+    """List the data sets that `data prepare` reads, with their options."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from denoiserec.data.sources import SOURCES, summary
+
+    t = Table(title="data sources (denoiserec data prepare SOURCE PATH -o OUT --opt KEY=VALUE)")
+    t.add_column("source")
+    t.add_column("what")
+    t.add_column("options")
+    for name, module in SOURCES.items():
+        t.add_row(name, summary(name), "\n".join(f"{k}: {v}" for k, v in module.OPTIONS.items()))
+    Console().print(t)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    source: str = typer.Argument(..., help="data set name: see `denoiserec data sources`"),
+    path: str = typer.Argument(None, help="the downloaded files: a folder or a file"),
+    raw: str = typer.Option(None, "--raw", help="same as PATH"),
+    out: str = typer.Option(..., "--out", "-o", help="output folder (events.parquet + meta.json)"),
+    opt: list[str] = typer.Option([], "--opt", help="source option KEY=VALUE (repeatable)"),
+) -> None:
+    """Read a data set's original files and write the canonical feedback log to OUT (atomically)."""
+    import time
+
+    from rich.console import Console
+
+    from denoiserec.data.describe import table
+    from denoiserec.data.log import write_log
+    from denoiserec.data.sources import read
+    from denoiserec.errors import DataError
+
+    path = path or raw
+    if not path:
+        raise typer.BadParameter("give the raw data PATH (or --raw PATH)")
+    console = Console(stderr=True)
+    options = _options(opt)
+    t0 = time.perf_counter()
+    try:
+        with console.status(f"reading {source} from {path} ..."):
+            df = read(source, path, **options)
+            write_log(df, out, source, raw=str(path), options=options)
+    except DataError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    console.print(f"wrote {df.height:,} rows to {out} in {time.perf_counter() - t0:.1f} s")
+    Console().print(table(df, title=f"{source}: {out}"))
+
+
+@data_app.command("describe")
+def data_describe(
+    path: str = typer.Argument(..., help="a prepared data folder (or its events.parquet)"),
+    positions: int = typer.Option(20, help="show rates by session position up to this position (0: skip)"),
+    plot: str = typer.Option(None, help="also save the rates by position as this PNG"),
+) -> None:
+    """Print a prepared log's statistics: size, feedback kinds, active and label rates, rates by position."""
+    from rich.console import Console
+
+    from denoiserec.data import describe
+    from denoiserec.data.log import read_log
+    from denoiserec.errors import DataError
+
+    console = Console()
+    try:
+        df = read_log(path)
+    except DataError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    console.print(describe.table(df, title=str(path)))
+    if positions > 0:
+        console.print(describe.position_table(df, positions))
+    if plot:
+        console.print(f"plot: {describe.plot(df, plot, max(positions, 1))}")
+
+
+
 # --- simulate (denoiserec/data/simulate.py) -------------------------------------------------------------------
 
 
