@@ -85,6 +85,8 @@ def test_taobao_joined_sample(shared_data):
     check_log(df)
     assert df.height == raw.height and (df["label"] == 1).sum() == raw["clk"].sum()
     assert set(df["feedback"].unique()) <= {"click", "unclick"} and "f_brand" in df.columns
+    both = read("taobao", shared_data / "taobao", file_split=1)
+    assert both.group_by("split").len().sort("split").rows() == [(0, raw.height), (2, 100)]
 
 
 def test_kuairand_sample(shared_data):

@@ -39,7 +39,9 @@ from denoiserec.errors import DataError
 OPTIONS = {
     "gap": f"inactivity gap in seconds that ends a session (default {DEFAULT_GAP})",
     "behavior": "1 to add behavior_log.csv rows (pv/cart/fav/buy) to the log (default 0; the file is ~700M rows)",
+    "file_split": "1 to keep the pre-joined layout's own split: files named *train* -> 0, *valid* -> 1, *test* -> 2",
 }
+SPLIT_NAMES = {"train": 0, "valid": 1, "test": 2}
 AD_SIDE = ("campaign_id", "customer", "brand", "price")
 PROFILE = ("cms_segid", "cms_group_id", "final_gender_code", "age_level", "pvalue_level", "shopping_level",
            "occupation", "new_user_class_level")
@@ -52,15 +54,17 @@ def _time(column: str) -> pl.Expr:
     return pl.coalesce(s.cast(pl.Int64, strict=False), datetime_expr(column, "%Y-%m-%d %H:%M:%S"))
 
 
-def read(path: str | Path, gap: float = DEFAULT_GAP, behavior: int | str = 0) -> pl.DataFrame:
+def read(path: str | Path, gap: float = DEFAULT_GAP, behavior: int | str = 0,
+         file_split: int | str = 0) -> pl.DataFrame:
     path = Path(path)
     behavior = str(behavior).lower() in ("1", "true", "yes")
+    file_split = str(file_split).lower() in ("1", "true", "yes")
     raw = find(path, ["raw_sample*.csv"], "raw_sample.csv", required=False) if path.is_dir() else []
     if raw:
         df = _raw(path, raw)
     else:
         files = find(path, ["*sample*.csv", "*.csv"], "Taobao CSV")
-        df = pl.concat([_joined(f, i) for i, f in enumerate(files)], how="diagonal_relaxed")
+        df = pl.concat([_joined(f, i, file_split) for i, f in enumerate(files)], how="diagonal_relaxed")
     if behavior:
         log = find(path, ["behavior_log*.csv"], "behavior_log.csv")
         df = pl.concat([df, *[_behavior(f) for f in log]], how="diagonal_relaxed")
@@ -86,9 +90,15 @@ def _ads(df: pl.DataFrame, file: Path, user: str) -> pl.DataFrame:
     )
 
 
-def _joined(file: Path, i: int) -> pl.DataFrame:
+def _joined(file: Path, i: int, file_split: bool) -> pl.DataFrame:
     df = read_text_table(file, required=("clk", "time_stamp", "userid", "adgroup_id"))
-    return _ads(df, file, "userid").with_columns(pl.lit(i).alias("_file"))
+    df = _ads(df, file, "userid").with_columns(pl.lit(i).alias("_file"))
+    if file_split:
+        code = [v for k, v in SPLIT_NAMES.items() if k in file.stem.lower()]
+        if len(code) != 1:
+            raise DataError(file, f"file_split=1: the file name must contain one of {list(SPLIT_NAMES)}")
+        df = df.with_columns(split=pl.lit(code[0], dtype=pl.Int8))
+    return df
 
 
 def _raw(folder: Path, raw: list[Path]) -> pl.DataFrame:
