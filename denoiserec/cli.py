@@ -173,11 +173,9 @@ def _apply_sets(cfg: dict, sets: list[str]) -> dict:
 
 
 def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
-    from rich.console import Console
-    from rich.markdown import Markdown
-
     from denoiserec.errors import ConfigError, DataError
     from denoiserec.experiment import check_config, run_experiment
+    from denoiserec.report import print_summary
 
     try:
         cfg = check_config(cfg, cfg.get("name", "config"))
@@ -185,10 +183,7 @@ def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
         run_experiment(cfg, out, progress=progress)
     except (ConfigError, DataError) as e:
         raise typer.BadParameter(str(e)) from e
-    report = out / "report.md"
-    if report.exists():
-        Console().print(Markdown(report.read_text()))
-        Console().print(f"[bold]results:[/] {out}")
+    print_summary(out, cfg.get("baseline"))
 
 
 @app.command()
@@ -242,17 +237,16 @@ def report(results: Path = typer.Argument(..., help="results folder of `run`/`tr
            ) -> None:
     """Re-write and print the Markdown report (tables, RelaImpr, t-tests) and plots of a results folder."""
     import yaml
-    from rich.console import Console
-    from rich.markdown import Markdown
 
-    from denoiserec.report import write_report
+    from denoiserec.report import print_summary, write_report
 
     if not (results / "runs").is_dir():
         raise typer.BadParameter(f"{results}: not a results folder (no runs/ inside)")
     cfg_file = results / "config.yaml"
     if baseline is None and cfg_file.exists():
         baseline = (yaml.safe_load(cfg_file.read_text()) or {}).get("baseline")
-    Console().print(Markdown(write_report(results, baseline).read_text()))
+    write_report(results, baseline)
+    print_summary(results, baseline)
 
 
 @app.command()

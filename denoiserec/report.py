@@ -165,3 +165,33 @@ def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
         text += "No CTR runs.\n" if not extra else "```\n" + json.dumps(extra, indent=1)[:20000] + "\n```\n"
     write_text(out_dir / "report.md", text)
     return out_dir / "report.md"
+
+
+def print_summary(out_dir: str | Path, baseline: str | None = None) -> None:
+    """Print the summary of ``out_dir`` as a compact Rich table (the full one is in ``report.md``)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = summarize(load_runs(out_dir), baseline)
+    console = Console()
+    if not console.is_terminal:  # logs and CI: don't squeeze the table into 80 columns
+        console = Console(width=200)
+    if not rows:
+        console.print(f"no CTR runs in {out_dir}; see {Path(out_dir) / 'report.md'}")
+        return
+    cols = [m for m in ("auc", "gauc", "logloss", "auc_true", "gauc_true") if any(m in r for r in rows)]
+    table = Table(title=f"{Path(out_dir).name}: test metrics, mean ± std over seeds", title_justify="left")
+    for h in ("model", "method", "n", *cols):
+        table.add_column(h, justify="left" if h in ("model", "method") else "right")
+    rel = [k for k in ("relaimpr_auc", "p_auc", "relaimpr_auc_true", "p_auc_true") if any(k in r for r in rows)]
+    for k in rel:
+        table.add_column(k.replace("relaimpr_", "RelaImpr ").replace("p_", "p "), justify="right")
+    for r in rows:
+        cells = [r["model"], r["method"], str(r["seeds"])]
+        cells += [f"{r[m][0]:.4f}±{r[m][1]:.4f}" if m in r else "–" for m in cols]
+        for k in rel:
+            v = r.get(k)
+            cells.append("–" if v is None or math.isnan(v) else (f"{v:+.2f}%" if k.startswith("rela") else f"{v:.3g}"))
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"baseline: {baseline}; full report: {Path(out_dir) / 'report.md'}")
