@@ -5,3 +5,7 @@ have their own package: ``transformer`` (the model), ``negatives`` (hard-negativ
 ``train`` (masking, loss, evaluation protocol) and ``run`` (``run_seqrec``, the entry point of YAML configs with
 ``task: seqrec``). Sequences come from :mod:`denoiserec.data.sequences`.
 """
+
+from denoiserec.seqrec.run import run_seqrec
+
+__all__ = ["run_seqrec"]

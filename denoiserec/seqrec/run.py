@@ -1,42 +1,52 @@
-"""YAML entry point of the sequential experiments (``task: seqrec``).
+"""YAML entry point of the sequential experiments (``task: seqrec``), called by :mod:`denoiserec.experiment`.
 
-``run_seqrec(config, seed, out_dir)`` runs every variant of ``config`` for one seed and returns
-``{variant: {metric: value}}``; ``denoiserec.experiment`` calls it once per seed for configs with
-``task: seqrec``. Config keys::
+``run_seqrec(config, seed, out_dir)`` trains and evaluates every variant of the config for one seed, writes
+``<out_dir>/runs/seqrec__seed<seed>.json`` (so ``denoiserec run`` resumes per seed) and re-writes
+``<out_dir>/report.md`` with plots from every seed present, and returns ``{variant: {metric: value}}``.
+Config (``denoiserec run configs/negfeedback.yaml``)::
 
+    name: negfeedback
     task: seqrec
-    data: {simulate: {<SimConfig>}} | {source: mssd, path: ..., options: {...}} | {path: <prepared folder>}
-    sequences: {<data.sequences.SequenceConfig>}     # feedback mapping, station column, test_frac
-    model: {<seqrec.train.ModelConfig>}             # dim, layers, heads, dropout, max_len, positional, ...
-    train: {<seqrec.train.SeqTrainConfig>}          # epochs, batch_size, lr, p_mask, p_hard, hardest_of_k, ...
-    eval: {<seqrec.train.EvalConfig>}               # candidates, k
+    data: {simulate: {<SimConfig>}}   # or {source: mssd, path: RAW, options: {...}} or {path: PREPARED}
     seeds: [0, 1, 2]
-    variants: {label: {flat overrides of model/train/eval keys}}   # default: one variant "default"
+    seqrec:
+      sequences: {<data.sequences.SequenceConfig>}  # feedback-kind mapping, station column, test_frac
+      model: {<seqrec.train.ModelConfig>}          # dim, layers, heads, dropout, max_len, positional, ...
+      train: {<seqrec.train.SeqTrainConfig>}       # epochs, batch_size, lr, p_mask, p_hard, hardest_of_k, ...
+      eval: {<seqrec.train.EvalConfig>}            # candidates, k
+      variants: {label: {flat overrides of model/train/eval keys}}   # default: one variant "default"
 
-Each variant writes ``<out_dir>/<variant>/metrics.json`` and ``history.json`` (atomically).
-``run_config(path, out_dir)`` loops the seeds itself and writes ``summary.json`` and ``summary.md``
-(mean ± sd over seeds) -- usable before/without the generic runner:
-``python -m denoiserec.seqrec.run configs/negfeedback_quick.yaml results/negfeedback_quick``.
+Variants overriding ``p_hard`` or ``hardest_of_k`` (two or more) are also drawn as a sweep plot.
 """
 
 from __future__ import annotations
 
-import sys
+import json
+import math
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import yaml
 
-from denoiserec.data.log import read_log
 from denoiserec.data.sequences import SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
-from denoiserec.io import write_json, write_text
+from denoiserec.io import atomic_path, write_json, write_text
 from denoiserec.seqrec.train import SeqData, evaluate, resolve_configs, train_model
+
+_DATA_CACHE: dict[str, SeqData] = {}
+
+
+def section(config: dict) -> dict:
+    """The ``seqrec`` section of a config."""
+    sec = config.get("seqrec") or {}
+    unknown = set(sec) - {"sequences", "model", "train", "eval", "variants"}
+    if unknown:
+        raise ConfigError(f"seqrec: unknown key(s) {sorted(unknown)}")
+    return sec
 
 
 def load_log(data: dict) -> pl.DataFrame:
-    """The canonical log named by a config's ``data`` section."""
+    """The canonical log named by a config's ``data`` section (no CTR split: sequences split by time)."""
     if "simulate" in data:
         from denoiserec.data.simulate import SimConfig, simulate
 
@@ -46,22 +56,20 @@ def load_log(data: dict) -> pl.DataFrame:
 
         return read(data["source"], data["path"], **(data.get("options") or {}))
     if "path" in data:
+        from denoiserec.data.log import read_log
+
         return read_log(data["path"])
-    raise ConfigError("data: expected one of 'simulate', 'source' or 'path'")
-
-
-_DATA_CACHE: dict[str, SeqData] = {}
+    raise ConfigError("data: give one of 'simulate', 'source' + 'path', or 'path'")
 
 
 def prepare(config: dict, log: pl.DataFrame | None = None) -> SeqData:
-    """Sequences + cascade for ``config`` (cached per data/sequences section within a process)."""
-    key = repr((config.get("data"), config.get("sequences")))
+    """Sequences + hard-negative cascade for ``config`` (cached per data/sequences section within a process)."""
+    key = repr((config.get("data"), section(config).get("sequences")))
     if log is None and key in _DATA_CACHE:
         return _DATA_CACHE[key]
-    given = log is not None
-    log = log if given else load_log(config.get("data") or {})
-    data = SeqData(build_sequences(log, SequenceConfig.from_dict(config.get("sequences"))))
-    if not given:
+    data = SeqData(build_sequences(log if log is not None else load_log(config.get("data") or {}),
+                                   SequenceConfig.from_dict(section(config).get("sequences"))))
+    if log is None:
         _DATA_CACHE.clear()
         _DATA_CACHE[key] = data
     return data
@@ -69,58 +77,106 @@ def prepare(config: dict, log: pl.DataFrame | None = None) -> SeqData:
 
 def run_seqrec(config: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
                variants: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Train and evaluate every variant (or those named) for one seed; ``{variant: metrics}``."""
+    """Train and evaluate every variant (or those named) for one seed; returns ``{variant: test metrics}``."""
+    sec = section(config)
     data = prepare(config, log)
-    table = config.get("variants") or {"default": {}}
-    out: dict[str, dict[str, float]] = {}
+    table = sec.get("variants") or {"default": {}}
+    results, record = {}, {"task": "seqrec", "seed": seed, "variants": {}}
     for label in variants or list(table):
         if label not in table:
             raise ConfigError(f"unknown variant {label!r}; known: {sorted(table)}")
-        mcfg, tcfg, ecfg = resolve_configs(config, table[label])
+        mcfg, tcfg, ecfg = resolve_configs(sec, table[label])
         model, history = train_model(data, mcfg, tcfg, ecfg, seed=seed)
-        result = evaluate(model, data, mcfg, ecfg, seed=seed)
-        result["train_seconds"] = history[-1]["seconds"] if history else 0.0
-        result["hard_share"] = history[-1]["hard_share"] if history else 0.0
-        write_json(Path(out_dir) / label / "metrics.json", result)
-        write_json(Path(out_dir) / label / "history.json", history)
-        out[label] = result
+        test = evaluate(model, data, mcfg, ecfg, seed=seed)
+        test["train_seconds"] = history[-1]["seconds"] if history else 0.0
+        test["hard_share"] = history[-1]["hard_share"] if history else 0.0
+        results[label] = test
+        record["variants"][label] = {"override": table[label], "test": test, "history": history}
+    out_dir = Path(out_dir)
+    write_json(out_dir / "runs" / f"seqrec__seed{seed}.json", record)
+    write_seqrec_report(out_dir)
+    return results
+
+
+SHOWN = ("acc_down", "acc_skip", "user_auc_down", "acc_true", "mrr_up", "recall@10_up", "mrr_down", "coverage",
+         "train_seconds")
+
+
+def summarize(runs: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per variant and metric: (mean, sd) over the seeds."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    labels = list(dict.fromkeys(v for r in runs for v in r["variants"]))
+    for v in labels:
+        tests = [r["variants"][v]["test"] for r in runs if v in r["variants"]]
+        for k in dict.fromkeys(k for t in tests for k in t):
+            vals = np.array([t.get(k, np.nan) for t in tests], dtype=float)
+            if np.isnan(vals).all():
+                continue
+            sd = float(np.nanstd(vals, ddof=1)) if np.sum(~np.isnan(vals)) > 1 else 0.0
+            out.setdefault(v, {})[k] = (float(np.nanmean(vals)), sd)
     return out
 
 
-SHOWN = ("acc_down", "acc_skip", "user_auc_down", "acc_true", "mrr_up", "mrr_down", "coverage", "train_seconds")
+def _plot(path: Path, draw) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    draw(ax)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
 
 
-def summarise(runs: dict[int, dict[str, dict[str, float]]]) -> tuple[dict, str]:
-    """Mean and sd over seeds of every variant's metrics, and a Markdown table of the main ones."""
-    variants = list(next(iter(runs.values())))
-    summary = {}
-    for v in variants:
-        keys = runs[next(iter(runs))][v].keys()
-        summary[v] = {k: {"mean": float(np.nanmean([runs[s][v][k] for s in runs])),
-                          "sd": float(np.nanstd([runs[s][v][k] for s in runs], ddof=1)) if len(runs) > 1 else 0.0}
-                      for k in keys}
-    cols = [c for c in SHOWN if any(c in summary[v] for v in variants)]
-    lines = [f"seeds: {sorted(runs)}", "", "| variant | " + " | ".join(cols) + " |",
-             "|---|" + "---|" * len(cols)]
-    for v in variants:
-        cells = [f"{summary[v][c]['mean']:.4f} ± {summary[v][c]['sd']:.4f}" if c in summary[v] else "" for c in cols]
-        lines.append(f"| {v} | " + " | ".join(cells) + " |")
-    return summary, "\n".join(lines) + "\n"
+def write_seqrec_report(out_dir: str | Path) -> Path:
+    """``report.md`` (table of mean ± sd over seeds), ``seqrec_acc.png`` and sweep plots for ``out_dir``."""
+    out_dir = Path(out_dir)
+    runs = [json.loads(f.read_text()) for f in sorted((out_dir / "runs").glob("seqrec__seed*.json"))]
+    summary = summarize(runs)
+    cols = [c for c in SHOWN if any(c in s for s in summary.values())]
+    fmt = lambda m: "–" if math.isnan(m[0]) else f"{m[0]:.4f} ± {m[1]:.4f}"  # noqa: E731
+    lines = [f"# {out_dir.name}", "", f"Seeds: {sorted(r['seed'] for r in runs)}. Test period metrics, mean ± sd "
+             "over seeds (`acc_*`: pairwise up-vs-down/skip accuracy, same user and station; `acc_true`: against "
+             "the simulator's hidden preference; `mrr_down` lower is better).", "",
+             "| variant | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for v, s in summary.items():
+        lines.append(f"| {v} | " + " | ".join(fmt(s[c]) if c in s else "–" for c in cols) + " |")
+    cos = [c for c in ("cos_up_skip", "cos_up_down", "cos_skip_down") if any(c in s for s in summary.values())]
+    if cos:
+        lines += ["", "Cosine similarity of the learned feedback-type embeddings:", "",
+                  "| variant | " + " | ".join(cos) + " |", "|---|" + "---|" * len(cos)]
+        lines += [f"| {v} | " + " | ".join(fmt(s[c]) for c in cos) + " |" for v, s in summary.items() if cos[0] in s]
+    metric = "acc_down" if any("acc_down" in s for s in summary.values()) else "acc_skip"
+    labels = [v for v in summary if metric in summary[v]]
+    if labels:
+        def bars(ax):
+            ax.bar(range(len(labels)), [summary[v][metric][0] for v in labels],
+                   yerr=[summary[v][metric][1] for v in labels], capsize=3)
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+            ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+            lo = min(summary[v][metric][0] - summary[v][metric][1] for v in labels)
+            ax.set_ylim(min(0.5, lo) - 0.02, None)
+            ax.set_ylabel(f"test {metric}")
+        _plot(out_dir / "seqrec_acc.png", bars)
+        lines += ["", f"![test {metric}](seqrec_acc.png)"]
+    overrides = {v: o for r in runs for v, o in ((v, d["override"] or {}) for v, d in r["variants"].items())}
+    for knob in ("p_hard", "hardest_of_k"):
+        sweep = sorted((float(o[knob]), v) for v, o in overrides.items() if knob in o and v in labels)
+        if len(sweep) < 2:
+            continue
 
-
-def run_config(path: str | Path, out_dir: str | Path) -> dict:
-    config = yaml.safe_load(Path(path).read_text())
-    if config.get("task") != "seqrec":
-        raise ConfigError(f"{path}: not a 'task: seqrec' config")
-    runs = {int(s): run_seqrec(config, int(s), Path(out_dir) / f"seed{s}") for s in config.get("seeds", [0])}
-    summary, table = summarise(runs)
-    write_json(Path(out_dir) / "summary.json", summary)
-    write_text(Path(out_dir) / "summary.md", f"# {config.get('name', Path(path).stem)}\n\n{table}")
-    print(table)
-    return summary
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m denoiserec.seqrec.run CONFIG.yaml OUT_DIR")
-    run_config(sys.argv[1], sys.argv[2])
+        def line(ax, sweep=sweep, knob=knob):
+            xs = [x for x, _ in sweep]
+            ax.errorbar(xs, [summary[v][metric][0] for _, v in sweep], yerr=[summary[v][metric][1] for _, v in sweep],
+                        marker="o", capsize=3)
+            if knob == "hardest_of_k":
+                ax.set_xscale("log")
+            ax.set_xlabel(knob)
+            ax.set_ylabel(f"test {metric}")
+        _plot(out_dir / f"sweep_{knob}.png", line)
+        lines += ["", f"![{metric} vs {knob}](sweep_{knob}.png)"]
+    write_text(out_dir / "report.md", "\n".join(lines) + "\n")
+    return out_dir / "report.md"

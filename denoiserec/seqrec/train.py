@@ -144,12 +144,15 @@ def make_batch(data: SeqData, win: np.ndarray, cfg: SeqTrainConfig, rng: np.rand
     fb_in = np.where(masked, UP, fb) * keep
     pos_item, neg_item, neg_rand = np.zeros_like(item), np.zeros_like(item), np.zeros(win.shape, bool)
     pos_item[rows, cols], neg_item[rows, cols], neg_rand[rows, cols] = pos, neg, ~hit
+    negev = np.full(win.shape, -1, dtype=np.int64)
+    negev[rows, cols] = neg_ev
     order = np.argsort(keep, axis=1, kind="stable")  # padding first, kept events in time order
     width = int(keep.sum(1).max())
     take = order[:, L - width:]
     g = lambda a: np.take_along_axis(a, take, 1)  # noqa: E731
     return {"tokens": g(tokens), "fb": g(fb_in), "station": g(st * keep), "masked": g(masked & keep),
-            "pos": g(pos_item), "neg": g(neg_item), "neg_random": g(neg_rand)}
+            "pos": g(pos_item), "neg": g(neg_item), "neg_random": g(neg_rand),
+            "event": np.where(g(keep), g(win), -1), "neg_event": g(negev)}  # the last two: diagnostics only
 
 
 def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: EvalConfig | None = None,
@@ -179,7 +182,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
                    leave=False)
         for b in bar:
             nb = make_batch(data, windows[perm[b * tcfg.batch_size:(b + 1) * tcfg.batch_size]], tcfg, rng)
-            tb = {k: torch.as_tensor(v, device=device) for k, v in nb.items()}
+            tb = {k: torch.as_tensor(v, device=device) for k, v in nb.items() if k not in ("event", "neg_event")}
             h = model(tb["tokens"], tb["fb"], tb["station"])[tb["masked"]]
             pos, neg = tb["pos"][tb["masked"]], tb["neg"][tb["masked"]]
             if tcfg.hardest_of_k > 1:
