@@ -54,10 +54,10 @@ def auc(scores, labels) -> float:
 
 def gauc(scores, labels, groups, weight: str = "positives") -> float:
     """Weighted mean of per-group AUC over groups with both classes; ``weight`` is ``"positives"`` (UAE's
-    definition, the default) or ``"impressions"`` (DIN's)."""
+    definition, the default), ``"impressions"`` (DIN's) or ``"groups"`` (every group counts the same)."""
     u, p, q, n = _group_auc_parts(scores, labels, groups)
     ok = p * q > 0
-    w = p[ok] if weight == "positives" else n[ok]
+    w = {"positives": p, "impressions": n, "groups": np.ones_like(p)}[weight][ok]
     return float(np.sum(w * u[ok] / (p[ok] * q[ok])) / np.sum(w)) if ok.any() else float("nan")
 
 
