@@ -112,7 +112,7 @@ def data_describe(
 
 @app.command("simulate")
 def simulate_cmd(
-    out: str = typer.Argument(..., help="output folder (events.parquet + meta.json), written atomically"),
+    out: str = typer.Option(..., "--out", "-o", help="output folder (events.parquet + meta.json), written atomically"),
     users: int = typer.Option(2000, help="number of users"),
     items: int = typer.Option(5000, help="number of tracks"),
     sessions: int = typer.Option(5, help="sessions per user"),

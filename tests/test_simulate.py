@@ -166,13 +166,13 @@ def test_config_validation():
 
 def test_cli(tmp_path):
     out = tmp_path / "sim"
-    r = CliRunner().invoke(app, ["simulate", str(out), "--users", "50", "--items", "200", "--sessions", "2",
+    r = CliRunner().invoke(app, ["simulate", "--out", str(out), "--users", "50", "--items", "200", "--sessions", "2",
                                  "--seed", "4", "--set", "slip=0.0", "--set", "artists=30", "--quiet"])
     assert r.exit_code == 0, r.output
     meta = read_meta(out)
     assert meta["config"]["slip"] == 0.0 and meta["config"]["users"] == 50
     assert read_log(out)["user"].n_unique() == 50
-    bad = CliRunner().invoke(app, ["simulate", str(tmp_path / "bad"), "--set", "bogus=1"])
+    bad = CliRunner().invoke(app, ["simulate", "-o", str(tmp_path / "bad"), "--set", "bogus=1"])
     assert bad.exit_code != 0 and not (tmp_path / "bad").exists()
 
 
