@@ -185,3 +185,16 @@ def test_lcd_through_the_trainer():
     st = methods["lcd"].state()
     assert st["corrected_steps"] == math.ceil(len(parts["train"]) / CFG["batch_size"])  # one epoch's worth
     assert 0 < st["mean_w"] < 1 and st["degenerate_batches"] == 0
+
+
+def test_lcd_configs_name_real_methods():
+    import yaml
+    from conftest import ROOT
+
+    files = sorted((ROOT / "configs").glob("lcd*.yaml"))
+    assert files
+    for f in files:
+        cfg = yaml.safe_load(f.read_text())
+        for label, hp in cfg["methods"].items():
+            hp = dict(hp or {})
+            build_method(hp.pop("method", label), **hp)  # unknown names or hyper-parameters raise ConfigError
