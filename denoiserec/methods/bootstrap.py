@@ -1,0 +1,34 @@
+"""Bootstrapping (Reed et al., ICLR 2015 workshop, "soft" variant), the fixed-weight ablation of LCD (issue 4):
+``y* = λ·y + (1 - λ)·p`` with ``p = σ(s)`` the model's current, detached prediction and a fixed ``λ`` for every
+sample, from the first step (``start_epoch = 1``, 1-based; later starts allowed for ablations)."""
+
+from __future__ import annotations
+
+import torch
+
+from denoiserec.errors import ConfigError
+from denoiserec.methods.base import Method
+
+
+class Bootstrap(Method):
+    name = "bootstrap"
+
+    def __init__(self, lam: float = 0.95, start_epoch: int = 1):
+        if not 0.0 <= lam <= 1.0:
+            raise ConfigError(f"bootstrap: lam must lie in [0, 1], got {lam}")
+        if int(start_epoch) != start_epoch or start_epoch < 0:
+            raise ConfigError(f"bootstrap: start_epoch must be a non-negative integer, got {start_epoch!r}")
+        self.lam, self.start_epoch, self.epoch = float(lam), int(start_epoch), 0
+
+    def weights_and_targets(self, batch, logits, losses):
+        y = batch["label"]
+        if self.epoch + 1 < self.start_epoch:
+            return torch.ones_like(logits), y
+        p = torch.sigmoid(logits.detach().float())
+        return torch.ones_like(logits), self.lam * y + (1.0 - self.lam) * p
+
+    def state(self) -> dict:
+        return {"lam": self.lam, "start_epoch": self.start_epoch}
+
+
+METHOD = Bootstrap

@@ -1,0 +1,151 @@
+"""LCD: adaptive label correction (Dai et al., CIKM 2022, "LCD: Adaptive Label Correction for Denoising Music
+Recommendation"), as restated in issue 4.
+
+At every step, for each sample i of the batch with noisy label ``y_i``, current prediction ``p_i = σ(s_i)``
+(detached: the target carries no gradient) and current BCE loss ``l_i`` against ``y_i``:
+
+    t_i  = (l_i - min_j l_j) / (max_j l_j - min_j l_j)        per-batch min-max normalised loss, in [0, 1]
+    w_i  = F(t_i; a, b)                                         F = CDF of Beta(a, b); a = b = 1 gives w = t
+    y*_i = w_i · y_i + (1 - w_i) · p_i                          (LCD)
+    y*_i = (1 - w_i) · y_i + w_i · p_i                          (LCD-Re, ``reverse=True``, methods/lcd_re.py)
+
+so under LCD a sample whose loss is the largest of its batch keeps its label (w = 1) and the one whose loss is
+the smallest is pulled all the way to the model's own prediction (w = 0); LCD-Re does the opposite. Correction
+is switched on at the 1-based epoch ``start_epoch`` (the paper's best: 20 of 25); before it, plain BCE
+(``y* = y``). A batch whose losses are all equal (``max = min``) carries no ranking: it is left uncorrected
+(``w = 1`` under LCD, i.e. ``y* = y``; likewise ``y* = y`` under LCD-Re) instead of dividing by zero.
+
+The sample weights of the trainer's loss stay 1: LCD changes targets only. The method never sees the model.
+
+Beta CDF. ``torch.special`` has no regularised incomplete beta function, so ``F`` is a piecewise-linear table
+built once with ``scipy.special.betainc`` and evaluated on the losses' device with ``torch.searchsorted`` and a
+lerp (in float64). Its knots are the union of a uniform grid on [0, 1], the Beta(a, b) quantiles ``F^{-1}(j/n)``
+and the quantiles at Chebyshev levels ``(1 - cos(πj/n)) / 2``, each with ``n + 1`` points (``n = 4096`` by
+default). For a monotone ``F`` the interpolation error on a cell is at most the cell's rise, which the
+quantile knots keep ≤ 1/n (2.4e-4) for every (a, b), including a, b < 1 where the density is unbounded (the
+Chebyshev levels shrink the rise of the end cells, where that case is worst, to ≈ 1.5e-7); where ``F`` is
+smooth the uniform knots make it second order (≈ h²/8 · max|F''|, about 1e-8 for (2, 2)). The error actually
+achieved against scipy on a 200,001-point grid is measured at construction and recorded in
+``state()["cdf_max_abs_error"]``. (a, b) = (1, 1) is the identity, computed exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from denoiserec.errors import ConfigError
+from denoiserec.methods.base import Method
+
+
+class BetaCDF:
+    """``F(t; a, b)`` for ``t`` in [0, 1] as a device-agnostic torch lookup table (see the module docstring)."""
+
+    def __init__(self, a: float, b: float, n: int = 4096):
+        from scipy import special
+
+        if not (a > 0 and b > 0):
+            raise ConfigError(f"Beta CDF parameters must be positive, got a={a}, b={b}")
+        if n < 2:
+            raise ConfigError(f"Beta CDF table needs n >= 2 cells, got {n}")
+        self.a, self.b, self.n = float(a), float(b), int(n)
+        self.identity = self.a == 1.0 and self.b == 1.0
+        levels = np.linspace(0.0, 1.0, n + 1)
+        ends = (1.0 - np.cos(np.pi * levels)) / 2  # Chebyshev levels: crowd the knots where F is steepest
+        quantiles = special.betaincinv(a, b, np.concatenate([levels, ends]))
+        knots = np.unique(np.clip(np.concatenate([levels, quantiles]), 0.0, 1.0))
+        values = special.betainc(a, b, knots)
+        values[0], values[-1] = 0.0, 1.0
+        self._x = torch.from_numpy(knots)  # float64: knots crowd within float32 resolution near 0 and 1
+        self._y = torch.from_numpy(np.maximum.accumulate(values))
+        self._tables: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        check = np.linspace(0.0, 1.0, 200_001)
+        approx = self(torch.from_numpy(check)).numpy()
+        self.max_abs_error = float(np.abs(approx - special.betainc(a, b, check)).max())
+
+    def _table(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if device not in self._tables:
+            self._tables[device] = (self._x.to(device), self._y.to(device))
+        return self._tables[device]
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        """``F(t)`` elementwise, in ``t``'s dtype (looked up in float64; a batch-sized op, cheap on any device)."""
+        t = t.clamp(0.0, 1.0)
+        if self.identity:
+            return t
+        x, y = self._table(t.device)
+        q = t.double().contiguous()
+        hi = torch.searchsorted(x, q).clamp(1, len(x) - 1)
+        lo = hi - 1
+        x0, x1, y0, y1 = x[lo], x[hi], y[lo], y[hi]
+        gap = x1 - x0
+        frac = torch.where(gap > 0, (q - x0) / gap.clamp_min(1e-300), 0.0).clamp(0.0, 1.0)
+        return torch.lerp(y0, y1, frac).to(t.dtype)
+
+
+def normalised_loss(losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``t = (l - l_min) / (l_max - l_min)`` over the batch, and whether it is defined (``l_max > l_min``, a 0-d
+    bool tensor; ``t = 1`` where it is not). No host-device synchronisation."""
+    lo, hi = losses.min(), losses.max()
+    span = hi - lo
+    ok = span > 0
+    t = torch.where(ok, (losses - lo) / span.clamp_min(torch.finfo(losses.dtype).tiny), 1.0)
+    return t.clamp(0.0, 1.0), ok
+
+
+class LCD(Method):
+    """LCD: ``y* = w·y + (1 - w)·p``, ``w = BetaCDF(minmax(loss); a, b)`` from epoch ``start_epoch`` (1-based)."""
+
+    name = "lcd"
+    reverse = False
+
+    def __init__(self, a: float = 1.0, b: float = 1.0, start_epoch: int = 1, table_size: int = 4096):
+        if int(start_epoch) != start_epoch or start_epoch < 0:
+            raise ConfigError(f"start_epoch must be a non-negative integer (1-based epoch), got {start_epoch!r}")
+        self.a, self.b, self.start_epoch = float(a), float(b), int(start_epoch)
+        self.cdf = BetaCDF(self.a, self.b, table_size)
+        self.epoch = 0
+        self._w_sum = self._degenerate = None
+        self._count = self._steps = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether the current (0-based) epoch is at or past the 1-based ``start_epoch``."""
+        return self.epoch + 1 >= self.start_epoch
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def mixing_weight(self, losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(w = F(t), defined)``; on a batch whose losses are all equal ``t`` is undefined and ``w = 1``."""
+        t, ok = normalised_loss(losses.float())
+        return torch.where(ok, self.cdf(t), 1.0), ok
+
+    def weights_and_targets(self, batch, logits, losses):
+        y = batch["label"]
+        ones = torch.ones_like(logits)
+        if not self.active:
+            return ones, y
+        p = torch.sigmoid(logits.detach().float())
+        w, ok = self.mixing_weight(losses.detach())
+        label_share = torch.where(ok, 1.0 - w, 1.0) if self.reverse else w
+        self._record(w, ok)
+        return ones, label_share * y + (1.0 - label_share) * p
+
+    def _record(self, w: torch.Tensor, ok: torch.Tensor) -> None:
+        """Diagnostics, accumulated on the device (no synchronisation per step)."""
+        if self._w_sum is None:
+            self._w_sum, self._degenerate = torch.zeros((), device=w.device), torch.zeros((), device=w.device)
+        self._w_sum += torch.where(ok, w.sum(), 0.0)
+        self._degenerate += (~ok).float()
+        self._count += w.numel()
+        self._steps += 1
+
+    def state(self) -> dict:
+        return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "reverse": self.reverse,
+                "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": self._steps,
+                "degenerate_batches": int(self._degenerate) if self._steps else 0,
+                "mean_w": float(self._w_sum) / self._count if self._count else None}
+
+
+METHOD = LCD

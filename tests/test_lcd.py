@@ -1,0 +1,200 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import make_log
+from scipy import special
+
+from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.errors import ConfigError
+from denoiserec.methods import build_method
+from denoiserec.methods.lcd import BetaCDF, normalised_loss
+from denoiserec.models import build_model
+from denoiserec.train.trainer import TrainConfig, Trainer
+
+
+def _batch(labels, logits):
+    y = torch.tensor(labels, dtype=torch.float32)
+    s = torch.tensor(logits, dtype=torch.float32)
+    return {"label": y}, s, F.binary_cross_entropy_with_logits(s, y, reduction="none")
+
+
+def _active(name, **hp):
+    m = build_method(name, **hp)
+    m.on_epoch_start(10**6)
+    return m
+
+
+# ---------------------------------------------------------------------------------------------------- Beta CDF
+@pytest.mark.parametrize("a,b", [(0.5, 0.5), (1, 1), (2, 2), (5, 1), (0.3, 3), (1, 0.2), (20, 20), (0.1, 0.1)])
+def test_beta_cdf_matches_scipy(a, b):
+    cdf = BetaCDF(a, b)
+    assert cdf.max_abs_error < 1 / cdf.n  # the documented guarantee, as measured at construction
+    t = torch.rand(20000, generator=torch.Generator().manual_seed(1))
+    t = torch.cat([t, t**8, 1 - t**8, torch.tensor([0.0, 1.0])])  # crowd the endpoints, where F can be steep
+    got = cdf(t).double().numpy()
+    want = special.betainc(a, b, t.double().numpy())
+    assert np.abs(got - want).max() < 5e-6  # measured ≤ 3e-7 in float32; guaranteed ≤ 1/n = 2.4e-4
+
+
+def test_beta_cdf_closed_forms():
+    t = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
+    torch.testing.assert_close(BetaCDF(1, 1)(t), t)
+    torch.testing.assert_close(BetaCDF(2, 2)(t), 3 * t**2 - 2 * t**3, atol=1e-6, rtol=0)
+    arcsine = 2 / math.pi * torch.asin(torch.sqrt(t))
+    torch.testing.assert_close(BetaCDF(0.5, 0.5)(t), arcsine, atol=1e-5, rtol=0)
+
+
+def test_beta_cdf_rejects_bad_parameters():
+    with pytest.raises(ConfigError):
+        BetaCDF(0, 1)
+    with pytest.raises(ConfigError):
+        build_method("lcd", a=1, b=1, start_epoch=-1)
+
+
+# ---------------------------------------------------------------------------------------------------- LCD equations
+def test_minmax_normalisation_per_batch():
+    t, ok = normalised_loss(torch.tensor([1.0, 2.0, 5.0]))
+    assert bool(ok)
+    torch.testing.assert_close(t, torch.tensor([0.0, 0.25, 1.0]))
+    t2, _ = normalised_loss(torch.tensor([1.0, 2.0, 5.0]) * 3 + 7)  # invariant to the batch's scale and offset
+    torch.testing.assert_close(t, t2)
+
+
+def test_lcd_hand_computed_case():
+    # labels/logits chosen so the losses are known: l = softplus(-s) for y = 1, softplus(s) for y = 0
+    batch, s, losses = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
+    m = _active("lcd", a=0.5, b=0.5)
+    w, ok = m.mixing_weight(losses)
+    t = (losses - losses.min()) / (losses.max() - losses.min())
+    expected_w = 2 / math.pi * torch.asin(torch.sqrt(t))  # Beta(0.5, 0.5) CDF in closed form
+    torch.testing.assert_close(w, expected_w, atol=1e-5, rtol=0)
+    weights, y_star = m.weights_and_targets(batch, s, losses)
+    p = torch.sigmoid(s)
+    torch.testing.assert_close(weights, torch.ones(4))
+    torch.testing.assert_close(y_star, expected_w * batch["label"] + (1 - expected_w) * p, atol=1e-5, rtol=0)
+    # the largest-loss sample (y = 0, s = 3) keeps its label; the smallest-loss one (y = 1, s = 2) gets p
+    assert int(losses.argmax()) == 3 and int(losses.argmin()) == 0
+    assert abs(float(y_star[3]) - 0.0) < 1e-6
+    assert abs(float(y_star[0]) - float(p[0])) < 1e-6
+
+
+def test_lcd_re_is_the_reverse():
+    batch, s, losses = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
+    w, _ = _active("lcd", a=2, b=2).mixing_weight(losses)
+    _, y_star = _active("lcd_re", a=2, b=2).weights_and_targets(batch, s, losses)
+    torch.testing.assert_close(y_star, (1 - w) * batch["label"] + w * torch.sigmoid(s))
+    assert abs(float(y_star[3]) - float(torch.sigmoid(s[3]))) < 1e-6  # largest loss: replaced by p
+    assert float(y_star[0]) == 1.0  # smallest loss: keeps its label
+
+
+def test_identity_before_start_epoch():
+    batch, s, losses = _batch([1.0, 0.0, 1.0], [2.0, 1.0, -3.0])
+    for name in ("lcd", "lcd_re"):
+        m = build_method(name, a=2, b=2, start_epoch=3)  # 1-based: epochs 0 and 1 (0-based) are plain BCE
+        for epoch, on in [(0, False), (1, False), (2, True), (5, True)]:
+            m.on_epoch_start(epoch)
+            w, y_star = m.weights_and_targets(batch, s, losses)
+            torch.testing.assert_close(w, torch.ones(3))
+            assert torch.equal(y_star, batch["label"]) != on
+
+
+def test_monotone_in_loss_and_target_between_label_and_prediction():
+    g = torch.Generator().manual_seed(0)
+    y = (torch.rand(500, generator=g) < 0.4).float()
+    s = torch.randn(500, generator=g) * 2
+    losses = F.binary_cross_entropy_with_logits(s, y, reduction="none")
+    p = torch.sigmoid(s)
+    for a, b in [(0.5, 0.5), (1, 1), (2, 2), (3, 0.7)]:
+        for name in ("lcd", "lcd_re"):
+            m = _active(name, a=a, b=b)
+            w, _ = m.mixing_weight(losses)
+            order = torch.argsort(losses)
+            assert bool((w[order].diff() >= -1e-7).all())  # w non-decreasing in the loss
+            assert float(w[order[0]]) == 0.0 and abs(float(w[order[-1]]) - 1.0) < 1e-7
+            _, y_star = m.weights_and_targets({"label": y}, s, losses)
+            lo, hi = torch.minimum(y, p), torch.maximum(y, p)
+            assert bool(((y_star >= lo - 1e-6) & (y_star <= hi + 1e-6)).all())
+
+
+def test_all_equal_losses_do_not_produce_nan():
+    batch, s, losses = _batch([1.0, 1.0, 1.0], [0.5, 0.5, 0.5])
+    for name in ("lcd", "lcd_re"):
+        m = _active(name, a=0.5, b=0.5)
+        w, y_star = m.weights_and_targets(batch, s, losses)
+        assert torch.isfinite(y_star).all() and torch.isfinite(w).all()
+        torch.testing.assert_close(y_star, batch["label"])  # no ranking information: left uncorrected
+        assert m.state()["degenerate_batches"] == 1
+    _, y1 = _active("lcd").weights_and_targets({"label": torch.ones(1)}, torch.zeros(1), torch.ones(1))
+    assert torch.equal(y1, torch.ones(1))  # a batch of one
+
+
+def test_no_gradient_flows_through_the_prediction_in_the_target():
+    batch, s, _ = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
+    s = s.clone().requires_grad_(True)
+    losses = F.binary_cross_entropy_with_logits(s.detach(), batch["label"], reduction="none")
+    for name, hp in [("lcd", {"a": 2, "b": 2}), ("lcd_re", {}), ("bootstrap", {"lam": 0.7})]:
+        w, y_star = _active(name, **hp).weights_and_targets(batch, s, losses)  # even when handed live logits
+        assert not y_star.requires_grad
+        loss = (w * F.binary_cross_entropy_with_logits(s, y_star, reduction="none")).sum() / w.sum()
+        (grad,) = torch.autograd.grad(loss, s)
+        torch.testing.assert_close(grad, (torch.sigmoid(s) - y_star).detach() / len(s))  # y* held constant
+
+
+def test_bootstrap_fixed_mixture():
+    batch, s, losses = _batch([1.0, 0.0, 1.0], [2.0, 1.0, -3.0])
+    m = build_method("bootstrap", lam=0.8)
+    m.on_epoch_start(0)  # from the first step
+    w, y_star = m.weights_and_targets(batch, s, losses)
+    torch.testing.assert_close(y_star, 0.8 * batch["label"] + 0.2 * torch.sigmoid(s))
+    _, y1 = _active("bootstrap", lam=1.0).weights_and_targets(batch, s, losses)
+    assert torch.equal(y1, batch["label"])
+    with pytest.raises(ConfigError):
+        build_method("bootstrap", lam=1.5)
+
+
+# ---------------------------------------------------------------------------------------------------- end to end
+CFG = dict(epochs=2, batch_size=256, lr=1e-2, progress=False, patience=10, threads=1)
+
+
+def _data():
+    return encode_splits(make_log(), FeatureConfig.from_dict({"sequences": {"hist": {"max_len": 5}}}))
+
+
+def _run(spec, parts, method):
+    torch.manual_seed(0)
+    model = build_model("deepfm", spec, embed_dim=8)
+    trainer = Trainer(TrainConfig(**CFG))
+    trainer.fit(model, parts["train"], parts["valid"], method, spec)
+    return trainer, trainer.predict(model, parts["test"]), trainer.evaluate(model, parts["test"])
+
+
+def test_lcd_through_the_trainer():
+    spec, parts = _data()
+    _, base, _ = _run(spec, parts, build_method("none"))
+    _, dormant, _ = _run(spec, parts, build_method("lcd", a=2, b=2, start_epoch=99))  # never switched on
+    assert torch.equal(base, dormant)
+    methods = {"lcd": build_method("lcd", a=0.5, b=0.5, start_epoch=2), "lcd_re": build_method("lcd_re", start_epoch=2),
+               "bootstrap": build_method("bootstrap", lam=0.8, start_epoch=2)}
+    for method in methods.values():
+        trainer, logits, metrics = _run(spec, parts, method)
+        assert len(trainer.history) == 2 and torch.isfinite(logits).all() and math.isfinite(metrics["auc_true"])
+        assert not torch.equal(logits, base)  # the correction (second epoch only) changed training
+    st = methods["lcd"].state()
+    assert st["corrected_steps"] == math.ceil(len(parts["train"]) / CFG["batch_size"])  # one epoch's worth
+    assert 0 < st["mean_w"] < 1 and st["degenerate_batches"] == 0
+
+
+def test_lcd_configs_name_real_methods():
+    import yaml
+    from conftest import ROOT
+
+    files = sorted((ROOT / "configs").glob("lcd*.yaml"))
+    assert files
+    for f in files:
+        cfg = yaml.safe_load(f.read_text())
+        for label, hp in cfg["methods"].items():
+            hp = dict(hp or {})
+            build_method(hp.pop("method", label), **hp)  # unknown names or hyper-parameters raise ConfigError
