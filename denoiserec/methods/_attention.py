@@ -1,0 +1,300 @@
+"""Shared machinery of UAE and its attention baselines (EDM, NDB, PN, SAR).
+
+Every such method estimates an attention score ``α ∈ [0, 1]`` for each training play, once, before the CTR
+model is trained, and then weights each *passive* play by ``w = 1 - (α + 1)^(-γ)`` (active plays keep
+``w = 1``, targets are the labels as given) -- the downstream rule of UAE (Eq. 12 of the paper).
+
+Sessions are read from the training tensors (``session``, ``position``, ``active``, ``cat``, ``num``) and
+batched as right-padded ``[B, T]`` row-index matrices of sessions of similar length, so a GRU runs over a
+whole batch in one cuDNN call; a GRU is causal, so right padding never changes the outputs at real
+positions and no packing is needed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from denoiserec.data.features import EncodedData, FeatureSpec
+from denoiserec.data.schema import FEEDBACK_CODE
+from denoiserec.methods.base import Method
+from denoiserec.metrics import auc
+from denoiserec.models.layers import MLP, FieldEmbedding
+
+# ------------------------------------------------------------------------------------------------------------
+# risks and weights
+
+
+def pu_risk(logits: torch.Tensor, e: torch.Tensor, c: torch.Tensor, mask: torch.Tensor | None = None,
+            non_negative: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unbiased PU risk of a scorer ``q = σ(logits)`` with labelled positives ``e`` seen with propensity ``c``:
+
+    ``R = mean[(e/c)·l⁺(q) + (1 - e/c)·l⁻(q)]``, ``l⁺ = -log q``, ``l⁻ = -log(1 - q)``
+
+    (UAE Eqs. 7 and 9: ``R_att(g | p)`` with ``c = p``, ``R_pro(h | α)`` with ``c = α``), averaged over the
+    positions where ``mask`` holds. Returns ``(risk, objective)``. With ``non_negative`` (Kiryo et al., 2017,
+    β = 0, γ = 1) the negative part ``R⁻ = mean[(1 - e/c)·l⁻(q)]``, which can dip below zero when the model
+    overfits, is clipped at zero in ``risk``, and ``objective`` (what to minimise) is ``-R⁻`` whenever
+    ``R⁻ < 0`` (a gradient step pushing it back up), else ``R⁺ + R⁻``. ``c`` is used as given: clip it
+    away from 0 and detach it before calling.
+    """
+    m = torch.ones_like(e) if mask is None else mask.to(e.dtype)
+    n = m.sum().clamp_min(1.0)
+    ratio = e / c
+    pos = (m * ratio * F.softplus(-logits)).sum() / n
+    neg = (m * (1.0 - ratio) * F.softplus(logits)).sum() / n
+    if not non_negative:
+        return pos + neg, pos + neg
+    risk = pos + neg.clamp_min(0.0)
+    objective = torch.where(neg < 0, -neg, pos + neg)
+    return risk, objective
+
+
+def passive_weight(attention: torch.Tensor, active: torch.Tensor, gamma: float) -> torch.Tensor:
+    """UAE's downstream weight: ``w = 1 - (α + 1)^(-γ)`` for passive plays, ``1`` for active ones."""
+    w = 1.0 - (attention.float() + 1.0).pow(-gamma)
+    return torch.where(active.to(w.device) > 0.5, torch.ones_like(w), w)
+
+
+def attention_metrics(attention: torch.Tensor, tensors: dict[str, torch.Tensor]) -> dict[str, float]:
+    """AUC of estimated attention against the simulator's hidden ``true_attention`` (empty on real data).
+
+    ``att_auc_passive``: among passive plays, the ones the weights act on (the main number);
+    ``att_auc_passive_played``: the same without ``unplayed`` rows (never heard, truth 0 by construction);
+    ``att_auc``: all rows, active plays counted as attended (α := 1, since an action proves attention);
+    ``att_auc_raw``: all rows, the estimator's own α.
+    """
+    if "true_attention" not in tensors:
+        return {}
+    a = attention.detach().float().cpu()
+    truth = tensors["true_attention"].float().cpu()
+    active = tensors["active"].cpu() > 0.5
+    known = ~torch.isnan(truth)
+    passive = known & ~active
+    played = tensors["feedback"].cpu() != FEEDBACK_CODE["unplayed"]
+    post = torch.where(active, torch.ones_like(a), a)
+    return {
+        "att_auc_passive": auc(a[passive], truth[passive]),
+        "att_auc_passive_played": auc(a[passive & played], truth[passive & played]),
+        "att_auc": auc(post[known], truth[known]),
+        "att_auc_raw": auc(a[known], truth[known]),
+    }
+
+
+# ------------------------------------------------------------------------------------------------------------
+# sessions as padded batches
+
+
+class Sessions:
+    """The rows of ``data`` grouped into sessions (ordered by ``position``) and cut into batches of sessions
+    of similar length: ``index[b]`` is a ``[B, T]`` int64 matrix of row indices, right-padded with -1, holding
+    at most ``batch_rows`` cells (at least one session)."""
+
+    def __init__(self, data: EncodedData, batch_rows: int = 4096, seed: int = 0):
+        sess, pos = data["session"].cpu().numpy(), data["position"].cpu().numpy()
+        n = len(sess)
+        order = np.lexsort((pos, sess))
+        s = sess[order]
+        new = np.ones(n, dtype=bool)
+        new[1:] = s[1:] != s[:-1]
+        starts = np.flatnonzero(new)
+        lengths = np.diff(np.append(starts, n))
+        # longest first, random order among equal lengths
+        tie = np.random.default_rng(seed).random(len(starts))
+        by_len = np.lexsort((tie, -lengths))
+        self.index: list[torch.Tensor] = []
+        k = 0
+        while k < len(by_len):
+            t_max = int(lengths[by_len[k]])
+            sel = by_len[k:k + max(1, batch_rows // t_max)]
+            k += len(sel)
+            lens = lengths[sel]
+            seg = np.repeat(np.arange(len(sel)), lens)
+            col = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+            idx = np.full((len(sel), t_max), -1, dtype=np.int64)
+            idx[seg, col] = order[np.repeat(starts[sel], lens) + col]
+            self.index.append(torch.from_numpy(idx))
+        self.n_rows, self.n_sessions = n, len(starts)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+class SessionTensors:
+    """The per-row inputs of the estimators, kept on ``device``, gathered per padded batch."""
+
+    def __init__(self, data: EncodedData, device: torch.device | str):
+        self.cat = data["cat"].to(device)
+        self.num = data["num"].to(device)
+        self.active = data["active"].float().to(device)
+        self.device = device
+
+    def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        idx = index.to(self.device, non_blocking=True)
+        mask = idx >= 0
+        j = idx.clamp_min(0)
+        return {"index": idx, "mask": mask, "cat": self.cat[j], "num": self.num[j],
+                "e": self.active[j] * mask}
+
+
+def passive_run(e: torch.Tensor) -> torch.Tensor:
+    """For ``e [B, T]``: the number of consecutive passive plays right before each position (the plays since
+    the last active one, or since the session start)."""
+    t = torch.arange(e.shape[1], device=e.device).expand_as(e)
+    last = torch.where(e > 0.5, t, torch.full_like(t, -1)).cummax(dim=1).values
+    prev = F.pad(last[:, :-1], (1, 0), value=-1)
+    return t - 1 - prev
+
+
+# ------------------------------------------------------------------------------------------------------------
+# networks
+
+
+class PlayFeatures(nn.Module):
+    """``x_t``: the play's categorical and numeric fields embedded and concatenated, ``[B, T, F·E]``."""
+
+    def __init__(self, spec: FeatureSpec, embed_dim: int):
+        super().__init__()
+        self.embed = FieldEmbedding(spec, embed_dim, pool_sequences=False)
+        self.out_dim = self.embed.n_fields * embed_dim
+
+    def forward(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        B, T = b["mask"].shape
+        e = self.embed({"cat": b["cat"].reshape(B * T, -1), "num": b["num"].reshape(B * T, -1)})
+        return e.reshape(B, T, -1)
+
+
+class AttentionNet(nn.Module):
+    """g: ``α_t = σ(MLP_1(GRU_1(x_1..x_t)))`` (UAE Eq. 5); returns logits ``[B, T]``."""
+
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,)):
+        super().__init__()
+        self.x = PlayFeatures(spec, embed_dim)
+        self.gru = nn.GRU(self.x.out_dim, hidden, batch_first=True)
+        self.mlp = MLP(hidden, tuple(mlp), out_dim=1)
+
+    def forward(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        out, _ = self.gru(self.x(b))
+        return self.mlp(out).squeeze(-1)
+
+
+class PropensityNet(nn.Module):
+    """h: ``p_t = σ(MLP_2([z_1(x_t) ⊕ z_2(e_{t-1}) ⊕ e_{t-1}]))`` with ``z_1`` a projection of the play's
+    features and ``z_2`` = GRU_2 over ``e_1..e_{t-1}`` (UAE Eq. 6; input at step t: ``e_{t-1}`` and a
+    session-start flag). ``sequential=False`` drops ``z_2`` and ``e_{t-1}``: ``p = p(x_t)``, SAR's
+    feature-only propensity (Bekker et al., 2019). Returns logits ``[B, T]``."""
+
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,),
+                 sequential: bool = True):
+        super().__init__()
+        self.x = PlayFeatures(spec, embed_dim)
+        self.z1 = nn.Sequential(nn.Linear(self.x.out_dim, hidden), nn.ReLU())
+        self.gru = nn.GRU(2, hidden, batch_first=True) if sequential else None
+        self.mlp = MLP(hidden + (hidden + 1 if sequential else 0), tuple(mlp), out_dim=1)
+
+    def forward(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        z = self.z1(self.x(b))
+        if self.gru is not None:
+            prev = F.pad(b["e"][:, :-1], (1, 0))
+            first = torch.zeros_like(prev)
+            first[:, 0] = 1.0
+            z2, _ = self.gru(torch.stack([prev, first], dim=-1))
+            z = torch.cat([z, z2, prev.unsqueeze(-1)], dim=-1)
+        return self.mlp(z).squeeze(-1)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# methods
+
+
+class AttentionMethod(Method):
+    """Base of the attention methods: ``estimate`` gives ``α`` per training row; ``fit`` turns it into the
+    passive-sample weights, looked up at each step by the batch's ``index`` (row of the training data)."""
+
+    name = "attention"
+
+    def __init__(self, gamma: float = 15.0):
+        self.gamma = float(gamma)
+        self.attention: torch.Tensor | None = None
+        self.weights: torch.Tensor | None = None
+        self.diagnostics: dict = {}
+
+    def estimate(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def fit(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
+        t0 = time.perf_counter()
+        alpha = self.estimate(train, spec, device).detach().float().cpu().clamp(0.0, 1.0)
+        self.attention = alpha
+        self.weights = passive_weight(alpha, train["active"].cpu(), self.gamma).to(device)
+        passive = train["active"].cpu() < 0.5
+        self.diagnostics.update({
+            "estimate_seconds": time.perf_counter() - t0,
+            "mean_attention_passive": float(alpha[passive].mean()) if passive.any() else float("nan"),
+            "mean_weight_passive": float(self.weights.cpu()[passive].mean()) if passive.any() else float("nan"),
+            **attention_metrics(alpha, train.tensors),
+        })
+
+    def weights_and_targets(self, batch, logits, losses):
+        if self.weights is None:
+            raise RuntimeError(f"{type(self).__name__}.fit() must run before training")
+        w = self.weights[batch["index"].to(self.weights.device)].to(logits.device)
+        return w, batch["label"]
+
+    def state(self) -> dict:
+        return {"gamma": self.gamma, **self.diagnostics}
+
+
+class NetAttentionMethod(AttentionMethod):
+    """An attention method with a learned GRU attention network g (UAE, NDB, PN, SAR share it, so they differ
+    only in how g is trained). Subclasses implement ``train_epoch``."""
+
+    def __init__(self, gamma: float = 15.0, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,),
+                 epochs: int = 5, lr: float = 1e-3, weight_decay: float = 0.0, batch_rows: int = 4096):
+        super().__init__(gamma)
+        self.embed_dim, self.hidden, self.mlp = int(embed_dim), int(hidden), tuple(mlp)
+        self.epochs, self.lr, self.weight_decay, self.batch_rows = int(epochs), lr, weight_decay, int(batch_rows)
+        self.history: list[dict] = []
+
+    def build(self, spec: FeatureSpec, device: torch.device | str) -> None:
+        self.g = AttentionNet(spec, self.embed_dim, self.hidden, self.mlp).to(device)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    def train_epoch(self, sessions: Sessions, data: SessionTensors, order: torch.Tensor) -> dict:
+        raise NotImplementedError
+
+    def estimate(self, train, spec, device):
+        sessions = Sessions(train, self.batch_rows, seed=int(torch.randint(0, 2**31 - 1, ()).item()))
+        data = SessionTensors(train, device)
+        self.build(spec, device)
+        self.history = []
+        for epoch in range(self.epochs):
+            order = torch.randperm(len(sessions))
+            record = self.train_epoch(sessions, data, order)
+            self.history.append({"epoch": epoch, **record})
+        self.diagnostics["estimator_history"] = self.history
+        return self.predict_attention(sessions, data)
+
+    @torch.no_grad()
+    def predict_attention(self, sessions: Sessions, data: SessionTensors) -> torch.Tensor:
+        self.g.eval()
+        alpha = torch.zeros(sessions.n_rows, device=data.device)
+        for index in sessions.index:
+            b = data.batch(index)
+            alpha[b["index"][b["mask"]]] = torch.sigmoid(self.g(b))[b["mask"]]
+        self.g.train()
+        return alpha.cpu()
+
+    def bce_step(self, b: dict[str, torch.Tensor], keep: torch.Tensor) -> torch.Tensor:
+        """One step of g on BCE(α, e) over the positions where ``keep`` holds (the PN / NDB classifiers)."""
+        logits = self.g(b)
+        m = keep.float()
+        loss = (F.binary_cross_entropy_with_logits(logits, b["e"], reduction="none") * m).sum() / m.sum().clamp_min(1)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        return loss.detach()

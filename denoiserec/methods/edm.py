@@ -1,0 +1,36 @@
+"""EDM: exponential-decay attention (the UAE paper's EDM baseline). An active play proves attention
+(``α = 1``); afterwards attention decays by ``decay`` per play, ``α_t = decay^k`` with ``k`` the number of
+plays since the last active one (the session start counts as an action at position -1). No training."""
+
+from __future__ import annotations
+
+import torch
+
+from denoiserec.methods._attention import AttentionMethod, Sessions, SessionTensors, passive_run
+
+
+class EDM(AttentionMethod):
+    name = "edm"
+
+    def __init__(self, gamma: float = 15.0, decay: float = 0.8, batch_rows: int = 65536):
+        super().__init__(gamma)
+        if not 0.0 < decay <= 1.0:
+            raise ValueError(f"decay must be in (0, 1], got {decay}")
+        self.decay, self.batch_rows = float(decay), int(batch_rows)
+
+    @torch.no_grad()
+    def estimate(self, train, spec, device):
+        sessions, data = Sessions(train, self.batch_rows), SessionTensors(train, device)
+        alpha = torch.zeros(sessions.n_rows, device=data.device)
+        for index in sessions.index:
+            b = data.batch(index)
+            k = (passive_run(b["e"]) + 1).float()
+            a = torch.where(b["e"] > 0.5, torch.ones_like(k), self.decay ** k)
+            alpha[b["index"][b["mask"]]] = a[b["mask"]]
+        return alpha.cpu()
+
+    def state(self) -> dict:
+        return {**super().state(), "decay": self.decay}
+
+
+METHOD = EDM

@@ -1,0 +1,28 @@
+"""NDB: an attention classifier trained on reliable labels only (the UAE paper's NDB baseline): active plays
+are positives, and negatives are only the passive plays preceded by at least ``min_run`` (10) consecutive
+passive plays in their session (a long stretch without any action suggests the user stopped listening).
+Same GRU attention network g as UAE, ``min mean[BCE(α, e)]`` over those plays; every play is then scored."""
+
+from __future__ import annotations
+
+import torch
+
+from denoiserec.methods._attention import passive_run
+from denoiserec.methods.pn import PN
+
+
+class NDB(PN):
+    name = "ndb"
+
+    def __init__(self, min_run: int = 10, **hparams):
+        super().__init__(**hparams)
+        self.min_run = int(min_run)
+
+    def keep(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        return b["mask"] & ((b["e"] > 0.5) | (passive_run(b["e"]) >= self.min_run))
+
+    def state(self) -> dict:
+        return {**super().state(), "min_run": self.min_run}
+
+
+METHOD = NDB
