@@ -94,7 +94,7 @@ class Sessions:
     of similar length: ``index[b]`` is a ``[B, T]`` int64 matrix of row indices, right-padded with -1, holding
     at most ``batch_rows`` cells (at least one session)."""
 
-    def __init__(self, data: EncodedData, batch_rows: int = 4096, seed: int = 0):
+    def __init__(self, data: EncodedData, batch_rows: int = 1024, seed: int = 0):
         sess, pos = data["session"].cpu().numpy(), data["position"].cpu().numpy()
         n = len(sess)
         order = np.lexsort((pos, sess))
@@ -168,17 +168,31 @@ class PlayFeatures(nn.Module):
         return e.reshape(B, T, -1)
 
 
-class AttentionNet(nn.Module):
-    """g: ``α_t = σ(MLP_1(GRU_1(x_1..x_t)))`` (UAE Eq. 5); returns logits ``[B, T]``."""
+def previous_feedback(e: torch.Tensor) -> torch.Tensor:
+    """``[B, T, 2]``: ``e_{t-1}`` (0 at the session start) and a session-start flag."""
+    prev = F.pad(e[:, :-1], (1, 0))
+    first = torch.zeros_like(prev)
+    first[:, 0] = 1.0
+    return torch.stack([prev, first], dim=-1)
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,)):
+
+class AttentionNet(nn.Module):
+    """g: ``α_t = σ(MLP_1(GRU_1(x_1..x_t)))`` (UAE Eq. 5); returns logits ``[B, T]``. With ``feedback_input``
+    (not in the paper) GRU_1 also reads ``e_{t-1}`` at step t, so g can see when the user last acted."""
+
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,),
+                 feedback_input: bool = False):
         super().__init__()
         self.x = PlayFeatures(spec, embed_dim)
-        self.gru = nn.GRU(self.x.out_dim, hidden, batch_first=True)
+        self.feedback_input = feedback_input
+        self.gru = nn.GRU(self.x.out_dim + (2 if feedback_input else 0), hidden, batch_first=True)
         self.mlp = MLP(hidden, tuple(mlp), out_dim=1)
 
     def forward(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
-        out, _ = self.gru(self.x(b))
+        x = self.x(b)
+        if self.feedback_input:
+            x = torch.cat([x, previous_feedback(b["e"])], dim=-1)
+        out, _ = self.gru(x)
         return self.mlp(out).squeeze(-1)
 
 
@@ -199,11 +213,9 @@ class PropensityNet(nn.Module):
     def forward(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
         z = self.z1(self.x(b))
         if self.gru is not None:
-            prev = F.pad(b["e"][:, :-1], (1, 0))
-            first = torch.zeros_like(prev)
-            first[:, 0] = 1.0
-            z2, _ = self.gru(torch.stack([prev, first], dim=-1))
-            z = torch.cat([z, z2, prev.unsqueeze(-1)], dim=-1)
+            prev = previous_feedback(b["e"])
+            z2, _ = self.gru(prev)
+            z = torch.cat([z, z2, prev[..., :1]], dim=-1)
         return self.mlp(z).squeeze(-1)
 
 
@@ -254,14 +266,16 @@ class NetAttentionMethod(AttentionMethod):
     only in how g is trained). Subclasses implement ``train_epoch``."""
 
     def __init__(self, gamma: float = 15.0, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,),
-                 epochs: int = 5, lr: float = 1e-3, weight_decay: float = 0.0, batch_rows: int = 4096):
+                 epochs: int = 5, lr: float = 1e-3, weight_decay: float = 0.0, batch_rows: int = 1024,
+                 feedback_input: bool = False):
         super().__init__(gamma)
         self.embed_dim, self.hidden, self.mlp = int(embed_dim), int(hidden), tuple(mlp)
+        self.feedback_input = bool(feedback_input)
         self.epochs, self.lr, self.weight_decay, self.batch_rows = int(epochs), lr, weight_decay, int(batch_rows)
         self.history: list[dict] = []
 
     def build(self, spec: FeatureSpec, device: torch.device | str) -> None:
-        self.g = AttentionNet(spec, self.embed_dim, self.hidden, self.mlp).to(device)
+        self.g = AttentionNet(spec, self.embed_dim, self.hidden, self.mlp, self.feedback_input).to(device)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
     def train_epoch(self, sessions: Sessions, data: SessionTensors, order: torch.Tensor) -> dict:

@@ -28,9 +28,10 @@ class UAE(NetAttentionMethod):
     sequential_propensity = True
 
     def __init__(self, gamma: float = 15.0, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,),
-                 epochs: int = 5, lr: float = 1e-3, weight_decay: float = 0.0, batch_rows: int = 4096,
-                 n_att: int = 1, n_pro: int = 2, clip: float = 0.05, non_negative: bool = True):
-        super().__init__(gamma, embed_dim, hidden, mlp, epochs, lr, weight_decay, batch_rows)
+                 epochs: int = 5, lr: float = 1e-3, weight_decay: float = 0.0, batch_rows: int = 1024,
+                 feedback_input: bool = False, n_att: int = 1, n_pro: int = 2, clip: float = 0.05,
+                 non_negative: bool = True):
+        super().__init__(gamma, embed_dim, hidden, mlp, epochs, lr, weight_decay, batch_rows, feedback_input)
         self.n_att, self.n_pro, self.clip, self.non_negative = int(n_att), int(n_pro), float(clip), non_negative
 
     def build(self, spec, device):
