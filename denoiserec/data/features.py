@@ -113,14 +113,14 @@ class EncodedData:
         return EncodedData({k: v.to(device, non_blocking=True) for k, v in self.tensors.items()})
 
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None):
-        """Yield dict batches. Shuffling permutes every tensor once per epoch (one gather), then slices views."""
+        """Yield dict batches. Shuffling permutes every tensor once per epoch (one gather), then slices views.
+        Each batch carries ``index``: the rows' numbers in this data (what methods key precomputed weights by)."""
         t = self.tensors
+        if "index" not in t:  # row numbers; a subset made for a DDP shard keeps the full data's numbers
+            t = {**t, "index": torch.arange(len(self), device=t["label"].device)}
         if shuffle:
             perm = torch.randperm(len(self), generator=generator).to(t["label"].device)
             t = {k: v[perm] for k, v in t.items()}
-            t["index"] = perm
-        else:
-            t = {**t, "index": torch.arange(len(self), device=t["label"].device)}
         for start in range(0, len(self), batch_size):
             yield {k: v[start:start + batch_size] for k, v in t.items()}
 

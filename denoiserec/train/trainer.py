@@ -175,7 +175,9 @@ class Trainer:
             if self.world > 1:  # same permutation on every rank, equal shard sizes so DDP steps stay in sync
                 perm = torch.randperm(len(train), generator=generator)
                 per_rank = len(train) // self.world
-                part = train_dev.subset(perm[self.rank * per_rank:(self.rank + 1) * per_rank])
+                rows = perm[self.rank * per_rank:(self.rank + 1) * per_rank]
+                part = train_dev.subset(rows)
+                part.tensors["index"] = rows.to(self.device)  # methods look weights up by the full data's row
             total, count = 0.0, 0
             batch_size = max(cfg.batch_size // self.world, 1)  # the global batch stays cfg.batch_size under DDP
             n_batches = (len(part) + batch_size - 1) // batch_size
