@@ -2,11 +2,14 @@
 
 The user tower is an MLP over the concatenated user/context embeddings -- every field that is not an item-side
 field, the numeric fields and the mean-pooled history sequences (``seq_hist``: the watch-history average of the
-paper) -- ending in a linear layer to the embedding size: ``u = MLP([e_user, e_ctx, mean_t e_{h_t}])``.
+paper) -- ``x_u = [e_user, e_ctx, mean_t e_{h_t}]``. The candidate item vector ``v_i`` is the sum of its item-side
+field embeddings (item id, artist, category; the same table the history is pooled from).
 
-``score="dot"`` (default, the paper's softmax logit): ``s = <u, v_i> + b_i`` with ``v_i`` the candidate item
-vector, the sum of its item-side field embeddings (item id, artist, category; the same table the history is
-pooled from) and ``b_i`` a per-item bias. ``score="mlp"``: ``s = MLP([e_user, e_ctx, mean_t e_{h_t}, v_i])``.
+``score="mlp"`` (default; YoutubeNet as the CTR baseline of DIN, Zhou et al. 2018, and the papers that follow it):
+``s = MLP([x_u, v_i])``. ``score="dot"`` (the paper's softmax logit, for retrieval): the tower ends in a linear
+layer to ``E + 1`` dimensions, ``[u, b_u] = MLP(x_u)``, and ``s = <u, v_i> + b_u + b_i + b`` with per-item bias
+``b_i`` (the user bias ``b_u``, i.e. a constant 1 appended to ``v_i``, lets the dot form model how often a
+user clicks at all, which the paper's softmax over items never needed).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ ITEM_FIELDS = ("item", "artist", "category")
 
 class YoutubeNet(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 dropout: float = 0.0, score: str = "dot", item_fields: tuple[str, ...] = ITEM_FIELDS):
+                 dropout: float = 0.0, score: str = "mlp", item_fields: tuple[str, ...] = ITEM_FIELDS):
         super().__init__()
         if score not in ("dot", "mlp"):
             raise ValueError(f"score must be 'dot' or 'mlp', not {score!r}")
@@ -39,7 +42,7 @@ class YoutubeNet(nn.Module):
         self.item_field = spec.item_field
         user_dim = len(user_idx) * embed_dim
         if score == "dot":
-            self.tower = MLP(user_dim, tuple(hidden), dropout, out_dim=embed_dim)
+            self.tower = MLP(user_dim, tuple(hidden), dropout, out_dim=embed_dim + 1)
             self.item_bias = nn.Embedding(spec.cardinalities[spec.item_field], 1)
             nn.init.zeros_(self.item_bias.weight)
             self.bias = nn.Parameter(torch.zeros(1))
@@ -53,7 +56,8 @@ class YoutubeNet(nn.Module):
         if self.score == "mlp":
             return self.tower(torch.cat([user, item], 1)).squeeze(-1)
         bias = self.item_bias(batch["cat"][:, self.item_field].long()).squeeze(-1)
-        return (self.tower(user) * item).sum(-1) + bias + self.bias
+        u = self.tower(user)
+        return (u[:, :-1] * item).sum(-1) + u[:, -1] + bias + self.bias
 
 
 MODEL = YoutubeNet
