@@ -12,6 +12,7 @@ import torch
 from conftest import make_log
 
 from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.split import split
 from denoiserec.metrics import auc
 from denoiserec.models import build_model
 from denoiserec.models.autoint import InteractingLayer
@@ -33,9 +34,7 @@ MARGIN = 0.01  # a model must beat popularity's test AUC by at least this much
 
 def temporal_split(df: pl.DataFrame) -> pl.DataFrame:
     """Per user in time order (as make_log): the last 20 % of the rows are test, the 10 % before them valid."""
-    df = df.sort(["user", "timestamp", "session", "position"])
-    r = pl.int_range(pl.len()).over("user") / pl.len().over("user")
-    return df.with_columns(split=pl.when(r >= 0.8).then(2).when(r >= 0.7).then(1).otherwise(0).cast(pl.Int8))
+    return split(df, how="user_temporal", fractions=(0.7, 0.1, 0.2))
 
 
 def popularity_auc(df: pl.DataFrame) -> float:
