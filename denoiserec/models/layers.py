@@ -102,3 +102,37 @@ def fm_interaction(e: torch.Tensor) -> torch.Tensor:
     """Second-order FM term ``½ Σ_k [(Σ_f e_fk)² − Σ_f e_fk²]`` of ``e [B, F, E]`` → ``[B]`` (Rendle, 2010)."""
     s = e.sum(1)
     return 0.5 * (s * s - (e * e).sum(1)).sum(1)
+
+
+class CrossNetwork(nn.Module):
+    """Deep & Cross cross layers over ``x0 [B, d]``, ``x_{l+1} = x0 ⊙ g_l(x_l) + x_l``.
+
+    ``kind="vector"`` (DCN, Wang et al. 2017): ``g_l(x) = (x·w_l) + b_l`` -- a scalar projection per row;
+    ``kind="matrix"`` (DCN-V2, Wang et al. 2021): ``g_l(x) = W_l x + b_l`` with a full ``d×d`` matrix, or the
+    low-rank ``U_l (V_lᵀ x) + b_l`` when ``rank`` is given.
+    """
+
+    def __init__(self, dim: int, n_layers: int = 3, kind: str = "vector", rank: int | None = None):
+        super().__init__()
+        if kind not in ("vector", "matrix"):
+            raise ValueError(f"kind must be 'vector' or 'matrix', not {kind!r}")
+        self.kind = kind
+        if kind == "vector":
+            self.w = nn.Parameter(torch.randn(n_layers, dim) * dim ** -0.5)
+            self.maps = None
+        elif rank is None:
+            self.maps = nn.ModuleList(nn.Linear(dim, dim) for _ in range(n_layers))
+        else:
+            self.maps = nn.ModuleList(nn.Sequential(nn.Linear(dim, rank, bias=False), nn.Linear(rank, dim))
+                                      for _ in range(n_layers))
+        self.b = nn.Parameter(torch.zeros(n_layers, dim)) if kind == "vector" else None
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        x = x0
+        if self.maps is None:
+            for w, b in zip(self.w, self.b, strict=True):
+                x = x0 * (x @ w).unsqueeze(-1) + b + x
+        else:
+            for m in self.maps:
+                x = x0 * m(x) + x
+        return x

@@ -1,0 +1,39 @@
+"""DCN-V2 (Wang et al., WWW 2021): cross layers ``x_{l+1} = x_0 ⊙ (W_l x_l + b_l) + x_l`` with full ``d×d``
+matrices (or the low-rank ``U_l V_lᵀ`` with ``rank``), over ``x_0 = [e_1..e_F]``.
+
+``structure="parallel"`` (default): ``ŷ = σ(wᵀ [x_L, MLP(x_0)] + b)``; ``"stacked"``: ``ŷ = σ(wᵀ MLP(x_L) + b)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from denoiserec.data.features import FeatureSpec
+from denoiserec.models.layers import MLP, CrossNetwork, FieldEmbedding
+
+
+class DCNV2(nn.Module):
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
+                 cross_layers: int = 3, structure: str = "parallel", rank: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        if structure not in ("parallel", "stacked"):
+            raise ValueError(f"structure must be 'parallel' or 'stacked', not {structure!r}")
+        self.structure = structure
+        self.embed = FieldEmbedding(spec, embed_dim)
+        d = self.embed.n_fields * embed_dim
+        self.cross = CrossNetwork(d, cross_layers, kind="matrix", rank=rank)
+        if structure == "stacked":
+            self.dnn = MLP(d, tuple(hidden), dropout)
+        else:
+            self.dnn = MLP(d, tuple(hidden), dropout, out_dim=None)
+            self.out = nn.Linear(d + self.dnn.out_dim, 1)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        x0 = self.embed(batch).flatten(1)
+        if self.structure == "stacked":
+            return self.dnn(self.cross(x0)).squeeze(-1)
+        return self.out(torch.cat([self.cross(x0), self.dnn(x0)], 1)).squeeze(-1)
+
+
+MODEL = DCNV2

@@ -1,0 +1,26 @@
+"""Wide & Deep (Cheng et al., DLRS 2016): ``ŷ = σ(w_wideᵀ [x, φ(x)] + w_deepᵀ a^(L) + b)`` with the deep part an
+MLP over the concatenated field embeddings. The wide part here is the first-order term over the raw features
+(``LinearTerm``); the paper's hand-crafted cross-product transformations ``φ(x)`` are left to feature engineering."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from denoiserec.data.features import FeatureSpec
+from denoiserec.models.layers import MLP, FieldEmbedding, LinearTerm
+
+
+class WideDeep(nn.Module):
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
+                 dropout: float = 0.0):
+        super().__init__()
+        self.embed = FieldEmbedding(spec, embed_dim)
+        self.wide = LinearTerm(spec)
+        self.deep = MLP(self.embed.n_fields * embed_dim, tuple(hidden), dropout)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.wide(batch) + self.deep(self.embed(batch).flatten(1)).squeeze(-1)
+
+
+MODEL = WideDeep
