@@ -18,6 +18,8 @@ from denoiserec.io import atomic_path, write_text
 from denoiserec.metrics import rela_impr
 
 METRICS = ("auc", "gauc", "logloss", "auc_true", "gauc_true", "auc_active")
+#: Diagnostics a method reports in ``state()`` that the tables show (UAE-style attention vs the hidden truth).
+STATE_METRICS = ("att_auc_passive",)
 
 
 def load_runs(out_dir: str | Path) -> list[dict]:
@@ -36,11 +38,12 @@ def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
     groups: dict[tuple[str, str], dict[int, dict]] = {}
     for r in runs:
         if "model" in r:
-            groups.setdefault((r["model"], r["method"]), {})[r["seed"]] = r["test"]
+            state = {k: v for k, v in (r.get("method_state") or {}).items() if k in STATE_METRICS}
+            groups.setdefault((r["model"], r["method"]), {})[r["seed"]] = {**r["test"], **state}
     rows = []
     for (model, method), by_seed in groups.items():
         row: dict = {"model": model, "method": method, "seeds": len(by_seed)}
-        for m in METRICS:
+        for m in METRICS + STATE_METRICS:
             vals = np.array([t.get(m, np.nan) for t in by_seed.values()], dtype=float)
             if np.isnan(vals).all():
                 continue
@@ -61,7 +64,7 @@ def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
 
 
 def to_markdown(rows: list[dict], baseline: str | None) -> str:
-    present = [m for m in METRICS if any(m in r for r in rows)]
+    present = [m for m in METRICS + STATE_METRICS if any(m in r for r in rows)]
     extra = [k for k in ("relaimpr_auc", "p_auc", "relaimpr_auc_true", "p_auc_true") if any(k in r for r in rows)]
     head = ["model", "method", "seeds", *present, *extra]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -74,7 +77,8 @@ def to_markdown(rows: list[dict], baseline: str | None) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     note = (f"\nTest-set metrics, mean ± std over seeds. RelaImpr and paired t-test p-values (seeds matched) are "
             f"against method `{baseline}` of the same model. `*_true` metrics score against the simulator's hidden "
-            f"true preference; `auc_active` only on rows with active feedback.\n")
+            f"true preference; `auc_active` only on rows with active feedback; `att_auc_passive`: AUC of a method's "
+            f"estimated attention against the hidden attention on passive training rows.\n")
     return "\n".join(lines) + "\n" + note
 
 
