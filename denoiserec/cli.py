@@ -183,7 +183,7 @@ def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
         run_experiment(cfg, out, progress=progress)
     except (ConfigError, DataError) as e:
         raise typer.BadParameter(str(e)) from e
-    print_summary(out, cfg.get("baseline"))
+    print_summary(out, cfg.get("baseline"), cfg.get("select"))
 
 
 @app.command()
@@ -243,10 +243,10 @@ def report(results: Path = typer.Argument(..., help="results folder of `run`/`tr
     if not (results / "runs").is_dir():
         raise typer.BadParameter(f"{results}: not a results folder (no runs/ inside)")
     cfg_file = results / "config.yaml"
-    if baseline is None and cfg_file.exists():
-        baseline = (yaml.safe_load(cfg_file.read_text()) or {}).get("baseline")
-    write_report(results, baseline)
-    print_summary(results, baseline)
+    cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.exists() else {}
+    baseline = baseline or cfg.get("baseline")
+    write_report(results, baseline, cfg.get("select"))
+    print_summary(results, baseline, cfg.get("select"))
 
 
 @app.command()

@@ -11,6 +11,7 @@
     models: {deepfm: {embed_dim: 8}}         # label → hparams; `model: <module>` when the label differs
     methods: {none: {}, lcd: {a: 5, b: 1}}   # label → hparams; `method: <module>` when the label differs
     baseline: none                           # RelaImpr and paired t-tests are against this method
+    select: {lcd: [lcd_a05, lcd_a1, lcd_a2]} # optional: per model, the label with the best validation AUC
 
 The folder gets ``config.yaml``, ``runs/<model>__<method>__seed<k>.json`` (one per run, written atomically;
 a re-run skips the runs already there, so a killed experiment resumes), ``report.md`` and PNG plots.
@@ -32,7 +33,7 @@ from denoiserec.errors import ConfigError
 from denoiserec.io import write_json, write_text
 
 KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "seqrec"}
+              "description", "seqrec", "select"}
 
 
 def load_config(path: str | Path) -> dict:
@@ -67,10 +68,16 @@ def check_config(cfg: dict, where: str = "config") -> dict:
         if not isinstance(cfg[key], dict):
             raise ConfigError(f"{where}: '{key}' must map labels to hyper-parameters")
         for label, hp in cfg[key].items():
+            if hp is not None and not isinstance(hp, dict):
+                raise ConfigError(f"{where}: {key}.{label} must be a mapping of hyper-parameters, got {hp!r}")
             module = (hp or {}).get(pick, label)
             if module not in registry.available():
                 raise ConfigError(f"{where}: unknown {pick} {module!r} (label {label!r}); "
                                   f"available: {', '.join(registry.available())}")
+    for name, candidates in (cfg.get("select") or {}).items():
+        missing = [c for c in candidates if c not in cfg["methods"]]
+        if missing:
+            raise ConfigError(f"{where}: select.{name} names unknown method label(s) {missing}")
     return cfg
 
 
@@ -161,5 +168,5 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 write_json(runs_dir / f"{name}.json", result)
                 (out_dir / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)  # the run is done
     if not plan or Trainer.is_main_process():
-        write_report(out_dir, baseline=cfg.get("baseline"))
+        write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"))
     return out_dir

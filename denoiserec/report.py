@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,26 @@ def load_runs(out_dir: str | Path) -> list[dict]:
     return runs
 
 
+def select_on_validation(runs: list[dict], select: dict[str, list[str]] | None, metric: str = "auc") -> list[dict]:
+    """Add, per model, a method ``name`` for each ``select: {name: [candidate labels]}``: the candidate with the
+    best mean validation ``metric`` over seeds (hyper-parameters chosen on validation, never on test)."""
+    extra = []
+    for name, candidates in (select or {}).items():
+        for model in sorted({r["model"] for r in runs if "model" in r}):
+            scores = {}
+            for c in candidates:
+                vals = [r["valid"].get(metric, np.nan) for r in runs if r.get("model") == model and r["method"] == c]
+                if vals:
+                    scores[c] = float(np.nanmean(vals))
+            if not scores:
+                continue
+            best = (min if metric == "logloss" else max)(scores, key=scores.get)
+            for r in runs:
+                if r.get("model") == model and r["method"] == best:
+                    extra.append({**r, "method": name, "selected": best})
+    return runs + extra
+
+
 def _fmt(mean: float, std: float) -> str:
     return "–" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
 
@@ -36,13 +57,15 @@ def _fmt(mean: float, std: float) -> str:
 def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
     """One row per (model, method) with mean/std per metric, RelaImpr and paired t-test p-values."""
     groups: dict[tuple[str, str], dict[int, dict]] = {}
+    selected = {(r["model"], r["method"]): r["selected"] for r in runs if "selected" in r}
     for r in runs:
         if "model" in r:
             state = {k: v for k, v in (r.get("method_state") or {}).items() if k in STATE_METRICS}
             groups.setdefault((r["model"], r["method"]), {})[r["seed"]] = {**r["test"], **state}
     rows = []
     for (model, method), by_seed in groups.items():
-        row: dict = {"model": model, "method": method, "seeds": len(by_seed)}
+        label = f"{method} (= {selected[model, method]})" if (model, method) in selected else method
+        row: dict = {"model": model, "method": label, "seeds": len(by_seed)}
         for m in METRICS + STATE_METRICS:
             vals = np.array([t.get(m, np.nan) for t in by_seed.values()], dtype=float)
             if np.isnan(vals).all():
@@ -58,7 +81,9 @@ def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
                 b = np.array([base[s][m] for s in seeds])
                 row[f"relaimpr_{m}"] = rela_impr(float(a.mean()), float(b.mean()))
                 testable = len(seeds) > 1 and np.any(a != b)
-                row[f"p_{m}"] = float(stats.ttest_rel(a, b).pvalue) if testable else float("nan")
+                with warnings.catch_warnings():  # near-constant differences: SciPy warns, the p-value stands
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    row[f"p_{m}"] = float(stats.ttest_rel(a, b).pvalue) if testable else float("nan")
         rows.append(row)
     return rows
 
@@ -151,11 +176,11 @@ def plot_bars(rows: list[dict], path: Path, metric: str) -> bool:
     return True
 
 
-def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
+def write_report(out_dir: str | Path, baseline: str | None = None, select: dict | None = None) -> Path:
     """Write ``report.md`` (+ ``curves.png``, ``test_<metric>.png``) for the runs in ``out_dir``."""
     out_dir = Path(out_dir)
     runs = load_runs(out_dir)
-    rows = summarize(runs, baseline)
+    rows = summarize(select_on_validation(runs, select), baseline)
     text = f"# {out_dir.name}\n\n"
     if rows:
         text += to_markdown(rows, baseline)
@@ -171,12 +196,12 @@ def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
     return out_dir / "report.md"
 
 
-def print_summary(out_dir: str | Path, baseline: str | None = None) -> None:
+def print_summary(out_dir: str | Path, baseline: str | None = None, select: dict | None = None) -> None:
     """Print the summary of ``out_dir`` as a compact Rich table (the full one is in ``report.md``)."""
     from rich.console import Console
     from rich.table import Table
 
-    rows = summarize(load_runs(out_dir), baseline)
+    rows = summarize(select_on_validation(load_runs(out_dir), select), baseline)
     console = Console()
     if not console.is_terminal:  # logs and CI: don't squeeze the table into 80 columns
         console = Console(width=200)

@@ -60,3 +60,17 @@ def test_cli_run_with_override(prepared, tmp_path):
                                    "--no-progress"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o" / "runs" / "deepfm__none__seed3.json").exists()
+
+
+def test_select_on_validation_picks_best_valid_label():
+    from denoiserec.report import select_on_validation, summarize
+
+    def run(method, seed, valid, test):
+        return {"model": "m", "method": method, "seed": seed, "valid": {"auc": valid}, "test": {"auc": test}}
+
+    runs = [run("none", 0, 0.6, 0.6), run("none", 1, 0.6, 0.61),
+            run("a", 0, 0.70, 0.50), run("a", 1, 0.70, 0.52),  # best on validation, worse on test
+            run("b", 0, 0.65, 0.90), run("b", 1, 0.65, 0.91)]
+    rows = summarize(select_on_validation(runs, {"best": ["a", "b"]}), "none")
+    best = next(r for r in rows if r["method"].startswith("best"))
+    assert best["method"] == "best (= a)" and best["auc"][0] == 0.51
