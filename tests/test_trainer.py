@@ -51,3 +51,13 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     assert len(t.history) == 3
     a, b = Trainer(TrainConfig(**CFG)).predict(ref, parts["test"]), t.predict(second, parts["test"])
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_restore_best_false_keeps_the_last_epoch(tmp_path):
+    spec, parts = _data()
+    model = build_model("deepfm", spec, embed_dim=8)
+    ckpt = tmp_path / "c.pt"
+    Trainer(TrainConfig(**{**CFG, "epochs": 3, "restore_best": False, "checkpoint": str(ckpt)})).fit(
+        model, parts["train"], parts["valid"])
+    last = torch.load(ckpt, weights_only=False)["model"]
+    assert all(torch.equal(v, last[k]) for k, v in model.state_dict().items())

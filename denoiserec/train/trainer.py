@@ -43,6 +43,7 @@ class TrainConfig:
     progress: bool = True
     threads: int | None = None  # torch CPU threads (None: PyTorch's default)
     checkpoint: str | None = None  # file; written atomically after every epoch, resumed from when present
+    restore_best: bool = True  # end with the best-validation epoch's weights (False: the last epoch's)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> TrainConfig:
@@ -221,7 +222,7 @@ class Trainer:
                 self._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch,
                                   "best": best, "best_state": best_state, "stale": stale, "history": self.history,
                                   "generator": generator.get_state(), "config": asdict(cfg)})
-        if best_state is not None:
+        if best_state is not None and cfg.restore_best:
             model.load_state_dict(best_state)
         return model
 
