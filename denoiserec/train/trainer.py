@@ -1,6 +1,7 @@
 """The one trainer: contiguous in-memory tensors sliced into batches (no DataLoader workers), the denoising
 method's per-sample weights and targets, early stopping on a validation metric, an atomic resumable
-checkpoint, bf16 autocast on CUDA, and PyTorch DDP when launched by ``torchrun``.
+checkpoint, bf16 autocast on CUDA (opt-in on CPU), optional ``torch.compile``, fused Adam, and PyTorch DDP when
+launched by ``torchrun``. What each speed choice buys is measured in ``docs/performance.md``.
 
 Loss per step: ``L = Σ_i w_i · BCE(σ(s_i), y*_i) / Σ_i w_i + aux`` with ``(w, y*)`` from the method and ``aux``
 a model's auxiliary loss (e.g. DUMN's triplet loss).
@@ -38,6 +39,8 @@ class TrainConfig:
     monitor: str = "auc"  # a key of metrics.evaluate; logloss is minimised, anything else maximised
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast, CUDA only
+    amp_cpu: bool = False  # bf16 autocast on CPU too (pays on AMX / AVX512-BF16 cores; changes the numerics)
+    compile: bool = False  # torch.compile the training forward (pays over long runs; a fixed compile cost)
     eval_batch_size: int = 32768
     seed: int = 0
     progress: bool = True
@@ -80,6 +83,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def make_adam(model: torch.nn.Module, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam with the fused kernel (one pass over each parameter and its moments; CPU and CUDA) when every
+    parameter allows it, else the multi-tensor (``foreach``) one; same update rule either way."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params):
+        try:
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, ValueError):
+            pass
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
 def _split_logits(out) -> tuple[torch.Tensor, torch.Tensor | None]:
     return (out[0], out[1]) if isinstance(out, tuple) else (out, None)
 
@@ -99,8 +114,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------
     def _autocast(self):
-        use = self.config.amp and self.device.type == "cuda"
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=use)
+        if self.device.type == "cpu":
+            return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.amp_cpu)
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.config.amp and self.device.type == "cuda")
 
     def _better(self, new: float, best: float | None) -> bool:
         if best is None or np.isnan(best):
@@ -153,7 +169,8 @@ class Trainer:
         if self.world > 1:
             ddp_model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        optim = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optim = make_adam(model, cfg.lr, cfg.weight_decay)
+        forward = torch.compile(ddp_model) if cfg.compile else ddp_model
         start_epoch, best, best_state, stale = 0, None, None, 0
         ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
         if ckpt is not None and ckpt.exists():
@@ -188,7 +205,7 @@ class Trainer:
                 if self.device.type == "cuda":
                     batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 with self._autocast():
-                    logits, aux = _split_logits(ddp_model(batch))
+                    logits, aux = _split_logits(forward(batch))
                 logits = logits.float()
                 y = batch["label"]
                 with torch.no_grad():

@@ -1,0 +1,222 @@
+"""Train one model with DeepCTR-Torch or FuxiCTR on the shared ``.npz`` (run inside the competitors' venv).
+
+Each library runs through its own training loop and data path, with the settings every library shares:
+embedding 8, MLP 256-128-64 (ReLU, no dropout, no batch norm, no regularisation), Adam (lr), batch size,
+epochs, threads. Timed: the library's training loop per epoch -- its batch iteration (DataLoader, collation,
+per-step conversions), forward, loss, backward and optimiser step. Not timed: reading the file, building the
+model, the optimiser and the loader objects, evaluation.
+
+* DeepCTR-Torch 0.3.0: ``DeepFM`` and ``DCN(cross_parameterization="matrix")`` (= DCN-V2, parallel) through
+  ``model.fit`` (verbose 0, no validation, no metrics), timed from ``on_epoch_begin`` to ``on_epoch_end``.
+* FuxiCTR 2.3.10: the PyPI wheel ships the library but not the ``model_zoo`` of plain CTR models, so
+  ``DeepFM`` and ``DCNv2`` are the repository's model_zoo classes written out here over the wheel's layers
+  (``FeatureEmbedding``, ``FactorizationMachine``, ``CrossNetV2``, ``MLP_Block``) and its ``BaseModel``;
+  batches come from its ``NpzDataLoader`` (1 worker, its default) and each epoch is its ``train_epoch``
+  (which also clips gradients to norm 10 and reads ``loss.item()`` every step, as the library does).
+
+Usage: ``python -m benchmarks.competitors --lib deepctr --model deepfm --data D.npz --out R.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import types
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+EMBED, HIDDEN = 8, (256, 128, 64)
+
+
+def _load(path):
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+# ---------------------------------------------------------------------------------------------- DeepCTR-Torch
+def run_deepctr(d, args):
+    from deepctr_torch.callbacks import Callback
+    from deepctr_torch.inputs import SparseFeat
+    from deepctr_torch.models import DCN, DeepFM
+
+    fields = [str(f) for f in d["fields"]]
+    cols = [SparseFeat(f, vocabulary_size=int(c), embedding_dim=EMBED) for f, c in zip(fields, d["cards"])]
+    common = dict(dnn_hidden_units=HIDDEN, l2_reg_linear=0.0, l2_reg_embedding=0.0, l2_reg_dnn=0.0,
+                  dnn_dropout=0.0, seed=args.seed, device="cpu")
+    if args.model == "deepfm":
+        model = DeepFM(cols, cols, **common)
+    elif args.model == "dcnv2":
+        model = DCN(cols, cols, cross_num=3, cross_parameterization="matrix", **common)
+    else:
+        raise SystemExit(f"deepctr: no model {args.model}")
+    model.compile(torch.optim.Adam(model.parameters(), lr=args.lr), "binary_crossentropy")
+    x = {f: d["cat_train"][:, i] for i, f in enumerate(fields)}
+    times = []
+
+    class Clock(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append((time.perf_counter() - self.t0, time.process_time() - self.c0))
+
+    model.fit(x, d["y_train"], batch_size=args.batch_size, epochs=args.epochs, verbose=0, shuffle=True,
+              callbacks=[Clock()])
+    xt = {f: d["cat_test"][:, i] for i, f in enumerate(fields)}
+    scores = model.predict(xt, batch_size=32768).reshape(-1)
+    return model, times, scores
+
+
+# ---------------------------------------------------------------------------------------------------- FuxiCTR
+def _stub_ray():
+    """FuxiCTR imports ``ray`` at module level for its parquet loader and preprocessing only (see venv.py):
+    stand-in modules whose every attribute is an inert placeholder class."""
+    if "ray" in sys.modules:
+        return
+
+    class _Placeholder:
+        pass
+
+    def placeholder(attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _Placeholder
+
+    for name in ("ray", "ray.data", "ray.data.datasource", "ray.data.datasource.filename_provider"):
+        mod = types.ModuleType(name)
+        mod.__path__ = []
+        mod.__getattr__ = placeholder
+        sys.modules[name] = mod
+
+
+def _fuxi_models():
+    _stub_ray()
+    from fuxictr.pytorch.layers import CrossNetV2, FactorizationMachine, FeatureEmbedding, MLP_Block
+    from fuxictr.pytorch.models import BaseModel
+
+    class DeepFM(BaseModel):  # FuxiCTR model_zoo/DeepFM/DeepFM_torch/src/DeepFM.py
+        def __init__(self, feature_map, model_id="DeepFM", gpu=-1, learning_rate=1e-3, embedding_dim=10,
+                     hidden_units=(64, 64, 64), hidden_activations="ReLU", net_dropout=0, batch_norm=False,
+                     embedding_regularizer=None, net_regularizer=None, **kwargs):
+            super().__init__(feature_map, model_id=model_id, gpu=gpu, embedding_regularizer=embedding_regularizer,
+                             net_regularizer=net_regularizer, **kwargs)
+            self.embedding_layer = FeatureEmbedding(feature_map, embedding_dim)
+            self.fm = FactorizationMachine(feature_map)
+            self.mlp = MLP_Block(input_dim=feature_map.sum_emb_out_dim(), output_dim=1, hidden_units=list(hidden_units),
+                                 hidden_activations=hidden_activations, output_activation=None,
+                                 dropout_rates=net_dropout, batch_norm=batch_norm)
+            self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
+            self.reset_parameters()
+            self.model_to_device()
+
+        def forward(self, inputs):
+            X = self.get_inputs(inputs)
+            feature_emb = self.embedding_layer(X)
+            y_pred = self.fm(X, feature_emb)
+            y_pred += self.mlp(feature_emb.flatten(start_dim=1))
+            return {"y_pred": self.output_activation(y_pred)}
+
+    class DCNv2(BaseModel):  # FuxiCTR model_zoo/DCNv2/src/DCNv2.py, structure "parallel"
+        def __init__(self, feature_map, model_id="DCNv2", gpu=-1, learning_rate=1e-3, embedding_dim=10,
+                     parallel_dnn_hidden_units=(), dnn_activations="ReLU", num_cross_layers=3, net_dropout=0,
+                     batch_norm=False, embedding_regularizer=None, net_regularizer=None, **kwargs):
+            super().__init__(feature_map, model_id=model_id, gpu=gpu, embedding_regularizer=embedding_regularizer,
+                             net_regularizer=net_regularizer, **kwargs)
+            self.embedding_layer = FeatureEmbedding(feature_map, embedding_dim)
+            input_dim = feature_map.sum_emb_out_dim()
+            self.crossnet = CrossNetV2(input_dim, num_cross_layers)
+            self.parallel_dnn = MLP_Block(input_dim=input_dim, output_dim=None,
+                                          hidden_units=list(parallel_dnn_hidden_units),
+                                          hidden_activations=dnn_activations, output_activation=None,
+                                          dropout_rates=net_dropout, batch_norm=batch_norm)
+            self.fc = torch.nn.Linear(input_dim + parallel_dnn_hidden_units[-1], 1)
+            self.compile(kwargs["optimizer"], kwargs["loss"], learning_rate)
+            self.reset_parameters()
+            self.model_to_device()
+
+        def forward(self, inputs):
+            X = self.get_inputs(inputs)
+            feature_emb = self.embedding_layer(X, flatten_emb=True)
+            final_out = torch.cat([self.crossnet(feature_emb), self.parallel_dnn(feature_emb)], dim=-1)
+            return {"y_pred": self.output_activation(self.fc(final_out))}
+
+    return {"deepfm": DeepFM, "dcnv2": DCNv2}
+
+
+def run_fuxictr(d, args):
+    models = _fuxi_models()
+    from fuxictr.features import FeatureMap
+    from fuxictr.pytorch.dataloaders.npz_dataloader import NpzDataLoader
+
+    if args.model not in models:
+        raise SystemExit(f"fuxictr: no model {args.model}")
+    tmp = tempfile.mkdtemp(prefix="fuxi_")
+    fields = [str(f) for f in d["fields"]]
+    fmap = FeatureMap("bench", tmp)
+    fmap.features = OrderedDict((f, {"type": "categorical", "vocab_size": int(c), "source": ""})
+                                for f, c in zip(fields, d["cards"]))
+    fmap.labels = ["label"]
+    fmap.num_fields = len(fields)
+    fmap.total_features = int(d["cards"].sum())
+    fmap.default_emb_dim = EMBED
+    fmap.set_column_index()
+    for split in ("train", "test"):  # its loader reads one array per column
+        np.savez(os.path.join(tmp, f"{split}.npz"), label=d[f"y_{split}"],
+                 **{f: d[f"cat_{split}"][:, i] for i, f in enumerate(fields)})
+    kw = dict(model_root=tmp, verbose=0, metrics=["AUC"], optimizer="adam", loss="binary_crossentropy",
+              learning_rate=args.lr, embedding_dim=EMBED, net_dropout=0, batch_norm=False)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    if args.model == "deepfm":
+        model = models["deepfm"](fmap, hidden_units=HIDDEN, **kw)
+    else:
+        model = models["dcnv2"](fmap, parallel_dnn_hidden_units=HIDDEN, num_cross_layers=3, **kw)
+    train = NpzDataLoader(fmap, os.path.join(tmp, "train.npz"), batch_size=args.batch_size, shuffle=True)
+    # the state BaseModel.fit sets before its epochs; evaluation never triggers inside the timed epochs
+    model._max_gradient_norm, model._total_steps, model._eval_steps = 10.0, 0, 1 << 60
+    model._stop_training, model._epoch_index = False, 0
+    times = []
+    for epoch in range(args.epochs):
+        model._epoch_index = epoch
+        t0, c0 = time.perf_counter(), time.process_time()
+        model.train_epoch(train)
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
+    test = NpzDataLoader(fmap, os.path.join(tmp, "test.npz"), batch_size=32768, shuffle=False)
+    scores = model.predict(test)
+    return model, times, scores
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--lib", required=True, choices=["deepctr", "fuxictr"])
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    d = _load(args.data)
+    model, times, scores = (run_deepctr if args.lib == "deepctr" else run_fuxictr)(d, args)
+    np.save(args.out + ".scores.npy", np.asarray(scores, dtype=np.float64))
+    n = len(d["y_train"])
+    wall, cpu = [t for t, _ in times], [c for _, c in times]
+    result = {"lib": args.lib, "model": args.model, "epoch_seconds": wall, "epoch_cpu_seconds": cpu,
+              "train_rows": n, "samples_per_s": n * len(wall) / sum(wall), "torch": torch.__version__,
+              "params": sum(p.numel() for p in model.parameters())}
+    with open(args.out, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()

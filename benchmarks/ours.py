@@ -1,0 +1,81 @@
+"""Train one model with denoiserec on the shared ``.npz`` (run in denoiserec's own environment).
+
+Same settings as :mod:`benchmarks.competitors`. Timed: ``Trainer.fit``'s epoch loop (its ``seconds`` record,
+no validation set): the per-epoch shuffle (one gather of the tensors), batch slicing, forward, the method's
+weights (``none``), loss, backward, optimiser step. Not timed: reading the file, building the model,
+prediction on the test rows.
+
+Usage: ``python -m benchmarks.ours --model deepfm --data D.npz --out R.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from denoiserec.data.features import EncodedData, FeatureSpec
+from denoiserec.train.trainer import Trainer, TrainConfig
+
+EMBED, HIDDEN = 8, (256, 128, 64)
+MODELS = {"deepfm": ("deepfm", {}), "dcnv2": ("dcnv2", {"cross_layers": 3, "structure": "parallel"}),
+          "din": ("din", {})}
+
+
+def build_model(name: str, spec: FeatureSpec) -> torch.nn.Module:
+    import importlib
+
+    module, extra = MODELS[name]
+    cls = importlib.import_module(f"denoiserec.models.{module}").MODEL
+    return cls(spec, embed_dim=EMBED, hidden=HIDDEN, **extra)
+
+
+def encoded(d: dict, split: str) -> EncodedData:
+    cat = torch.from_numpy(np.ascontiguousarray(d[f"cat_{split}"]))
+    return EncodedData({"cat": cat, "num": torch.zeros(len(cat), 0), "label": torch.from_numpy(d[f"y_{split}"])})
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", required=True, choices=sorted(MODELS))
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp-cpu", action="store_true", help="bf16 autocast on the CPU (TrainConfig.amp_cpu)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the forward (TrainConfig.compile)")
+    args = p.parse_args(argv)
+    with np.load(args.data) as z:
+        d = {k: z[k] for k in z.files}
+    spec = FeatureSpec(categorical=tuple(str(f) for f in d["fields"]),
+                       cardinalities=tuple(int(c) for c in d["cards"]), numeric=(), sequences=())
+    train, test = encoded(d, "train"), encoded(d, "test")
+    torch.manual_seed(args.seed)
+    model = build_model(args.model, spec)
+    trainer = Trainer(TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device="cpu",
+                                  seed=args.seed, progress=False, threads=args.threads,
+                                  amp_cpu=args.amp_cpu, compile=args.compile))
+    c0 = time.process_time()
+    trainer.fit(model, train)
+    cpu = time.process_time() - c0  # the whole fit: its epochs and a negligible setup
+    times = [h["seconds"] for h in trainer.history]
+    scores = trainer.predict(model, test).numpy().astype(np.float64)
+    np.save(args.out + ".scores.npy", scores)
+    n = len(train)
+    lib = "denoiserec" + ("+bf16" if args.amp_cpu else "") + ("+compile" if args.compile else "")
+    result = {"lib": lib, "model": args.model, "epoch_seconds": times,
+              "epoch_cpu_seconds": [cpu * t / sum(times) for t in times], "train_rows": n,
+              "samples_per_s": n * len(times) / sum(times), "torch": torch.__version__,
+              "params": sum(p.numel() for p in model.parameters())}
+    with open(args.out, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The competitors' virtual environment: ``.bench_venvs/competitors`` under the repo root (gitignored).
+
+Built by the benchmark itself with ``python -m venv`` and pip, in this order, so that pip can never pull a
+CUDA build of torch: the local CPU wheel ``torch==2.13.0+cpu`` (from pip's find-links) with ``--no-deps`` and
+torch's own pure-Python dependencies; then ``deepctr-torch``, ``fuxictr`` and ``recbole`` with ``--no-deps``
+(each pins or requires torch) and their real dependencies by hand. Left out on purpose: ``ray`` (FuxiCTR
+imports it only for its parquet loader and its preprocessing, which the benchmark does not use; RecBole pins
+``ray<=2.6.3``, which conflicts with FuxiCTR's ``ray>=2.52``), ``tensorboard``, ``plotly`` and ``thop``
+(RecBole's logging and FLOP counting). pandas lives only here, never in denoiserec's environment.
+
+``python -m benchmarks.venv`` builds it alone; a marker file makes a second run a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".bench_venvs" / "competitors"
+TORCH = os.environ.get("BENCH_TORCH_SPEC", "torch==2.13.0+cpu")
+TORCH_DEPS = ["filelock", "typing-extensions>=4.10", "sympy>=1.13", "networkx", "jinja2", "fsspec", "setuptools"]
+LIBS = ["deepctr-torch==0.3.0", "fuxictr==2.3.10", "recbole==1.2.1"]
+LIB_DEPS = ["numpy", "pandas", "pyarrow", "polars", "scikit-learn", "scipy", "tqdm", "pyyaml", "h5py", "pydantic",
+            "requests", "colorlog==4.7.2", "colorama==0.4.4", "tabulate", "texttable", "psutil"]
+MARKER = VENV / ".complete"
+
+
+def python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def _pip(*args: str) -> None:
+    cmd = [str(python()), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args]
+    print("+", " ".join(cmd[1:]), file=sys.stderr, flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def ensure() -> Path:
+    """Build the venv once; return its interpreter."""
+    if MARKER.exists():
+        return python()
+    if not python().exists():
+        VENV.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    _pip("--no-deps", TORCH)
+    _pip(*TORCH_DEPS)
+    _pip("--no-deps", *LIBS)
+    _pip(*LIB_DEPS)
+    check = ("import torch, deepctr_torch, fuxictr, pandas; v = torch.__version__; "
+             "assert not torch.cuda.is_available() or True; print(v); "
+             "assert torch.version.cuda is None, 'a CUDA torch was installed: ' + v")
+    subprocess.run([str(python()), "-c", check], check=True)
+    MARKER.write_text(" ".join([TORCH, *LIBS]) + "\n")
+    return python()
+
+
+if __name__ == "__main__":
+    print(ensure())
