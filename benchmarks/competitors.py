@@ -4,7 +4,7 @@ Each library runs through its own training loop and data path, with the settings
 embedding 8, MLP 256-128-64 (ReLU, no dropout, no batch norm, no regularisation), Adam (lr), batch size,
 epochs, threads. Timed: the library's training loop per epoch -- its batch iteration (DataLoader, collation,
 per-step conversions), forward, loss, backward and optimiser step. Not timed: reading the file, building the
-model, the optimiser and the loader objects, evaluation.
+model, the optimiser and the loader objects, scoring valid and test after each epoch.
 
 * DeepCTR-Torch 0.3.0: ``DeepFM`` and ``DCN(cross_parameterization="matrix")`` (= DCN-V2, parallel) through
   ``model.fit`` (verbose 0, no validation, no metrics), timed from ``on_epoch_begin`` to ``on_epoch_end``.
@@ -46,7 +46,7 @@ def run_deepctr(d, args):
     from deepctr_torch.models import DCN, DeepFM
 
     fields = [str(f) for f in d["fields"]]
-    cols = [SparseFeat(f, vocabulary_size=int(c), embedding_dim=EMBED) for f, c in zip(fields, d["cards"])]
+    cols = [SparseFeat(f, vocabulary_size=int(c), embedding_dim=EMBED) for f, c in zip(fields, d["cards"], strict=True)]
     common = dict(dnn_hidden_units=HIDDEN, l2_reg_linear=0.0, l2_reg_embedding=0.0, l2_reg_dnn=0.0,
                   dnn_dropout=0.0, seed=args.seed, device="cpu")
     if args.model == "deepfm":
@@ -66,10 +66,17 @@ def run_deepctr(d, args):
         def on_epoch_end(self, epoch, logs=None):
             times.append((time.perf_counter() - self.t0, time.process_time() - self.c0))
 
+    scores = {}
+    parts = {s: {f: d[f"cat_{s}"][:, i] for i, f in enumerate(fields)} for s in ("valid", "test")}
+
+    class Score(Callback):  # runs after Clock has stopped
+        def on_epoch_end(self, epoch, logs=None):
+            for s, xs in parts.items():
+                scores[f"{s}_{epoch + 1}"] = model.predict(xs, batch_size=32768).reshape(-1)
+            model.train()
+
     model.fit(x, d["y_train"], batch_size=args.batch_size, epochs=args.epochs, verbose=0, shuffle=True,
-              callbacks=[Clock()])
-    xt = {f: d["cat_test"][:, i] for i, f in enumerate(fields)}
-    scores = model.predict(xt, batch_size=32768).reshape(-1)
+              callbacks=[Clock(), Score()])
     return model, times, scores
 
 
@@ -160,13 +167,13 @@ def run_fuxictr(d, args):
     fields = [str(f) for f in d["fields"]]
     fmap = FeatureMap("bench", tmp)
     fmap.features = OrderedDict((f, {"type": "categorical", "vocab_size": int(c), "source": ""})
-                                for f, c in zip(fields, d["cards"]))
+                                for f, c in zip(fields, d["cards"], strict=True))
     fmap.labels = ["label"]
     fmap.num_fields = len(fields)
     fmap.total_features = int(d["cards"].sum())
     fmap.default_emb_dim = EMBED
     fmap.set_column_index()
-    for split in ("train", "test"):  # its loader reads one array per column
+    for split in ("train", "valid", "test"):  # its loader reads one array per column
         np.savez(os.path.join(tmp, f"{split}.npz"), label=d[f"y_{split}"],
                  **{f: d[f"cat_{split}"][:, i] for i, f in enumerate(fields)})
     kw = dict(model_root=tmp, verbose=0, metrics=["AUC"], optimizer="adam", loss="binary_crossentropy",
@@ -181,14 +188,16 @@ def run_fuxictr(d, args):
     # the state BaseModel.fit sets before its epochs; evaluation never triggers inside the timed epochs
     model._max_gradient_norm, model._total_steps, model._eval_steps = 10.0, 0, 1 << 60
     model._stop_training, model._epoch_index = False, 0
-    times = []
+    evals = {s: NpzDataLoader(fmap, os.path.join(tmp, f"{s}.npz"), batch_size=32768, shuffle=False)
+             for s in ("valid", "test")}
+    times, scores = [], {}
     for epoch in range(args.epochs):
         model._epoch_index = epoch
         t0, c0 = time.perf_counter(), time.process_time()
         model.train_epoch(train)
         times.append((time.perf_counter() - t0, time.process_time() - c0))
-    test = NpzDataLoader(fmap, os.path.join(tmp, "test.npz"), batch_size=32768, shuffle=False)
-    scores = model.predict(test)
+        for s, loader in evals.items():
+            scores[f"{s}_{epoch + 1}"] = model.predict(loader)
     return model, times, scores
 
 
@@ -208,7 +217,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     d = _load(args.data)
     model, times, scores = (run_deepctr if args.lib == "deepctr" else run_fuxictr)(d, args)
-    np.save(args.out + ".scores.npy", np.asarray(scores, dtype=np.float64))
+    np.savez(args.out + ".scores.npz", **{k: np.asarray(v, dtype=np.float64) for k, v in scores.items()})
     n = len(d["y_train"])
     wall, cpu = [t for t, _ in times], [c for _, c in times]
     result = {"lib": args.lib, "model": args.model, "epoch_seconds": wall, "epoch_cpu_seconds": cpu,

@@ -158,7 +158,8 @@ def run_both(rows: int, seed: int = 0) -> dict:
 
 def table(dp: dict) -> str:
     lines = [f"Data path: {dp['rows']:,}-row simulated log → encoded splits with a 20-item history",
-             "", "| pipeline | seconds | × vs denoiserec | peak RSS MiB | above imports MiB |", "|---|---:|---:|---:|---:|"]
+             "", "| pipeline | seconds | × vs denoiserec | peak RSS MiB | above imports MiB |",
+             "|---|---:|---:|---:|---:|"]
     ours = dp.get("denoiserec", {})
     for which in ("denoiserec", "pandas"):
         r = dp.get(which, {})

@@ -48,7 +48,7 @@ def test_fused_adam_follows_the_reference_update():
             opt.zero_grad()
             m(x).pow(2).mean().backward()
             opt.step()
-    for p, q in zip(a.parameters(), b.parameters()):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.allclose(p, q, atol=1e-5)
 
 
