@@ -29,7 +29,7 @@ from benchmarks import venv
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench_venvs"
-LIBS = ("denoiserec", "denoiserec+bf16", "denoiserec+compile", "deepctr", "fuxictr")
+LIBS = ("denoiserec", "denoiserec+bf16", "denoiserec+compile", "denoiserec+default-init", "deepctr", "fuxictr")
 DEFAULT_LIBS = "denoiserec,denoiserec+bf16,deepctr,fuxictr"
 
 
@@ -59,6 +59,7 @@ def run_one(lib: str, model: str, data: Path, args, out_dir: Path) -> dict:
               "--seed", str(args.seed)]
     if lib.startswith("denoiserec"):
         flags = (["--amp-cpu"] if "+bf16" in lib else []) + (["--compile"] if "+compile" in lib else [])
+        flags += ["--init", "default"] if "+default-init" in lib else []
         cmd = [sys.executable, "-m", "benchmarks.ours", *common, *flags]
     else:
         cmd = [str(venv.python()), "-m", "benchmarks.competitors", "--lib", lib, *common]
