@@ -21,6 +21,8 @@ from denoiserec.metrics import rela_impr
 METRICS = ("auc", "gauc", "logloss", "auc_true", "gauc_true", "auc_active")
 #: Diagnostics a method reports in ``state()`` that the tables show (UAE-style attention vs the hidden truth).
 STATE_METRICS = ("att_auc_passive",)
+#: Metrics compared with the baseline (RelaImpr, paired t-test).
+COMPARED = ("auc", "gauc", "auc_true", "gauc_true")
 
 
 def load_runs(out_dir: str | Path) -> list[dict]:
@@ -73,13 +75,14 @@ def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
             row[m] = (float(np.nanmean(vals)), float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else 0.0)
         base = groups.get((model, baseline)) if baseline else None
         if base is not None and method != baseline:
-            for m in ("auc", "auc_true"):
+            for m in COMPARED:
                 if m not in row:
                     continue
                 seeds = sorted(set(base) & set(by_seed))
                 a = np.array([by_seed[s][m] for s in seeds])
                 b = np.array([base[s][m] for s in seeds])
-                row[f"relaimpr_{m}"] = rela_impr(float(a.mean()), float(b.mean()))
+                # RelaImpr is only meaningful against a base better than random
+                row[f"relaimpr_{m}"] = rela_impr(float(a.mean()), float(b.mean())) if b.mean() > 0.5 else float("nan")
                 testable = len(seeds) > 1 and np.any(a != b)
                 with warnings.catch_warnings():  # near-constant differences: SciPy warns, the p-value stands
                     warnings.simplefilter("ignore", RuntimeWarning)
@@ -90,7 +93,7 @@ def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
 
 def to_markdown(rows: list[dict], baseline: str | None) -> str:
     present = [m for m in METRICS + STATE_METRICS if any(m in r for r in rows)]
-    extra = [k for k in ("relaimpr_auc", "p_auc", "relaimpr_auc_true", "p_auc_true") if any(k in r for r in rows)]
+    extra = [f"{k}_{m}" for m in COMPARED for k in ("relaimpr", "p") if any(f"{k}_{m}" in r for r in rows)]
     head = ["model", "method", "seeds", *present, *extra]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -101,7 +104,8 @@ def to_markdown(rows: list[dict], baseline: str | None) -> str:
             cells.append("–" if v is None or math.isnan(v) else (f"{v:+.2f} %" if k.startswith("rela") else f"{v:.3g}"))
         lines.append("| " + " | ".join(cells) + " |")
     note = (f"\nTest-set metrics, mean ± std over seeds. RelaImpr and paired t-test p-values (seeds matched) are "
-            f"against method `{baseline}` of the same model. `*_true` metrics score against the simulator's hidden "
+            f"against method `{baseline}` of the same model "
+            f"(RelaImpr left out where the base is not above 0.5). `*_true` metrics score against the simulator's hidden "
             f"true preference; `auc_active` only on rows with active feedback; `att_auc_passive`: AUC of a method's "
             f"estimated attention against the hidden attention on passive training rows.\n")
     return "\n".join(lines) + "\n" + note
@@ -212,7 +216,7 @@ def print_summary(out_dir: str | Path, baseline: str | None = None, select: dict
     table = Table(title=f"{Path(out_dir).name}: test metrics, mean ± std over seeds", title_justify="left")
     for h in ("model", "method", "n", *cols):
         table.add_column(h, justify="left" if h in ("model", "method") else "right")
-    rel = [k for k in ("relaimpr_auc", "p_auc", "relaimpr_auc_true", "p_auc_true") if any(k in r for r in rows)]
+    rel = [f"{k}_{m}" for m in ("auc", "auc_true") for k in ("relaimpr", "p") if any(f"{k}_{m}" in r for r in rows)]
     for k in rel:
         table.add_column(k.replace("relaimpr_", "RelaImpr ").replace("p_", "p "), justify="right")
     for r in rows:
