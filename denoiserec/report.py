@@ -105,9 +105,9 @@ def to_markdown(rows: list[dict], baseline: str | None) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     note = (f"\nTest-set metrics, mean ± std over seeds. RelaImpr and paired t-test p-values (seeds matched) are "
             f"against method `{baseline}` of the same model "
-            f"(RelaImpr left out where the base is not above 0.5). `*_true` metrics score against the simulator's hidden "
-            f"true preference; `auc_active` only on rows with active feedback; `att_auc_passive`: AUC of a method's "
-            f"estimated attention against the hidden attention on passive training rows.\n")
+            f"(RelaImpr left out where the base is not above 0.5). `*_true` metrics score against the simulator's "
+            f"hidden true preference; `auc_active` only on rows with active feedback; `att_auc_passive`: AUC of a "
+            f"method's estimated attention against the hidden attention on passive training rows.\n")
     return "\n".join(lines) + "\n" + note
 
 
