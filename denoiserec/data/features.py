@@ -164,9 +164,13 @@ class Encoder:
         )
         return self
 
-    def transform(self, df: pl.DataFrame) -> EncodedData:
+    def transform(self, df: pl.DataFrame, parts: dict[str, np.ndarray] | None = None
+                  ) -> EncodedData | dict[str, EncodedData]:
         """Encode every row of ``df``. Histories are built from ``df`` itself, so pass the whole log (all
-        splits) and select rows afterwards: a test row's history then holds the events before it."""
+        splits) and select rows afterwards: a test row's history then holds the events before it.
+
+        With ``parts`` (name → row numbers of ``df``) return one EncodedData per part, each gathered once
+        straight from the encoded tensors (no full-size intermediate copy)."""
         assert self.spec is not None, "call fit() first"
         df = df.with_row_index("_row").sort(["user", "timestamp", "session", "position"])
         out: dict[str, torch.Tensor] = {}
@@ -208,8 +212,15 @@ class Encoder:
             if c.startswith(TRUTH_PREFIX):
                 out[c] = torch.from_numpy(df[c].cast(pl.Float32).fill_null(float("nan")).to_numpy(writable=True))
         # back to the input's row order
-        order = torch.from_numpy(np.argsort(df["_row"].to_numpy(), kind="stable"))
-        return EncodedData({k: v[order].contiguous() for k, v in out.items()})
+        position = np.argsort(df["_row"].to_numpy(), kind="stable")  # input row r sits at position[r]
+        if parts is None:
+            order = torch.from_numpy(position)
+            return EncodedData({k: v[order].contiguous() for k, v in out.items()})
+        result = {}
+        for name, rows in parts.items():
+            idx = torch.from_numpy(position[rows])
+            result[name] = EncodedData({k: v[idx].contiguous() for k, v in out.items()})
+        return result
 
 
 def _group_starts(keys: np.ndarray) -> np.ndarray:
@@ -250,7 +261,7 @@ def encode_splits(df: pl.DataFrame, config: FeatureConfig | None = None,
                   split_column: str = "split") -> tuple[FeatureSpec, dict[str, EncodedData]]:
     """Fit on the rows with ``split == 0`` and encode train/valid/test (0/1/2) from the whole log."""
     enc = Encoder(config).fit(df.filter(pl.col(split_column) == 0))
-    full = enc.transform(df)
     split = df[split_column].to_numpy()
-    parts = {name: full.subset(np.flatnonzero(split == code)) for code, name in enumerate(("train", "valid", "test"))}
+    rows = {name: np.flatnonzero(split == code) for code, name in enumerate(("train", "valid", "test"))}
+    parts = enc.transform(df, rows)
     return enc.spec, parts
