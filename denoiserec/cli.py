@@ -183,7 +183,7 @@ def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
         run_experiment(cfg, out, progress=progress)
     except (ConfigError, DataError) as e:
         raise typer.BadParameter(str(e)) from e
-    print_summary(out, cfg.get("baseline"), cfg.get("select"))
+    print_summary(out, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
 
 
 @app.command()
@@ -245,8 +245,8 @@ def report(results: Path = typer.Argument(..., help="results folder of `run`/`tr
     cfg_file = results / "config.yaml"
     cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.exists() else {}
     baseline = baseline or cfg.get("baseline")
-    write_report(results, baseline, cfg.get("select"))
-    print_summary(results, baseline, cfg.get("select"))
+    write_report(results, baseline, cfg.get("select"), cfg.get("baseline_model"))
+    print_summary(results, baseline, cfg.get("select"), cfg.get("baseline_model"))
 
 
 @app.command()

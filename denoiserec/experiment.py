@@ -12,6 +12,7 @@
     methods: {none: {}, lcd: {a: 5, b: 1}}   # label → hparams; `method: <module>` when the label differs
     baseline: none                           # RelaImpr and paired t-tests are against this method
     select: {lcd: [lcd_a05, lcd_a1, lcd_a2]} # optional: per model, the label with the best validation AUC
+    baseline_model: din                      # optional: compare models with this model instead (same method)
 
 The folder gets ``config.yaml``, ``runs/<model>__<method>__seed<k>.json`` (one per run, written atomically;
 a re-run skips the runs already there, so a killed experiment resumes), ``report.md`` and PNG plots.
@@ -33,7 +34,7 @@ from denoiserec.errors import ConfigError
 from denoiserec.io import write_json, write_text
 
 KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "seqrec", "select"}
+              "description", "seqrec", "select", "baseline_model"}
 
 
 def load_config(path: str | Path) -> dict:
@@ -168,5 +169,6 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 write_json(runs_dir / f"{name}.json", result)
                 (out_dir / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)  # the run is done
     if not plan or Trainer.is_main_process():
-        write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"))
+        write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"),
+                     baseline_model=cfg.get("baseline_model"))
     return out_dir

@@ -56,7 +56,7 @@ def _fmt(mean: float, std: float) -> str:
     return "–" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
 
 
-def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
+def summarize(runs: list[dict], baseline: str | None, baseline_model: str | None = None) -> list[dict]:
     """One row per (model, method) with mean/std per metric, RelaImpr and paired t-test p-values."""
     groups: dict[tuple[str, str], dict[int, dict]] = {}
     selected = {(r["model"], r["method"]): r["selected"] for r in runs if "selected" in r}
@@ -73,8 +73,11 @@ def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
             if np.isnan(vals).all():
                 continue
             row[m] = (float(np.nanmean(vals)), float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else 0.0)
-        base = groups.get((model, baseline)) if baseline else None
-        if base is not None and method != baseline:
+        if baseline_model is not None:  # models compared with one model, method by method (DUMN vs DIN ...)
+            base = groups.get((baseline_model, method)) if model != baseline_model else None
+        else:
+            base = groups.get((model, baseline)) if baseline and method != baseline else None
+        if base is not None:
             for m in COMPARED:
                 if m not in row:
                     continue
@@ -91,7 +94,7 @@ def summarize(runs: list[dict], baseline: str | None) -> list[dict]:
     return rows
 
 
-def to_markdown(rows: list[dict], baseline: str | None) -> str:
+def to_markdown(rows: list[dict], baseline: str | None, baseline_model: str | None = None) -> str:
     present = [m for m in METRICS + STATE_METRICS if any(m in r for r in rows)]
     extra = [f"{k}_{m}" for m in COMPARED for k in ("relaimpr", "p") if any(f"{k}_{m}" in r for r in rows)]
     head = ["model", "method", "seeds", *present, *extra]
@@ -103,8 +106,10 @@ def to_markdown(rows: list[dict], baseline: str | None) -> str:
             v = r.get(k)
             cells.append("–" if v is None or math.isnan(v) else (f"{v:+.2f} %" if k.startswith("rela") else f"{v:.3g}"))
         lines.append("| " + " | ".join(cells) + " |")
+    against = (f"model `{baseline_model}` with the same method" if baseline_model
+               else f"method `{baseline}` of the same model")
     note = (f"\nTest-set metrics, mean ± std over seeds. RelaImpr and paired t-test p-values (seeds matched) are "
-            f"against method `{baseline}` of the same model "
+            f"against {against} "
             f"(RelaImpr left out where the base is not above 0.5). `*_true` metrics score against the simulator's "
             f"hidden true preference; `auc_active` only on rows with active feedback; `att_auc_passive`: AUC of a "
             f"method's estimated attention against the hidden attention on passive training rows.\n")
@@ -180,14 +185,15 @@ def plot_bars(rows: list[dict], path: Path, metric: str) -> bool:
     return True
 
 
-def write_report(out_dir: str | Path, baseline: str | None = None, select: dict | None = None) -> Path:
+def write_report(out_dir: str | Path, baseline: str | None = None, select: dict | None = None,
+                 baseline_model: str | None = None) -> Path:
     """Write ``report.md`` (+ ``curves.png``, ``test_<metric>.png``) for the runs in ``out_dir``."""
     out_dir = Path(out_dir)
     runs = load_runs(out_dir)
-    rows = summarize(select_on_validation(runs, select), baseline)
+    rows = summarize(select_on_validation(runs, select), baseline, baseline_model)
     text = f"# {out_dir.name}\n\n"
     if rows:
-        text += to_markdown(rows, baseline)
+        text += to_markdown(rows, baseline, baseline_model)
         if plot_curves(runs, out_dir / "curves.png"):
             text += "\n![training and validation curves](curves.png)\n"
         for m in ("auc", "auc_true"):
@@ -200,12 +206,13 @@ def write_report(out_dir: str | Path, baseline: str | None = None, select: dict 
     return out_dir / "report.md"
 
 
-def print_summary(out_dir: str | Path, baseline: str | None = None, select: dict | None = None) -> None:
+def print_summary(out_dir: str | Path, baseline: str | None = None, select: dict | None = None,
+                  baseline_model: str | None = None) -> None:
     """Print the summary of ``out_dir`` as a compact Rich table (the full one is in ``report.md``)."""
     from rich.console import Console
     from rich.table import Table
 
-    rows = summarize(select_on_validation(load_runs(out_dir), select), baseline)
+    rows = summarize(select_on_validation(load_runs(out_dir), select), baseline, baseline_model)
     console = Console()
     if not console.is_terminal:  # logs and CI: don't squeeze the table into 80 columns
         console = Console(width=200)
@@ -227,4 +234,4 @@ def print_summary(out_dir: str | Path, baseline: str | None = None, select: dict
             cells.append("–" if v is None or math.isnan(v) else (f"{v:+.2f}%" if k.startswith("rela") else f"{v:.3g}"))
         table.add_row(*cells)
     console.print(table)
-    console.print(f"baseline: {baseline}; full report: {Path(out_dir) / 'report.md'}")
+    console.print(f"baseline: {baseline_model or baseline}; full report: {Path(out_dir) / 'report.md'}")

@@ -74,3 +74,13 @@ def test_select_on_validation_picks_best_valid_label():
     rows = summarize(select_on_validation(runs, {"best": ["a", "b"]}), "none")
     best = next(r for r in rows if r["method"].startswith("best"))
     assert best["method"] == "best (= a)" and best["auc"][0] == 0.51
+
+
+def test_baseline_model_compares_models():
+    from denoiserec.report import summarize
+
+    runs = [{"model": m, "method": "none", "seed": s, "test": {"auc": a + 0.01 * s}}
+            for m, a in (("din", 0.6), ("dumn", 0.65)) for s in (0, 1)]
+    rows = {r["model"]: r for r in summarize(runs, "none", baseline_model="din")}
+    assert "relaimpr_auc" not in rows["din"]
+    assert abs(rows["dumn"]["relaimpr_auc"] - (0.155 / 0.105 - 1) * 100) < 1e-6
