@@ -124,6 +124,9 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     if cfg.get("task") == "seqrec":
         from denoiserec.seqrec import run_seqrec
 
+        if not progress:  # the command line's --no-progress reaches the sequential trainer too
+            cfg = {**cfg, "seqrec": {**(cfg.get("seqrec") or {}),
+                                     "train": {**((cfg.get("seqrec") or {}).get("train") or {}), "progress": False}}}
         for seed in tqdm(cfg["seeds"], desc="seeds", disable=not progress):
             if not (runs_dir / f"seqrec__seed{seed}.json").exists():
                 run_seqrec(cfg, seed, out_dir)
