@@ -185,6 +185,36 @@ def plot_bars(rows: list[dict], path: Path, metric: str) -> bool:
     return True
 
 
+def plot_attention_calibration(runs: list[dict], path: Path) -> bool:
+    """Reliability diagram of each method's estimated attention against the hidden attention (passive training
+    plays, simulated data), from the first model and seed of every method that reports one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {}
+    for r in sorted(runs, key=lambda r: (r.get("model", ""), r.get("seed", 0))):
+        cal = (r.get("method_state") or {}).get("att_calibration_passive")
+        if cal and r["method"] not in curves:
+            curves[r["method"]] = cal
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfect")
+    for method, cal in curves.items():
+        ax.plot([c[0] for c in cal], [c[1] for c in cal], marker="o", ms=3, label=method)
+    ax.set_xlabel("estimated attention (bin mean)")
+    ax.set_ylabel("share truly attentive")
+    ax.set_title("attention calibration, passive plays")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
+
+
 def write_report(out_dir: str | Path, baseline: str | None = None, select: dict | None = None,
                  baseline_model: str | None = None) -> Path:
     """Write ``report.md`` (+ ``curves.png``, ``test_<metric>.png``) for the runs in ``out_dir``."""
@@ -199,6 +229,8 @@ def write_report(out_dir: str | Path, baseline: str | None = None, select: dict 
         for m in ("auc", "auc_true"):
             if plot_bars(rows, out_dir / f"test_{m}.png", m):
                 text += f"\n![test {m}](test_{m}.png)\n"
+        if plot_attention_calibration(runs, out_dir / "attention_calibration.png"):
+            text += "\n![attention calibration](attention_calibration.png)\n"
     else:
         extra = [r for r in runs if "model" not in r]
         text += "No CTR runs.\n" if not extra else "```\n" + json.dumps(extra, indent=1)[:20000] + "\n```\n"

@@ -184,3 +184,12 @@ def test_quick_config_is_valid():
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "uae_quick.yaml")
     assert set(cfg["methods"]) == {"none", *ATTENTION_METHODS}
+
+
+def test_calibration_bins():
+    from denoiserec.methods._attention import calibration
+
+    pred = torch.tensor([0.05, 0.05, 0.95, 0.95, 0.55])
+    truth = torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0])
+    assert calibration(pred, truth) == [[pytest.approx(0.05), 0.5, 2], [pytest.approx(0.55), 0.0, 1],
+                                        [pytest.approx(0.95), 1.0, 2]]
