@@ -46,3 +46,22 @@ def _jsonable(o: object) -> object:
     if hasattr(o, "tolist"):
         return o.tolist()
     return str(o)
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the headless Agg backend (imported on first use: plotting is optional work)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_png(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a Matplotlib figure as PNG atomically, then close it."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    pyplot().close(fig)
+    return path

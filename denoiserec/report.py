@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from denoiserec.io import atomic_path, write_text
+from denoiserec.io import pyplot, write_png, write_text
 from denoiserec.metrics import rela_impr
 
 METRICS = ("auc", "gauc", "logloss", "auc_true", "gauc_true", "auc_active")
@@ -50,6 +50,13 @@ def select_on_validation(runs: list[dict], select: dict[str, list[str]] | None, 
                 if r.get("model") == model and r["method"] == best:
                     extra.append({**r, "method": name, "selected": best})
     return runs + extra
+
+
+def _comparison_cell(key: str, value: float | None, percent: str) -> str:
+    """A RelaImpr (``relaimpr_*``, signed percent) or p-value (``p_*``) cell; a dash when absent."""
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:+.2f}{percent}" if key.startswith("relaimpr") else f"{value:.3g}"
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -102,9 +109,7 @@ def to_markdown(rows: list[dict], baseline: str | None, baseline_model: str | No
     for r in rows:
         cells = [r["model"], r["method"], str(r["seeds"])]
         cells += [_fmt(*r[m]) if m in r else "–" for m in present]
-        for k in extra:
-            v = r.get(k)
-            cells.append("–" if v is None or math.isnan(v) else (f"{v:+.2f} %" if k.startswith("rela") else f"{v:.3g}"))
+        cells += [_comparison_cell(k, r.get(k), " %") for k in extra]
         lines.append("| " + " | ".join(cells) + " |")
     against = (f"model `{baseline_model}` with the same method" if baseline_model
                else f"method `{baseline}` of the same model")
@@ -118,10 +123,7 @@ def to_markdown(rows: list[dict], baseline: str | None, baseline_model: str | No
 
 def plot_curves(runs: list[dict], path: Path, metric: str = "valid_auc") -> bool:
     """Training loss and validation ``metric`` per epoch, one line per run, one panel pair per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     runs = [r for r in runs if r.get("history")]
     if not runs:
@@ -143,18 +145,13 @@ def plot_curves(runs: list[dict], path: Path, metric: str = "valid_auc") -> bool
         axes[1, j].set_xlabel("epoch")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_png(fig, path)
     return True
 
 
 def plot_bars(rows: list[dict], path: Path, metric: str) -> bool:
     """Test ``metric`` per model and method, with the std over seeds as error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [r for r in rows if metric in r]
     if not rows:
@@ -179,19 +176,14 @@ def plot_bars(rows: list[dict], path: Path, metric: str) -> bool:
     ax.set_ylabel(f"test {metric}")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_png(fig, path)
     return True
 
 
 def plot_attention_calibration(runs: list[dict], path: Path) -> bool:
     """Reliability diagram of each method's estimated attention against the hidden attention (passive training
     plays, simulated data), from the first model and seed of every method that reports one."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     curves = {}
     for r in sorted(runs, key=lambda r: (r.get("model", ""), r.get("seed", 0))):
@@ -209,9 +201,7 @@ def plot_attention_calibration(runs: list[dict], path: Path) -> bool:
     ax.set_title("attention calibration, passive plays")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_png(fig, path)
     return True
 
 
@@ -261,9 +251,7 @@ def print_summary(out_dir: str | Path, baseline: str | None = None, select: dict
     for r in rows:
         cells = [r["model"], r["method"], str(r["seeds"])]
         cells += [f"{r[m][0]:.4f}±{r[m][1]:.4f}" if m in r else "–" for m in cols]
-        for k in rel:
-            v = r.get(k)
-            cells.append("–" if v is None or math.isnan(v) else (f"{v:+.2f}%" if k.startswith("rela") else f"{v:.3g}"))
+        cells += [_comparison_cell(k, r.get(k), "%") for k in rel]
         table.add_row(*cells)
     console.print(table)
     console.print(f"baseline: {baseline_model or baseline}; full report: {Path(out_dir) / 'report.md'}")

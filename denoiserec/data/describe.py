@@ -84,15 +84,10 @@ def position_table(df: pl.DataFrame, max_position: int = 20) -> Table:
 
 def plot(df: pl.DataFrame, out: str | Path, max_position: int = 20) -> Path:
     """Save the play rate and active rate by session position as a PNG (written atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from denoiserec.io import atomic_path
+    from denoiserec.io import pyplot, write_png
 
     p = by_position(df, max_position)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = pyplot().subplots(figsize=(6, 3.5))
     ax.plot(p["position"], p["play_rate"], marker="o", label="play rate (y = 1)")
     ax.plot(p["position"], p["active_rate"], marker="s", label="active rate (e = 1)")
     ax.set_xlabel("position in session")
@@ -100,8 +95,4 @@ def plot(df: pl.DataFrame, out: str | Path, max_position: int = 20) -> Path:
     ax.set_ylim(0, 1)
     ax.legend()
     fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return out
+    return write_png(fig, out, dpi=120)

@@ -30,7 +30,7 @@ import polars as pl
 
 from denoiserec.data.sequences import SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
-from denoiserec.io import atomic_path, write_json, write_text
+from denoiserec.io import pyplot, write_json, write_png, write_text
 from denoiserec.seqrec.train import SeqData, evaluate, resolve_configs, train_model
 
 _DATA_CACHE: dict[str, SeqData] = {}
@@ -118,17 +118,10 @@ def summarize(runs: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
 
 
 def _plot(path: Path, draw) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = pyplot().subplots(figsize=(6.5, 3.8))
     draw(ax)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_png(fig, path)
 
 
 def write_seqrec_report(out_dir: str | Path) -> Path:
