@@ -18,14 +18,20 @@ app.add_typer(data_app, name="data")
 # --- data: sources, prepare, describe (denoiserec/data/sources) -----------------------------------------------
 
 
+def _key_values(items: list[str], option: str, parse=str) -> list[tuple[str, object]]:
+    """Repeated ``KEY=VALUE`` options (``--opt``, ``--set``) as (key, parsed value) pairs; a malformed item is a
+    usage error naming the option."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
+        pairs.append((key.strip(), parse(value)))
+    return pairs
+
+
 def _options(opts: list[str]) -> dict[str, str]:
-    out = {}
-    for o in opts:
-        key, sep, value = o.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {o!r}", param_hint="--opt")
-        out[key.strip().replace("-", "_")] = value
-    return out
+    return {key.replace("-", "_"): value for key, value in _key_values(opts, "--opt")}
 
 
 @data_app.command("sources")
@@ -130,14 +136,13 @@ def simulate_cmd(
 
     opts: dict[str, object] = dict(users=users, items=items, sessions=sessions, min_len=min_len, max_len=max_len,
                                    seed=seed)
-    for kv in set_:
-        key, sep, value = kv.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {kv!r}", param_hint="--set")
+    def json_or_text(value: str) -> object:
         try:
-            opts[key.strip()] = json.loads(value)
+            return json.loads(value)
         except json.JSONDecodeError:
-            opts[key.strip()] = value
+            return value
+
+    opts.update(_key_values(set_, "--set", json_or_text))
     try:
         cfg = SimConfig.from_dict(opts)
     except (ConfigError, TypeError) as e:
@@ -151,24 +156,16 @@ def simulate_cmd(
 DEMO_CONFIG = Path(__file__).parent / "demo.yaml"
 
 
-def _parse_sets(sets: list[str]) -> list[tuple[list[str], object]]:
+def _apply_sets(cfg: dict, sets: list[str]) -> dict:
+    """Apply ``--set a.b=VALUE`` overrides (VALUE read as YAML) to a config."""
     import yaml
 
-    out = []
-    for s in sets:
-        if "=" not in s:
-            raise typer.BadParameter(f"{s!r}: expected KEY=VALUE (e.g. train.epochs=3)")
-        k, v = s.split("=", 1)
-        out.append((k.split("."), yaml.safe_load(v)))
-    return out
-
-
-def _apply_sets(cfg: dict, sets: list[str]) -> dict:
-    for keys, value in _parse_sets(sets):
+    for key, value in _key_values(sets, "--set", yaml.safe_load):
+        *parents, leaf = key.split(".")
         node = cfg
-        for k in keys[:-1]:
+        for k in parents:
             node = node.setdefault(k, {})
-        node[keys[-1]] = value
+        node[leaf] = value
     return cfg
 
 
