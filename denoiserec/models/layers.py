@@ -47,14 +47,18 @@ def lookup(table: nn.Embedding, index: torch.Tensor) -> torch.Tensor:
     return table(index)
 
 
+def field_offsets(spec: FeatureSpec) -> torch.Tensor:
+    """Start row of each categorical field in a table fused over all fields: ``[0, c_0, c_0 + c_1, ...]``."""
+    return torch.tensor([0, *spec.cardinalities[:-1]], dtype=torch.long).cumsum(0)
+
+
 class FieldEmbedding(nn.Module):
     """Embeds every input field of ``spec`` to ``dim`` dimensions: output ``[B, n_fields, dim]``."""
 
     def __init__(self, spec: FeatureSpec, dim: int, pool_sequences: bool = True, init_std: float = 1e-2):
         super().__init__()
         self.spec, self.dim, self.pool_sequences = spec, dim, pool_sequences
-        offsets = torch.tensor([0, *spec.cardinalities[:-1]], dtype=torch.long).cumsum(0)
-        self.register_buffer("offsets", offsets, persistent=False)
+        self.register_buffer("offsets", field_offsets(spec), persistent=False)
         self.table = nn.Embedding(max(sum(spec.cardinalities), 1), dim)
         nn.init.normal_(self.table.weight, std=init_std)
         self.numeric = nn.Parameter(torch.randn(len(spec.numeric), dim) * init_std)
@@ -114,8 +118,7 @@ class LinearTerm(nn.Module):
     def __init__(self, spec: FeatureSpec):
         super().__init__()
         self.spec = spec
-        offsets = torch.tensor([0, *spec.cardinalities[:-1]], dtype=torch.long).cumsum(0)
-        self.register_buffer("offsets", offsets, persistent=False)
+        self.register_buffer("offsets", field_offsets(spec), persistent=False)
         self.weight = nn.Embedding(max(sum(spec.cardinalities), 1), 1)
         nn.init.zeros_(self.weight.weight)
         self.numeric = nn.Linear(len(spec.numeric), 1) if spec.numeric else None

@@ -201,9 +201,7 @@ class Trainer:
             n_batches = (len(part) + batch_size - 1) // batch_size
             bar = tqdm(part.batches(batch_size, shuffle=True, generator=generator), total=n_batches,
                        desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=False)
-            for batch in bar:
-                if self.device.type == "cuda":
-                    batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            for batch in bar:  # already on the device: train_dev was moved there once
                 with self._autocast():
                     logits, aux = _split_logits(forward(batch))
                 logits = logits.float()
