@@ -82,23 +82,27 @@ def check_config(cfg: dict, where: str = "config") -> dict:
     return cfg
 
 
-def load_data(cfg: dict) -> pl.DataFrame:
-    """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']``."""
-    data = dict(cfg["data"])
+def load_log(data: dict) -> pl.DataFrame:
+    """The canonical log named by a config's ``data`` section: ``simulate``, ``source`` + ``path`` (raw files) or
+    ``path`` (a prepared folder)."""
     if "simulate" in data:
         from denoiserec.data.simulate import SimConfig, simulate
 
-        df = simulate(SimConfig(**(data["simulate"] or {})))
-    elif "source" in data:
+        return simulate(SimConfig.from_dict(data["simulate"]))
+    if "source" in data:
         from denoiserec.data.sources import read
 
-        df = read(data["source"], data["path"], **(data.get("options") or {}))
-    elif "path" in data:
+        return read(data["source"], data["path"], **(data.get("options") or {}))
+    if "path" in data:
         from denoiserec.data.log import read_log
 
-        df = read_log(data["path"])
-    else:
-        raise ConfigError("data: give one of 'simulate', 'source' + 'path', or 'path'")
+        return read_log(data["path"])
+    raise ConfigError("data: give one of 'simulate', 'source' + 'path', or 'path'")
+
+
+def load_data(cfg: dict) -> pl.DataFrame:
+    """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']``."""
+    df = load_log(cfg["data"])
     if "split" not in df.columns:
         from denoiserec.data.split import split
 
@@ -124,12 +128,9 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     if cfg.get("task") == "seqrec":
         from denoiserec.seqrec import run_seqrec
 
-        if not progress:  # the command line's --no-progress reaches the sequential trainer too
-            cfg = {**cfg, "seqrec": {**(cfg.get("seqrec") or {}),
-                                     "train": {**((cfg.get("seqrec") or {}).get("train") or {}), "progress": False}}}
         for seed in tqdm(cfg["seeds"], desc="seeds", disable=not progress):
             if not (runs_dir / f"seqrec__seed{seed}.json").exists():
-                run_seqrec(cfg, seed, out_dir)
+                run_seqrec(cfg, seed, out_dir, progress=progress)
         return out_dir
 
     plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]

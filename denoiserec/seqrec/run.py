@@ -30,6 +30,7 @@ import polars as pl
 
 from denoiserec.data.sequences import SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
+from denoiserec.experiment import load_log
 from denoiserec.io import pyplot, write_json, write_png, write_text
 from denoiserec.seqrec.train import SeqData, evaluate, resolve_configs, train_model
 
@@ -43,23 +44,6 @@ def section(config: dict) -> dict:
     if unknown:
         raise ConfigError(f"seqrec: unknown key(s) {sorted(unknown)}")
     return sec
-
-
-def load_log(data: dict) -> pl.DataFrame:
-    """The canonical log named by a config's ``data`` section (no CTR split: sequences split by time)."""
-    if "simulate" in data:
-        from denoiserec.data.simulate import SimConfig, simulate
-
-        return simulate(SimConfig.from_dict(data["simulate"]))
-    if "source" in data:
-        from denoiserec.data.sources import read
-
-        return read(data["source"], data["path"], **(data.get("options") or {}))
-    if "path" in data:
-        from denoiserec.data.log import read_log
-
-        return read_log(data["path"])
-    raise ConfigError("data: give one of 'simulate', 'source' + 'path', or 'path'")
 
 
 def prepare(config: dict, log: pl.DataFrame | None = None) -> SeqData:
@@ -76,8 +60,9 @@ def prepare(config: dict, log: pl.DataFrame | None = None) -> SeqData:
 
 
 def run_seqrec(config: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
-               variants: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Train and evaluate every variant (or those named) for one seed; returns ``{variant: test metrics}``."""
+               variants: list[str] | None = None, progress: bool = True) -> dict[str, dict[str, float]]:
+    """Train and evaluate every variant (or those named) for one seed; returns ``{variant: test metrics}``.
+    ``progress=False`` turns the training progress bars off whatever the config says."""
     sec = section(config)
     data = prepare(config, log)
     table = sec.get("variants") or {"default": {}}
@@ -86,6 +71,7 @@ def run_seqrec(config: dict, seed: int, out_dir: str | Path, log: pl.DataFrame |
         if label not in table:
             raise ConfigError(f"unknown variant {label!r}; known: {sorted(table)}")
         mcfg, tcfg, ecfg = resolve_configs(sec, table[label])
+        tcfg.progress = tcfg.progress and progress
         model, history = train_model(data, mcfg, tcfg, ecfg, seed=seed)
         test = evaluate(model, data, mcfg, ecfg, seed=seed)
         test["train_seconds"] = history[-1]["seconds"] if history else 0.0
