@@ -33,9 +33,6 @@ from denoiserec.data.features import FeatureConfig, encode_splits
 from denoiserec.errors import ConfigError
 from denoiserec.io import write_json, write_text
 
-KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "seqrec", "select", "baseline_model"}
-
 
 def load_config(path: str | Path) -> dict:
     path = Path(path)
@@ -49,37 +46,10 @@ def load_config(path: str | Path) -> dict:
 
 
 def check_config(cfg: dict, where: str = "config") -> dict:
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
-    unknown = set(cfg) - KNOWN_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
-    if "data" not in cfg:
-        raise ConfigError(f"{where}: 'data' is required")
-    cfg.setdefault("name", Path(where).stem)
-    cfg.setdefault("seeds", [0, 1, 2, 3, 4])
-    cfg.setdefault("models", {"deepfm": {}})
-    cfg.setdefault("methods", {"none": {}})
-    cfg.setdefault("baseline", next(iter(cfg["methods"])))
-    if cfg.get("task") == "seqrec":
-        return cfg
-    from denoiserec import methods, models
+    """Every section checked up front, defaults filled (:func:`denoiserec.config_check.check_config`)."""
+    from denoiserec.config_check import check_config as check
 
-    for key, registry, pick in (("models", models, "model"), ("methods", methods, "method")):
-        if not isinstance(cfg[key], dict):
-            raise ConfigError(f"{where}: '{key}' must map labels to hyper-parameters")
-        for label, hp in cfg[key].items():
-            if hp is not None and not isinstance(hp, dict):
-                raise ConfigError(f"{where}: {key}.{label} must be a mapping of hyper-parameters, got {hp!r}")
-            module = (hp or {}).get(pick, label)
-            if module not in registry.available():
-                raise ConfigError(f"{where}: unknown {pick} {module!r} (label {label!r}); "
-                                  f"available: {', '.join(registry.available())}")
-    for name, candidates in (cfg.get("select") or {}).items():
-        missing = [c for c in candidates if c not in cfg["methods"]]
-        if missing:
-            raise ConfigError(f"{where}: select.{name} names unknown method label(s) {missing}")
-    return cfg
+    return check(cfg, where)
 
 
 def load_log(data: dict) -> pl.DataFrame:
@@ -116,12 +86,13 @@ def run_name(model: str, method: str, seed: int) -> str:
 
 def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
     """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
+    from denoiserec.io import claim_dir
     from denoiserec.methods import build_method
     from denoiserec.models import build_model
     from denoiserec.report import write_report
     from denoiserec.train.trainer import TrainConfig, Trainer
 
-    out_dir = Path(out_dir)
+    out_dir = claim_dir(out_dir, "results", [cfg["data"].get("path")])
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))

@@ -10,18 +10,18 @@ import polars as pl
 
 from denoiserec.data.schema import conform
 from denoiserec.errors import DataError
-from denoiserec.io import atomic_path
+from denoiserec.io import output_dir
 
 EVENTS = "events.parquet"
 META = "meta.json"
 
 
-def write_log(df: pl.DataFrame, out_dir: str | Path, source: str, **meta: object) -> Path:
-    """Conform ``df`` to the canonical schema and write ``out_dir`` atomically (all or nothing)."""
+def write_log(df: pl.DataFrame, out_dir: str | Path, source: str, inputs: tuple = (), **meta: object) -> Path:
+    """Conform ``df`` to the canonical schema and write ``out_dir`` atomically (all or nothing); only a previous
+    denoiserec data folder is replaced (:func:`denoiserec.io.output_dir`; ``inputs`` may not be touched)."""
     df = conform(df, source)
     out_dir = Path(out_dir)
-    with atomic_path(out_dir) as tmp:
-        tmp.mkdir()
+    with output_dir(out_dir, "data", inputs) as tmp:
         df.write_parquet(tmp / EVENTS, compression="zstd", row_group_size=1 << 20)
         info = {"source": source, "rows": df.height, "columns": df.columns, **meta}
         (tmp / META).write_text(json.dumps(info, indent=2, default=str) + "\n")

@@ -13,7 +13,7 @@ import copy
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +49,31 @@ class TrainConfig:
     restore_best: bool = True  # end with the best-validation epoch's weights (False: the last epoch's)
 
     @classmethod
+    def check(cls, d: object, where: str = "train") -> dict:
+        """``d`` checked key by key (types, ranges, allowed values; :mod:`denoiserec.validate`)."""
+        from denoiserec.validate import at_least, check_fields, one_of
+
+        def positive(v):
+            return None if v > 0 else f"must be > 0, got {v!r}"
+
+        def device(v):
+            import re
+
+            return None if re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v) else \
+                f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
+
+        return check_fields(cls, d, where, rules={
+            "epochs": at_least(1), "batch_size": at_least(1), "eval_batch_size": at_least(1), "lr": positive,
+            "weight_decay": at_least(0), "patience": at_least(0), "threads": at_least(1),
+            "reduction": one_of("weighted", "mean"), "monitor": one_of(*MONITORS), "device": device})
+
+    @classmethod
     def from_dict(cls, d: dict | None) -> TrainConfig:
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        return cls(**cls.check(d))
+
+
+#: what ``monitor`` may name: the keys of :func:`denoiserec.metrics.evaluate` (``*_true`` on simulated data)
+MONITORS = ("auc", "gauc", "logloss", "auc_active", "auc_true", "gauc_true", "logloss_true")
 
 
 def seed_everything(seed: int) -> torch.Generator:
