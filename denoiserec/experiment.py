@@ -104,6 +104,12 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 run_seqrec(cfg, seed, out_dir, progress=progress)
         return out_dir
 
+    from denoiserec.fingerprint import data_fingerprint, run_fingerprint
+
+    data_fp = data_fingerprint(cfg["data"])
+    wanted = {run_name(m, me, s): run_fingerprint(cfg, m, me, s, data_fp)
+              for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]}
+    set_aside_stale_runs(runs_dir, wanted)
     plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
             if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]
     if plan:
@@ -127,7 +133,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
             model = build_model(model_name, spec, **mhp)
             method = build_method(method_name, **hp)
             t0 = time.perf_counter()
-            trainer.fit(model, parts["train"], parts["valid"], method, spec)
+            trainer.fit(model, parts["train"], parts["valid"], method, spec, fingerprint=wanted[name])
             seconds = time.perf_counter() - t0
             result = {
                 "model": model_label, "method": method_label, "seed": seed,
@@ -139,6 +145,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 "train_seconds": seconds, "prepare_seconds": prep_seconds,
                 "rows": {k: len(v) for k, v in parts.items()},
                 "parameters": sum(p.numel() for p in model.parameters()),
+                "fingerprint": wanted[name],
             }
             if trainer.rank == 0:
                 write_json(runs_dir / f"{name}.json", result)
@@ -147,3 +154,26 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"),
                      baseline_model=cfg.get("baseline_model"))
     return out_dir
+
+
+def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str]) -> None:
+    """Move results that this config would not produce -- another config or data (their fingerprint differs),
+    or a model/method/seed no longer in the config -- from ``runs/`` to ``stale/``, saying so; they are then
+    recomputed or left out of the report, never reused."""
+    import json
+
+    for file in sorted(runs_dir.glob("*.json")):
+        if file.name.startswith("seqrec__"):
+            continue
+        try:
+            fp = json.loads(file.read_text()).get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            fp = None
+        if wanted.get(file.stem) == fp:
+            continue
+        why = "not in this config" if file.stem not in wanted else "written for another config or data"
+        stale = runs_dir.parent / "stale"
+        stale.mkdir(exist_ok=True)
+        file.replace(stale / file.name)
+        tqdm.write(f"{file}: {why}; moved to {stale}/" + (" and recomputing" if file.stem in wanted else ""))
+
