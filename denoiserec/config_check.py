@@ -70,7 +70,8 @@ def check_features(features: object, where: str = "features") -> dict:
     from denoiserec.data.features import FeatureConfig, SequenceConfig
     from denoiserec.data.schema import FEEDBACK_KINDS
 
-    d = check_fields(FeatureConfig, features, where, rules={"min_count": at_least(1)}, skip=("sequences",))
+    d = check_fields(FeatureConfig, features, where, rules={"min_count": at_least(1), "impute": one_of(None, "mean")},
+                     skip=("sequences",))
     seqs = check_mapping(d.get("sequences"), f"{where}.sequences")
     for name, s in seqs.items():
         path = f"{where}.sequences.{name}"

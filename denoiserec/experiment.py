@@ -116,6 +116,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         t0 = time.perf_counter()
         df = load_data(cfg)
         spec, parts = encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+        check_parts(parts)
         prep_seconds = time.perf_counter() - t0
         bar = tqdm(plan, desc=cfg["name"], disable=not progress)
         for model_label, method_label, seed in bar:
@@ -154,6 +155,23 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"),
                      baseline_model=cfg.get("baseline_model"))
     return out_dir
+
+
+def check_parts(parts: dict) -> None:
+    """Train, valid and test must each hold rows of both labels: an empty part or a single class makes the
+    metrics (AUC, GAUC, early stopping) undefined, so it is an error naming the part instead of a table with
+    silently missing columns."""
+    from denoiserec.errors import DataError
+
+    for name, data in parts.items():
+        n = len(data)
+        if n == 0:
+            raise DataError("split", f"the {name} part is empty (0 rows): change split.how / split.fractions "
+                            "or give more data")
+        pos = int(data["label"].sum())
+        if pos in (0, n):
+            raise DataError("split", f"every label of the {name} part is {int(pos == n)} ({n} rows): AUC and "
+                            "GAUC are undefined with one class; change the split or the data")
 
 
 def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str]) -> None:
