@@ -124,7 +124,8 @@ def coerce(value: object, hint: object, key: str, text: bool = False) -> object:
 
 
 def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
+    """``train`` + ``epochs`` -> ``train.epochs``; a command-line option: ``--opt`` + ``gap`` -> ``--opt gap``."""
+    return f"{where} {key}" if where.startswith("--") else f"{where}.{key}" if where else key
 
 
 def check_mapping(d: object, where: str) -> dict:

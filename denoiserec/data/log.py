@@ -34,7 +34,14 @@ def read_log(path: str | Path, lazy: bool = False) -> pl.DataFrame | pl.LazyFram
     file = path / EVENTS if path.is_dir() else path
     if not file.exists():
         raise DataError(path, f"no {EVENTS} here: run `denoiserec data prepare` or `denoiserec simulate` first")
-    return pl.scan_parquet(file) if lazy else pl.read_parquet(file)
+    if lazy:
+        return pl.scan_parquet(file)
+    try:
+        df = pl.read_parquet(file)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise DataError(file, f"cannot read as Parquet (truncated or not a Parquet file): "
+                        f"{str(e).splitlines()[0][:160]}") from None
+    return conform(df, str(file))  # a hand-made or foreign file: checked against the canonical schema
 
 
 def read_meta(path: str | Path) -> dict:
