@@ -36,4 +36,4 @@ SITE=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['pur
 echo "$TORCH_SITE" > "$SITE/zz_project_torch.pth"
 "$VENV/bin/pip" list 2>/dev/null | grep -iE "^(numpy|pyarrow|polars|pyyaml|scipy|scikit-learn|matplotlib|typer|rich|tqdm|click|pytest) "
 cd "$ROOT"
-PYTHONPATH=$ROOT OMP_NUM_THREADS=1 "$VENV/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider
+PYTHONPATH=$ROOT OMP_NUM_THREADS=1 "$VENV/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider ${PYTEST_ARGS:-}
