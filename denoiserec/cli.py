@@ -145,9 +145,10 @@ def simulate_cmd(
     """Simulate music sessions with hidden attention and true preference (see docs/simulator.md)."""
     import json
 
-    from denoiserec.config_check import check_data
     from denoiserec.data.simulate import SimConfig, simulate_to
+    from denoiserec.errors import ConfigError
     from denoiserec.io import check_output
+    from denoiserec.validate import check_fields
 
     opts: dict[str, object] = dict(users=users, items=items, sessions=sessions, min_len=min_len, max_len=max_len,
                                    seed=seed)
@@ -158,7 +159,10 @@ def simulate_cmd(
             return value
 
     opts.update(_key_values(set_, "--set", json_or_text))
-    cfg = SimConfig(**check_data({"simulate": opts}, "simulate")["simulate"])
+    try:
+        cfg = SimConfig(**check_fields(SimConfig, opts, "--set"))
+    except ConfigError as e:
+        raise ConfigError(str(e) if str(e).startswith("--set") else f"--set: {e}") from None
     check_output(out, "data")
     meta = simulate_to(cfg, out, progress=not quiet)
     rates = ", ".join(f"{k} {v:.3f}" for k, v in meta["rates"].items())

@@ -21,6 +21,7 @@ A config with ``task: seqrec`` is handed to :func:`denoiserec.seqrec.run_seqrec`
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -109,7 +110,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     data_fp = data_fingerprint(cfg["data"])
     wanted = {run_name(m, me, s): run_fingerprint(cfg, m, me, s, data_fp)
               for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]}
-    set_aside_stale_runs(runs_dir, wanted)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process moves files
+        set_aside_stale_runs(runs_dir, wanted)
     plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
             if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]
     if plan:
