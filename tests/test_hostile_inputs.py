@@ -275,6 +275,9 @@ def test_quoted_multiline_field_keeps_line_numbers(home):
     lines[2] = '"1\nsecond line",' + lines[2].split(",", 1)[1]  # record 2 spans lines 3-4
     lines[5] = lines[5].replace("2019-06-21", "yesterday")  # physical line 7
     _prepare(home, "piki", "".join(lines), "piki.csv", "line 7", "timestamp")
+    lines[5] = PIKI.splitlines(keepends=True)[5]
+    lines[2] = lines[2].replace("2019-06-21", "yesterday")  # the record starting on line 3
+    _prepare(home, "piki", "".join(lines), "piki.csv", "line 3", "timestamp")
 
 
 def test_taobao_truncated_last_line(home):
