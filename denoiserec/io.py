@@ -196,9 +196,12 @@ def claim_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.Path
     """Check ``path`` (see :func:`check_output`), create it and mark it as a ``kind`` output: for folders that
     are filled in place and resumed (results folders)."""
     path = check_output(path, kind, inputs)
-    path.mkdir(parents=True, exist_ok=True)
-    if _marker_kind(path) != kind:
-        write_marker(path, kind)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if _marker_kind(path) != kind:
+            write_marker(path, kind)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write here ({e.strerror or e})") from None
     return path
 
 
