@@ -59,8 +59,11 @@ class TrainConfig:
         def device(v):
             import re
 
-            return None if re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v) else \
-                f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
+            if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
+                return f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
+            if v.startswith("cuda") and not torch.cuda.is_available():
+                return f"{v!r} requested but CUDA is not available here"
+            return None
 
         return check_fields(cls, d, where, rules={
             "epochs": at_least(1), "batch_size": at_least(1), "eval_batch_size": at_least(1), "lr": positive,
