@@ -143,6 +143,7 @@ def test_run_refuses_foreign_results_folder(home):
     before = snapshot(home)
     refused(invoke(["run", "cfg.yaml", "--out", "foreign"]), "not written by denoiserec")
     refused(invoke(["run", "cfg.yaml", "--out", "."]), "current directory")
+    refused(invoke(["report", "foreign"]), "not a results folder")
     assert snapshot(home) == before
 
 
