@@ -211,7 +211,7 @@ def claim_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.Path
     path = check_output(path, kind, inputs)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        if _marker_kind(path) != kind:
+        if not (path / MARKER).is_file():
             write_marker(path, kind)
     except OSError as e:
         raise OutputError(f"{path}: cannot write here ({e.strerror or e})") from None
