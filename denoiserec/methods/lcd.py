@@ -98,6 +98,7 @@ class LCD(Method):
 
     name = "lcd"
     reverse = False
+    graph_safe = True  # per-batch min/max, a table lookup and in-place device counters: no host sync
 
     def __init__(self, a: float = 1.0, b: float = 1.0, start_epoch: int = 1, table_size: int = 4096):
         if int(start_epoch) != start_epoch or start_epoch < 0:
@@ -133,19 +134,22 @@ class LCD(Method):
         return ones, label_share * y + (1.0 - label_share) * p
 
     def _record(self, w: torch.Tensor, ok: torch.Tensor) -> None:
-        """Diagnostics, accumulated on the device (no synchronisation per step)."""
+        """Diagnostics, accumulated in place in device tensors (no synchronisation, no Python-side counter: the
+        step stays replayable from a CUDA graph)."""
         if self._w_sum is None:
-            self._w_sum, self._degenerate = torch.zeros((), device=w.device), torch.zeros((), device=w.device)
+            self._w_sum, self._degenerate, self._count, self._steps = (
+                torch.zeros((), device=w.device, dtype=torch.float64) for _ in range(4))
         self._w_sum += torch.where(ok, w.sum(), 0.0)
-        self._degenerate += (~ok).float()
+        self._degenerate += (~ok).double()
         self._count += w.numel()
         self._steps += 1
 
     def state(self) -> dict:
+        steps, count = int(self._steps), int(self._count)
         return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "reverse": self.reverse,
-                "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": self._steps,
-                "degenerate_batches": int(self._degenerate) if self._steps else 0,
-                "mean_w": float(self._w_sum) / self._count if self._count else None}
+                "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": steps,
+                "degenerate_batches": int(self._degenerate) if steps else 0,
+                "mean_w": float(self._w_sum) / count if count else None}
 
 
 METHOD = LCD
