@@ -30,13 +30,13 @@ def _fit(spec, train, method="none", graph=False, capture=None, **cfg):
     torch.manual_seed(0)
     model = build_model("deepfm", spec, embed_dim=4, hidden=(16,))
     trainer = Trainer(TrainConfig(**{**CFG, **cfg}))
-    if graph:  # the CUDA-graph driver on the CPU: Trainer refuses cuda_graph without CUDA, so switch it on after
+    if graph:  # on the CPU, Trainer refuses cuda_graph (no CUDA): switch it on after the checks
         trainer.config = dataclasses.replace(trainer.config, cuda_graph=True)
     losses, drivers = [], []
 
     class Recording(GraphStep):
         def __init__(self, step, **kw):
-            super().__init__(step, capture=capture, **kw)
+            super().__init__(step, **({"capture": capture} if capture else {}), **kw)
             drivers.append(self)
 
         def __call__(self, batch):
@@ -45,6 +45,7 @@ def _fit(spec, train, method="none", graph=False, capture=None, **cfg):
             return loss
 
     original = trainer._step_fn
+    graph = graph or trainer.config.cuda_graph
 
     def step_fn(*args):
         step = original(*args)
