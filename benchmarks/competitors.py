@@ -41,6 +41,9 @@ def _load(path):
 
 # ---------------------------------------------------------------------------------------------- DeepCTR-Torch
 def run_deepctr(d, args):
+    # deepctr_torch's import starts a non-daemon thread asking PyPI for newer versions (requests, no timeout):
+    # on a machine without internet that could hold the process open; a refused proxy makes it fail at once
+    os.environ["HTTPS_PROXY"] = os.environ["https_proxy"] = "http://127.0.0.1:9"
     from deepctr_torch.callbacks import Callback
     from deepctr_torch.inputs import SparseFeat
     from deepctr_torch.models import DCN, DeepFM

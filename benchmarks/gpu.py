@@ -223,6 +223,9 @@ def main(argv=None) -> int:
     if args.profile:
         for model in [m for m in args.models.split(",") if m]:
             for flags in ([[]] if args.cpu_dry_run else [[], ["--cuda-graph"], ["--amp"]]):
+                if time.perf_counter() - t_start > args.budget_s + 60:
+                    skipped.append(f"profile {model} {' '.join(flags) or 'plain'} (budget)")
+                    continue
                 profiles.append(profile(model, flags, data, args, work))
     report = {"machine": info, "data": meta, "settings": vars(args), "results": results, "skipped": skipped,
               "profiles": profiles, "seconds": time.perf_counter() - t_start}
