@@ -363,8 +363,12 @@ class Trainer:
         """The plain training step ``batch -> detached loss``: forward, the method's ``(w, y*)``, the weighted
         BCE (+ a model's auxiliary loss), backward, optimiser step."""
         cfg = self.config
+        # Inductor's CUDA graphs (reduce-overhead) are told where a training iteration starts
+        mark = cfg.compile and cfg.compile_mode == "reduce-overhead" and self.device.type == "cuda"
 
         def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            if mark:
+                torch.compiler.cudagraph_mark_step_begin()
             with self._autocast():
                 logits, aux = _split_logits(forward(batch))
             logits = logits.float()
