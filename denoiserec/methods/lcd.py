@@ -108,6 +108,7 @@ class LCD(Method):
         self.epoch = 0
         self._w_sum = self._degenerate = None
         self._count = self._steps = 0
+        self._w_sum0 = self._degenerate0 = 0.0  # sums carried over from a checkpoint (see load_state_dict)
 
     @property
     def active(self) -> bool:
@@ -137,19 +138,38 @@ class LCD(Method):
         """Diagnostics, accumulated in place in device tensors (no synchronisation, no Python-side counter: the
         step stays replayable from a CUDA graph)."""
         if self._w_sum is None:
-            self._w_sum, self._degenerate, self._count, self._steps = (
-                torch.zeros((), device=w.device, dtype=torch.float64) for _ in range(4))
+            dev = {"device": w.device, "dtype": torch.float64}  # from the values carried over by load_state_dict
+            self._w_sum = torch.full((), self._w_sum0, **dev)
+            self._degenerate = torch.full((), self._degenerate0, **dev)
+            self._count = torch.full((), float(self._count), **dev)
+            self._steps = torch.full((), float(self._steps), **dev)
         self._w_sum += torch.where(ok, w.sum(), 0.0)
         self._degenerate += (~ok).double()
         self._count += w.numel()
         self._steps += 1
 
+    def _sums(self) -> tuple[float, float]:
+        if self._w_sum is None:
+            return self._w_sum0, self._degenerate0
+        return float(self._w_sum), float(self._degenerate)
+
     def state(self) -> dict:
-        steps, count = int(self._steps), int(self._count)
+        w_sum, degenerate = self._sums()
+        steps, count = int(self._steps), int(self._count)  # device tensors once training has recorded
         return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "reverse": self.reverse,
                 "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": steps,
-                "degenerate_batches": int(self._degenerate) if steps else 0,
-                "mean_w": float(self._w_sum) / count if count else None}
+                "degenerate_batches": int(degenerate) if steps else 0,
+                "mean_w": w_sum / count if count else None}
+
+    def state_dict(self) -> dict:
+        """The diagnostics' counters, so that a resumed run reports the same ``corrected_steps``/``mean_w``."""
+        w_sum, degenerate = self._sums()
+        return {"steps": int(self._steps), "count": int(self._count), "w_sum": w_sum, "degenerate": degenerate}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._steps, self._count = int(state.get("steps", 0)), int(state.get("count", 0))
+        self._w_sum0, self._degenerate0 = float(state.get("w_sum", 0.0)), float(state.get("degenerate", 0.0))
+        self._w_sum = self._degenerate = None
 
 
 METHOD = LCD
