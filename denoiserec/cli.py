@@ -116,40 +116,76 @@ def data_describe(
 # --- simulate (denoiserec/data/simulate.py) -------------------------------------------------------------------
 
 
+def _scenario_help() -> str:
+    from denoiserec.data.simulate import SCENARIOS
+
+    return "preset: " + ", ".join(f"{k} ({v['short']})" for k, v in SCENARIOS.items()) + " (docs/simulator.md)"
+
+
 @app.command("simulate")
 def simulate_cmd(
     out: str = typer.Option(..., "--out", "-o", help="output folder (events.parquet + meta.json), written atomically"),
-    users: int = typer.Option(2000, help="number of users"),
-    items: int = typer.Option(5000, help="number of tracks"),
-    sessions: int = typer.Option(5, help="sessions per user"),
-    min_len: int = typer.Option(10, help="shortest recommended playlist"),
-    max_len: int = typer.Option(30, help="longest recommended playlist"),
+    scenario: str = typer.Option("default", help=_scenario_help()),
+    like: str = typer.Option(None, "--like", help="fit the knobs to this prepared log's statistics (over the "
+                             "scenario's) and print real vs simulated side by side"),
+    users: int = typer.Option(None, help="number of users [2000; with --like: the log's]"),
+    items: int = typer.Option(None, help="number of tracks [5000; with --like: fitted]"),
+    sessions: int = typer.Option(None, help="sessions per user [5; with --like: the log's]"),
+    min_len: int = typer.Option(None, help="shortest recommended playlist [10]"),
+    max_len: int = typer.Option(None, help="longest recommended playlist [30]"),
     seed: int = typer.Option(0, help="random seed (same seed, same output)"),
     set_: list[str] = typer.Option([], "--set", help="any other SimConfig knob, e.g. --set slip=0.05 (repeatable)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Simulate music sessions with hidden attention and true preference (see docs/simulator.md)."""
     import json
+    from dataclasses import asdict
 
     from denoiserec.data.simulate import SimConfig, simulate_to
-    from denoiserec.errors import ConfigError
+    from denoiserec.errors import ConfigError, DataError
 
-    opts: dict[str, object] = dict(users=users, items=items, sessions=sessions, min_len=min_len, max_len=max_len,
-                                   seed=seed)
     def json_or_text(value: str) -> object:
         try:
             return json.loads(value)
         except json.JSONDecodeError:
             return value
 
-    opts.update(_key_values(set_, "--set", json_or_text))
+    given = {k: v for k, v in dict(users=users, items=items, sessions=sessions, min_len=min_len,
+                                     max_len=max_len).items() if v is not None}
+    opts: dict[str, object] = {"scenario": scenario, **given, "seed": seed, **dict(_key_values(set_, "--set",
+                                                                                            json_or_text))}
+    extra, real = None, None
     try:
         cfg = SimConfig.from_dict(opts)
+        if like:
+            from denoiserec.data import calibrate
+            from denoiserec.data.log import read_log
+
+            real_df = read_log(like)
+            fitted, real = calibrate.fit(real_df, SimConfig.from_dict({"scenario": scenario}), seed=seed)
+            cfg = SimConfig.from_dict({**asdict(fitted), **opts})  # explicit options win over the fit
+            extra = {"calibration": {"like": str(like), "fitted": calibrate.fitted_knobs(
+                fitted, SimConfig.from_dict({"scenario": scenario})), "real": real}}
     except (ConfigError, TypeError) as e:
         raise typer.BadParameter(str(e)) from e
-    meta = simulate_to(cfg, out, progress=not quiet)
+    except DataError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    meta = simulate_to(cfg, out, progress=not quiet, extra=extra)
     rates = ", ".join(f"{k} {v:.3f}" for k, v in meta["rates"].items())
     typer.echo(f"wrote {meta['rows']:,} rows to {out} ({rates})")
+    if like:
+        from rich.console import Console
+
+        from denoiserec.data import calibrate
+        from denoiserec.data.log import read_log
+
+        rows = calibrate.compare(real, calibrate.profile(read_log(out)))
+        Console().print(calibrate.table(rows, f"{like} (real) vs {out} (simulated)"))
+        met = sum(bool(r["ok"]) for r in rows if r["ok"] is not None)
+        typer.echo(f"{met} of {sum(r['ok'] is not None for r in rows)} statistics within tolerance; fitted knobs: "
+                   + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in extra["calibration"]["fitted"].items()))
 
 
 # --- train, run, report, demo (denoiserec/train, experiment.py, report.py) ------------------------------------

@@ -117,6 +117,7 @@ class SimConfig:
     stop_rate: float = 0.015          # P(session ends after a play)
     stop_after_negative: float = 0.06  # extra P(end) after a skip/dislike
     seed: int = 0
+    stop_user_sd: float = 0.0         # sd of a per-user offset of the stop logit (> 0: heavier-tailed sessions)
     # --- knobs added for the scenarios and calibration (defaults leave the log above unchanged) ---
     attention_history: float = 0.0   # λ: 0 = attention driven by the last action (EDM's Markov assumption),
     #                                   1 = driven by the feature history (plays since the last genre change)
@@ -133,6 +134,8 @@ class SimConfig:
         for f in ("users", "items", "artists", "genres", "sessions", "min_len", "max_len", "dim", "days"):
             if getattr(self, f) < 1:
                 raise ConfigError(f"SimConfig.{f} must be >= 1, got {getattr(self, f)}")
+        if self.stop_user_sd < 0:
+            raise ConfigError(f"SimConfig.stop_user_sd must be >= 0, got {self.stop_user_sd}")
         if self.min_len > self.max_len:
             raise ConfigError(f"SimConfig.min_len ({self.min_len}) > max_len ({self.max_len})")
         for f in ("explore", "start_attention", "active_after_active", "active_after_passive", "act_like",
@@ -177,11 +180,13 @@ class SimConfig:
 #: one stands for. ``docs/simulator.md`` lists the statistics each gives.
 SCENARIOS: dict[str, dict] = {
     "default": {
+        "short": "music app, Markov attention",
         "about": "music app, mixed contexts; attention a Markov chain on the last action (UAE's rates)",
         "noise": "inattentive auto-play = false positive; never-reached liked track = false negative",
         "knobs": {},
     },
     "radio": {
+        "short": "lean-back radio, UAE",
         "about": "lean-back radio / auto-play (UAE's setting): mostly radio and daily mixes, long sessions, "
                  "attention half driven by the last action, half by the music (a genre change wakes the listener)",
         "noise": "as default, more of it: most plays are inattentive auto-plays (false positives when disliked)",
@@ -189,6 +194,7 @@ SCENARIOS: dict[str, dict] = {
                   "max_len": 40, "stop_rate": 0.01, "start_attention": 0.3},
     },
     "station": {
+        "short": "thumbs up/down + skips, Pandora",
         "about": "station-based radio with thumbs up/down and skips (Pandora's, the negative-feedback "
                  "transformer's): up : skip : down about 4 : 13 : 1, taste outweighs popularity 3 : 1",
         "noise": "skips are implicit negatives (slip: some skip liked songs); auto-play = weak positive; few thumbs",
@@ -198,6 +204,7 @@ SCENARIOS: dict[str, dict] = {
                   "active_after_passive": 0.15, "start_attention": 0.4, "slip": 0.05},
     },
     "feed": {
+        "short": "click/unclick/like/dislike, DUMN",
         "about": "feed with click/unclick/like/dislike (DUMN's Taobao/KuaiRand setting): short sessions, only "
                  "shown items logged, popularity matters as much as taste",
         "noise": "unclick = noisy negative (unseen, or liked but not clicked); clickbait clicks on disliked items "
@@ -345,6 +352,9 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
     o = o_s[:, None] + world.item_attention[item]
     r_att, r_act, r_kind, r_stop = (rng.random((S, T)) for _ in range(4))
     slip = rng.random((S, T)) < cfg.slip
+    stop = np.full((S, 1), cfg.stop_rate)
+    if cfg.stop_user_sd:  # drawn only when used, so the default stream is unchanged
+        stop = _sigmoid(_logit(cfg.stop_rate) + cfg.stop_user_sd * rng.standard_normal(n_users))[su][:, None]
     positive = pref ^ slip
     like_cut = 1.0 - cfg.share_rate - cfg.download_rate
     act_kind = np.where(positive, np.where(r_kind < like_cut, K_LIKE,
@@ -366,19 +376,22 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
         att_prob = np.zeros((S, T))
         prev_active = np.zeros(S, dtype=bool)
         playing = np.ones(S, dtype=bool)
-        for t in range(T):
-            played = playing & valid[:, t]
-            base = l_start if t == 0 else np.where(prev_active, l_aa, l_pa)
+        for t in range(T):  # only the sessions still playing (the others' rows stay unplayed)
+            i = np.flatnonzero(playing & valid[:, t])
+            if not len(i):
+                break
+            base = l_start if t == 0 else np.where(prev_active[i], l_aa, l_pa)
             if lam and t > 0:  # move from the last action to the feature history (EDM's assumption at λ = 0)
-                base = (1 - lam) * base + lam * (l_pa + (l_aa - l_pa) * novelty[:, t]) + shift
-            p = _sigmoid(base + o[:, t])
-            a = played & (r_att[:, t] < p)
-            acts = a & (r_act[:, t] < act_prob[:, t])
-            kind[:, t] = np.where(acts, act_kind[:, t], np.where(played, K_AUTOPLAY, K_UNPLAYED))
-            att[:, t], att_prob[:, t] = a, np.where(played, p, 0.0)
-            negative = acts & ~positive[:, t]
-            playing = played & (r_stop[:, t] >= cfg.stop_rate + cfg.stop_after_negative * negative)
-            prev_active = visible[kind[:, t]]
+                base = (1 - lam) * base + lam * (l_pa + (l_aa - l_pa) * novelty[i, t]) + shift
+            p = _sigmoid(base + o[i, t])
+            a = r_att[i, t] < p
+            acts = a & (r_act[i, t] < act_prob[i, t])
+            k = np.where(acts, act_kind[i, t], K_AUTOPLAY).astype(np.int8)
+            kind[i, t], att[i, t], att_prob[i, t] = k, a, p
+            negative = acts & ~positive[i, t]
+            playing = np.zeros(S, dtype=bool)
+            playing[i[r_stop[i, t] >= stop[i, 0] + cfg.stop_after_negative * negative]] = True
+            prev_active[i] = visible[k]
         return kind, att, att_prob
 
     # The offsets o (and who ends up after an action) bias P(e_t | e_{t-1}) away from the targets: correct the
@@ -499,9 +512,11 @@ def simulate(cfg: SimConfig | None = None, progress: bool = False) -> pl.DataFra
     return pl.concat(frames, rechunk=True)
 
 
-def simulate_to(cfg: SimConfig | None, out_dir: str | Path, progress: bool = True) -> dict:
+def simulate_to(cfg: SimConfig | None, out_dir: str | Path, progress: bool = True, extra: dict | None = None
+                ) -> dict:
     """Simulate and write ``out_dir`` (``events.parquet`` + ``meta.json``) atomically, one block at a time,
-    so memory stays bounded whatever the size. Returns the meta (config, rows, measured rates)."""
+    so memory stays bounded whatever the size. Returns the meta (config, rows, measured rates, and ``extra``,
+    e.g. the calibration)."""
     import pyarrow.parquet as pq
 
     from denoiserec.data.log import EVENTS, META
@@ -528,7 +543,7 @@ def simulate_to(cfg: SimConfig | None, out_dir: str | Path, progress: bool = Tru
             if writer is not None:
                 writer.close()
         meta = {"source": SOURCE, "rows": totals["rows"], "columns": columns, "config": asdict(cfg),
-                "rates": _rates(totals)}
+                "rates": _rates(totals), **(extra or {})}
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
