@@ -136,6 +136,7 @@ def simulate_cmd(
     seed: int = typer.Option(0, help="random seed (same seed, same output)"),
     set_: list[str] = typer.Option([], "--set", help="any other SimConfig knob, e.g. --set slip=0.05 (repeatable)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    plot: str = typer.Option(None, help="with --like: also save real vs simulated curves as this PNG"),
 ) -> None:
     """Simulate music sessions with hidden attention and true preference (see docs/simulator.md)."""
     import json
@@ -180,7 +181,10 @@ def simulate_cmd(
         from denoiserec.data import calibrate
         from denoiserec.data.log import read_log
 
-        rows = calibrate.compare(real, calibrate.profile(read_log(out)))
+        sim_df = read_log(out)
+        rows = calibrate.compare(real, calibrate.profile(sim_df))
+        if plot:
+            typer.echo(f"plot: {calibrate.plot(read_log(like), sim_df, plot, f'{like} vs simulated')}")
         Console().print(calibrate.table(rows, f"{like} (real) vs {out} (simulated)"))
         met = sum(bool(r["ok"]) for r in rows if r["ok"] is not None)
         typer.echo(f"{met} of {sum(r['ok'] is not None for r in rows)} statistics within tolerance; fitted knobs: "

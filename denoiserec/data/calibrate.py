@@ -60,10 +60,14 @@ TOLERANCES: dict[str, tuple[str, float]] = {
     "active_rate_position5plus": ("abs", 0.05),
     "positive_share_of_actions": ("abs", 0.05),
     "explicit_share_of_actions": ("abs", 0.05),
+    "share_active_positive": ("abs", 0.03),
+    "share_active_negative": ("abs", 0.03),
+    "share_passive_positive": ("abs", 0.03),
+    "share_passive_negative": ("abs", 0.03),
     "popularity_slope": ("abs", 0.15),
     "top1pct_item_share": ("abs", 0.05),
 }
-KIND_TOL = 0.03  # abs tolerance of every feedback-kind share
+KIND_TOL = 0.03  # abs tolerance of a feedback-kind share (checked where both logs have the kind)
 NEGATIVE = ("skip", "dislike")
 EXPLICIT = ("like", "dislike")  # thumbs
 
@@ -96,6 +100,9 @@ def profile(df: pl.DataFrame) -> dict:
         "positive_share_of_actions": _mean(act["label"].cast(pl.Float64)),
         "explicit_share_of_actions": _mean(act["feedback"].is_in(EXPLICIT).cast(pl.Float64)),
     }
+    for e, en in ((1, "active"), (0, "passive")):
+        for y, yn in ((1, "positive"), (0, "negative")):
+            out[f"share_{en}_{yn}"] = _mean(((d["active"] == e) & (d["label"] == y)).cast(pl.Float64))
     counts = np.sort(d.group_by("item").len()["len"].to_numpy())[::-1].astype(float)
     out["top1pct_item_share"] = float(counts[: max(1, len(counts) // 100)].sum() / counts.sum())
     # slope of log frequency on log rank over the head (ranks 1 .. 10 % of the items), the Zipf exponent
@@ -137,7 +144,7 @@ def direct_knobs(real: dict, base: SimConfig) -> dict:
     """The knobs read straight off the statistics."""
     k: dict = {"users": int(real["users"]), "sessions": max(1, round(real["sessions_per_user"])),
                "items": max(int(real["items"]), 2)}
-    feed = any(f"feedback_{x}" in real for x in ("click", "unclick"))
+    feed = "feedback_unclick" in real
     k["mode"] = "feed" if feed else "music"
     k["emit_unplayed"] = "feedback_unplayed" in real
     if k["emit_unplayed"]:  # every session is its whole recommended list: L ~ U{q01..q99}
@@ -164,6 +171,9 @@ def direct_knobs(real: dict, base: SimConfig) -> dict:
         neg = share["dislike"] + share["skip"]
         if neg > 0:
             k["dislike_share"] = _clip(share["dislike"] / neg)
+    ps = real["positive_share_of_actions"]
+    if _ok(ps) and ps in (0.0, 1.0):  # only one direction of action is logged (Last.fm: skips, no likes)
+        k["act_like" if ps == 0.0 else "act_dislike"] = 0.0
     if _ok(real["active_rate"]) and real["active_rate"] > 0.97:  # every row an action: full attention, always act
         k.update(act_like=1.0, act_dislike=1.0, start_attention=1.0, active_after_active=1.0,
                  active_after_passive=k.get("active_after_passive", 1.0))
@@ -185,7 +195,7 @@ def fit(real_df: pl.DataFrame | dict, base: SimConfig | None = None, passes: int
         # the preference level, from the positive share of actions (free of the session-end fit); not in a feed,
         # where the label is the click and the click rate is already the attention chain's
         stat = "positive_share_of_actions"
-        if cfg.mode != "feed" and _ok(real[stat]) and _ok(sim[stat]):
+        if cfg.mode != "feed" and _ok(real[stat]) and _ok(sim[stat]) and 0 < real[stat] < 1:
             upd["pref_bias"] = cfg.pref_bias + _logit(real[stat]) - _logit(sim[stat])
         if not all_active:
             if _ok(real["active_rate_position0"]) and _ok(sim["active_rate_position0"]):
@@ -209,18 +219,26 @@ def fit(real_df: pl.DataFrame | dict, base: SimConfig | None = None, passes: int
             upd["popularity_exponent"] = float(np.clip(
                 cfg.popularity_exponent * real["popularity_slope"] / sim["popularity_slope"], 0.05, 3.0))
         if sim["items"] > 0:
-            upd["items"] = max(2, round(cfg.items * real["items"] / sim["items"]))
+            # at most doubled or halved per pass: a small sample where nearly every row is another item says
+            # little about the catalogue size
+            upd["items"] = max(2, round(cfg.items * float(np.clip(real["items"] / sim["items"], 0.5, 2.0))))
         cfg = replace(cfg, **upd)
     return cfg, real
 
 
 def compare(real: dict, sim: dict) -> list[dict]:
-    """Per statistic: real, simulated, the tolerance and whether it is met (kind shares: ``KIND_TOL``)."""
+    """Per statistic: real, simulated, the tolerance and whether it is met (kind shares: ``KIND_TOL``, where both
+    logs name the kind; the (e, y) class shares compare kinds by meaning)."""
     rows = []
     kinds = sorted({k for k in (*real, *sim) if k.startswith("feedback_")})
     for name in [*TOLERANCES, *kinds]:
         how, tol = TOLERANCES.get(name, ("abs", KIND_TOL))
-        r, s = real.get(name, 0.0 if name in kinds else math.nan), sim.get(name, 0.0 if name in kinds else math.nan)
+        r, s = real.get(name, math.nan), sim.get(name, math.nan)
+        if name in kinds and _ok(r) != _ok(s):  # a kind only one log names (MSSD's click, Last.fm's complete)
+            r, s = (r if _ok(r) else 0.0), (s if _ok(s) else 0.0)
+            rows.append({"statistic": name, "real": r, "simulated": s, "tolerance": "named in one log only",
+                         "ok": None})
+            continue
         if not (_ok(r) and _ok(s)):
             rows.append({"statistic": name, "real": r, "simulated": s, "tolerance": f"{how} {tol}", "ok": None})
             continue
@@ -248,3 +266,33 @@ def table(rows: list[dict], title: str):
         t.add_row(r["statistic"], fmt(r["real"]), fmt(r["simulated"]), r["tolerance"],
                   "-" if r["ok"] is None else ("yes" if r["ok"] else "NO"))
     return t
+
+
+def plot(real_df: pl.DataFrame, sim_df: pl.DataFrame, out, title: str = "", max_position: int = 20):
+    """Real vs simulated, three panels: session-length distribution, active rate by session position, item
+    rank-frequency curve (log-log). Written atomically as a PNG."""
+    from denoiserec.io import pyplot, write_png
+
+    fig, axes = pyplot().subplots(1, 3, figsize=(13, 3.6))
+    for df, name, style in ((real_df, "real", "-"), (sim_df, "simulated", "--")):
+        lengths = df.group_by("session").len()["len"].clip(upper_bound=max_position * 2).to_numpy()
+        axes[0].hist(lengths, bins=np.arange(1, max_position * 2 + 2), density=True, histtype="step", ls=style,
+                     label=name)
+        by = df.with_columns(pl.col("position").clip(upper_bound=max_position)).group_by("position").agg(
+            pl.col("active").cast(pl.Float64).mean()).sort("position")
+        axes[1].plot(by["position"], by["active"], ls=style, marker="o", ms=3, label=name)
+        counts = np.sort(df.group_by("item").len()["len"].to_numpy())[::-1]
+        axes[2].loglog(np.arange(1, len(counts) + 1), counts / counts.sum(), ls=style, label=name)
+    axes[0].set_xlabel(f"session length (capped at {max_position * 2})")
+    axes[0].set_ylabel("share of sessions")
+    axes[1].set_xlabel(f"position in session (last: >= {max_position})")
+    axes[1].set_ylabel("active rate")
+    axes[1].set_ylim(0, 1.05)
+    axes[2].set_xlabel("item rank")
+    axes[2].set_ylabel("share of rows")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return write_png(fig, out, dpi=110)
