@@ -174,6 +174,13 @@ def test_cli(tmp_path):
     assert read_log(out)["user"].n_unique() == 50
     bad = CliRunner().invoke(app, ["simulate", "-o", str(tmp_path / "bad"), "--set", "bogus=1"])
     assert bad.exit_code != 0 and not (tmp_path / "bad").exists()
+    r = CliRunner().invoke(app, ["simulate", "-o", str(tmp_path / "feed"), "--scenario", "feed", "--users", "40",
+                                 "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert read_meta(tmp_path / "feed")["config"]["mode"] == "feed"
+    bad = CliRunner().invoke(app, ["simulate", "-o", str(tmp_path / "bad"), "--scenario", "tv"])
+    assert bad.exit_code != 0 and "scenario" in bad.output and not (tmp_path / "bad").exists()
+    assert "station" in CliRunner().invoke(app, ["simulate", "--help"]).output
 
 
 def test_pref_prob_is_informative(default_log):

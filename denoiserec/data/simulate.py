@@ -25,6 +25,14 @@ The generative model (details and knobs in ``docs/simulator.md``):
 
 Hidden truth columns: ``true_attention`` / ``true_attention_prob`` (0 on unplayed rows, which nobody heard)
 and ``true_preference`` / ``true_pref_prob``.
+
+Knobs for the scenarios (:data:`SCENARIOS`; at their defaults the log is the one described above, bit for bit):
+``attention_history`` λ mixes the Markov base with a feature-history one, ``logit β_t = (1-λ)·base_markov +
+λ·(l_pa + (l_aa - l_pa)·ρ^k_t) + δ`` with ``k_t`` the plays since the last change of genre and ``δ`` keeping the
+active rate; ``pref_popularity`` adds popularity to the preference logit; ``mode = "feed"`` logs the same events
+as click/unclick/like/dislike (:data:`FEED_KINDS`) and ``emit_unplayed = False`` drops never-reached rows;
+``stop_user_sd`` spreads the stop hazard over users; ``share_rate``, ``download_rate``, ``context_p`` set shares.
+``denoiserec.data.calibrate`` fits these knobs to a real log.
 """
 
 from __future__ import annotations
