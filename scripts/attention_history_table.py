@@ -15,22 +15,25 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+#: attention AUCs against the hidden attention: passive training plays, and the same without unplayed rows
+ATT = ("att_auc_passive", "att_auc_passive_played")
+
 
 def main(root: str) -> None:
-    print("| λ | method | seeds | att_auc_passive | auc_true | gauc_true | gap_auc_true |")
-    print("|---|---|---|---|---|---|---|")
+    print("| λ | method | seeds | att_auc_passive | att_auc_passive_played | auc_true | gauc_true | gap_auc_true |")
+    print("|---|---|---|---|---|---|---|---|")
     tests, diffs = [], {}
     for lam_dir in sorted(Path(root).glob("lambda*")):
         runs = [json.loads(f.read_text()) for f in sorted((lam_dir / "runs").glob("*.json"))]
         by: dict[str, dict[int, dict]] = {}
         for r in runs:
             by.setdefault(r["method"], {})[r["seed"]] = {**r["test"], **{
-                k: v for k, v in (r.get("method_state") or {}).items() if k == "att_auc_passive"}}
+                k: v for k, v in (r.get("method_state") or {}).items() if k in ATT}}
         mean = {m: {k: np.mean([s[k] for s in v.values() if k in s]) for k in ("auc_true", "gauc_true")}
                 for m, v in by.items()}
         for m, v in by.items():
             cells = []
-            for k in ("att_auc_passive", "auc_true", "gauc_true"):
+            for k in (*ATT, "auc_true", "gauc_true"):
                 x = np.array([s[k] for s in v.values() if k in s])
                 cells.append(f"{x.mean():.4f} ± {x.std(ddof=1):.4f}" if len(x) > 1 else "–")
             gap = float("nan")
@@ -39,7 +42,7 @@ def main(root: str) -> None:
                                                                            - mean["none"]["auc_true"])
             print(f"| {lam_dir.name[6:]} | {m} | {len(v)} | " + " | ".join(cells) + f" | {gap:+.2f} |")
         for other in ("uae", "pn"):
-            for k in ("att_auc_passive", "auc_true"):
+            for k in (*ATT, "auc_true"):
                 if other in by and "edm" in by:
                     seeds = sorted(set(by[other]) & set(by["edm"]))
                     a = np.array([by[other][s][k] for s in seeds])
