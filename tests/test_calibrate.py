@@ -92,3 +92,12 @@ def test_cli_like_writes_fitted_knobs(tmp_path):
     r = CliRunner().invoke(app, ["simulate", "--like", str(real), "-o", str(tmp_path / "sim2"), "--quiet",
                                  "--users", "50"])
     assert r.exit_code == 0, r.output and read_meta(tmp_path / "sim2")["config"]["users"] == 50
+
+
+def test_large_logs_are_fitted_on_a_subset_of_users(monkeypatch):
+    monkeypatch.setattr(cal, "PILOT_USERS", 150)
+    true = SimConfig(users=400, items=1500, artists=100, sessions=2, min_len=5, max_len=12, stop_rate=0.04, seed=8)
+    fitted, real = cal.fit(simulate(true), passes=2, seed=1)
+    assert fitted.users == 400 and real["users"] == 400  # the full log's users and profile
+    assert (fitted.min_len, fitted.max_len) == (5, 12)
+    assert fitted.items == pytest.approx(1500, rel=0.25)

@@ -40,6 +40,10 @@ from denoiserec.data.simulate import SimConfig, simulate
 
 #: Fixed-point passes over pilot simulations.
 PASSES = 6
+#: Pilot simulations use at most this many users: a larger log is fitted on a random subset of its users (the
+#: rates are per row and session; the number of distinct items is compared on the same subset), then the fitted
+#: config gets the log's full user count, so the fit's memory stays bounded whatever the log's size.
+PILOT_USERS = 20_000
 #: Longest session the fit simulates (the simulator holds [sessions, max_len] matrices per block).
 MAX_LEN_CAP = 100
 #: Statistic -> (kind, tolerance): ``abs`` |sim − real| <= tol, ``rel`` |sim − real| <= tol·|real|.
@@ -185,7 +189,11 @@ def fit(real_df: pl.DataFrame | dict, base: SimConfig | None = None, passes: int
     """Knobs that make the simulator reproduce ``real_df``'s :func:`profile`; returns (config, the real profile).
 
     ``base`` (default :class:`SimConfig`) supplies every knob the log does not identify."""
-    real = real_df if isinstance(real_df, dict) else profile(real_df)
+    full = real_df if isinstance(real_df, dict) else profile(real_df)
+    real = full
+    if not isinstance(real_df, dict) and full["users"] > PILOT_USERS:
+        keep = real_df["user"].unique().sort().sample(PILOT_USERS, seed=seed)
+        real = profile(real_df.filter(pl.col("user").is_in(keep.implode())))
     base = base or SimConfig()
     cfg = replace(base, **direct_knobs(real, base), seed=seed)
     all_active = cfg.act_like == 1.0 and cfg.act_dislike == 1.0 and cfg.start_attention == 1.0
@@ -223,7 +231,7 @@ def fit(real_df: pl.DataFrame | dict, base: SimConfig | None = None, passes: int
             # little about the catalogue size
             upd["items"] = max(2, round(cfg.items * float(np.clip(real["items"] / sim["items"], 0.5, 2.0))))
         cfg = replace(cfg, **upd)
-    return cfg, real
+    return replace(cfg, users=int(full["users"])), full
 
 
 def compare(real: dict, sim: dict) -> list[dict]:
