@@ -1,0 +1,545 @@
+"""Parity of denoiserec's CTR models with FuxiCTR 2.3.10: same weights, same batch, same logits.
+
+Run inside the competitors' venv (``python -m benchmarks.venv`` builds it; it has polars, so denoiserec imports
+there from the repository root)::
+
+    .bench_venvs/competitors/bin/python -m benchmarks.parity
+
+For every model both libraries have, the script builds denoiserec's model (``denoiserec.models``) and
+FuxiCTR's on the same feature layout, gives denoiserec's model random weights, copies them into FuxiCTR's
+model through a per-model weight-mapping function (denoiserec parameter → FuxiCTR parameter name and shape;
+every trainable FuxiCTR parameter must be set, or the script stops), runs one batch through both and prints
+the largest absolute logit difference (target ≤ 1e-5). Two columns: ``cat`` -- categorical fields only, in
+float64, target ≤ 1e-5; ``cat+num`` -- with two numeric fields too, in float32, because FuxiCTR's
+``FeatureEmbeddingDict`` casts numeric inputs with ``.float()`` and so cannot run them in float64; there the
+target is ≤ 1e-5 relative to the largest logit. Exit status 1 if any row misses its target.
+
+FuxiCTR's PyPI wheel ships its layers (``fuxictr.pytorch.layers``) but not the ``model_zoo`` that defines
+DeepFM, DCN, ... (see ``benchmarks/competitors.py``), so the FuxiCTR models below are the model_zoo classes of
+the FuxiCTR repository at v2.3.10 (path given on each class), rewritten over the wheel's layers with their
+layer construction and ``forward`` unchanged; dropped are only the ``BaseModel`` plumbing (``get_inputs``,
+``compile``, ``reset_parameters``) and the final sigmoid, since logits are compared.
+
+Layout differences that are mapped, not excused: denoiserec fuses all categorical fields into one table with
+per-field row offsets (FuxiCTR: one ``nn.Embedding`` per field); denoiserec's ``LinearTerm`` has a bias in
+its numeric ``nn.Linear`` besides its own bias (summed into FuxiCTR's single bias); where FuxiCTR's first-order
+term has no bias (Wide&Deep, xDeepFM) denoiserec's is added to the bias of the layer that produces the logit;
+denoiserec's CIN concatenates ``X^{k-1} ∘ X^0`` pairs map-major, FuxiCTR field-major (the conv's input
+channels are permuted); AutoInt's fused ``qkv`` is split into ``W_q, W_k, W_v``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.competitors import _stub_ray  # noqa: E402
+from denoiserec.data.features import FeatureSpec  # noqa: E402
+from denoiserec.models import build_model  # noqa: E402
+
+CATEGORICAL = (("user", 7), ("item", 11), ("artist", 5), ("context", 4))
+NUMERIC = ("x0", "x1")
+EMBED, HIDDEN = 8, [32, 16]
+TOLERANCE = 1e-5
+
+
+# ----------------------------------------------------------------------------------- FuxiCTR model_zoo models
+def fuxi_models():
+    _stub_ray()
+    from fuxictr.pytorch.layers import (
+        CompressedInteractionNet,
+        CrossNet,
+        CrossNetV2,
+        FactorizationMachine,
+        FeatureEmbedding,
+        InnerProductInteraction,
+        LogisticRegression,
+        MLP_Block,
+        ScaledDotProductAttention,
+    )
+
+    def mlp(input_dim, hidden_units, output_dim):
+        return MLP_Block(input_dim=input_dim, output_dim=output_dim, hidden_units=list(hidden_units),
+                         hidden_activations="ReLU", output_activation=None, dropout_rates=0, batch_norm=False)
+
+    class LR(nn.Module):  # model_zoo/LR/src/LR.py
+        def __init__(self, fmap):
+            super().__init__()
+            self.lr_layer = LogisticRegression(fmap, use_bias=True)
+
+        def forward(self, X):
+            return self.lr_layer(X)
+
+    class FM(nn.Module):  # model_zoo/FM/src/FM.py
+        def __init__(self, fmap, embedding_dim):
+            super().__init__()
+            self.embedding_layer = FeatureEmbedding(fmap, embedding_dim)
+            self.fm = FactorizationMachine(fmap)
+
+        def forward(self, X):
+            return self.fm(X, self.embedding_layer(X))
+
+    class WideDeep(nn.Module):  # model_zoo/WideDeep/WideDeep_torch/src/WideDeep.py
+        def __init__(self, fmap, embedding_dim, hidden_units):
+            super().__init__()
+            self.embedding_layer = FeatureEmbedding(fmap, embedding_dim)
+            self.lr_layer = LogisticRegression(fmap, use_bias=False)
+            self.dnn = mlp(embedding_dim * fmap.num_fields, hidden_units, 1)
+
+        def forward(self, X):
+            feature_emb = self.embedding_layer(X)
+            y_pred = self.lr_layer(X)
+            y_pred += self.dnn(feature_emb.flatten(start_dim=1))
+            return y_pred
+
+    class DeepFM(nn.Module):  # model_zoo/DeepFM/DeepFM_torch/src/DeepFM.py
+        def __init__(self, fmap, embedding_dim, hidden_units):
+            super().__init__()
+            self.embedding_layer = FeatureEmbedding(fmap, embedding_dim)
+            self.fm = FactorizationMachine(fmap)
+            self.mlp = mlp(fmap.sum_emb_out_dim(), hidden_units, 1)
+
+        def forward(self, X):
+            feature_emb = self.embedding_layer(X)
+            y_pred = self.fm(X, feature_emb)
+            y_pred += self.mlp(feature_emb.flatten(start_dim=1))
+            return y_pred
+
+    class DCN(nn.Module):  # model_zoo/DCN/DCN_torch/src/DCN.py
+        def __init__(self, fmap, embedding_dim, dnn_hidden_units, num_cross_layers):
+            super().__init__()
+            self.embedding_layer = FeatureEmbedding(fmap, embedding_dim)
+            input_dim = fmap.sum_emb_out_dim()
+            self.dnn = mlp(input_dim, dnn_hidden_units, None)
+            self.crossnet = CrossNet(input_dim, num_cross_layers)
+            self.fc = nn.Linear(input_dim + dnn_hidden_units[-1], 1)
+
+        def forward(self, X):
+            feature_emb = self.embedding_layer(X, flatten_emb=True)
+            final_out = torch.cat([self.crossnet(feature_emb), self.dnn(feature_emb)], dim=-1)
+            return self.fc(final_out)
+
+    class DCNv2(nn.Module):  # model_zoo/DCNv2/src/DCNv2.py (use_low_rank_mixture=False)
+        def __init__(self, fmap, embedding_dim, model_structure, dnn_hidden_units, num_cross_layers):
+            super().__init__()
+            self.embedding_layer = FeatureEmbedding(fmap, embedding_dim)
+            input_dim = fmap.sum_emb_out_dim()
+            self.crossnet = CrossNetV2(input_dim, num_cross_layers)
+            self.model_structure = model_structure
+            if model_structure == "stacked":
+                self.stacked_dnn = mlp(input_dim, dnn_hidden_units, None)
+                final_dim = dnn_hidden_units[-1]
+            else:
+                self.parallel_dnn = mlp(input_dim, dnn_hidden_units, None)
+                final_dim = input_dim + dnn_hidden_units[-1]
+            self.fc = nn.Linear(final_dim, 1)
+
+        def forward(self, X):
+            feature_emb = self.embedding_layer(X, flatten_emb=True)
+            cross_out = self.crossnet(feature_emb)
+            if self.model_structure == "stacked":
+                final_out = self.stacked_dnn(cross_out)
+            else:
+                final_out = torch.cat([cross_out, self.parallel_dnn(feature_emb)], dim=-1)
+            return self.fc(final_out)
+
+    class xDeepFM(nn.Module):  # model_zoo/xDeepFM/src/xDeepFM.py
+        def __init__(self, fmap, embedding_dim, dnn_hidden_units, cin_hidden_units):
+            super().__init__()
+            self.embedding_layer = FeatureEmbedding(fmap, embedding_dim)
+            self.dnn = mlp(fmap.sum_emb_out_dim(), dnn_hidden_units, 1)
+            self.lr_layer = LogisticRegression(fmap, use_bias=False)
+            self.cin = CompressedInteractionNet(fmap.num_fields, cin_hidden_units, output_dim=1)
+
+        def forward(self, X):
+            feature_emb = self.embedding_layer(X)
+            y_pred = self.lr_layer(X) + self.cin(feature_emb)
+            y_pred += self.dnn(feature_emb.flatten(start_dim=1))
+            return y_pred
+
+    class MultiHeadSelfAttention(nn.Module):  # model_zoo/AutoInt/src/AutoInt.py (dropout 0, no layer norm)
+        def __init__(self, input_dim, attention_dim, num_heads, use_residual, use_scale):
+            super().__init__()
+            self.head_dim = attention_dim // num_heads
+            self.num_heads = num_heads
+            self.use_residual = use_residual
+            self.scale = self.head_dim ** 0.5 if use_scale else None
+            self.W_q = nn.Linear(input_dim, attention_dim, bias=False)
+            self.W_k = nn.Linear(input_dim, attention_dim, bias=False)
+            self.W_v = nn.Linear(input_dim, attention_dim, bias=False)
+            if self.use_residual and input_dim != attention_dim:
+                self.W_res = nn.Linear(input_dim, attention_dim, bias=False)
+            else:
+                self.W_res = None
+            self.dot_attention = ScaledDotProductAttention(0.0)
+
+        def forward(self, X):
+            residual = X
+            query, key, value = self.W_q(X), self.W_k(X), self.W_v(X)
+            batch_size = query.size(0)
+            query = query.view(batch_size, -1, self.num_heads, self.head_dim).transpose(1, 2)
+            key = key.view(batch_size, -1, self.num_heads, self.head_dim).transpose(1, 2)
+            value = value.view(batch_size, -1, self.num_heads, self.head_dim).transpose(1, 2)
+            output, _ = self.dot_attention(query, key, value, scale=self.scale)
+            output = output.transpose(1, 2).contiguous().view(batch_size, -1, self.num_heads * self.head_dim)
+            if self.W_res is not None:
+                residual = self.W_res(residual)
+            if self.use_residual:
+                output += residual
+            return output.relu()
+
+    class AutoInt(nn.Module):  # model_zoo/AutoInt/src/AutoInt.py (use_wide=False, layer_norm=False)
+        def __init__(self, fmap, embedding_dim, dnn_hidden_units, attention_layers, num_heads, attention_dim,
+                     use_residual, use_scale):
+            super().__init__()
+            self.embedding_layer = FeatureEmbedding(fmap, embedding_dim)
+            self.dnn = mlp(fmap.sum_emb_out_dim(), dnn_hidden_units, 1) if dnn_hidden_units else None
+            self.self_attention = nn.Sequential(*[
+                MultiHeadSelfAttention(embedding_dim if i == 0 else attention_dim, attention_dim, num_heads,
+                                       use_residual, use_scale) for i in range(attention_layers)])
+            self.fc = nn.Linear(fmap.num_fields * attention_dim, 1)
+
+        def forward(self, X):
+            feature_emb = self.embedding_layer(X)
+            y_pred = self.fc(torch.flatten(self.self_attention(feature_emb), start_dim=1))
+            if self.dnn is not None:
+                y_pred += self.dnn(feature_emb.flatten(start_dim=1))
+            return y_pred
+
+    class PNN(nn.Module):  # model_zoo/PNN/src/PNN.py (product_type="inner", the only one it implements)
+        def __init__(self, fmap, embedding_dim, hidden_units):
+            super().__init__()
+            self.embedding_layer = FeatureEmbedding(fmap, embedding_dim)
+            self.inner_product_layer = InnerProductInteraction(fmap.num_fields, output="inner_product")
+            input_dim = int(fmap.num_fields * (fmap.num_fields - 1) / 2) + fmap.num_fields * embedding_dim
+            self.dnn = mlp(input_dim, hidden_units, 1)  # model_zoo: output_activation=sigmoid; logits here
+
+        def forward(self, X):
+            feature_emb = self.embedding_layer(X)
+            inner_products = self.inner_product_layer(feature_emb)
+            return self.dnn(torch.cat([feature_emb.flatten(start_dim=1), inner_products], dim=1))
+
+    return dict(LR=LR, FM=FM, WideDeep=WideDeep, DeepFM=DeepFM, DCN=DCN, DCNv2=DCNv2, xDeepFM=xDeepFM,
+                AutoInt=AutoInt, PNN=PNN)
+
+
+def feature_map(numeric: bool):
+    from fuxictr.features import FeatureMap
+
+    fmap = FeatureMap("parity", tempfile.mkdtemp(prefix="parity_"))
+    fmap.features = OrderedDict((name, {"type": "categorical", "vocab_size": card, "source": ""})
+                                for name, card in CATEGORICAL)
+    if numeric:
+        fmap.features.update((name, {"type": "numeric", "source": ""}) for name in NUMERIC)
+    fmap.labels = ["label"]
+    fmap.num_fields = len(fmap.features)
+    fmap.total_features = sum(card for _, card in CATEGORICAL) + (len(NUMERIC) if numeric else 0)
+    fmap.default_emb_dim = EMBED
+    fmap.set_column_index()
+    return fmap
+
+
+def feature_spec(numeric: bool) -> FeatureSpec:
+    return FeatureSpec(categorical=tuple(n for n, _ in CATEGORICAL), cardinalities=tuple(c for _, c in CATEGORICAL),
+                       numeric=NUMERIC if numeric else (), sequences=())
+
+
+# ------------------------------------------------------------------------- weight mapping: denoiserec → FuxiCTR
+class StateDict(OrderedDict):
+    """FuxiCTR parameter name → tensor, with a shape check against the FuxiCTR model on :meth:`load`."""
+
+    def set(self, name: str, value: torch.Tensor):
+        self[name] = value.detach().clone()
+
+    def load(self, fuxi: nn.Module):
+        own = fuxi.state_dict()
+        for name, value in self.items():
+            if name not in own:
+                raise KeyError(f"no FuxiCTR parameter {name!r}")
+            if own[name].shape != value.shape:
+                raise ValueError(f"{name}: FuxiCTR shape {tuple(own[name].shape)}, mapped {tuple(value.shape)}")
+        missing = [n for n, p in fuxi.named_parameters() if p.requires_grad and n not in self]
+        if missing:
+            raise KeyError(f"FuxiCTR parameters left unmapped: {missing}")
+        own.update(self)
+        fuxi.load_state_dict(own)
+
+
+def map_embedding(sd: StateDict, prefix: str, embed, spec: FeatureSpec):
+    """denoiserec ``FieldEmbedding`` (one fused table, per-field row offsets) → FuxiCTR ``FeatureEmbedding``."""
+    for f, (name, card) in enumerate(zip(spec.categorical, spec.cardinalities, strict=True)):
+        start = int(embed.offsets[f])
+        sd.set(f"{prefix}.embedding_layer.embedding_layers.{name}.weight", embed.table.weight[start:start + card])
+    for d, name in enumerate(spec.numeric):  # x_d · v_d = nn.Linear(1, E, bias=False)(x_d)
+        sd.set(f"{prefix}.embedding_layer.embedding_layers.{name}.weight", embed.numeric[d].unsqueeze(1))
+
+
+def map_linear(sd: StateDict, prefix: str, linear, spec: FeatureSpec, with_bias: bool) -> torch.Tensor:
+    """denoiserec ``LinearTerm`` → FuxiCTR ``LogisticRegression`` (a 1-dim ``FeatureEmbedding`` + bias).
+    Returns the total bias (``LinearTerm.bias`` + the numeric ``nn.Linear``'s bias); set here when FuxiCTR's
+    layer has a bias, else the caller adds it to another bias."""
+    for f, (name, card) in enumerate(zip(spec.categorical, spec.cardinalities, strict=True)):
+        start = int(linear.offsets[f])
+        sd.set(f"{prefix}.embedding_layer.embedding_layer.embedding_layers.{name}.weight",
+               linear.weight.weight[start:start + card])
+    bias = linear.bias.detach().clone()
+    for d, name in enumerate(spec.numeric):
+        sd.set(f"{prefix}.embedding_layer.embedding_layer.embedding_layers.{name}.weight",
+               linear.numeric.weight[:, d:d + 1])
+    if linear.numeric is not None:
+        bias = bias + linear.numeric.bias.detach()
+    if with_bias:
+        sd.set(f"{prefix}.bias", bias)
+    return bias
+
+
+def map_linears(sd: StateDict, fuxi_seq: nn.Sequential, prefix: str, linears: list[nn.Linear],
+                extra_bias: torch.Tensor | None = None):
+    """denoiserec ``nn.Linear`` layers, in order → the ``nn.Linear`` layers of FuxiCTR's ``nn.Sequential``
+    (``MLP_Block.mlp``); ``extra_bias`` is added to the last one's bias."""
+    names = [n for n, m in fuxi_seq.named_children() if isinstance(m, nn.Linear)]
+    if len(names) != len(linears):
+        raise ValueError(f"{prefix}: {len(names)} FuxiCTR linear layers, {len(linears)} denoiserec")
+    for i, (name, lin) in enumerate(zip(names, linears, strict=True)):
+        sd.set(f"{prefix}.{name}.weight", lin.weight)
+        bias = lin.bias.detach()
+        if extra_bias is not None and i == len(linears) - 1:
+            bias = bias + extra_bias
+        sd.set(f"{prefix}.{name}.bias", bias)
+
+
+def linears(module: nn.Module) -> list[nn.Linear]:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def map_lr(ours, fuxi, spec):
+    sd = StateDict()
+    map_linear(sd, "lr_layer", ours.linear, spec, with_bias=True)
+    return sd
+
+
+def map_fm(ours, fuxi, spec):
+    sd = StateDict()
+    map_embedding(sd, "embedding_layer", ours.embed, spec)
+    map_linear(sd, "fm.lr_layer", ours.linear, spec, with_bias=True)
+    return sd
+
+
+def map_widedeep(ours, fuxi, spec):
+    sd = StateDict()
+    map_embedding(sd, "embedding_layer", ours.embed, spec)
+    bias = map_linear(sd, "lr_layer", ours.wide, spec, with_bias=False)
+    map_linears(sd, fuxi.dnn.mlp, "dnn.mlp", linears(ours.deep), extra_bias=bias)
+    return sd
+
+
+def map_deepfm(ours, fuxi, spec):
+    sd = StateDict()
+    map_embedding(sd, "embedding_layer", ours.embed, spec)
+    map_linear(sd, "fm.lr_layer", ours.linear, spec, with_bias=True)
+    map_linears(sd, fuxi.mlp.mlp, "mlp.mlp", linears(ours.dnn))
+    return sd
+
+
+def map_dcn(ours, fuxi, spec):
+    sd = StateDict()
+    map_embedding(sd, "embedding_layer", ours.embed, spec)
+    for i, (w, b) in enumerate(zip(ours.cross.w, ours.cross.b, strict=True)):  # x0 (x_l·w_l) + b_l + x_l
+        sd.set(f"crossnet.cross_net.{i}.weight.weight", w.unsqueeze(0))
+        sd.set(f"crossnet.cross_net.{i}.bias", b)
+    map_linears(sd, fuxi.dnn.mlp, "dnn.mlp", linears(ours.dnn))
+    sd.set("fc.weight", ours.out.weight)
+    sd.set("fc.bias", ours.out.bias)
+    return sd
+
+
+def map_dcnv2(ours, fuxi, spec):
+    sd = StateDict()
+    map_embedding(sd, "embedding_layer", ours.embed, spec)
+    for i, m in enumerate(ours.cross.maps):  # x0 ⊙ (W_l x_l + b_l) + x_l
+        sd.set(f"crossnet.cross_layers.{i}.weight", m.weight)
+        sd.set(f"crossnet.cross_layers.{i}.bias", m.bias)
+    if ours.structure == "stacked":  # denoiserec: MLP(x_L) with its last layer = FuxiCTR's fc
+        *hidden, last = linears(ours.dnn)
+        map_linears(sd, fuxi.stacked_dnn.mlp, "stacked_dnn.mlp", hidden)
+        sd.set("fc.weight", last.weight)
+        sd.set("fc.bias", last.bias)
+    else:
+        map_linears(sd, fuxi.parallel_dnn.mlp, "parallel_dnn.mlp", linears(ours.dnn))
+        sd.set("fc.weight", ours.out.weight)
+        sd.set("fc.bias", ours.out.bias)
+    return sd
+
+
+def map_xdeepfm(ours, fuxi, spec):
+    sd = StateDict()
+    map_embedding(sd, "embedding_layer", ours.embed, spec)
+    bias = map_linear(sd, "lr_layer", ours.linear, spec, with_bias=False)
+    m = ours.embed.n_fields
+    h = m
+    for k, conv in enumerate(ours.cin.convs):
+        # denoiserec's channel h·m + f holds X^{k-1}_h ∘ X^0_f; FuxiCTR's einsum("bhd,bmd->bhmd", X_0, X_i) puts
+        # it at channel f·H + h
+        w = conv.weight.view(conv.out_channels, h, m, 1).transpose(1, 2).reshape(conv.out_channels, m * h, 1)
+        sd.set(f"cin.cin_layer.layer_{k + 1}.weight", w)
+        sd.set(f"cin.cin_layer.layer_{k + 1}.bias", conv.bias)
+        h = conv.out_channels
+    sd.set("cin.fc.weight", ours.cin_out.weight)
+    sd.set("cin.fc.bias", bias)  # denoiserec's CIN output has no bias; its first-order term's goes here
+    map_linears(sd, fuxi.dnn.mlp, "dnn.mlp", linears(ours.dnn))
+    return sd
+
+
+def map_autoint(ours, fuxi, spec):
+    sd = StateDict()
+    map_embedding(sd, "embedding_layer", ours.embed, spec)
+    for i, layer in enumerate(ours.attn):
+        q, k, v = layer.qkv.weight.chunk(3, dim=0)  # view(b, f, 3, H, d'): rows [W_q; W_k; W_v], head-major
+        for name, w in (("W_q", q), ("W_k", k), ("W_v", v)):
+            sd.set(f"self_attention.{i}.{name}.weight", w)
+        if fuxi.self_attention[i].W_res is not None:
+            sd.set(f"self_attention.{i}.W_res.weight", layer.res.weight)
+    sd.set("fc.weight", ours.out.weight)
+    sd.set("fc.bias", ours.out.bias)
+    if ours.dnn is not None:
+        map_linears(sd, fuxi.dnn.mlp, "dnn.mlp", linears(ours.dnn))
+    return sd
+
+
+def map_pnn(ours, fuxi, spec):
+    sd = StateDict()
+    map_embedding(sd, "embedding_layer", ours.embed, spec)
+    map_linears(sd, fuxi.dnn.mlp, "dnn.mlp", linears(ours.dnn))
+    return sd
+
+
+def autoint_identity_residual(ours):
+    """FuxiCTR's residual is the identity where a layer's input and output widths agree (layers 2..L);
+    denoiserec learns ``W_Res`` in every layer (Song et al. 2019, eq. 8): set those to the identity."""
+    with torch.no_grad():
+        for layer in list(ours.attn)[1:]:
+            layer.res.weight.copy_(torch.eye(*layer.res.weight.shape))
+
+
+# ------------------------------------------------------------------------------------------------------- cases
+# (row label, denoiserec model + hparams, FuxiCTR class + kwargs (fmap and embedding_dim added), mapping,
+#  adjustment of denoiserec's weights before the mapping or None)
+CASES = [
+    ("lr", ("lr", {}), ("LR", {}), map_lr, None),
+    ("fm", ("fm", dict(embed_dim=EMBED)), ("FM", {}), map_fm, None),
+    ("widedeep", ("widedeep", dict(embed_dim=EMBED, hidden=HIDDEN)), ("WideDeep", dict(hidden_units=HIDDEN)),
+     map_widedeep, None),
+    ("deepfm", ("deepfm", dict(embed_dim=EMBED, hidden=HIDDEN)), ("DeepFM", dict(hidden_units=HIDDEN)),
+     map_deepfm, None),
+    ("dcn", ("dcn", dict(embed_dim=EMBED, hidden=HIDDEN, cross_layers=3)),
+     ("DCN", dict(dnn_hidden_units=HIDDEN, num_cross_layers=3)), map_dcn, None),
+    ("dcnv2 parallel", ("dcnv2", dict(embed_dim=EMBED, hidden=HIDDEN, cross_layers=3)),
+     ("DCNv2", dict(model_structure="parallel", dnn_hidden_units=HIDDEN, num_cross_layers=3)), map_dcnv2, None),
+    ("dcnv2 stacked", ("dcnv2", dict(embed_dim=EMBED, hidden=HIDDEN, cross_layers=3, structure="stacked")),
+     ("DCNv2", dict(model_structure="stacked", dnn_hidden_units=HIDDEN, num_cross_layers=3)), map_dcnv2, None),
+    ("xdeepfm split_half=False", ("xdeepfm", dict(embed_dim=EMBED, hidden=HIDDEN, cin_layers=(6, 4, 4),
+                                                  split_half=False)),
+     ("xDeepFM", dict(dnn_hidden_units=HIDDEN, cin_hidden_units=[6, 4, 4])), map_xdeepfm, None),
+    ("autoint, W_Res=I in layers 2-3", ("autoint", dict(embed_dim=EMBED, layers=3, heads=2, head_dim=32)),
+     ("AutoInt", dict(dnn_hidden_units=[], attention_layers=3, num_heads=2, attention_dim=64, use_residual=True,
+                      use_scale=False)), map_autoint, autoint_identity_residual),
+    ("autoint+ scaled, W_Res=I in layers 2-3",
+     ("autoint", dict(embed_dim=EMBED, layers=3, heads=2, head_dim=32, scaled=True, hidden=HIDDEN)),
+     ("AutoInt", dict(dnn_hidden_units=HIDDEN, attention_layers=3, num_heads=2, attention_dim=64,
+                      use_residual=True, use_scale=True)), map_autoint, autoint_identity_residual),
+    ("pnn inner", ("pnn", dict(embed_dim=EMBED, hidden=HIDDEN, product="inner")), ("PNN", dict(hidden_units=HIDDEN)),
+     map_pnn, None),
+]
+
+#: Where the formulas differ by design (read from both implementations), one line each.
+DIFFERS = [
+    ("autoint, learned W_Res in layers 2-3", "FuxiCTR's MultiHeadSelfAttention uses W_res only when the input "
+     "and attention widths differ (layer 1) and the identity otherwise; denoiserec learns W_Res in every layer, "
+     "as in Song et al. 2019 (eq. 8). Equal once denoiserec's W_Res = I (rows above)."),
+    ("xdeepfm split_half=True (denoiserec's default)", "FuxiCTR's CompressedInteractionNet feeds every feature map "
+     "to the next layer and sum-pools all of them; denoiserec by default splits each hidden layer's maps in half "
+     "(half pooled, half passed on), as the xDeepFM authors' code does. Equal with split_half=False (row above)."),
+    ("dcnv2 rank=r (low-rank)", "FuxiCTR's low-rank DCN-V2 is the mixture of experts (CrossNetMix: tanh, gating, "
+     "r×r core); denoiserec's is the plain U_l V_lᵀ x_l of Wang et al. 2021 -- no FuxiCTR counterpart."),
+    ("pnn outer / both", "FuxiCTR's PNN implements only product_type='inner' (raises NotImplementedError "
+     "otherwise)."),
+]
+
+
+def randomise(model: nn.Module, seed: int):
+    """Random weights everywhere (denoiserec's ``LinearTerm`` starts at zero, which would hide a mapping error)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            std = 0.3 if p.dim() == 1 else 1.0 / math.sqrt(p.shape[-1])
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * std)
+
+
+def batch(spec: FeatureSpec, rows: int, dtype: torch.dtype, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    cat = torch.stack([torch.randint(0, c, (rows,), generator=g) for c in spec.cardinalities], 1)
+    num = torch.randn(rows, len(spec.numeric), generator=g, dtype=dtype)
+    ours = {"cat": cat, "num": num, "label": torch.zeros(rows, dtype=dtype)}
+    fuxi = OrderedDict((name, cat[:, f]) for f, name in enumerate(spec.categorical))
+    fuxi.update((name, num[:, d]) for d, name in enumerate(spec.numeric))
+    return ours, fuxi
+
+
+def compare(case, numeric: bool, rows: int, seed: int) -> tuple[float, float]:
+    """Max |logit difference| and max |logit| of one case."""
+    _, (name, hp), (fuxi_name, fkw), mapping, adjust = case
+    dtype = torch.float32 if numeric else torch.float64
+    spec, fmap = feature_spec(numeric), feature_map(numeric)
+    torch.manual_seed(seed)
+    ours = build_model(name, spec, **hp).to(dtype).eval()
+    randomise(ours, seed)
+    if adjust is not None:
+        adjust(ours)
+    extra = {} if fuxi_name == "LR" else dict(embedding_dim=EMBED)
+    fuxi = fuxi_models()[fuxi_name](fmap, **extra, **fkw).to(dtype).eval()
+    mapping(ours, fuxi, spec).load(fuxi)
+    xb, xf = batch(spec, rows, dtype, seed + 1)
+    with torch.no_grad():
+        a = ours(xb).reshape(-1)
+        b = fuxi(xf).reshape(-1)
+    return float((a - b).abs().max()), float(a.abs().max())
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    import fuxictr
+
+    print(f"FuxiCTR {fuxictr.__version__}, torch {torch.__version__}; batch {args.rows} rows, "
+          f"{len(CATEGORICAL)} categorical + {len(NUMERIC)} numeric fields, embedding {EMBED}, MLP {HIDDEN}\n")
+    print("| model | max abs diff, cat (float64) | max abs diff, cat+num (float32) | max abs logit (float32) | equal |")
+    print("|---|---|---|---|---|")
+    failed = 0
+    for case in CASES:
+        d64, _ = compare(case, False, args.rows, args.seed)
+        d32, scale = compare(case, True, args.rows, args.seed)
+        # float64: absolute 1e-5; float32 (numeric fields): 1e-5 relative to the largest logit, float32's
+        # rounding being ~6e-8 of the value per operation
+        ok = d64 <= TOLERANCE and d32 <= TOLERANCE * max(1.0, scale)
+        failed += not ok
+        print(f"| {case[0]} | {d64:.1e} | {d32:.1e} | {scale:.1f} | {'yes' if ok else '**NO**'} |")
+    for label, why in DIFFERS:
+        print(f"| {label} | differs on purpose: {why} | | | |")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
