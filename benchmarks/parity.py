@@ -516,12 +516,104 @@ def compare(case, numeric: bool, rows: int, seed: int) -> tuple[float, float]:
     return float((a - b).abs().max()), float(a.abs().max())
 
 
+def _mutations():
+    """Deliberate errors the comparison must catch: (label, case, context manager applying the error)."""
+    from contextlib import contextmanager, nullcontext
+
+    import denoiserec.models.dcn as dcn_module
+    import denoiserec.models.fm as fm_module
+    import denoiserec.models.pnn as pnn_module
+
+    cases = {c[0]: c for c in CASES}
+
+    @contextmanager
+    def patched(obj, name, value):
+        old = getattr(obj, name)
+        setattr(obj, name, value)
+        try:
+            yield
+        finally:
+            setattr(obj, name, old)
+
+    mapped = map_embedding
+
+    def swap_fields(sd, prefix, embed, spec):  # the first rows of two fields' tables exchanged
+        mapped(sd, prefix, embed, spec)
+        a, b = (f"{prefix}.embedding_layer.embedding_layers.{n}.weight" for n in (spec.categorical[0],
+                                                                                  spec.categorical[-1]))
+        sd[a][:3], sd[b][:3] = sd[b][:3].clone(), sd[a][:3].clone()
+
+    def unpermuted_cin(ours, fuxi, spec):
+        sd = map_xdeepfm(ours, fuxi, spec)
+        for k, conv in enumerate(ours.cin.convs):
+            sd.set(f"cin.cin_layer.layer_{k + 1}.weight", conv.weight)
+        return sd
+
+    def dropped_bias(ours, fuxi, spec):  # first-order bias not added to the deep part's last bias
+        return map_widedeep(ours, fuxi, spec) | {"dnn.mlp.4.bias": linears(ours.deep)[-1].bias.detach()}
+
+    fm = fm_module.fm_interaction
+
+    def swapped_cross(self, x0):  # x_{l+1} = x_l (x_0·w_l) + b_l + x_l instead of x_0 (x_l·w_l) + b_l + x_l
+        x = x0
+        for w, b in zip(self.w, self.b, strict=True):
+            x = x * (x0 @ w).unsqueeze(-1) + b + x
+        return x
+
+    pnn_forward = pnn_module.PNN.forward
+
+    def reversed_pairs(self, batch):
+        self.pairs = self.pairs.flip(0)
+        try:
+            return pnn_forward(self, batch)
+        finally:
+            self.pairs = self.pairs.flip(0)
+
+    def with_mapping(case, mapping, adjust="same"):
+        return (case[0], case[1], case[2], mapping, case[4] if adjust == "same" else adjust)
+
+    return [
+        ("deepfm: two fields' embedding rows exchanged", cases["deepfm"],
+         patched(sys.modules[__name__], "map_embedding", swap_fields)),
+        ("fm: sign of the FM term flipped", cases["fm"], patched(fm_module, "fm_interaction", lambda e: -fm(e))),
+        ("xdeepfm: CIN input channels not permuted", with_mapping(cases["xdeepfm split_half=False"], unpermuted_cin),
+         nullcontext()),
+        ("widedeep: first-order bias not mapped", with_mapping(cases["widedeep"], dropped_bias),
+         nullcontext()),
+        ("dcn: cross-layer inputs swapped", cases["dcn"],
+         patched(dcn_module.CrossNetwork, "forward", swapped_cross)),
+        ("pnn: inner-product pairs in reverse order", cases["pnn inner"],
+         patched(pnn_module.PNN, "forward", reversed_pairs)),
+        ("autoint: learned W_Res in layers 2-3", with_mapping(cases["autoint, W_Res=I in layers 2-3"],
+                                                             map_autoint, None),
+         nullcontext()),
+    ]
+
+
+def check_harness(rows: int, seed: int) -> int:
+    """Every deliberate error in :func:`_mutations` must move the logits by more than 1e-3."""
+    print("| deliberate error | max abs diff, cat (float64) | caught |")
+    print("|---|---|---|")
+    missed = 0
+    for label, case, ctx in _mutations():
+        with ctx:
+            d64, _ = compare(case, False, rows, seed)
+        missed += d64 <= 1e-3
+        print(f"| {label} | {d64:.1e} | {'yes' if d64 > 1e-3 else '**NO**'} |")
+    return 1 if missed else 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--check-harness", action="store_true",
+                   help="instead: apply deliberate mapping/formula errors and check that each is caught")
     args = p.parse_args(argv)
     import fuxictr
+
+    if args.check_harness:
+        return check_harness(args.rows, args.seed)
 
     print(f"FuxiCTR {fuxictr.__version__}, torch {torch.__version__}; batch {args.rows} rows, "
           f"{len(CATEGORICAL)} categorical + {len(NUMERIC)} numeric fields, embedding {EMBED}, MLP {HIDDEN}\n")
