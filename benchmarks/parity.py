@@ -25,7 +25,13 @@ per-field row offsets (FuxiCTR: one ``nn.Embedding`` per field); denoiserec's ``
 its numeric ``nn.Linear`` besides its own bias (summed into FuxiCTR's single bias); where FuxiCTR's first-order
 term has no bias (Wide&Deep, xDeepFM) denoiserec's is added to the bias of the layer that produces the logit;
 denoiserec's CIN concatenates ``X^{k-1} ∘ X^0`` pairs map-major, FuxiCTR field-major (the conv's input
-channels are permuted); AutoInt's fused ``qkv`` is split into ``W_q, W_k, W_v``.
+channels are permuted); AutoInt's fused ``qkv`` is split into ``W_q, W_k, W_v``; DIN's activation unit reads
+``[e_j, v_A, e_j − v_A, e_j ⊙ v_A]``, FuxiCTR's ``[v_A, e_j, v_A − e_j, v_A ⊙ e_j]``; DIEN's AUGRU keeps
+``nn.GRU``'s gate order ``(r, z, n)`` with ``u = 1 − z``, FuxiCTR's cell ``(u, r, n)``; denoiserec's histories are
+left-padded, FuxiCTR's DIEN packs them with ``pack_padded_sequence`` and so gets them right-padded; one PReLU
+slope per layer (denoiserec) is repeated over FuxiCTR's one per unit. The two AutoInt/DIEN adjustments of
+denoiserec's weights (``W_Res = I``, zero weights on DIEN's pooled history) and the differences by design are
+listed in :data:`DIFFERS` and ``docs/models.md``.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ CATEGORICAL = (("user", 7), ("item", 11), ("artist", 5), ("context", 4))
 NUMERIC = ("x0", "x1")
 SEQUENCE, SEQ_LEN = "hist", 6  # a history of item ids, left-padded with 0 (DIN only)
 DIN_ROW = "din + hist (sigmoid unit, PReLU MLP, no softmax)"
+DIEN_ROW = "dien + hist (AUGRU, bilinear attention, PReLU MLP), pooled history's MLP weights = 0"
 EMBED, HIDDEN = 8, [32, 16]
 TOLERANCE = 1e-5
 
@@ -260,11 +267,130 @@ def fuxi_models():
             feature_emb = self.embedding_layer.dict2tensor(feature_emb_dict, flatten_emb=True)
             return self.dnn(feature_emb)
 
+    from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+    class AttentionLayer(nn.Module):  # model_zoo/DIEN/src/DIEN.py, attention_type="bilinear_attention"
+        def __init__(self, model_dim, use_attention_softmax=True):
+            super().__init__()
+            self.use_attention_softmax = use_attention_softmax
+            self.W_kernel = nn.Parameter(torch.eye(model_dim))
+
+        def forward(self, sequence_emb, target_emb, mask=None):
+            seq_len = sequence_emb.size(1)
+            attn_score = (sequence_emb @ self.W_kernel) @ target_emb.unsqueeze(-1)
+            attn_score = attn_score.view(-1, seq_len)
+            if mask is not None:
+                attn_score = attn_score * mask.float()
+            if self.use_attention_softmax:
+                if mask is not None:
+                    attn_score += -1.e9 * (1 - mask.float())
+                attn_score = attn_score.softmax(dim=-1)
+            return attn_score
+
+    class AUGRUCell(nn.Module):  # model_zoo/DIEN/src/DIEN.py
+        def __init__(self, input_size, hidden_size, bias=True):
+            super().__init__()
+            self.x2h = nn.Linear(input_size, 3 * hidden_size, bias=bias)
+            self.h2h = nn.Linear(hidden_size, 3 * hidden_size, bias=bias)
+
+        def forward(self, x, hx, attn):
+            gate_x = self.x2h(x)
+            gate_h = self.h2h(hx)
+            i_u, i_r, i_n = gate_x.chunk(3, 1)
+            h_u, h_r, h_n = gate_h.chunk(3, 1)
+            update_gate = torch.sigmoid(i_u + h_u)
+            update_gate = update_gate * attn.unsqueeze(-1)
+            reset_gate = torch.sigmoid(i_r + h_r)
+            new_gate = torch.tanh(i_n + reset_gate * h_n)
+            return hx + update_gate * (new_gate - hx)
+
+    class DynamicGRU(nn.Module):  # model_zoo/DIEN/src/DIEN.py, gru_type="AUGRU"
+        def __init__(self, input_size, hidden_size, bias=True):
+            super().__init__()
+            self.hidden_size = hidden_size
+            self.gru_cell = AUGRUCell(input_size, hidden_size, bias=bias)
+
+        def forward(self, packed_seq_emb, attn_score=None, h=None):
+            x, batch_sizes, sorted_indices, unsorted_indices = packed_seq_emb
+            attn, _, _, _ = attn_score
+            if h is None:
+                h = torch.zeros(batch_sizes[0], self.hidden_size, device=x.device)
+            output_h = torch.zeros(batch_sizes[0], self.hidden_size, device=x.device)
+            outputs = torch.zeros(x.shape[0], self.hidden_size, device=x.device)
+            start = 0
+            for batch_size in batch_sizes:
+                _x = x[start: start + batch_size]
+                _h = h[:batch_size]
+                _attn = attn[start: start + batch_size]
+                h = self.gru_cell(_x, _h, _attn)
+                outputs[start: start + batch_size] = h
+                output_h[:batch_size] = h
+                start += batch_size
+            return PackedSequence(outputs, batch_sizes, sorted_indices, unsorted_indices), output_h[unsorted_indices]
+
+    class DIEN(nn.Module):  # model_zoo/DIEN/src/DIEN.py: AUGRU, bilinear attention, one target/sequence field
+        def __init__(self, fmap, embedding_dim, dnn_hidden_units, dnn_activations, dien_target_field,
+                     dien_sequence_field, dien_neg_seq_field, use_attention_softmax=True):
+            super().__init__()
+            self.dien_target_field, self.dien_sequence_field = [dien_target_field], [dien_sequence_field]
+            self.dien_neg_seq_field = [dien_neg_seq_field]
+            self.embedding_layer = FeatureEmbeddingDict(fmap, embedding_dim)
+            self.extraction_modules, self.evolving_modules = nn.ModuleList(), nn.ModuleList()
+            self.attention_modules = nn.ModuleList()
+            model_dim = embedding_dim
+            self.extraction_modules.append(nn.GRU(input_size=model_dim, hidden_size=model_dim, batch_first=True))
+            self.evolving_modules.append(DynamicGRU(model_dim, model_dim))
+            self.attention_modules.append(AttentionLayer(model_dim, use_attention_softmax))
+            # feature_dim as DIEN.__init__ computes it (no sum pooling, one negative-sequence field)
+            feature_dim = model_dim * 2 + fmap.sum_emb_out_dim() - embedding_dim - embedding_dim * 2
+            self.dnn = MLP_Block(input_dim=feature_dim, output_dim=1, hidden_units=dnn_hidden_units,
+                                 hidden_activations=dnn_activations, output_activation=None, dropout_rates=0,
+                                 batch_norm=False)
+
+        def forward(self, X):  # aux_loss_alpha=0, enable_sum_pooling=False
+            feature_emb_dict = self.embedding_layer(X)
+            concat_emb = []
+            for idx, (target_field, sequence_field) in enumerate(zip(self.dien_target_field,
+                                                                     self.dien_sequence_field, strict=True)):
+                target_emb = feature_emb_dict[target_field]
+                sequence_emb = feature_emb_dict[sequence_field]
+                pad_mask = X[sequence_field].long() > 0  # padding_idx = 0 required
+                non_zero_mask = pad_mask.sum(dim=1) > 0
+                packed_interests, interest_emb = self.interest_extraction(idx, sequence_emb[non_zero_mask],
+                                                                          pad_mask[non_zero_mask])
+                h_out = self.interest_evolution(idx, packed_interests, interest_emb, target_emb[non_zero_mask],
+                                                pad_mask[non_zero_mask])
+                concat_emb.append(self.get_unmasked_tensor(h_out, non_zero_mask))
+            for feature, emb in feature_emb_dict.items():
+                if emb.ndim == 2 and feature not in self.dien_neg_seq_field:
+                    concat_emb.append(emb)
+            return self.dnn(torch.cat(concat_emb, dim=-1))
+
+        def get_unmasked_tensor(self, h, non_zero_mask):
+            out = torch.zeros([non_zero_mask.size(0)] + list(h.shape[1:]), device=h.device)
+            out[non_zero_mask] = h
+            return out
+
+        def interest_extraction(self, idx, sequence_emb, mask):
+            seq_lens = mask.sum(dim=1).cpu()
+            packed_seq = pack_padded_sequence(sequence_emb, seq_lens, batch_first=True, enforce_sorted=False)
+            packed_interests, _ = self.extraction_modules[idx](packed_seq)
+            interest_emb, _ = pad_packed_sequence(packed_interests, batch_first=True, padding_value=0.0,
+                                                  total_length=mask.size(1))
+            return packed_interests, interest_emb
+
+        def interest_evolution(self, idx, packed_interests, interest_emb, target_emb, mask):
+            attn_scores = self.attention_modules[idx](interest_emb, target_emb, mask)
+            seq_lens = mask.sum(dim=1).cpu()
+            packed_scores = pack_padded_sequence(attn_scores, seq_lens, batch_first=True, enforce_sorted=False)
+            _, h_out = self.evolving_modules[idx](packed_interests, packed_scores)
+            return h_out.squeeze()
+
     return dict(LR=LR, FM=FM, WideDeep=WideDeep, DeepFM=DeepFM, DCN=DCN, DCNv2=DCNv2, xDeepFM=xDeepFM,
-                AutoInt=AutoInt, PNN=PNN, DIN=DIN)
+                AutoInt=AutoInt, PNN=PNN, DIN=DIN, DIEN=DIEN)
 
 
-def feature_map(numeric: bool, sequence: bool = False):
+def feature_map(numeric: bool, sequence: bool = False, negatives: bool = False):
     from fuxictr.features import FeatureMap
 
     fmap = FeatureMap("parity", tempfile.mkdtemp(prefix="parity_"))
@@ -275,6 +401,8 @@ def feature_map(numeric: bool, sequence: bool = False):
     if sequence:  # item ids, 0 = padding, in the item field's table
         fmap.features[SEQUENCE] = {"type": "sequence", "source": "", "share_embedding": "item", "padding_idx": 0,
                                    "vocab_size": dict(CATEGORICAL)["item"], "max_len": SEQ_LEN}
+    if negatives:  # FuxiCTR's DIEN sizes its MLP assuming a negative-sample sequence field (unused at alpha=0)
+        fmap.features[f"neg_{SEQUENCE}"] = dict(fmap.features[SEQUENCE])
     fmap.labels = ["label"]
     fmap.num_fields = len(fmap.features)
     fmap.total_features = sum(card for _, card in CATEGORICAL) + (len(NUMERIC) if numeric else 0)
@@ -483,6 +611,51 @@ def map_din(ours, fuxi, spec):
     return sd
 
 
+def map_dien(ours, fuxi, spec):
+    sd = StateDict()
+    map_embedding(sd, "embedding_layer", ours.embed, spec)
+    for shared in (SEQUENCE, f"neg_{SEQUENCE}"):  # both share the item field's nn.Embedding
+        sd.set(f"embedding_layer.embedding_layers.{shared}.weight", sd["embedding_layer.embedding_layers.item.weight"])
+    # interest extractor: denoiserec's MaskedGRU uses nn.GRU's gate order (r, z, n) and equations
+    sd.set("extraction_modules.0.weight_ih_l0", ours.extractor.x2h.weight)
+    sd.set("extraction_modules.0.bias_ih_l0", ours.extractor.x2h.bias)
+    sd.set("extraction_modules.0.weight_hh_l0", ours.extractor.h2h.weight)
+    sd.set("extraction_modules.0.bias_hh_l0", ours.extractor.h2h.bias)
+    # attention h_tᵀ W e_A: denoiserec's nn.Linear(E, H) weight is FuxiCTR's bilinear W_kernel
+    sd.set("attention_modules.0.W_kernel", ours.att.weight)
+    # AUGRU: denoiserec (r, z, n) with u = 1 − σ(z-pre) = σ(−z-pre); FuxiCTR (u, r, n) with u = σ(u-pre)
+    for part in ("x2h", "h2h"):
+        lin = getattr(ours.evolver, part)
+        for kind in ("weight", "bias"):
+            r, z, n = getattr(lin, kind).detach().chunk(3, dim=0)
+            sd.set(f"evolving_modules.0.gru_cell.{part}.{kind}", torch.cat([-z, r, n], 0))
+    # MLP: denoiserec's input [fields, pooled histories, final state], FuxiCTR's [final state, fields]
+    first, *rest = linears(ours.dnn)
+    n_fields = len(spec.categorical) + len(spec.numeric)
+    e = ours.embed.dim
+    w = first.weight.detach()
+    names = [n for n, m in fuxi.dnn.mlp.named_children() if isinstance(m, nn.Linear)]
+    sd.set(f"dnn.mlp.{names[0]}.weight", torch.cat([w[:, -ours.evolver.hidden:], w[:, :n_fields * e]], 1))
+    sd.set(f"dnn.mlp.{names[0]}.bias", first.bias)
+    for name, lin in zip(names[1:], rest, strict=True):
+        sd.set(f"dnn.mlp.{name}.weight", lin.weight)
+        sd.set(f"dnn.mlp.{name}.bias", lin.bias)
+    ours_prelu = [m for m in ours.dnn.modules() if isinstance(m, nn.PReLU)]
+    fuxi_prelu = [n for n, m in fuxi.dnn.mlp.named_children() if isinstance(m, nn.PReLU)]
+    for name, ours_act, units in zip(fuxi_prelu, ours_prelu, HIDDEN, strict=True):
+        sd.set(f"dnn.mlp.{name}.weight", ours_act.weight.detach().expand(units))
+    return sd
+
+
+def dien_no_pooled_history(ours):
+    """denoiserec's DIEN also feeds the mean-pooled history to its MLP, FuxiCTR's (``enable_sum_pooling=False``)
+    does not: zero denoiserec's MLP weights on that input."""
+    n_fields = len(ours.embed.spec.categorical) + len(ours.embed.spec.numeric)
+    e = ours.embed.dim
+    with torch.no_grad():
+        linears(ours.dnn)[0].weight[:, n_fields * e:(n_fields + len(ours.embed.sequences)) * e] = 0
+
+
 def autoint_identity_residual(ours):
     """FuxiCTR's residual is the identity where a layer's input and output widths agree (layers 2..L);
     denoiserec learns ``W_Res`` in every layer (Song et al. 2019, eq. 8): set those to the identity."""
@@ -523,11 +696,15 @@ CASES = [
      ("DIN", dict(dnn_hidden_units=HIDDEN, dnn_activations="PReLU", attention_hidden_units=[16, 8],
                   attention_hidden_activations="Sigmoid", din_target_field="item", din_sequence_field=SEQUENCE,
                   din_use_softmax=False)), map_din, None),
+    (DIEN_ROW, ("dien", dict(embed_dim=EMBED, sequence=SEQUENCE, hidden=HIDDEN)),
+     ("DIEN", dict(dnn_hidden_units=HIDDEN, dnn_activations="PReLU", dien_target_field="item",
+                   dien_sequence_field=SEQUENCE, dien_neg_seq_field=f"neg_{SEQUENCE}")), map_dien,
+     dien_no_pooled_history),
 ]
-SEQUENCE_MODELS = {"din"}
+SEQUENCE_MODELS = {"din", "dien"}
 
 #: Models FuxiCTR has that this script does not compare.
-NOT_COMPARED = [("dien", "no weight mapping written yet (GRU + AUGRU layouts).")]
+NOT_COMPARED: list[tuple[str, str]] = []
 
 #: Where the formulas differ by design (read from both implementations), one line each.
 DIFFERS = [
@@ -544,6 +721,10 @@ DIFFERS = [
     ("din softmax=True", "on a row whose history is empty denoiserec's masked softmax gives all-zero weights "
      "(pooled vector 0), FuxiCTR's DIN_Attention (scores − 1e9 on padding) a uniform average of the padding "
      "positions' embeddings (zero only if the item table's padding row is zero)."),
+    ("dien, pooled history in the MLP", "denoiserec's DIEN joins every encoded history, mean-pooled, to the MLP "
+     "input (FieldEmbedding); FuxiCTR's joins only the AUGRU's final state (or, with enable_sum_pooling, the "
+     "sum-pooled history and its product with the target). Equal once denoiserec's MLP weights on the pooled "
+     "history are 0 (row above). The auxiliary loss is training-only and not compared."),
     ("din defaults", "FuxiCTR's model_zoo DIN defaults to Dice in the activation unit and ReLU in the MLP; "
      "denoiserec uses sigmoid and PReLU (one slope per layer; FuxiCTR's PReLU has one per unit, mapped by "
      "repeating it). The row above configures FuxiCTR like denoiserec."),
@@ -570,7 +751,10 @@ def batch(spec: FeatureSpec, rows: int, dtype: torch.dtype, seed: int):
         ids = torch.randint(1, spec.cardinalities[spec.item_field], (rows, max_len), generator=g)
         length = torch.randint(0, max_len + 1, (rows,), generator=g)
         ids = ids.masked_fill(torch.arange(max_len) < (max_len - length).unsqueeze(1), 0)
-        ours[f"seq_{name}"] = fuxi[name] = ids
+        ours[f"seq_{name}"] = ids  # denoiserec: left-padded (its encoder's layout)
+        # FuxiCTR's DIEN packs sequences with pack_padded_sequence, which reads the first `length` positions:
+        # the same items in the same order, right-padded
+        fuxi[name] = ids.gather(1, (torch.arange(max_len) + (max_len - length).unsqueeze(1)) % max_len)
     return ours, fuxi
 
 
@@ -579,7 +763,7 @@ def compare(case, numeric: bool, rows: int, seed: int) -> tuple[float, float]:
     _, (name, hp), (fuxi_name, fkw), mapping, adjust = case
     dtype = torch.float32 if numeric else torch.float64
     sequence = name in SEQUENCE_MODELS
-    spec, fmap = feature_spec(numeric, sequence), feature_map(numeric, sequence)
+    spec, fmap = feature_spec(numeric, sequence), feature_map(numeric, sequence, negatives=name == "dien")
     torch.manual_seed(seed)
     ours = build_model(name, spec, **hp).to(dtype).eval()
     randomise(ours, seed)
@@ -589,9 +773,14 @@ def compare(case, numeric: bool, rows: int, seed: int) -> tuple[float, float]:
     fuxi = fuxi_models()[fuxi_name](fmap, **extra, **fkw).to(dtype).eval()
     mapping(ours, fuxi, spec).load(fuxi)
     xb, xf = batch(spec, rows, dtype, seed + 1)
-    with torch.no_grad():
-        a = ours(xb).reshape(-1)
-        b = fuxi(xf).reshape(-1)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # FuxiCTR's DIEN allocates its GRU outputs with torch.zeros(...) (no dtype)
+    try:
+        with torch.no_grad():
+            a = ours(xb).reshape(-1)
+            b = fuxi(xf).reshape(-1)
+    finally:
+        torch.set_default_dtype(default)
     return float((a - b).abs().max()), float(a.abs().max())
 
 
@@ -656,6 +845,14 @@ def _mutations():
         sd.set(name, torch.cat([w_q, w_k, w_d, w_p], 1))
         return sd
 
+    def augru_gate_unsigned(ours, fuxi, spec):  # AUGRU's update gate mapped without u = σ(−z-pre)
+        sd = map_dien(ours, fuxi, spec)
+        for part in ("x2h", "h2h"):
+            for kind in ("weight", "bias"):
+                r, z, n = getattr(getattr(ours.evolver, part), kind).detach().chunk(3, dim=0)
+                sd.set(f"evolving_modules.0.gru_cell.{part}.{kind}", torch.cat([z, r, n], 0))
+        return sd
+
     def with_mapping(case, mapping, adjust="same"):
         return (case[0], case[1], case[2], mapping, case[4] if adjust == "same" else adjust)
 
@@ -675,6 +872,8 @@ def _mutations():
                                                              map_autoint, None),
          nullcontext()),
         ("din: sign of e_j − v_A not mapped", with_mapping(cases[DIN_ROW], din_difference_unsigned), nullcontext()),
+        ("dien: AUGRU update gate not negated", with_mapping(cases[DIEN_ROW], augru_gate_unsigned), nullcontext()),
+        ("dien: pooled history's MLP weights kept", with_mapping(cases[DIEN_ROW], map_dien, None), nullcontext()),
     ]
 
 
