@@ -172,7 +172,7 @@ def _apply_sets(cfg: dict, sets: list[str]) -> dict:
 def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
     from denoiserec.errors import ConfigError, DataError
     from denoiserec.experiment import check_config, run_experiment
-    from denoiserec.report import print_summary
+    from denoiserec.tasks import get_task
 
     try:
         cfg = check_config(cfg, cfg.get("name", "config"))
@@ -180,7 +180,7 @@ def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
         run_experiment(cfg, out, progress=progress)
     except (ConfigError, DataError) as e:
         raise typer.BadParameter(str(e)) from e
-    print_summary(out, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
+    get_task(cfg).print_summary(out, cfg)
 
 
 @app.command()
@@ -233,17 +233,19 @@ def report(results: Path = typer.Argument(..., help="results folder of `run`/`tr
            baseline: str | None = typer.Option(None, help="method label to compare against (default: config's)")
            ) -> None:
     """Re-write and print the Markdown report (tables, RelaImpr, t-tests) and plots of a results folder."""
-    import yaml
-
-    from denoiserec.report import print_summary, write_report
+    from denoiserec.errors import ConfigError
+    from denoiserec.tasks import folder_config, get_task
 
     if not (results / "runs").is_dir():
         raise typer.BadParameter(f"{results}: not a results folder (no runs/ inside)")
-    cfg_file = results / "config.yaml"
-    cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.exists() else {}
-    baseline = baseline or cfg.get("baseline")
-    write_report(results, baseline, cfg.get("select"), cfg.get("baseline_model"))
-    print_summary(results, baseline, cfg.get("select"), cfg.get("baseline_model"))
+    cfg = folder_config(results)
+    cfg["baseline"] = baseline or cfg.get("baseline")
+    try:
+        task = get_task(cfg)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e)) from e
+    task.write_report(results, cfg)
+    task.print_summary(results, cfg)
 
 
 @app.command()

@@ -16,7 +16,7 @@
 
 The folder gets ``config.yaml``, ``runs/<model>__<method>__seed<k>.json`` (one per run, written atomically;
 a re-run skips the runs already there, so a killed experiment resumes), ``report.md`` and PNG plots.
-A config with ``task: seqrec`` is handed to :func:`denoiserec.seqrec.run_seqrec` instead.
+A config with another ``task`` (``seqrec``) is checked and run by that task (:mod:`denoiserec.tasks`).
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ import yaml
 from tqdm.auto import tqdm
 
 from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.load import load_log
 from denoiserec.errors import ConfigError
 from denoiserec.io import write_json, write_text
 
 KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "seqrec", "select", "baseline_model"}
+              "description", "select", "baseline_model"}
 
 
 def load_config(path: str | Path) -> dict:
@@ -51,6 +52,10 @@ def load_config(path: str | Path) -> dict:
 def check_config(cfg: dict, where: str = "config") -> dict:
     if not isinstance(cfg, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
+    if cfg.get("task", "ctr") != "ctr":
+        from denoiserec.tasks import get_task
+
+        return get_task(cfg).check_config(cfg, where)
     unknown = set(cfg) - KNOWN_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
@@ -61,8 +66,6 @@ def check_config(cfg: dict, where: str = "config") -> dict:
     cfg.setdefault("models", {"deepfm": {}})
     cfg.setdefault("methods", {"none": {}})
     cfg.setdefault("baseline", next(iter(cfg["methods"])))
-    if cfg.get("task") == "seqrec":
-        return cfg
     from denoiserec import methods, models
 
     for key, registry, pick in (("models", models, "model"), ("methods", methods, "method")):
@@ -80,24 +83,6 @@ def check_config(cfg: dict, where: str = "config") -> dict:
         if missing:
             raise ConfigError(f"{where}: select.{name} names unknown method label(s) {missing}")
     return cfg
-
-
-def load_log(data: dict) -> pl.DataFrame:
-    """The canonical log named by a config's ``data`` section: ``simulate``, ``source`` + ``path`` (raw files) or
-    ``path`` (a prepared folder)."""
-    if "simulate" in data:
-        from denoiserec.data.simulate import SimConfig, simulate
-
-        return simulate(SimConfig.from_dict(data["simulate"]))
-    if "source" in data:
-        from denoiserec.data.sources import read
-
-        return read(data["source"], data["path"], **(data.get("options") or {}))
-    if "path" in data:
-        from denoiserec.data.log import read_log
-
-        return read_log(data["path"])
-    raise ConfigError("data: give one of 'simulate', 'source' + 'path', or 'path'")
 
 
 def load_data(cfg: dict) -> pl.DataFrame:
@@ -125,13 +110,10 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    if cfg.get("task") == "seqrec":
-        from denoiserec.seqrec import run_seqrec
+    if cfg.get("task", "ctr") != "ctr":
+        from denoiserec.tasks import get_task
 
-        for seed in tqdm(cfg["seeds"], desc="seeds", disable=not progress):
-            if not (runs_dir / f"seqrec__seed{seed}.json").exists():
-                run_seqrec(cfg, seed, out_dir, progress=progress)
-        return out_dir
+        return get_task(cfg).run(cfg, out_dir, progress)
 
     plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
             if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]
