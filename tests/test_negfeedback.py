@@ -241,14 +241,14 @@ def _hand_seq(rows, stations=("a", "b")) -> Sequences:
 
 
 def test_headline_is_per_user_auc_not_pooled_pairs():
-    # user 0: 1 up, 1 down, ranked right (AUC 1); user 1: 3 ups, 3 downs, all ranked wrong (AUC 0)
+    # user 0: 1 up, 1 down, ranked right (AUC 1); user 1: 3 ups, 3 downs, 3 of 9 pairs right (AUC 1/3)
     rows = [(0, 2, UP, 1), (0, 3, DOWN, 1)] + [(1, i, UP, 1) for i in (4, 5, 6)] + [(1, i, DOWN, 1) for i in (7, 8, 9)]
     seq = _hand_seq(rows)
     table = np.zeros(21)
-    table[[2, 7, 8, 9]] = 1.0  # the scorer likes item 2 and user 1's downs
+    table[[2, 4, 5, 6, 7, 8]] = [1.0, 0.5, 0.5, 0.5, 1.0, 1.0]  # item 9 (a down) scores 0: below every up
     out = evaluate(ItemTableScorer(table), seq, EvalConfig(candidates=3))
-    assert out["user_auc_down"] == pytest.approx(0.5)  # (1 + 0) / 2 users
-    assert out["pair_acc_down"] == pytest.approx(1 / 10)  # 1 of 1 + 9 pooled pairs
+    assert out["user_auc_down"] == pytest.approx((1 + 1 / 3) / 2)  # mean over the 2 users
+    assert out["pair_acc_down"] == pytest.approx((1 + 3) / 10)  # 1 + 3 of 1 + 9 pooled pairs
     assert out["n_users_down"] == 2 and out["n_pairs_down"] == 10
     mean, users, aucs = metrics.user_pair_auc([0.9, 0.1, 0.2, 0.8], [1, 0, 1, 0], [0, 0, 1, 1], [0, 0, 1, 1])
     assert mean == pytest.approx(0.5) and users.tolist() == [0, 1] and aucs.tolist() == [1.0, 0.0]
