@@ -16,7 +16,8 @@ Without ``feedback_inputs`` the input holds 'up' events only and no type embeddi
 **Early stopping** (paper §2, Fig. 3). After every epoch the validation users are scored
 (:func:`denoiserec.seqrec.evaluate.evaluate` on ``part="valid"``); training stops after ``patience`` epochs
 without a better ``monitor`` (default: ``user_auc_down``, or ``user_auc_skip`` where the validation period
-has no downs) and ends with the best epoch's weights. ``best_epoch`` (epochs to convergence) and
+has no downs) and ends with the best epoch's weights; where the validation users have no pair to score (tiny
+samples), it runs every epoch and the last one counts as the best. ``best_epoch`` (epochs to convergence) and
 ``seconds_to_best`` (training seconds up to it, validation excluded) are recorded.
 
 Shared with the CTR trainer (:mod:`denoiserec.train.trainer`): seeding, device resolution, the Adam
@@ -226,10 +227,11 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
             v = evaluate(ModelScorer(model, data.seq, "valid", ecfg.batch_size), data.seq, ecfg, "valid", seed)
             record.update({f"valid_{k}": x for k, x in v.items() if k.startswith(("user_auc", "pair_acc"))})
             score = v.get(monitor, float("nan"))
-            if best is None or (not np.isnan(score) and (np.isnan(best) or score > best)):
+            blind = np.isnan(score) and (best is None or np.isnan(best))  # no validation pair (yet): no signal
+            if blind or best is None or (not np.isnan(score) and (np.isnan(best) or score > best)):
                 best, best_state = score, copy.deepcopy(model.state_dict())
                 conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
-            stop = epoch + 1 - conv["best_epoch"] >= tcfg.patience
+            stop = not blind and epoch + 1 - conv["best_epoch"] >= tcfg.patience
         else:
             conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
         if tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0:
