@@ -10,7 +10,8 @@ the same report without the data):
 * Fig. 1 ``fig1_negative_sources.png``: share of each hard-negative source by window position;
 * Fig. 2 ``sweep_p_hard.png``, ``sweep_hardest_of_k.png``: the headline against p_hard and k (baselines as
   lines);
-* Fig. 3 ``fig3_convergence.png``: epochs and seconds to convergence against p_hard;
+* Fig. 3 ``fig3_convergence.png``: epochs and seconds to convergence, and the MRR of test ups and downs
+  among random items, against p_hard;
 * Fig. 4 ``fig4_feedback_mix.png``: per-user AUC by the user's share of 'up' in her history, skip-only users
   as their own point, and how many users each bin holds.
 """
@@ -200,16 +201,20 @@ def plot_convergence(rows: list[dict], path: Path) -> bool:
     if not lines:
         return False
 
-    def draw(ax1, ax2):
+    def draw(ax1, ax2, ax3):
         for name, pts in lines.items():
-            for ax, m in ((ax1, "best_epoch"), (ax2, "seconds_to_best")):
-                ax.errorbar([x for x, _ in pts], [r[m][0] for _, r in pts], yerr=[r[m][1] for _, r in pts],
-                            marker="o", capsize=3, label=name)
+            for ax, m, lab in ((ax1, "best_epoch", name), (ax2, "seconds_to_best", name),
+                               (ax3, "mrr_up", f"{name}: up (+)"), (ax3, "mrr_down", f"{name}: down (−)")):
+                if all(m in r for _, r in pts):
+                    ax.errorbar([x for x, _ in pts], [r[m][0] for _, r in pts], yerr=[r[m][1] for _, r in pts],
+                                marker="o", capsize=3, label=lab)
         ax1.set_ylabel("epochs to convergence")
         ax2.set_ylabel("seconds to convergence")
-        ax2.set_xlabel("p_hard")
+        ax3.set_ylabel("test MRR")
+        ax3.set_xlabel("p_hard")
         ax1.legend(fontsize=8)
-    _plot(path, draw, size=(6.0, 5.5), nrows=2)
+        ax3.legend(fontsize=7)
+    _plot(path, draw, size=(6.0, 7.5), nrows=3)
     return True
 
 
@@ -314,7 +319,8 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
         if plot_sweep(head, rows, knob, out_dir / f"sweep_{knob}.png"):
             text += [f"Fig. 2 -- {head} against {knob}:", "", f"![{head} vs {knob}](sweep_{knob}.png)", ""]
     if plot_convergence(rows, out_dir / "fig3_convergence.png"):
-        text += ["Fig. 3 -- epochs and seconds to convergence (best validation epoch) against p_hard:", "",
+        text += ["Fig. 3 -- epochs and seconds to convergence (best validation epoch), and the test MRR of ups and "
+                 "downs among random items, against p_hard:", "",
                  "![convergence vs p_hard](fig3_convergence.png)", ""]
     mix = feedback_mix(runs, kind)
     if plot_feedback_mix(mix, kind, out_dir / "fig4_feedback_mix.png"):
