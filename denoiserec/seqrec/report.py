@@ -291,7 +291,7 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
     kind = head.rsplit("_", 1)[1]
     d = runs[0].get("data", {})
     text += [f"Seeds: {sorted(r['seed'] for r in runs)}. Split (Mei et al. §2): users at random, the final "
-             f"{d.get('test_days', float('nan')):.0f} days as test, the other users 90/10 train/validation "
+             f"{d.get('test_days', float('nan')):.1f} days as test, the other users 90/10 train/validation "
              f"({d.get('train_users', '?')} training, {d.get('valid_users', '?')} validation and "
              f"{d.get('test_users', '?')} test users; {d.get('items', '?')} items; {d.get('train_events', '?')} "
              f"training events, {100 * d.get('up_share_train', float('nan')):.0f} % of them 'up'). Early stopping "
