@@ -33,6 +33,7 @@ from denoiserec.seqrec.evaluate import (
     EvalConfig,
     ItemTableScorer,
     ModelScorer,
+    OracleScorer,
     baseline_scorers,
     evaluate,
     histories,
@@ -382,7 +383,7 @@ def test_run_and_report_via_the_cli(tmp_path):
     assert res.exit_code == 0, res.output
     assert "user_auc_down" in res.output and "pop_up" in res.output and "no CTR runs" not in res.output
     rec = json.loads((out / "runs" / "seqrec__seed1.json").read_text())
-    assert set(rec["variants"]) == {"base", "p1", "p0"} and set(rec["baselines"]) == {"pop_up", "fewest_neg"}
+    assert set(rec["variants"]) == {"base", "p1", "p0"} and set(rec["baselines"]) == {"pop_up", "fewest_neg", "oracle"}
     assert "cos_up_down" in rec["variants"]["p1"]["test"] and "cos_up_down" not in rec["variants"]["base"]["test"]
     assert rec["variants"]["p1"]["convergence"]["best_epoch"] >= 1 and rec["data"]["valid_users"] > 0
     report = (out / "report.md").read_text()
@@ -410,3 +411,12 @@ def test_no_import_cycle_between_experiment_and_seqrec():
     code = ("import sys, denoiserec.tasks.seqrec, denoiserec.seqrec.run, denoiserec.seqrec.report; "
             "assert 'denoiserec.experiment' not in sys.modules, 'seqrec imports experiment'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_oracle_scores_events_by_the_hidden_preference():
+    rows = [(0, 2, UP, 1), (0, 3, DOWN, 1), (1, 4, UP, 1), (1, 5, DOWN, 1)]
+    seq = _hand_seq(rows)
+    seq.truth = np.where(seq.fb == UP, 1.0, 0.0).astype(np.float32)
+    seq.truth[(seq.user == 1) & seq.test] = [0.0, 1.0]  # user 1's up was a slip: the truth ranks it below
+    out = evaluate(OracleScorer(seq.truth), seq, EvalConfig(candidates=3))
+    assert out["user_auc_down"] == pytest.approx(0.5) and out["user_auc_true"] == 1.0 and "mrr_up" not in out

@@ -22,7 +22,9 @@ the period's items of that user and station.
 
 **Baselines** (:func:`baseline_scorers`, scored by the same code): ``pop_up`` ranks items by how often they
 were an 'up' in training; ``fewest_neg`` ranks them by how few skips and downs they got in training. Neither
-is personal; a model that does not beat them has learnt nothing the item counts do not already say.
+is personal; a model that does not beat them has learnt nothing the item counts do not already say. On the
+simulator, ``oracle`` scores each test event by the hidden ``true_preference`` (evaluation only): the ceiling
+that the observed ups and downs allow (no rank metrics: it scores events, not items).
 """
 
 from __future__ import annotations
@@ -109,6 +111,21 @@ class ItemTableScorer:
         return self.table[items]
 
 
+class OracleScorer:
+    """The simulator's hidden preference of each scored event (never a training input)."""
+
+    per_event = True
+
+    def __init__(self, truth: np.ndarray):
+        self.truth = truth
+
+    def queries(self, users: np.ndarray, stations: np.ndarray) -> None:
+        return None
+
+    def event_scores(self, events: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(self.truth[events].astype(np.float64), nan=0.5)
+
+
 def baseline_scorers(train: Sequences) -> dict[str, ItemTableScorer]:
     """``pop_up``: training 'up' count per item; ``fewest_neg``: minus the training skip + down count."""
     n = train.n_items + 1
@@ -126,7 +143,11 @@ def evaluate(scorer, seq: Sequences, ecfg: EvalConfig, part: str = "test", seed:
     qkey, qid = np.unique(key, return_inverse=True)
     q_user, q_station = qkey // (seq.n_stations + 1), qkey % (seq.n_stations + 1)
     hist_len = scorer.queries(q_user, q_station)
-    s = scorer(qid, seq.item[te][:, None])[:, 0] if len(te) else np.zeros(0)
+    per_event = getattr(scorer, "per_event", False)
+    if per_event:
+        s = scorer.event_scores(te)
+    else:
+        s = scorer(qid, seq.item[te][:, None])[:, 0] if len(te) else np.zeros(0)
     fb, user = seq.fb[te], seq.user[te]
     hist = seq.history_mask(part)
     n_hist = np.bincount(seq.user[hist], minlength=len(seq.users))
@@ -151,7 +172,7 @@ def evaluate(scorer, seq: Sequences, ecfg: EvalConfig, part: str = "test", seed:
         ok = ~np.isnan(truth)
         out["pair_acc_true"] = metrics.pairwise_accuracy(s[ok], truth[ok] > 0.5, qid[ok])
         out["user_auc_true"] = metrics.user_pair_auc(s[ok], truth[ok] > 0.5, user[ok], qid[ok])[0]
-    if part == "test":
+    if part == "test" and not per_event:
         rng = np.random.default_rng(seed + 7919)
         for name, kind in (("up", UP), ("down", DOWN)):
             sel = np.flatnonzero(fb == kind)

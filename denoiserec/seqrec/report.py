@@ -29,7 +29,8 @@ from scipy import stats
 from denoiserec.io import pyplot, write_png, write_text
 from denoiserec.seqrec.negatives import TIERS
 
-BASELINES = ("pop_up", "fewest_neg")
+BASELINES = ("pop_up", "fewest_neg", "oracle")
+POPULARITY = ("pop_up", "fewest_neg")
 SHOWN = ("pair_acc", "user_auc_{k}_skip_only", "user_auc_true", "pair_acc_true", "mrr_up", "recall@10_up",
          "mrr_down", "coverage")
 MIX_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -86,7 +87,7 @@ def summarize(runs: list[dict], baseline: str | None = None) -> tuple[str, list[
     head = f"user_auc_{kind}"
     entries = _entries(runs)
     per_seed = {lab: {s: float(e["test"].get(head, np.nan)) for s, e in by.items()} for lab, by in entries.items()}
-    pops = [b for b in BASELINES if b in per_seed]
+    pops = [b for b in POPULARITY if b in per_seed]
     best_pop = max(pops, key=lambda b: np.nanmean(list(per_seed[b].values()))) if pops else None
     rows = []
     for label, by in entries.items():
@@ -122,7 +123,7 @@ def to_markdown(head: str, rows: list[dict], baseline: str | None) -> str:
     cols = [c.format(k=kind) if c != "pair_acc" else f"pair_acc_{kind}" for c in SHOWN]
     cols = [c for c in cols if any(c in r and not math.isnan(r[c][0]) for r in rows)]
     conv = [c for c in ("best_epoch", "seconds_to_best") if any(c in r for r in rows)]
-    best_pop = max((r for r in rows if r["is_baseline"]), key=lambda r: r[head][0], default=None)
+    best_pop = max((r for r in rows if r["label"] in POPULARITY), key=lambda r: r[head][0], default=None)
     cmp_cols = ([f"Δ vs {baseline}"] if baseline and any("vs_baseline" in r for r in rows) else []) + \
                ([f"Δ vs {best_pop['label']}"] if best_pop else [])
     hdr = ["label", "seeds", f"**{head}**", *cols, *conv, *cmp_cols]
@@ -146,7 +147,7 @@ def _plot(path: Path, draw, size=(6.5, 3.8), nrows: int = 1) -> None:
 
 
 def _baseline_lines(ax, head: str, rows: list[dict]) -> None:
-    for r, style in zip([r for r in rows if r["is_baseline"]], ("--", "-."), strict=False):
+    for r, style in zip([r for r in rows if r["label"] in POPULARITY], ("--", "-."), strict=False):
         ax.axhline(r[head][0], color="grey", ls=style, lw=1, label=r["label"])
 
 
@@ -298,8 +299,10 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
              "on the validation users' per-user AUC.", "",
              f"**Headline: `{head}`**, the per-user AUC of up vs {kind} items of the same user and station, averaged "
              f"over users (the paper's \"average area, of all users, under the ROC\"); `pair_acc_{kind}` pools "
-             "every pair instead. *Italic rows* are the non-personal baselines (`pop_up`: how often the item was "
-             "an 'up' in training; `fewest_neg`: how few skips/downs it got). `best_epoch` / `seconds_to_best`: "
+             "every pair instead. *Italic rows* are the baselines (non-personal: `pop_up`: how often the item was "
+             "an 'up' in training; `fewest_neg`: how few skips/downs it got; `oracle`, simulator only: the hidden "
+             "preference of each test event, the ceiling the observed feedback allows). "
+             "`best_epoch` / `seconds_to_best`: "
              "epochs and training seconds to the best validation epoch. Δ: mean paired difference of the "
              "headline (seeds matched) and the paired t-test p-value. `*_skip_only`: users without any 'up' in "
              "their history (never in training). `*_true`: against the simulator's hidden preference. "

@@ -28,7 +28,7 @@ from denoiserec.data.load import load_log
 from denoiserec.data.sequences import UP, SeqSplitConfig, SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
 from denoiserec.io import write_json
-from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, baseline_scorers, evaluate
+from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, OracleScorer, baseline_scorers, evaluate
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, train_model
 
 _DATA_CACHE: dict[str, SeqData] = {}
@@ -103,7 +103,10 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
         record["variants"][label] = {"params": table[label] or {}, "test": test, "convergence": conv,
                                      "history": history, "per_user": per_user}
     ecfg = EvalConfig(**(cfg.get("eval") or {}))
-    for name, scorer in baseline_scorers(data.train).items():
+    scorers: dict = baseline_scorers(data.train)
+    if data.seq.truth is not None:
+        scorers["oracle"] = OracleScorer(data.seq.truth)
+    for name, scorer in scorers.items():
         per_user = {}
         record["baselines"][name] = {"test": evaluate(scorer, data.seq, ecfg, "test", seed, per_user),
                                      "per_user": per_user}
