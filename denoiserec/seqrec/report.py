@@ -31,7 +31,7 @@ from denoiserec.seqrec.negatives import TIERS
 
 BASELINES = ("pop_up", "fewest_neg", "oracle")
 POPULARITY = ("pop_up", "fewest_neg")
-SHOWN = ("pair_acc", "user_auc_{k}_skip_only", "user_auc_true", "pair_acc_true", "mrr_up", "recall@10_up",
+SHOWN = ("pair_acc", "n_users_{k}", "user_auc_{k}_skip_only", "user_auc_true", "pair_acc_true", "mrr_up", "recall@10_up",
          "mrr_down", "coverage")
 MIX_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -307,7 +307,9 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
              "headline (seeds matched) and the paired t-test p-value. `*_skip_only`: users without any 'up' in "
              "their history (never in training). `*_true`: against the simulator's hidden preference. "
              "Mean ± sd over seeds.", "", to_markdown(head, rows, baseline)]
-    cos = [c for c in ("cos_up_skip", "cos_up_down", "cos_skip_down") if any(c in r for r in rows)]
+    absent = [t for t in ("skip", "down") if all(r.get(f"n_pairs_{t}", (0.0,))[0] == 0 for r in rows)]
+    cos = [c for c in ("cos_up_skip", "cos_up_down", "cos_skip_down")  # an absent type's embedding is untrained
+           if any(c in r for r in rows) and not any(t in c for t in absent)]
     if cos:
         text += ["Cosine similarity of the learned feedback-type embeddings (paper §5.3):", "",
                  "| label | " + " | ".join(cos) + " |", "|---|" + "---|" * len(cos)]
