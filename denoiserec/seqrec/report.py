@@ -31,8 +31,8 @@ from denoiserec.seqrec.negatives import TIERS
 
 BASELINES = ("pop_up", "fewest_neg", "oracle")
 POPULARITY = ("pop_up", "fewest_neg")
-SHOWN = ("pair_acc", "n_users_{k}", "user_auc_{k}_skip_only", "user_auc_true", "pair_acc_true", "mrr_up", "recall@10_up",
-         "mrr_down", "coverage")
+SHOWN = ("pair_acc", "n_users_{k}", "user_auc_{k}_skip_only", "user_auc_true", "pair_acc_true", "mrr_up",
+         "recall@10_up", "mrr_down", "coverage")
 MIX_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
