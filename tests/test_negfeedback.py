@@ -399,11 +399,17 @@ def test_run_and_report_via_the_cli(tmp_path):
 def test_seqrec_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="'seqrec:' section is gone"):
         check_config({"task": "seqrec", "data": {"simulate": {}}, "seqrec": {"variants": {}}})
-    with pytest.raises(ConfigError, match=r"models.a: unknown option 'p_hrad'"):
+    with pytest.raises(ConfigError, match=r"models.a.p_hrad: unknown key"):
         check_config({"task": "seqrec", "data": {"simulate": {}}, "models": {"a": {"p_hrad": 1.0}}})
     with pytest.raises(ConfigError, match="split.valid_frac"):
         check_config({"task": "seqrec", "data": {"simulate": {}}, "split": {"valid_frac": 1.5}})
-    with pytest.raises(ConfigError, match="unknown task"):
+    with pytest.raises(ConfigError, match=r"models.a.*p_hard"):
+        check_config({"task": "seqrec", "data": {"simulate": {}}, "models": {"a": {"p_hard": 2.0}}})
+    with pytest.raises(ConfigError, match=r"train.*epochs"):
+        check_config({"task": "seqrec", "data": {"simulate": {}}, "train": {"epochs": 0}})
+    with pytest.raises(ConfigError, match="eval: unknown key"):
+        check_config({"task": "ctr", "data": {"simulate": {}}, "eval": {}})
+    with pytest.raises(ConfigError, match="task: must be one of"):
         check_config({"task": "seqrek", "data": {"simulate": {}}})
 
 
