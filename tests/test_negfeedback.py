@@ -386,6 +386,7 @@ def test_run_and_report_via_the_cli(tmp_path):
     assert set(rec["variants"]) == {"base", "p1", "p0"} and set(rec["baselines"]) == {"pop_up", "fewest_neg", "oracle"}
     assert "cos_up_down" in rec["variants"]["p1"]["test"] and "cos_up_down" not in rec["variants"]["base"]["test"]
     assert rec["variants"]["p1"]["convergence"]["best_epoch"] >= 1 and rec["data"]["valid_users"] > 0
+    assert not list((out / "checkpoints").glob("*.pt"))  # per-epoch checkpoints go once a seed is written
     report = (out / "report.md").read_text()
     assert "**Headline: `user_auc_down`**" in report and "| *pop_up* |" in report and "| *fewest_neg* |" in report
     assert "pair_acc_down" in report and "best_epoch" in report and "Δ vs base" in report
@@ -426,3 +427,24 @@ def test_oracle_scores_events_by_the_hidden_preference():
     seq.truth[(seq.user == 1) & seq.test] = [0.0, 1.0]  # user 1's up was a slip: the truth ranks it below
     out = evaluate(OracleScorer(seq.truth), seq, EvalConfig(candidates=3))
     assert out["user_auc_down"] == pytest.approx(0.5) and out["user_auc_true"] == 1.0 and "mrr_up" not in out
+
+
+def test_checkpoint_resume_continues_where_training_stopped(tmp_path):
+    torch.set_num_threads(1)
+    seq = build_sequences(_log(n_users=20, per_user=30), EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.2))
+    data = SeqData(seq)
+    mcfg = ModelConfig(dim=8, layers=1, heads=2, max_len=10)
+    ecfg = EvalConfig(candidates=5)
+    kw = {"batch_size": 16, "lr": 0.01, "p_hard": 0.5, "patience": 50, "progress": False}
+    full, h_full, _ = train_model(data, mcfg, SeqTrainConfig(epochs=4, **kw), ecfg, seed=3)
+    ckpt = str(tmp_path / "c.pt")
+    train_model(data, mcfg, SeqTrainConfig(epochs=2, checkpoint=ckpt, **kw), ecfg, seed=3, fingerprint="a")
+    resumed, h_res, _ = train_model(data, mcfg, SeqTrainConfig(epochs=4, checkpoint=ckpt, **kw), ecfg, seed=3,
+                                    fingerprint="a")
+    assert [h["train_loss"] for h in h_res] == pytest.approx([h["train_loss"] for h in h_full])
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    # a checkpoint of another config is not resumed from: training starts again at epoch 1
+    _, h_other, _ = train_model(data, mcfg, SeqTrainConfig(epochs=1, checkpoint=ckpt, **kw), ecfg, seed=3,
+                                fingerprint="b")
+    assert len(h_other) == 1 and h_other[0]["train_loss"] == pytest.approx(h_full[0]["train_loss"])

@@ -1,6 +1,8 @@
 """One seed of a ``task: seqrec`` experiment (:class:`denoiserec.tasks.seqrec.SeqrecTask`): train and evaluate
 every labelled model of the config, score the popularity baselines, and write
-``<out_dir>/runs/seqrec__seed<seed>.json``. The config uses the sections of CTR experiments::
+``<out_dir>/runs/seqrec__seed<seed>.json`` (each label checkpoints every epoch into ``<out_dir>/checkpoints/``,
+so a killed run resumes mid-training; the checkpoints go once the seed is written). The config uses the sections
+of CTR experiments::
 
     name: negfeedback
     task: seqrec
@@ -18,6 +20,8 @@ every labelled model of the config, score the popularity baselines, and write
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -93,7 +97,10 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
             raise ConfigError(f"unknown model label {label!r}; known: {sorted(table)}")
         mcfg, tcfg, ecfg = resolve_configs(cfg, label)
         tcfg.progress = tcfg.progress and progress
-        model, history, conv = train_model(data, mcfg, tcfg, ecfg, seed=seed)
+        tcfg.checkpoint = str(Path(out_dir) / "checkpoints" / f"seqrec__{label}__seed{seed}.pt")
+        fp = hashlib.sha256(json.dumps([cfg.get(k) for k in ("data", "features", "split", "train", "eval")]
+                                       + [table[label], seed], sort_keys=True, default=str).encode()).hexdigest()
+        model, history, conv = train_model(data, mcfg, tcfg, ecfg, seed=seed, fingerprint=fp)
         per_user: dict = {}
         test = evaluate(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed, per_user)
         test.update(hard_share=history[-1]["hard_share"] if history else 0.0)
@@ -115,4 +122,6 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
     record["tier_positions"] = data.cascade.tier_shares_by_position(data.windows(fig1.max_len, True),
                                                                     data.train.fb == UP)
     write_json(Path(out_dir) / "runs" / f"seqrec__seed{seed}.json", record)
+    for label in record["variants"]:  # the seed is done: its per-epoch checkpoints are not needed any more
+        (Path(out_dir) / "checkpoints" / f"seqrec__{label}__seed{seed}.pt").unlink(missing_ok=True)
     return results

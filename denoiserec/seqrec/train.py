@@ -21,10 +21,11 @@ samples), it runs every epoch and the last one counts as the best. ``best_epoch`
 ``seconds_to_best`` (training seconds up to it, validation excluded) are recorded.
 
 Shared with the CTR trainer (:mod:`denoiserec.train.trainer`): seeding, device resolution, the Adam
-constructor and the bf16-on-CUDA autocast rule. Separate, because the batches are windows with masking and
-negative sampling rather than rows of a tensor: the epoch loop, the early-stopping bookkeeping (on the
-validation *users*, not rows) and resumption, which is per seed (a finished seed's JSON is kept and skipped)
-rather than per epoch; no DDP.
+constructor, the bf16-on-CUDA autocast rule and the checkpoint file (written atomically after every epoch with
+the model, optimiser, random states and early-stopping state; read with its ``weights_only`` loader and
+fingerprint check; resumed from when present). Separate, because the batches are windows with masking and
+negative sampling rather than rows of a tensor: the epoch loop and the early-stopping bookkeeping (on the
+validation *users*, not rows); no DDP.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,7 +45,7 @@ from denoiserec.errors import ConfigError
 from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, evaluate
 from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, sample_negatives
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
-from denoiserec.train.trainer import make_adam, resolve_device, seed_everything
+from denoiserec.train.trainer import Trainer, load_checkpoint, make_adam, resolve_device, seed_everything
 
 
 @dataclass
@@ -63,6 +65,7 @@ class SeqTrainConfig:
     patience: int = 3  # epochs without a better validation ``monitor`` before stopping
     monitor: str = "auto"  # user_auc_down (auto: user_auc_skip where the validation period has no down)
     amp: bool = True  # bf16 autocast on CUDA (as the CTR trainer)
+    checkpoint: str | None = None  # file written atomically after every epoch and resumed from when present
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -159,7 +162,7 @@ def _monitor(tcfg: SeqTrainConfig, seq: Sequences) -> str:
 
 
 def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: EvalConfig | None = None,
-                seed: int = 0, model: NegFeedbackTransformer | None = None
+                seed: int = 0, model: NegFeedbackTransformer | None = None, fingerprint: str | None = None
                 ) -> tuple[NegFeedbackTransformer, list, dict]:
     """Train (a new model unless ``model`` is given) with early stopping on the validation users; returns the
     model (best validation epoch), the per-epoch history and the convergence record (``best_epoch``,
@@ -191,7 +194,19 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
             return model.score(h, items)
         return torch.gather(model.score_all(h), 1, items.long() - 1)
 
-    for epoch in range(tcfg.epochs):
+    ckpt = Path(tcfg.checkpoint) if tcfg.checkpoint else None
+    state = load_checkpoint(ckpt, fingerprint) if ckpt is not None else None  # the CTR trainer's loader
+    start, done = 0, False
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        rng.bit_generator.state = state["rng"]["numpy_generator"]
+        torch.set_rng_state(state["rng"]["torch"])
+        start, history, elapsed, done = state["epoch"], state["history"], state["elapsed"], state["done"]
+        best, best_state, conv = state["best"], state["best_state"], state["conv"]
+    for epoch in range(start, tcfg.epochs):
+        if done:
+            break
         t0 = time.perf_counter()
         model.train()
         perm = rng.permutation(len(windows))
@@ -241,6 +256,12 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         if tcfg.progress:
             tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k}={x:.4g}" for k, x in record.items()
                                                           if k in ("train_loss", f"valid_{monitor}", "hard_share")))
+        done = stop
+        if ckpt is not None:
+            Trainer._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch + 1,
+                                 "rng": {"numpy_generator": rng.bit_generator.state, "torch": torch.get_rng_state()},
+                                 "history": history, "elapsed": elapsed, "done": done, "best": best,
+                                 "best_state": best_state, "conv": conv, "fingerprint": fingerprint})
         if stop:
             break
     if best_state is not None:
