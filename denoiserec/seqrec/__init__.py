@@ -21,6 +21,5 @@ Departures from the paper, and why:
   elsewhere, as for Piki and Spotify.
 * *Hardest of k* for ``k >= 64`` scores the whole catalogue once and picks among the k drawn items (same
   result as scoring the k items, cheaper); the k items are drawn with replacement, so k may exceed the catalogue.
-* Not implemented: DDP and per-epoch checkpoints (a seed is the unit of resumption), the external RecBole
-  SASRec baseline.
+* Not implemented: DDP, and the external RecBole SASRec baseline.
 """
