@@ -124,4 +124,7 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
     write_json(Path(out_dir) / "runs" / f"seqrec__seed{seed}.json", record)
     for label in record["variants"]:  # the seed is done: its per-epoch checkpoints are not needed any more
         (Path(out_dir) / "checkpoints" / f"seqrec__{label}__seed{seed}.pt").unlink(missing_ok=True)
+    ckpt_dir = Path(out_dir) / "checkpoints"
+    if ckpt_dir.is_dir() and not any(ckpt_dir.iterdir()):
+        ckpt_dir.rmdir()
     return results
