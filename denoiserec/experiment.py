@@ -23,6 +23,7 @@ A config with ``task: seqrec`` is handed to :func:`denoiserec.seqrec.run_seqrec`
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -101,11 +102,16 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     runs_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
     if cfg.get("task") == "seqrec":
+        from denoiserec.fingerprint import seqrec_fingerprint
         from denoiserec.seqrec import run_seqrec
 
+        wanted = {f"seqrec__seed{seed}": seqrec_fingerprint(cfg, seed) for seed in cfg["seeds"]}
+        set_aside_stale_runs(runs_dir, wanted, prefix="seqrec__")
         for seed in tqdm(cfg["seeds"], desc="seeds", disable=not progress):
-            if not (runs_dir / f"seqrec__seed{seed}.json").exists():
+            file = runs_dir / f"seqrec__seed{seed}.json"
+            if not file.exists():
                 run_seqrec(cfg, seed, out_dir, progress=progress)
+                write_json(file, {**json.loads(file.read_text()), "fingerprint": wanted[file.stem]})
         return out_dir
 
     from denoiserec.fingerprint import data_fingerprint, run_fingerprint
@@ -186,14 +192,12 @@ def check_parts(parts: dict) -> None:
                             "GAUC are undefined with one class; change the split or the data")
 
 
-def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str]) -> None:
+def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str], prefix: str = "") -> None:
     """Move results that this config would not produce -- another config or data (their fingerprint differs),
     or a model/method/seed no longer in the config -- from ``runs/`` to ``stale/``, saying so; they are then
     recomputed or left out of the report, never reused."""
-    import json
-
-    for file in sorted(runs_dir.glob("*.json")):
-        if file.name.startswith("seqrec__"):
+    for file in sorted(runs_dir.glob(f"{prefix}*.json")):
+        if file.name.startswith("seqrec__") != (prefix == "seqrec__"):
             continue
         try:
             fp = json.loads(file.read_text()).get("fingerprint")
