@@ -110,6 +110,15 @@ def load_data(cfg: dict) -> pl.DataFrame:
     return df
 
 
+def score_attention(method, train) -> dict:
+    """An attention method's per-row estimate scored against the simulator's hidden truth, after training (the
+    method itself never reads ``true_*`` columns); empty for other methods and on real data."""
+    from denoiserec.methods._attention import attention_metrics
+
+    attention = getattr(method, "attention", None)
+    return attention_metrics(attention, train.tensors) if attention is not None else {}
+
+
 def run_name(model: str, method: str, seed: int) -> str:
     return f"{model}__{method}__seed{seed}"
 
@@ -164,7 +173,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 "model_params": mhp, "method_params": hp,
                 "test": trainer.evaluate(model, parts["test"]),
                 "valid": trainer.evaluate(model, parts["valid"]),
-                "history": trainer.history, "method_state": method.state(),
+                "history": trainer.history,
+                "method_state": {**method.state(), **score_attention(method, parts["train"])},
                 "train_seconds": seconds, "prepare_seconds": prep_seconds,
                 "rows": {k: len(v) for k, v in parts.items()},
                 "parameters": sum(p.numel() for p in model.parameters()),
