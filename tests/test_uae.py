@@ -283,7 +283,7 @@ def test_quick_config_is_valid():
     from denoiserec.experiment import load_config
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "uae_quick.yaml")
-    assert set(cfg["methods"]) == {"none", *ATTENTION_METHODS}
+    assert set(cfg["methods"]) == {"none", "pn_classifier", *ATTENTION_METHODS}
 
 
 def test_calibration_bins():

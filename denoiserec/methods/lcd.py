@@ -1,5 +1,5 @@
-"""LCD: adaptive label correction (Dai et al., CIKM 2022, "LCD: Adaptive Label Correction for Denoising Music
-Recommendation"), as restated in issue 4.
+"""LCD: adaptive label correction (Q. Dai et al., CIKM 2022, "LCD: Adaptive Label Correction for Denoising Music
+Recommendation", §2, Eqs. 2-3).
 
 At every step, for each sample i of the batch with noisy label ``y_i``, current prediction ``p_i = σ(s_i)``
 (detached: the target carries no gradient) and current BCE loss ``l_i`` against ``y_i``:
@@ -10,10 +10,24 @@ At every step, for each sample i of the batch with noisy label ``y_i``, current 
     y*_i = (1 - w_i) · y_i + w_i · p_i                          (LCD-Re, ``reverse=True``, methods/lcd_re.py)
 
 so under LCD a sample whose loss is the largest of its batch keeps its label (w = 1) and the one whose loss is
-the smallest is pulled all the way to the model's own prediction (w = 0); LCD-Re does the opposite. Correction
-is switched on at the 1-based epoch ``start_epoch`` (the paper's best: 20 of 25); before it, plain BCE
-(``y* = y``). A batch whose losses are all equal (``max = min``) carries no ranking: it is left uncorrected
-(``w = 1`` under LCD, i.e. ``y* = y``; likewise ``y* = y`` under LCD-Re) instead of dividing by zero.
+the smallest is pulled all the way to the model's own prediction (w = 0); LCD-Re does the opposite.
+
+When correction starts. The paper corrects "only when the base CTR model is trained sufficiently well": from
+the 1-based epoch ``start_epoch`` (default 20, the paper's setting: 20 of 25 epochs of an industrial data set,
+thousands of steps each); before it, plain BCE (``y* = y``). An epoch count does not transfer to a small data
+set (a few dozen steps per epoch), so ``start_step`` can give the start in optimizer steps instead: the first
+``start_step`` steps are plain BCE and correction is on from step ``start_step + 1`` on (``start_step`` wins
+over ``start_epoch`` when given). The method counts the steps it is called for; ``state_dict()`` carries the
+count across a resumed run.
+
+Gradient scale. With ``p`` detached, ``∂BCE(σ(s), y*)/∂s = p - y* = w·(p - y)``: besides ranking the samples, LCD
+scales the whole batch's gradient by ``mean(w)`` (≈ 0.4 for ``a = b = 1``). Two controls separate the two:
+:mod:`~denoiserec.methods.lcd_permuted` (the same ``w`` values permuted within the batch: same per-batch ``w``
+distribution, no link to the loss ranking) and :mod:`~denoiserec.methods.lcd_scale` (every sample gets the
+batch's ``mean(w)``: a constant gradient scale).
+
+A batch whose losses are all equal (``max = min``) carries no ranking: it is left uncorrected (``w = 1`` under
+LCD, i.e. ``y* = y``; likewise ``y* = y`` under LCD-Re) instead of dividing by zero.
 
 The sample weights of the trainer's loss stay 1: LCD changes targets only. The method never sees the model.
 
@@ -99,18 +113,27 @@ class LCD(Method):
     name = "lcd"
     reverse = False
 
-    def __init__(self, a: float = 1.0, b: float = 1.0, start_epoch: int = 1, table_size: int = 4096):
+    def __init__(self, a: float = 1.0, b: float = 1.0, start_epoch: int = 20, start_step: int | None = None,
+                 table_size: int = 4096):
         if int(start_epoch) != start_epoch or start_epoch < 0:
             raise ConfigError(f"start_epoch must be a non-negative integer (1-based epoch), got {start_epoch!r}")
+        if start_step is not None and (int(start_step) != start_step or start_step < 0):
+            raise ConfigError(f"start_step must be a non-negative integer (plain steps before correction), "
+                              f"got {start_step!r}")
         self.a, self.b, self.start_epoch = float(a), float(b), int(start_epoch)
+        self.start_step = None if start_step is None else int(start_step)
         self.cdf = BetaCDF(self.a, self.b, table_size)
         self.epoch = 0
         self._w_sum = self._degenerate = None
-        self._count = self._steps = 0
+        self._count = self._steps = self._seen = 0
+        self._first_corrected: tuple[int, int] | None = None
 
     @property
     def active(self) -> bool:
-        """Whether the current (0-based) epoch is at or past the 1-based ``start_epoch``."""
+        """Whether correction is on for the next step: ``start_step`` steps done, or else the current (0-based)
+        epoch at or past the 1-based ``start_epoch``."""
+        if self.start_step is not None:
+            return self._seen >= self.start_step
         return self.epoch + 1 >= self.start_epoch
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -121,16 +144,24 @@ class LCD(Method):
         t, ok = normalised_loss(losses.float())
         return torch.where(ok, self.cdf(t), 1.0), ok
 
+    def label_share(self, w: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+        """The share of the noisy label in ``y*``: ``w`` (LCD) or ``1 - w`` (LCD-Re); the controls override it."""
+        return torch.where(ok, 1.0 - w, 1.0) if self.reverse else w
+
     def weights_and_targets(self, batch, logits, losses):
         y = batch["label"]
         ones = torch.ones_like(logits)
-        if not self.active:
+        on = self.active
+        self._seen += 1
+        if not on:
             return ones, y
+        if self._first_corrected is None:
+            self._first_corrected = (self._seen, self.epoch + 1)
         p = torch.sigmoid(logits.detach().float())
         w, ok = self.mixing_weight(losses.detach())
-        label_share = torch.where(ok, 1.0 - w, 1.0) if self.reverse else w
+        share = self.label_share(w, ok)
         self._record(w, ok)
-        return ones, label_share * y + (1.0 - label_share) * p
+        return ones, share * y + (1.0 - share) * p
 
     def _record(self, w: torch.Tensor, ok: torch.Tensor) -> None:
         """Diagnostics, accumulated on the device (no synchronisation per step)."""
@@ -141,8 +172,18 @@ class LCD(Method):
         self._count += w.numel()
         self._steps += 1
 
+    def state_dict(self) -> dict:
+        """What a resumed run needs: the number of steps seen (``start_step`` counts them)."""
+        return {"seen_steps": self._seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._seen = int(state.get("seen_steps", 0))
+
     def state(self) -> dict:
-        return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "reverse": self.reverse,
+        first = self._first_corrected
+        return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "start_step": self.start_step,
+                "first_corrected_step": first[0] if first else None,
+                "first_corrected_epoch": first[1] if first else None, "reverse": self.reverse,
                 "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": self._steps,
                 "degenerate_batches": int(self._degenerate) if self._steps else 0,
                 "mean_w": float(self._w_sum) / self._count if self._count else None}
