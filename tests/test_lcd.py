@@ -147,10 +147,12 @@ def test_start_step_counts_plain_steps(name):
     corrected = [not torch.equal(m.weights_and_targets(batch, s, losses)[1], batch["label"]) for _ in range(5)]
     assert corrected == [False, False, False, True, True]
     st = m.state()
-    assert st["first_corrected_step"] == 4 and st["first_corrected_epoch"] == 1 and st["corrected_steps"] == 2
-    resumed = build_method(name, a=2, b=2, start_step=3)
+    assert st["first_corrected_step"] == 4 and st["corrected_steps"] == 2
+    resumed = build_method(name, a=2, b=2, start_step=6)  # 5 steps done: a resumed run corrects from step 7
     resumed.load_state_dict(m.state_dict())
-    assert resumed.active
+    resumed.on_epoch_start(1)
+    corrected = [not torch.equal(resumed.weights_and_targets(batch, s, losses)[1], batch["label"]) for _ in range(2)]
+    assert corrected == [False, True] and resumed.state()["corrected_steps"] == 3
 
 
 def test_permuted_control_keeps_the_w_values_but_not_their_order():

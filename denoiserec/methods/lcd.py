@@ -108,10 +108,14 @@ def normalised_loss(losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class LCD(Method):
-    """LCD: ``y* = w·y + (1 - w)·p``, ``w = BetaCDF(minmax(loss); a, b)`` from epoch ``start_epoch`` (1-based)."""
+    """LCD: ``y* = w·y + (1 - w)·p``, ``w = BetaCDF(minmax(loss); a, b)`` from epoch ``start_epoch`` (1-based) or
+    after ``start_step`` plain steps."""
 
     name = "lcd"
     reverse = False
+    #: per-batch min/max, a table lookup and in-place device counters (the step count for ``start_step`` too,
+    #: applied with ``torch.where``): no host sync
+    graph_safe = True
 
     def __init__(self, a: float = 1.0, b: float = 1.0, start_epoch: int = 20, start_step: int | None = None,
                  table_size: int = 4096):
@@ -124,16 +128,17 @@ class LCD(Method):
         self.start_step = None if start_step is None else int(start_step)
         self.cdf = BetaCDF(self.a, self.b, table_size)
         self.epoch = 0
-        self._w_sum = self._degenerate = None
-        self._count = self._steps = self._seen = 0
-        self._first_corrected: tuple[int, int] | None = None
+        self._w_sum = self._degenerate = self._seen = None
+        self._count = self._steps = 0
+        self._w_sum0 = self._degenerate0 = 0.0  # sums carried over from a checkpoint (see load_state_dict)
+        self._seen0 = 0
 
     @property
     def active(self) -> bool:
-        """Whether correction is on for the next step: ``start_step`` steps done, or else the current (0-based)
-        epoch at or past the 1-based ``start_epoch``."""
+        """Whether correction can be on in the current epoch: with ``start_step``, always (the step count decides,
+        on the device); otherwise when the current (0-based) epoch is at or past the 1-based ``start_epoch``."""
         if self.start_step is not None:
-            return self._seen >= self.start_step
+            return True
         return self.epoch + 1 >= self.start_epoch
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -151,42 +156,67 @@ class LCD(Method):
     def weights_and_targets(self, batch, logits, losses):
         y = batch["label"]
         ones = torch.ones_like(logits)
-        on = self.active
-        self._seen += 1
-        if not on:
+        if not self.active:
             return ones, y
-        if self._first_corrected is None:
-            self._first_corrected = (self._seen, self.epoch + 1)
         p = torch.sigmoid(logits.detach().float())
         w, ok = self.mixing_weight(losses.detach())
         share = self.label_share(w, ok)
-        self._record(w, ok)
-        return ones, share * y + (1.0 - share) * p
+        y_star = share * y + (1.0 - share) * p
+        on = None
+        if self.start_step is not None:
+            if self._seen is None:
+                self._seen = torch.full((), float(self._seen0), device=logits.device, dtype=torch.float64)
+            on = self._seen >= self.start_step
+            self._seen += 1
+            y_star = torch.where(on, y_star, y)
+        self._record(w, ok, on)
+        return ones, y_star
 
-    def _record(self, w: torch.Tensor, ok: torch.Tensor) -> None:
-        """Diagnostics, accumulated on the device (no synchronisation per step)."""
+    def _record(self, w: torch.Tensor, ok: torch.Tensor, on: torch.Tensor | None = None) -> None:
+        """Diagnostics, accumulated in place in device tensors (no synchronisation, no Python-side counter: the
+        step stays replayable from a CUDA graph); ``on`` (a 0-d bool tensor) masks the steps before ``start_step``."""
         if self._w_sum is None:
-            self._w_sum, self._degenerate = torch.zeros((), device=w.device), torch.zeros((), device=w.device)
-        self._w_sum += torch.where(ok, w.sum(), 0.0)
-        self._degenerate += (~ok).float()
-        self._count += w.numel()
-        self._steps += 1
+            dev = {"device": w.device, "dtype": torch.float64}  # from the values carried over by load_state_dict
+            self._w_sum = torch.full((), self._w_sum0, **dev)
+            self._degenerate = torch.full((), self._degenerate0, **dev)
+            self._count = torch.full((), float(self._count), **dev)
+            self._steps = torch.full((), float(self._steps), **dev)
+        gate = 1.0 if on is None else on.double()
+        self._w_sum += torch.where(ok, w.sum(), 0.0) * gate
+        self._degenerate += (~ok).double() * gate
+        self._count += w.numel() * gate
+        self._steps += gate
 
-    def state_dict(self) -> dict:
-        """What a resumed run needs: the number of steps seen (``start_step`` counts them)."""
-        return {"seen_steps": self._seen}
+    def _sums(self) -> tuple[float, float]:
+        if self._w_sum is None:
+            return self._w_sum0, self._degenerate0
+        return float(self._w_sum), float(self._degenerate)
 
-    def load_state_dict(self, state: dict) -> None:
-        self._seen = int(state.get("seen_steps", 0))
+    def _seen_steps(self) -> int:
+        return self._seen0 if self._seen is None else int(self._seen)
 
     def state(self) -> dict:
-        first = self._first_corrected
+        w_sum, degenerate = self._sums()
+        steps, count = int(self._steps), int(self._count)  # device tensors once training has recorded
         return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "start_step": self.start_step,
-                "first_corrected_step": first[0] if first else None,
-                "first_corrected_epoch": first[1] if first else None, "reverse": self.reverse,
-                "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": self._steps,
-                "degenerate_batches": int(self._degenerate) if self._steps else 0,
-                "mean_w": float(self._w_sum) / self._count if self._count else None}
+                "first_corrected_step": (self.start_step + 1 if self.start_step is not None else None) if steps
+                else None, "reverse": self.reverse,
+                "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": steps,
+                "degenerate_batches": int(degenerate) if steps else 0,
+                "mean_w": w_sum / count if count else None}
+
+    def state_dict(self) -> dict:
+        """The diagnostics' counters and the step count, so that a resumed run starts the correction at the same
+        step and reports the same ``corrected_steps``/``mean_w``."""
+        w_sum, degenerate = self._sums()
+        return {"steps": int(self._steps), "count": int(self._count), "w_sum": w_sum, "degenerate": degenerate,
+                "seen_steps": self._seen_steps()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._steps, self._count = int(state.get("steps", 0)), int(state.get("count", 0))
+        self._w_sum0, self._degenerate0 = float(state.get("w_sum", 0.0)), float(state.get("degenerate", 0.0))
+        self._seen0 = int(state.get("seen_steps", 0))
+        self._w_sum = self._degenerate = self._seen = None
 
 
 METHOD = LCD

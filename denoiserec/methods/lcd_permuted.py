@@ -2,7 +2,7 @@
 samples before ``y* = w·y + (1 - w)·p``. Same per-batch distribution of ``w`` -- so the same gradient scale,
 ``mean(w)`` -- but no link between a sample's loss and its weight: what remains of LCD's gain here is not label
 correction by loss ranking. The permutation comes from the method's own generator (seed ``perm_seed``), so the
-trainer's random stream is the same as under LCD."""
+trainer's random stream is the same as under LCD (and the step is not CUDA-graph-safe)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from denoiserec.methods.lcd import LCD
 
 class LCDPermuted(LCD):
     name = "lcd_permuted"
+    graph_safe = False  # the permutation is drawn on the host from the method's own generator
 
     def __init__(self, perm_seed: int = 0, **hparams):
         super().__init__(**hparams)
