@@ -58,6 +58,7 @@ def data_prepare(
     raw: str = typer.Option(None, "--raw", help="same as PATH"),
     out: str = typer.Option(..., "--out", "-o", help="output folder (events.parquet + meta.json)"),
     opt: list[str] = typer.Option([], "--opt", help="source option KEY=VALUE (repeatable)"),
+    spec: str = typer.Option(None, "--spec", help="the `table` source's YAML mapping (same as --opt spec=FILE)"),
 ) -> None:
     """Read a data set's original files and write the canonical feedback log to OUT (atomically)."""
     import time
@@ -74,6 +75,8 @@ def data_prepare(
         raise typer.BadParameter("give the raw data PATH (or --raw PATH)")
     console = Console(stderr=True)
     options = _options(opt)
+    if spec:
+        options["spec"] = spec
     t0 = time.perf_counter()
     try:
         with console.status(f"reading {source} from {path} ..."):

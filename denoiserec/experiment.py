@@ -15,7 +15,8 @@
     baseline_model: din                      # optional: compare models with this model instead (same method)
 
 The folder gets ``config.yaml``, ``runs/<model>__<method>__seed<k>.json`` (one per run, written atomically;
-a re-run skips the runs already there, so a killed experiment resumes), ``report.md`` and PNG plots.
+a re-run skips the runs already there, so a killed experiment resumes), ``bundles/<run>/`` (the selected epoch's
+model, see :mod:`denoiserec.bundle`), ``report.md`` and PNG plots.
 A config with ``task: seqrec`` is handed to :func:`denoiserec.seqrec.run_seqrec` instead.
 """
 
@@ -29,7 +30,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.features import FeatureConfig, fit_encode_splits
 from denoiserec.errors import ConfigError
 from denoiserec.io import write_json, write_text
 
@@ -116,6 +117,7 @@ def run_name(model: str, method: str, seed: int) -> str:
 
 def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
     """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
+    from denoiserec.bundle import save_run_bundle
     from denoiserec.methods import build_method
     from denoiserec.models import build_model
     from denoiserec.report import write_report
@@ -138,7 +140,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     if plan:
         t0 = time.perf_counter()
         df = load_data(cfg)
-        spec, parts = encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+        encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+        spec = encoder.spec
         prep_seconds = time.perf_counter() - t0
         bar = tqdm(plan, desc=cfg["name"], disable=not progress)
         for model_label, method_label, seed in bar:
@@ -171,6 +174,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
             }
             if trainer.rank == 0:
                 write_json(runs_dir / f"{name}.json", result)
+                save_run_bundle(out_dir / "bundles" / name, model, encoder, result, train_cfg, cfg)
                 (out_dir / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)  # the run is done
     if not plan or Trainer.is_main_process():
         write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"),

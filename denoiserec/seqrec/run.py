@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from denoiserec.bundle import save_seqrec
 from denoiserec.data.sequences import SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
 from denoiserec.experiment import load_log
@@ -74,6 +75,9 @@ def run_seqrec(config: dict, seed: int, out_dir: str | Path, log: pl.DataFrame |
         tcfg.progress = tcfg.progress and progress
         model, history = train_model(data, mcfg, tcfg, ecfg, seed=seed)
         test = evaluate(model, data, mcfg, ecfg, seed=seed)
+        save_seqrec(Path(out_dir) / "bundles" / f"seqrec__{label}__seed{seed}", model, data, mcfg,
+                    sec.get("sequences"), {"variant": label, "seed": seed, "test": test, "data": config.get("data"),
+                                           "selected_epoch": len(history) - 1})
         test["train_seconds"] = history[-1]["seconds"] if history else 0.0
         test["hard_share"] = history[-1]["hard_share"] if history else 0.0
         results[label] = test
