@@ -281,7 +281,7 @@ class SeqBundle:
         d, summary = self.events(log)
         tok, fbs, sts, _ = self._histories(d)
         h = self._query(tok, fbs, sts, d["_station"].to_numpy(), batch_size)
-        item = torch.as_tensor(d["_item"].to_numpy())
+        item = torch.as_tensor(d["_item"].to_numpy(writable=True))
         with torch.no_grad():
             s = self.model.score(h, item.clamp_min(1)[:, None]).squeeze(-1).numpy() if len(item) else np.zeros(0)
         s = np.where(d["_item"].to_numpy() > 0, s, np.nan)
