@@ -130,18 +130,19 @@ class CTRBundle:
                                 pl.col("session").cast(pl.Utf8), pl.col("position").cast(pl.Int32),
                                 pl.col("timestamp").cast(pl.Int64))
 
-    def encode(self, log: pl.DataFrame):
-        """(EncodedData of every row, out-of-vocabulary counts per field)."""
+    def encode(self, log: pl.DataFrame, rows: np.ndarray | None = None):
+        """(EncodedData of every row, out-of-vocabulary counts per field over ``rows``, default all)."""
         log = self._complete(log)
         data = self.encoder.transform(log)
-        cat = data["cat"]
+        cat = data["cat"] if rows is None else data["cat"][torch.from_numpy(rows)]
         oov = {c: int((cat[:, i] == 0).sum()) for i, c in enumerate(self.spec.categorical)}
         return data, oov
 
-    def logits(self, log: pl.DataFrame, batch_size: int = 32768) -> tuple[torch.Tensor, dict]:
+    def logits(self, log: pl.DataFrame, batch_size: int = 32768,
+               rows: np.ndarray | None = None) -> tuple[torch.Tensor, dict]:
         from denoiserec.train.trainer import TrainConfig, Trainer
 
-        data, oov = self.encode(log)
+        data, oov = self.encode(log, rows)
         trainer = Trainer(TrainConfig(device="cpu", progress=False, eval_batch_size=batch_size))
         return trainer.predict(self.model, data), oov
 
@@ -156,23 +157,33 @@ class CTRBundle:
     def recommend(self, history: pl.DataFrame, candidates: pl.DataFrame, k: int = 20,
                   users: list[str] | None = None) -> Predictions:
         """Rank each user's candidate rows (``user``, ``item`` and any context columns) after their history:
-        a candidate is scored as the next event after the user's last one; the best ``k`` per user."""
+        a candidate is scored as the next event after the user's last one (``timestamp`` = last + 1 s unless
+        given; a categorical context field the candidates lack, e.g. ``context``, takes the user's last value;
+        ``hour`` follows from the timestamp); the best ``k`` per user. OOV counts are over the candidates."""
         cand = candidates.with_columns(pl.col("user").cast(pl.Utf8), pl.col("item").cast(pl.Utf8))
         if users:
             cand = cand.filter(pl.col("user").is_in(users))
-        last = (history.group_by(pl.col("user").cast(pl.Utf8)).agg(pl.col("timestamp").max().alias("_last"))
-                if history.height else pl.DataFrame(schema={"user": pl.Utf8, "_last": pl.Int64}))
+        history = history.with_columns(pl.col("user").cast(pl.Utf8))
+        inherit = [c for c in self.spec.categorical
+                   if c not in cand.columns and c not in ("user", "item", "hour") and c in history.columns]
+        order = [c for c in ("timestamp", "session", "position") if c in history.columns]
+        last = (history.sort(order).group_by("user").agg(pl.col("timestamp").last().alias("_last"),
+                                                          *[pl.col(c).last() for c in inherit])
+                if history.height and order else pl.DataFrame(schema={"user": pl.Utf8, "_last": pl.Int64}))
+        cand = cand.join(last, on="user", how="left")
         if "timestamp" not in cand.columns:
-            cand = cand.join(last, on="user", how="left").with_columns(
-                timestamp=(pl.col("_last").fill_null(0) + 1).cast(pl.Int64)).drop("_last")
+            cand = cand.with_columns(timestamp=(pl.col("_last").fill_null(0) + 1).cast(pl.Int64))
+        cand = cand.drop("_last")
+        if "hour" in self.spec.categorical and "hour" not in candidates.columns:
+            cand = cand.with_columns(hour=((pl.col("timestamp") // 3600) % 24).cast(pl.Int8))
         cand = cand.with_columns(session=pl.col("user") + ":candidates", position=pl.lit(0, pl.Int32),
                                  feedback=pl.lit(None, pl.Utf8), label=pl.lit(None, pl.Int8),
                                  active=pl.lit(None, pl.Int8), _candidate=pl.lit(True))
         hist = history.with_columns(_candidate=pl.lit(False))
         both = pl.concat([hist, cand.select([c for c in cand.columns if c in hist.columns or c == "_candidate"])],
                          how="diagonal_relaxed")
-        logit, oov = self.logits(both.drop("_candidate"))
         is_cand = both["_candidate"].to_numpy()
+        logit, oov = self.logits(both.drop("_candidate"), rows=np.flatnonzero(is_cand))
         scored = both.filter(pl.Series(is_cand)).select("user", "item").with_columns(
             score=pl.Series(torch.sigmoid(logit[torch.from_numpy(is_cand)]).numpy()))
         return Predictions(_top_k(scored, k), {"users": scored["user"].n_unique(), "candidates": scored.height,

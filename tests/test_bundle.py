@@ -78,6 +78,9 @@ def test_ctr_recommend_ranks_candidates(trained):
     for _, g in recs.scores.group_by("user"):
         assert g["score"].to_list() == sorted(g["score"].to_list(), reverse=True) and g["rank"].to_list() == [1, 2, 3]
     assert set(recs.scores.filter(pl.col("user") == "0")["item"]) <= set(cand.head(5)["item"])
+    assert recs.summary["oov"]["context"] == 0 and recs.summary["candidates"] == 10  # context: the user's last
+    odd = bundle.recommend(log, pl.concat([cand, pl.DataFrame({"user": ["0"], "item": ["never-seen"]})]), k=3)
+    assert odd.summary["oov"]["item"] == 1
 
 
 def test_experiment_writes_a_bundle_per_run(tmp_path):
