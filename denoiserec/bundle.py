@@ -214,6 +214,13 @@ def save_seqrec(path: str | Path, model: torch.nn.Module, data, model_config, se
                   {STATION_ITEMS: pairs})
 
 
+def all_item_scores(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """Scores ``[B, n_items]`` of every song (column i - 1 = item id i) for query states ``[B, E]``: the
+    transformer's ``score(h, i) = h · E_song[i + 1] + b[i + 1]`` as one matrix product instead of a
+    ``[B, n_items, E]`` broadcast (same values up to float rounding; tests compare the two)."""
+    return (hidden @ model.song.weight[2:].T + model.bias.weight[2:, 0]).float()
+
+
 class SeqBundle:
     """A saved negative-feedback transformer: ``recommend(history, k)`` and ``predict(log)``."""
 
@@ -267,6 +274,9 @@ class SeqBundle:
                 part = [torch.as_tensor(x[a:a + batch_size], dtype=torch.long) for x in (tokens, fb, station)]
                 out.append(self.model(*part)[:, -1].float())
         return torch.cat(out) if out else torch.zeros(0, self.model.song.embedding_dim)
+
+    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        return all_item_scores(self.model, hidden)
 
     def _histories(self, d: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For every event of ``d`` (sorted by user and time): the user's earlier input-eligible events, as the
@@ -323,55 +333,54 @@ class SeqBundle:
         mask = d["_item"] > 0
         if not self.model.feedback_inputs:
             mask = mask & (d["_fb"] == UP)
-        inp = d.filter(mask).group_by("user", maintain_order=True).tail(L)
-        per_user = {u: g for (u,), g in inp.group_by("user", maintain_order=True)}
-        last_station = dict(zip(d["user"].to_list(), d["_station"].to_list(), strict=True))  # last event wins
         n = len(names)
+        row_of = pl.DataFrame({"user": names, "_r": np.arange(n, dtype=np.int64)}, schema={"user": pl.Utf8,
+                                                                                       "_r": pl.Int64})
+        inp = (d.filter(mask).with_columns(_back=pl.int_range(pl.len(), 0, -1).over("user"))  # 1 = the last event
+               .filter(pl.col("_back") <= L).join(row_of, on="user"))
+        r, c = inp["_r"].to_numpy(), L - inp["_back"].to_numpy()
         tok, fbs, sts = (np.zeros((n, L), np.int64) for _ in range(3))
-        for r, u in enumerate(names):
-            g = per_user.get(u)
-            if g is None:
-                continue
-            m = g.height
-            tok[r, L - m:] = g["_item"].to_numpy() + 1
-            fbs[r, L - m:] = g["_fb"].to_numpy() if self.model.feedback_inputs else 0
-            sts[r, L - m:] = g["_station"].to_numpy()
-        q_station = np.array([q_station_fixed if station is not None else last_station.get(u, 0) for u in names])
+        tok[r, c], sts[r, c] = inp["_item"].to_numpy() + 1, inp["_station"].to_numpy()
+        if self.model.feedback_inputs:
+            fbs[r, c] = inp["_fb"].to_numpy()
+        if station is not None:
+            q_station = np.full(n, q_station_fixed, dtype=np.int64)
+        else:  # the station of each user's last event
+            lasts = d.group_by("user").agg(pl.col("_station").last()).join(row_of, on="user")
+            q_station = np.zeros(n, dtype=np.int64)
+            q_station[lasts["_r"].to_numpy()] = lasts["_station"].to_numpy()
         h = self._query(tok, fbs, sts, q_station)
         n_items = len(self.items)
-        all_items = torch.arange(1, n_items + 1)[None]
-        user_row = {u: r for r, u in enumerate(names)}
-        banned = []
-        if exclude_heard:
-            banned.append(d.filter(pl.col("_item") > 0))
-        elif exclude_disliked:
-            banned.append(d.filter((pl.col("_item") > 0) & (pl.col("_fb") == DOWN)))
+        ban = None
+        if exclude_heard or exclude_disliked:
+            sel = (pl.col("_item") > 0) & (pl.lit(True) if exclude_heard else pl.col("_fb") == DOWN)
+            ban = d.filter(sel).join(row_of, on="user").select("_r", "_item")
         allowed = None
         if station_only:
-            sid = pl.Series(q_station, dtype=pl.Int64)
             allowed = np.zeros((n, n_items), bool)
-            pairs = self.station_items.join(pl.DataFrame({"station": sid, "_r": np.arange(n)}), on="station")
+            pairs = self.station_items.join(pl.DataFrame({"station": q_station, "_r": np.arange(n)}), on="station")
             allowed[pairs["_r"].to_numpy(), pairs["item"].to_numpy() - 1] = True
-        rows, ranks, items, scores = [], [], [], []
+        parts = []
         with torch.no_grad():
             for a in range(0, n, batch_size):
-                s = self.model.score(h[a:a + batch_size], all_items).float()
+                s = self.scores(h[a:a + batch_size])
                 if allowed is not None:
                     s[~torch.from_numpy(allowed[a:a + batch_size])] = -torch.inf
-                for b in banned:
-                    part = b.filter(pl.col("user").is_in(names[a:a + batch_size]))
-                    r = np.array([user_row[u] - a for u in part["user"].to_list()], dtype=np.int64)
-                    s[torch.from_numpy(r), torch.from_numpy(part["_item"].to_numpy() - 1)] = -torch.inf
+                if ban is not None:
+                    part = ban.filter((pl.col("_r") >= a) & (pl.col("_r") < a + batch_size))
+                    s[torch.from_numpy(part["_r"].to_numpy() - a), torch.from_numpy(part["_item"].to_numpy() - 1)] \
+                        = -torch.inf
                 top = torch.topk(s, min(k, n_items), dim=1)
-                for r in range(s.shape[0]):
-                    ok = torch.isfinite(top.values[r])
-                    m = int(ok.sum())
-                    rows += [names[a + r]] * m
-                    ranks += list(range(1, m + 1))
-                    items += [self.items[i] for i in top.indices[r][ok].tolist()]
-                    scores += top.values[r][ok].tolist()
-        recs = pl.DataFrame({"user": rows, "rank": ranks, "item": items, "score": scores},
-                            schema={"user": pl.Utf8, "rank": pl.Int32, "item": pl.Utf8, "score": pl.Float32})
+                rank = np.broadcast_to(np.arange(1, top.values.shape[1] + 1), top.values.shape)
+                rows = np.broadcast_to(np.arange(a, a + s.shape[0])[:, None], top.values.shape)
+                ok = torch.isfinite(top.values).numpy()
+                parts.append(pl.DataFrame({"_r": rows[ok], "rank": rank[ok].astype(np.int32),
+                                           "_i": top.indices.numpy()[ok], "score": top.values.numpy()[ok]}))
+        items = pl.Series(self.items, dtype=pl.Utf8)
+        recs = (pl.concat(parts) if parts else pl.DataFrame(schema={"_r": pl.Int64, "rank": pl.Int32,
+                                                                    "_i": pl.Int64, "score": pl.Float32}))
+        recs = recs.select(user=pl.Series(names, dtype=pl.Utf8).gather(recs["_r"]), rank="rank",
+                           item=items.gather(recs["_i"]), score="score")
         return Predictions(recs, {"users": n, **summary})
 
 

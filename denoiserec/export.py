@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from denoiserec.bundle import CTRBundle, SeqBundle
+from denoiserec.bundle import CTRBundle, SeqBundle, all_item_scores
 
 
 class _Recorder(dict):
@@ -66,10 +66,9 @@ class _SeqGraph(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
-        self.register_buffer("items", torch.arange(1, model.n_items + 1)[None], persistent=False)
 
     def forward(self, tokens, fb, station):
-        return self.model.score(self.model(tokens, fb, station)[:, -1], self.items)
+        return all_item_scores(self.model, self.model(tokens, fb, station)[:, -1])
 
 
 def _graph_inputs(graph: nn.Module, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
