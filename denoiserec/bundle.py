@@ -13,6 +13,10 @@ canonical log (:mod:`denoiserec.data.schema`): the rows to score plus, for histo
 them. A row without feedback (null ``label``) is scored but never enters anyone's history, so candidates can
 be scored next to a history. Ids never seen in training map to the out-of-vocabulary id 0, exactly as in
 training, and are counted in :attr:`Predictions.summary` instead of failing.
+
+The CTR bundle holds the epoch the trainer ended with (the best validation epoch, ``restore_best``); the
+transformer's training (:mod:`denoiserec.seqrec.train`) has no validation-based selection, so its bundle holds
+the last epoch.
 """
 
 from __future__ import annotations
