@@ -15,6 +15,9 @@ says which one was used.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +129,7 @@ def export_onnx(bundle: CTRBundle | SeqBundle, path: str | Path, opset: int = 18
         errors = []
         for exporter in ("dynamo", "torchscript"):
             try:
-                with torch.no_grad():
+                with torch.no_grad(), _quiet():
                     if exporter == "dynamo":
                         torch.onnx.export(graph, args, str(tmp), input_names=names, output_names=[output],
                                           dynamo=True, dynamic_shapes=shapes, opset_version=opset, verbose=False)
@@ -148,6 +151,20 @@ def export_onnx(bundle: CTRBundle | SeqBundle, path: str | Path, opset: int = 18
             entry.key, entry.value = key, value
         onnx.save(proto, str(tmp))
     return {"exporter": exporter, "inputs": names, "outputs": [output], "fallback_reasons": errors}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporters' warnings and info logs (missing torchvision ops, deprecations, axis renames)."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _checked(file: Path):
