@@ -81,14 +81,17 @@ def test_label_active_iso_session_and_parquet(tmp_path):
     ts = [datetime(2024, 1, 1, 10, m, tzinfo=UTC) for m in range(6)]
     table = pl.DataFrame({"uid": ["a", "a", "a", "b", "b", "b"], "song": ["x", "y", "z", "x", "y", "z"],
                           "when": ts, "sid": ["s1", "s1", "s2", "s1", "s1", "s1"], "liked": [1, 0, 1, 0, 1, 0],
-                          "acted": [1, 1, 0, 0, 1, 1], "station": ["r", "r", "p", "r", "r", "r"]})
+                          "acted": [1, 1, 0, 0, 1, 1], "station": ["r", "r", "p", "r", "r", "r"],
+                          "pos": [1, 2, 1, 1, 2, 3]})
     table.write_parquet(tmp_path / "log.parquet")
-    spec = {"columns": {"user": "uid", "item": "song", "timestamp": "when", "session": "sid", "context": "station"},
+    spec = {"columns": {"user": "uid", "item": "song", "timestamp": "when", "session": "sid", "context": "station",
+                        "position": "pos"},
             "feedback": {"label": "liked", "active": "acted", "kinds": {"active_negative": "dislike"}}}
     df = read("table", tmp_path / "log.parquet", spec=spec).sort("user", "timestamp")
     check_log(df)
     assert df["feedback"].to_list() == ["click", "dislike", "autoplay", "unplayed", "click", "dislike"]
     assert df["timestamp"][0] == int(ts[0].timestamp()) and df["session"].n_unique() == 3
+    assert df["position"].to_list() == [0, 1, 0, 0, 1, 2]  # 1-based in the file, 0-based in the log
     iso = table.with_columns(pl.col("when").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
     iso.write_csv(tmp_path / "log.csv")
     (tmp_path / "log.parquet").unlink()

@@ -9,7 +9,7 @@ layout). The mapping names the columns (see docs/data.md for a worked example)::
       item: media_id
       timestamp: ts_listen
       session: session_id          # optional: else sessions are cut at pauses longer than `session_gap`
-      position: pos                # optional: else the rank by time inside the session
+      position: pos                # optional: breaks timestamp ties inside a session (renumbered 0, 1, ...)
       context: context_type        # optional: station / context
       artist: artist_id            # optional
       category: genre_id           # optional
@@ -176,8 +176,8 @@ def read(path: str | Path, spec: str | Path | dict | None = None) -> pl.DataFram
     df = pl.concat(parts, how="diagonal_relaxed")
     if "session" in cols:
         df = df.with_columns(session=pl.col("user") + ":" + pl.col("session"))  # a session never spans users
-        if "position" not in cols:
-            df = positions(df, order=["timestamp", "_file", ROW])
+        order = ["timestamp", "position"] if "position" in cols else ["timestamp"]
+        df = positions(df, order=[*order, "_file", ROW])  # a mapped position orders ties; renumbered 0..n-1
     else:
         df = derive_sessions(df, float(d.get("session_gap", DEFAULT_GAP)), order=["_file", ROW])
     return finish(with_kinds(df.with_columns(hour=hour_of())))
