@@ -115,6 +115,17 @@ class CTRBundle:
         for c in ("user", "item"):
             if c not in log.columns:
                 raise DataError("log", f"missing required column {c!r}", column=c)
+        from denoiserec.data.schema import FEEDBACK_KINDS
+
+        if "feedback" in log.columns:
+            bad = log.filter(pl.col("feedback").is_not_null() & ~pl.col("feedback").is_in(list(FEEDBACK_KINDS)))
+            if bad.height:
+                raise DataError("log", f"unknown feedback kind {bad['feedback'][0]!r}; known: {list(FEEDBACK_KINDS)}",
+                                column="feedback")
+            for c, j in (("active", 0), ("label", 1)):  # from the kind, as the sources do
+                if c not in log.columns:
+                    log = log.with_columns(pl.col("feedback").replace_strict(
+                        {k: v[j] for k, v in FEEDBACK_KINDS.items()}, default=None, return_dtype=pl.Int8).alias(c))
         fill = {"timestamp": pl.lit(0, pl.Int64), "feedback": pl.lit(None, pl.Utf8),
                 "label": pl.lit(None, pl.Int8), "active": pl.lit(None, pl.Int8),
                 "session": pl.col("user").cast(pl.Utf8) + ":" + pl.col("timestamp").cast(pl.Utf8),

@@ -68,6 +68,10 @@ def test_rows_without_feedback_never_enter_histories(trained):
         timestamp=pl.col("timestamp") - 1)  # candidates placed before real rows: still nobody's history
     both = bundle.predict(pl.concat([log, cand])).scores["logit"].to_numpy()
     assert np.array_equal(both[: log.height], base)
+    no_labels = bundle.predict(log.drop("label", "active")).scores["logit"].to_numpy()  # y, e from the kind
+    assert np.array_equal(no_labels, base)
+    with pytest.raises(DataError, match="unknown feedback kind 'teleport'"):
+        bundle.predict(log.with_columns(feedback=pl.lit("teleport")))
 
 
 def test_ctr_recommend_ranks_candidates(trained):
