@@ -405,7 +405,11 @@ def export(bundle: Path = typer.Argument(..., help="a model bundle folder (<resu
     except DataError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
-    info = export_onnx(b, onnx)
+    try:
+        info = export_onnx(b, onnx)
+    except RuntimeError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     line = f"wrote {onnx} ({info['exporter']} exporter; inputs {info['inputs']}, output {info['outputs'][0]})"
     if check:
         line += f"; max |onnxruntime - torch| on {check} rows: {parity(b, onnx, example_inputs(b, check, 1)):.3g}"
