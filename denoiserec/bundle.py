@@ -1,6 +1,7 @@
 """Model bundles: what a trained run leaves behind to score new rows (docs/serving.md).
 
-A bundle is a folder, written atomically (temporary sibling + rename, :func:`denoiserec.io.atomic_path`)::
+A bundle is a folder, written atomically (temporary sibling + rename, :func:`denoiserec.io.output_dir`; it
+replaces only an earlier bundle, never a foreign folder)::
 
     bundle.json              kind (ctr | seqrec), model module + hyper-parameters, method, seed, selected epoch,
                              metrics, feature spec, numeric statistics, config, library / torch versions
@@ -64,13 +65,10 @@ def _write(path: str | Path, meta: dict, model: torch.nn.Module, vocabs: pl.Data
            extra: dict[str, pl.DataFrame] | None = None) -> Path:
     from safetensors.torch import save_model
 
-    from denoiserec.io import atomic_path
+    from denoiserec.io import output_dir
 
     path = Path(path)
-    if path.exists() and not (path / META).is_file():
-        raise DataError(path, "exists and is not a denoiserec bundle; not overwriting it")
-    with atomic_path(path) as tmp:
-        tmp.mkdir()
+    with output_dir(path, "bundle") as tmp:  # replaces only a previous bundle; refuses anything else
         save_model(model.cpu() if next(model.parameters()).device.type != "cpu" else model, str(tmp / WEIGHTS))
         vocabs.write_parquet(tmp / VOCABS)
         for name, df in (extra or {}).items():
@@ -452,7 +450,8 @@ def selected_epoch(history: list[dict], monitor: str, restore_best: bool = True)
 
 def save_run_bundle(path: str | Path, model: torch.nn.Module, encoder, result: dict, train_cfg, config: dict) -> Path:
     """The hook of :func:`denoiserec.experiment.run_experiment`: one CTR bundle per finished run."""
-    info = {k: result[k] for k in ("method", "method_module", "method_params", "seed", "test", "valid")}
+    info = {k: result[k] for k in ("method", "method_module", "method_params", "seed", "test", "valid",
+                                   "fingerprint") if k in result}
     info.update(run=Path(path).name, data=config.get("data"), split=config.get("split"), train=asdict(train_cfg),
                 selected_epoch=selected_epoch(result["history"], train_cfg.monitor, train_cfg.restore_best))
     return save_ctr(path, model, encoder, result["model_module"], result["model_params"], info)

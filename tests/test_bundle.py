@@ -15,7 +15,7 @@ import denoiserec
 from denoiserec.bundle import save_ctr
 from denoiserec.data.features import FeatureConfig, fit_encode_splits
 from denoiserec.data.log import write_log
-from denoiserec.errors import DataError
+from denoiserec.errors import DataError, OutputError
 from denoiserec.experiment import check_config, run_experiment
 from denoiserec.metrics import evaluate
 from denoiserec.models import build_model
@@ -94,7 +94,8 @@ def test_experiment_writes_a_bundle_per_run(tmp_path):
                         "models": {"deepfm": {"embed_dim": 4}}, "methods": {"lcd": {}}})
     out = run_experiment(cfg, tmp_path / "res", progress=False)
     folder = out / "bundles" / "deepfm__lcd__seed0"
-    assert sorted(p.name for p in folder.iterdir()) == ["bundle.json", "model.safetensors", "vocabularies.parquet"]
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
+        "bundle.json", "model.safetensors", "vocabularies.parquet"]
     meta = json.loads((folder / "bundle.json").read_text())
     run = json.loads((out / "runs" / "deepfm__lcd__seed0.json").read_text())
     assert meta["versions"]["denoiserec"] == denoiserec.__version__ and meta["method"] == "lcd"
@@ -106,9 +107,10 @@ def test_experiment_writes_a_bundle_per_run(tmp_path):
     enc, parts = fit_encode_splits(log, FeatureConfig.from_dict(FEATURES))
     logits = torch.from_numpy(b.predict(log).scores["logit"].to_numpy()[test])
     assert evaluate(logits, parts["test"].tensors) == pytest.approx(run["test"], rel=0, abs=0)
-    with pytest.raises(DataError, match="not a denoiserec bundle"):
+    with pytest.raises(OutputError, match="not a bundle folder"):
         save_ctr(prepared, b.model, b.encoder, "deepfm", {})  # a foreign folder is never overwritten
     assert (prepared / "events.parquet").exists()
+    save_ctr(folder, b.model, b.encoder, "deepfm", {})  # an earlier bundle is replaced
 
 
 def test_transformer_bundle_recommends_with_the_test_query(tmp_path):

@@ -65,4 +65,6 @@ def test_prepare_train_predict_recommend_export(tmp_path):
     assert r.exit_code == 0, r.output
     assert float(r.output.rsplit(":", 1)[1]) <= 1e-5
     r = run(app, ["predict", str(tmp_path / "prepared"), "--data", str(prepared), "-o", str(tmp_path / "z.parquet")])
-    assert r.exit_code == 1 and "not a model bundle" in r.output
+    assert r.exit_code == 2 and "not a model bundle" in r.output
+    r = run(app, ["predict", str(bundle), "--data", str(prepared), "-o", str(prepared)])
+    assert r.exit_code == 2 and "input" in r.output  # never written over the input
