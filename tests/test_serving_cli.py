@@ -60,6 +60,11 @@ def test_prepare_train_predict_recommend_export(tmp_path):
     nxt = pl.read_csv(tmp_path / "next.csv", schema_overrides={"user": pl.Utf8, "item": pl.Utf8})
     heard = pl.read_parquet(prepared / "events.parquet").filter(pl.col("user").is_in(["500", "501"]))
     assert nxt.height == 10 and nxt.join(heard.select("user", "item"), on=["user", "item"]).height == 0
+    r = run(app, ["predict", str(seq_bundle), "--data", str(prepared), "-o", str(tmp_path / "seq_scores.parquet")])
+    assert r.exit_code == 0, r.output
+    seq_scores = pl.read_parquet(tmp_path / "seq_scores.parquet")  # one score per row (null: not up/skip/down)
+    assert seq_scores.height == pl.read_parquet(prepared / "events.parquet").height
+    assert seq_scores["score"].drop_nulls().len() > 0
 
     r = run(app, ["export", str(bundle), "--onnx", str(tmp_path / "m.onnx")])
     assert r.exit_code == 0, r.output
