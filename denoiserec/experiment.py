@@ -199,5 +199,9 @@ def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str]) -> None:
         stale = runs_dir.parent / "stale"
         stale.mkdir(exist_ok=True)
         file.replace(stale / file.name)
+        bundle = runs_dir.parent / "bundles" / file.stem
+        if bundle.is_dir():  # its saved model goes with it (denoiserec.bundle)
+            (stale / "bundles").mkdir(exist_ok=True)
+            bundle.replace(stale / "bundles" / file.stem)
         tqdm.write(f"{file}: {why}; moved to {stale}/" + (" and recomputing" if file.stem in wanted else ""))
 

@@ -110,6 +110,11 @@ def test_experiment_writes_a_bundle_per_run(tmp_path):
     with pytest.raises(OutputError, match="not a bundle folder"):
         save_ctr(prepared, b.model, b.encoder, "deepfm", {})  # a foreign folder is never overwritten
     assert (prepared / "events.parquet").exists()
+    cfg["train"]["lr"] = 0.02  # another config: the run and its bundle are set aside, then recomputed
+    run_experiment(cfg, out, progress=False)
+    stale = out / "stale" / "bundles" / "deepfm__lcd__seed0" / "bundle.json"
+    assert json.loads(stale.read_text())["fingerprint"] == meta["fingerprint"] != json.loads(
+        (folder / "bundle.json").read_text())["fingerprint"]
     save_ctr(folder, b.model, b.encoder, "deepfm", {})  # an earlier bundle is replaced
 
 
