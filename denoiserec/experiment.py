@@ -213,9 +213,25 @@ def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str], prefix: str = "
         stale = runs_dir.parent / "stale"
         stale.mkdir(exist_ok=True)
         file.replace(stale / file.name)
-        bundle = runs_dir.parent / "bundles" / file.stem
-        if bundle.is_dir():  # its saved model goes with it (denoiserec.bundle)
-            (stale / "bundles").mkdir(exist_ok=True)
-            bundle.replace(stale / "bundles" / file.stem)
+        set_aside_bundles(runs_dir.parent, file.stem, stale)
         tqdm.write(f"{file}: {why}; moved to {stale}/" + (" and recomputing" if file.stem in wanted else ""))
 
+
+def set_aside_bundles(out_dir: Path, run: str, stale: Path) -> None:
+    """Move the saved models (:mod:`denoiserec.bundle`) of a run set aside to ``stale/bundles/``: the run's own
+    bundle, or for ``seqrec__seed<k>`` every variant's ``seqrec__<variant>__seed<k>``."""
+    import shutil
+
+    bundles = out_dir / "bundles"
+    if not bundles.is_dir():
+        return
+    if run.startswith("seqrec__"):
+        found = sorted(bundles.glob(f"seqrec__*__{run.removeprefix('seqrec__')}"))
+    else:
+        found = [bundles / run] if (bundles / run).is_dir() else []
+    for folder in found:
+        target = stale / "bundles" / folder.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (target / "bundle.json").is_file():  # an older set-aside bundle of ours
+            shutil.rmtree(target)
+        folder.replace(target)

@@ -152,3 +152,20 @@ def test_transformer_bundle_recommends_with_the_test_query(tmp_path):
     assert set(only["user"]) == {"0"} and set(only["item"]) <= mix
     scored = b.predict(log).scores
     assert scored.height == log.height and scored["score"].drop_nulls().len() > 0
+
+
+def test_stale_seqrec_runs_take_their_bundles(tmp_path):
+    from test_negfeedback import _log
+
+    from denoiserec.data.sources._common import with_kinds
+
+    prepared = write_log(with_kinds(_log(n_users=6, per_user=20)), tmp_path / "log", source="test")
+    cfg = {"name": "s", "task": "seqrec", "data": {"path": str(prepared)}, "seeds": [0],
+           "seqrec": {"model": {"dim": 8, "layers": 1, "max_len": 10}, "train": {"epochs": 1, "progress": False}}}
+    out = tmp_path / "res"
+    for dim in (8, 4, 8):  # each change sets the previous run and its bundle aside
+        cfg["seqrec"]["model"]["dim"] = dim
+        run_experiment(check_config(json.loads(json.dumps(cfg))), out, progress=False)
+    assert denoiserec.load(out / "bundles" / "seqrec__default__seed0").meta["model_params"]["dim"] == 8
+    stale = denoiserec.load(out / "stale" / "bundles" / "seqrec__default__seed0")
+    assert stale.meta["model_params"]["dim"] == 4
