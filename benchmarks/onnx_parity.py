@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     print("| model | exporter | export s | max abs diff |\n|---|---|---|---|")
     for name in names:
         if name == "transformer":
-            from denoiserec.seqrec import run_seqrec
+            from denoiserec.seqrec.run import run_seed
 
-            cfg = {"seqrec": {"model": {"dim": 32, "layers": 2, "max_len": 20}, "train": {"epochs": 1,
-                                                                                        "progress": False}}}
-            run_seqrec(cfg, 0, tmp / "seq", log=log)
+            cfg = {"task": "seqrec", "split": {"test_frac": 0.2}, "train": {"epochs": 1, "progress": False},
+                   "models": {"default": {"dim": 32, "layers": 2, "max_len": 20}}}
+            run_seed(cfg, 0, tmp / "seq", log=log)
             b = denoiserec.load(tmp / "seq" / "bundles" / "seqrec__default__seed0")
         else:
             torch.manual_seed(0)

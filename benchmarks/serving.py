@@ -92,11 +92,12 @@ def main(argv: list[str] | None = None) -> dict:
             "torch_forward_rows_per_s": rows / t_forward, "onnx_forward_rows_per_s": rows / t_onnx,
             "onnx_max_abs_diff": float(np.abs(got - ref.numpy()).max()),
             "seconds": {"predict": t_predict, "encode": t_encode, "torch_forward": t_forward, "onnx": t_onnx}}
-    from denoiserec.seqrec import run_seqrec
+    from denoiserec.seqrec.run import run_seed
 
-    cfg = {"seqrec": {"model": {"dim": 64, "layers": 2, "max_len": 50},
-                      "train": {"epochs": 1, "progress": False, "threads": args.threads}}}
-    run_seqrec(cfg, 0, tmp / "seq", log=log)
+    cfg = {"task": "seqrec", "split": {"test_frac": 0.2},
+           "models": {"default": {"dim": 64, "layers": 2, "max_len": 50}},
+           "train": {"epochs": 1, "progress": False, "threads": args.threads}}
+    run_seed(cfg, 0, tmp / "seq", log=log)
     sb = denoiserec.load(tmp / "seq" / "bundles" / "seqrec__default__seed0")
     users = log["user"].n_unique()
     t_rec, _ = best(lambda: sb.recommend(log, k=20), args.repeats)

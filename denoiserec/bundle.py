@@ -15,9 +15,9 @@ them. A row without feedback (null ``label``) is scored but never enters anyone'
 be scored next to a history. Ids never seen in training map to the out-of-vocabulary id 0, exactly as in
 training, and are counted in :attr:`Predictions.summary` instead of failing.
 
-The CTR bundle holds the epoch the trainer ended with (the best validation epoch, ``restore_best``); the
-transformer's training (:mod:`denoiserec.seqrec.train`) has no validation-based selection, so its bundle holds
-the last epoch.
+Both kinds hold the epoch training ended with: the best validation epoch (CTR: the trainer's ``restore_best``;
+transformer: early stopping on the validation users, :func:`denoiserec.seqrec.train.train_model`). A transformer
+bundle keeps its 'up' kinds as resolved on the training log (``up: auto``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from denoiserec.errors import DataError
 FORMAT = 1
 META, WEIGHTS, VOCABS = "bundle.json", "model.safetensors", "vocabularies.parquet"
 STATION_ITEMS = "station_items.parquet"
+NOT_HEARD = ("unplayed", "unclick")  #: kinds of a song that was shown but never played
 
 
 @dataclass
@@ -219,9 +220,11 @@ def save_seqrec(path: str | Path, model: torch.nn.Module, data, model_config, se
     from denoiserec.data.sequences import SequenceConfig
 
     seq = data.train
+    features = asdict(SequenceConfig.from_dict(sequence_config))
+    features["up"] = list(data.seq.up_kinds)  # 'auto' as resolved on the training log
     meta = {"kind": "seqrec", "model": "negfeedback_transformer",
             "model_params": {"n_items": seq.n_items, "n_stations": seq.n_stations, **asdict(model_config)},
-            "sequences": asdict(SequenceConfig.from_dict(sequence_config)), **(info or {})}
+            "sequences": features, **(info or {})}
     pairs = pl.DataFrame({"station": seq.station, "item": seq.item}).unique().sort(["station", "item"])
     return _write(path, meta, model, _vocab_frame({"item": list(seq.items), "station": list(seq.stations)}),
                   {STATION_ITEMS: pairs})
@@ -330,8 +333,9 @@ class SeqBundle:
         """The next ``k`` songs for each user (all users of ``history`` unless ``users``) from their last events.
 
         The query is a mask token after the user's history, at ``station`` (default: the station of the user's
-        last event). ``exclude_heard`` drops every song in the user's history, ``exclude_disliked`` the songs
-        with a 'down' (thumb-down) there; ``station_only`` keeps the songs played at that station in training.
+        last event). ``exclude_heard`` drops every song played to the user in ``history`` (any kind but
+        unplayed / unclick), ``exclude_disliked`` the songs with a 'down' (thumb-down) there; ``station_only``
+        keeps the songs played at that station in training.
         """
         from denoiserec.data.sequences import DOWN, UP
 
@@ -365,9 +369,15 @@ class SeqBundle:
         h = self._query(tok, fbs, sts, q_station)
         n_items = len(self.items)
         ban = None
-        if exclude_heard or exclude_disliked:
-            sel = (pl.col("_item") > 0) & (pl.lit(True) if exclude_heard else pl.col("_fb") == DOWN)
-            ban = d.filter(sel).join(row_of, on="user").select("_r", "_item")
+        if exclude_heard:  # every song played to the user, whatever its kind (not only up/skip/down)
+            item_id = {v: i + 1 for i, v in enumerate(self.items)}
+            heard = history.filter(~pl.col("feedback").is_in(NOT_HEARD)).select(
+                pl.col("user").cast(pl.Utf8),
+                _item=pl.col("item").cast(pl.Utf8).replace_strict(item_id, default=0, return_dtype=pl.Int64))
+            ban = heard.filter(pl.col("_item") > 0).join(row_of, on="user").select("_r", "_item")
+        elif exclude_disliked:
+            ban = d.filter((pl.col("_item") > 0) & (pl.col("_fb") == DOWN)).join(row_of, on="user").select(
+                "_r", "_item")
         allowed = None
         if station_only:
             allowed = np.zeros((n, n_items), bool)

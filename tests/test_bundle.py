@@ -118,35 +118,44 @@ def test_experiment_writes_a_bundle_per_run(tmp_path):
     save_ctr(folder, b.model, b.encoder, "deepfm", {})  # an earlier bundle is replaced
 
 
+def seq_config(**over) -> dict:
+    """A small `task: seqrec` config (one model label, 'default')."""
+    return {"name": "s", "task": "seqrec", "split": {"test_frac": 0.25, "valid_frac": 0.2},
+            "train": {"epochs": 2, "patience": 1, "batch_size": 32, "threads": 1, "progress": False},
+            "eval": {"candidates": 10, "k": [5]}, "models": {"default": {"dim": 8, "layers": 1, "max_len": 10}},
+            **over}
+
+
 def test_transformer_bundle_recommends_with_the_test_query(tmp_path):
     from test_negfeedback import _log
 
-    from denoiserec.seqrec import run_seqrec
-    from denoiserec.seqrec.run import prepare
-    from denoiserec.seqrec.train import ModelConfig, query_states
+    from denoiserec.seqrec.evaluate import ModelScorer
+    from denoiserec.seqrec.run import prepare, run_seed
+    from denoiserec.seqrec.train import ModelConfig
 
     log = _log(n_users=8, per_user=30)
-    cfg = {"seqrec": {"model": {"dim": 8, "layers": 1, "max_len": 10}, "train": {"epochs": 3, "progress": False}}}
-    run_seqrec(cfg, 0, tmp_path, log=log)
+    cfg = seq_config()
+    run_seed(cfg, 0, tmp_path, log=log)
     b = denoiserec.load(tmp_path / "bundles" / "seqrec__default__seed0")
     data = prepare(cfg, log)
-    cut = data.seq.timestamp[data.seq.test].min()
-    history = log.filter(pl.col("timestamp") < cut)
+    assert b.meta["sequences"]["up"] == list(data.seq.up_kinds) == ["like"]  # 'auto' resolved on the log
+    history = log.filter(pl.col("timestamp") <= int(data.seq.timestamp[~data.seq.test].max()))
     n = len(b.items)
     recs = b.recommend(history, k=n, exclude_disliked=False, station="radio").scores
     users = np.arange(len(data.seq.users))
-    hq, _ = query_states(b.model, data, users, np.full(len(users), data.seq.stations.index("radio") + 1))
-    ref = b.model.score(hq, torch.arange(1, n + 1)[None]).detach().numpy()
+    scorer = ModelScorer(b.model, data.seq, "test")
+    scorer.queries(users, np.full(len(users), data.seq.stations.index("radio") + 1))
+    ref = b.model.score(scorer.h, torch.arange(1, n + 1)[None]).detach().numpy()
     for u, name in enumerate(data.seq.users):
         got = recs.filter(pl.col("user") == name)
         col = np.array([b.items.index(i) for i in got["item"]])
-        assert np.allclose(got["score"].to_numpy(), ref[u, col], atol=1e-5)
+        assert len(col) == n and np.allclose(got["score"].to_numpy(), ref[u, col], atol=1e-5)
     assert ModelConfig(**{k: b.meta["model_params"][k] for k in ("dim", "layers", "max_len")}).dim == 8
     down = history.filter(pl.col("feedback") == "dislike")
     clean = b.recommend(history, k=n).scores  # disliked songs left out by default
     assert clean.join(down.select("user", "item"), on=["user", "item"]).height == 0
     heard = b.recommend(history, k=n, exclude_heard=True).scores
-    assert heard.join(history.select("user", "item"), on=["user", "item"]).height == 0
+    assert heard.join(history.select("user", "item"), on=["user", "item"]).height == 0  # autoplays included
     only = b.recommend(history, k=n, station="mix", station_only=True, users=["0"]).scores
     mix = set(history.filter(pl.col("context") == "mix")["item"])
     assert set(only["user"]) == {"0"} and set(only["item"]) <= mix
@@ -160,11 +169,10 @@ def test_stale_seqrec_runs_take_their_bundles(tmp_path):
     from denoiserec.data.sources._common import with_kinds
 
     prepared = write_log(with_kinds(_log(n_users=6, per_user=20)), tmp_path / "log", source="test")
-    cfg = {"name": "s", "task": "seqrec", "data": {"path": str(prepared)}, "seeds": [0],
-           "seqrec": {"model": {"dim": 8, "layers": 1, "max_len": 10}, "train": {"epochs": 1, "progress": False}}}
+    cfg = seq_config(data={"path": str(prepared)}, seeds=[0])
     out = tmp_path / "res"
     for dim in (8, 4, 8):  # each change sets the previous run and its bundle aside
-        cfg["seqrec"]["model"]["dim"] = dim
+        cfg["models"]["default"]["dim"] = dim
         run_experiment(check_config(json.loads(json.dumps(cfg))), out, progress=False)
     assert denoiserec.load(out / "bundles" / "seqrec__default__seed0").meta["model_params"]["dim"] == 8
     stale = denoiserec.load(out / "stale" / "bundles" / "seqrec__default__seed0")

@@ -40,12 +40,12 @@ def test_ctr_onnx_parity_on_1000_rows(tmp_path):
 
 
 def test_transformer_onnx_parity_on_1000_rows(tmp_path):
+    from test_bundle import seq_config
     from test_negfeedback import _log
 
-    from denoiserec.seqrec import run_seqrec
+    from denoiserec.seqrec.run import run_seed
 
-    cfg = {"seqrec": {"model": {"dim": 8, "layers": 1, "max_len": 10}, "train": {"epochs": 1, "progress": False}}}
-    run_seqrec(cfg, 0, tmp_path, log=_log(n_users=6, per_user=20))
+    run_seed(seq_config(), 0, tmp_path, log=_log(n_users=6, per_user=20))
     b = denoiserec.load(tmp_path / "bundles" / "seqrec__default__seed0")
     info = export_onnx(b, tmp_path / "t.onnx")
     assert info["outputs"] == ["scores"]

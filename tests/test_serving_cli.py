@@ -49,7 +49,8 @@ def test_prepare_train_predict_recommend_export(tmp_path):
 
     # the negative-feedback transformer on the same prepared log
     cfg = {"name": "seq", "task": "seqrec", "data": {"path": str(prepared)}, "seeds": [0],
-           "seqrec": {"model": {"dim": 8, "layers": 1, "max_len": 10}, "train": {"epochs": 1, "progress": False}}}
+           "split": {"test_frac": 0.2, "valid_frac": 0.1}, "train": {"epochs": 2, "threads": 1},
+           "models": {"default": {"dim": 8, "layers": 1, "max_len": 10}}}
     (tmp_path / "seq.yaml").write_text(yaml.safe_dump(cfg))
     r = run(app, ["run", str(tmp_path / "seq.yaml"), "-o", str(tmp_path / "seq"), "--no-progress"])
     assert r.exit_code == 0, r.output
