@@ -192,12 +192,12 @@ class Encoder:
         if self.spec.sequences:
             user_start = _group_starts(df["user"].to_numpy())
             items = out["cat"][:, self.spec.item_field].numpy()
-            kinds = df["feedback"].replace_strict(FEEDBACK_CODE, return_dtype=pl.Int32).to_numpy()
+            kinds = df["feedback"].replace_strict(FEEDBACK_CODE, return_dtype=pl.Int32).fill_null(0).to_numpy()
             labels = df["label"].to_numpy()
             for name, s in self.config.sequences.items():
-                mask = np.ones(df.height, dtype=bool)
+                mask = df["label"].is_not_null().to_numpy()  # rows without feedback (candidates) are never history
                 if s.kinds is not None:
-                    mask &= df["feedback"].is_in(list(s.kinds)).to_numpy()
+                    mask &= df["feedback"].is_in(list(s.kinds)).fill_null(False).to_numpy()
                 if s.label is not None:
                     mask &= labels == s.label
                 seq_items, seq_kinds = history(items, kinds, mask, user_start, s.max_len)
@@ -209,7 +209,7 @@ class Encoder:
             df.select(pl.struct("user", "session").rank("dense")).to_series().to_numpy().astype(np.int64) - 1)
         out["position"] = torch.from_numpy(df["position"].to_numpy().astype(np.int64))
         out["feedback"] = torch.from_numpy(df["feedback"].replace_strict(FEEDBACK_CODE, return_dtype=pl.Int64)
-                                           .to_numpy(writable=True))
+                                           .fill_null(0).to_numpy(writable=True))
         out["timestamp"] = torch.from_numpy(df["timestamp"].to_numpy().astype(np.int64))
         for c in df.columns:
             if c.startswith(TRUTH_PREFIX):
@@ -284,8 +284,14 @@ def history(items: np.ndarray, kinds: np.ndarray, mask: np.ndarray, group_start:
 def encode_splits(df: pl.DataFrame, config: FeatureConfig | None = None,
                   split_column: str = "split") -> tuple[FeatureSpec, dict[str, EncodedData]]:
     """Fit on the rows with ``split == 0`` and encode train/valid/test (0/1/2) from the whole log."""
+    enc, parts = fit_encode_splits(df, config, split_column)
+    return enc.spec, parts
+
+
+def fit_encode_splits(df: pl.DataFrame, config: FeatureConfig | None = None,
+                      split_column: str = "split") -> tuple[Encoder, dict[str, EncodedData]]:
+    """:func:`encode_splits` returning the fitted :class:`Encoder` (its vocabularies go into model bundles)."""
     enc = Encoder(config).fit(df.filter(pl.col(split_column) == 0))
     split = df[split_column].to_numpy()
     rows = {name: np.flatnonzero(split == code) for code, name in enumerate(("train", "valid", "test"))}
-    parts = enc.transform(df, rows)
-    return enc.spec, parts
+    return enc, enc.transform(df, rows)
