@@ -196,7 +196,7 @@ class Trainer:
                 rows = perm[self.rank * per_rank:(self.rank + 1) * per_rank]
                 part = train_dev.subset(rows)
                 part.tensors["index"] = rows.to(self.device)  # methods look weights up by the full data's row
-            total, count = 0.0, 0
+            total, count, aux_total = 0.0, 0, 0.0
             batch_size = max(cfg.batch_size // self.world, 1)  # the global batch stays cfg.batch_size under DDP
             n_batches = (len(part) + batch_size - 1) // batch_size
             bar = tqdm(part.batches(batch_size, shuffle=True, generator=generator), total=n_batches,
@@ -214,12 +214,14 @@ class Trainer:
                 loss = (w * per).sum() / denom
                 if aux is not None:
                     loss = loss + aux.float()
+                    aux_total += aux.detach().float() * len(logits)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 optim.step()
                 total += loss.detach() * len(y)  # a tensor: no host sync per step
                 count += len(y)
-            record = {"epoch": epoch, "train_loss": float(total) / max(count, 1), "seconds": time.perf_counter() - t0}
+            record = {"epoch": epoch, "train_loss": float(total) / max(count, 1),
+                      "train_aux_loss": float(aux_total) / max(count, 1), "seconds": time.perf_counter() - t0}
             if valid is not None:
                 metrics = self.evaluate(model, valid)
                 record.update({f"valid_{k}": v for k, v in metrics.items()})
