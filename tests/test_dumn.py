@@ -376,3 +376,20 @@ def test_trains_through_the_trainer_and_beats_popularity(small_catalogue, name):
     trainer.fit(model, parts["train"], parts["valid"])
     got = trainer.evaluate(model, parts["test"])["auc"]
     assert got > _popularity_auc(parts) + 0.1, got
+
+
+def test_popularity_learns_the_item_click_rate_order():
+    from denoiserec.data.features import EncodedData, FeatureSpec
+
+    spec = FeatureSpec(categorical=("user", "item"), cardinalities=(2, 11), numeric=(), sequences=())
+    g = torch.Generator().manual_seed(0)
+    item = torch.randint(1, 11, (4000,), generator=g)
+    rate = torch.linspace(0.05, 0.95, 10)
+    label = (torch.rand(4000, generator=g) < rate[item - 1]).float()
+    cat = torch.stack([torch.ones_like(item), item], 1).int()
+    data = EncodedData({"cat": cat, "num": torch.zeros(4000, 0), "label": label, "active": torch.ones(4000)})
+    torch.manual_seed(0)
+    model = build_model("popularity", spec)
+    Trainer(TrainConfig(epochs=10, batch_size=256, lr=5e-2, progress=False, threads=1)).fit(model, data, None)
+    bias = model.item_bias.weight.detach().squeeze(1)[1:]
+    assert torch.equal(torch.argsort(bias), torch.arange(10))
