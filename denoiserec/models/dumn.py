@@ -42,6 +42,12 @@ Departures from the paper, and why:
 * ``margin`` (0.5), ``triplet_pool`` (anchors/candidates taken from the first 1,024 rows of the shuffled batch,
   bounding the ``[P, P]`` distance matrices) and the controller's single hidden layer: the paper gives no value.
 * eq. 13's ``W`` are square (``E×E``, ``Z×Z``): the Hadamard product needs the gate to match its vector.
+* A row whose history x is empty neither writes memory x nor anchors its triplet term (it has nothing to store;
+  the paper is silent). Numeric side fields (``f_*``) cannot be told apart as user or item attributes, so they
+  are in ``e_other``, not in ``e_user`` / ``e_item``.
+* ``key_strength`` (default off, as eq. 9): NTM's learned sharpness ``β``; offered because eq. 9's softmax of a
+  cosine over ``m = 256`` slots is close to uniform, which makes every user's read close to the slots' mean
+  (measured in ``docs/results/dumn.md``).
 """
 
 from __future__ import annotations
