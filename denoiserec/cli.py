@@ -5,6 +5,7 @@ Each sub-command lives next to the code it drives; this module only wires them t
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import typer
@@ -13,6 +14,21 @@ app = typer.Typer(help="Train recommenders from noisy user feedback, and measure
                   no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
 data_app = typer.Typer(help="Prepare and describe data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+
+def _user_errors(command):
+    """Print a user error (bad data, setting, output path or checkpoint) as one line and exit 2, without a
+    traceback; anything else is a bug and keeps its traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from denoiserec.errors import DenoiserecError
+
+        try:
+            return command(*args, **kwargs)
+        except DenoiserecError as e:
+            typer.echo(f"error: {' '.join(str(e).split())}", err=True)
+            raise typer.Exit(2) from None
+    return wrapper
 
 
 # --- data: sources, prepare, describe (denoiserec/data/sources) -----------------------------------------------
@@ -52,6 +68,7 @@ def data_sources() -> None:
 
 
 @data_app.command("prepare")
+@_user_errors
 def data_prepare(
     source: str = typer.Argument(..., help="data set name: see `denoiserec data sources`"),
     path: str = typer.Argument(None, help="the downloaded files: a folder or a file"),
@@ -66,27 +83,25 @@ def data_prepare(
 
     from denoiserec.data.describe import table
     from denoiserec.data.log import write_log
-    from denoiserec.data.sources import read
-    from denoiserec.errors import DataError
+    from denoiserec.data.sources import check_options, read
+    from denoiserec.io import check_output
 
     path = path or raw
     if not path:
         raise typer.BadParameter("give the raw data PATH (or --raw PATH)")
     console = Console(stderr=True)
-    options = _options(opt)
+    options = check_options(source, _options(opt), "--opt")
+    check_output(out, "data", [path])  # before reading: a refused output costs nothing
     t0 = time.perf_counter()
-    try:
-        with console.status(f"reading {source} from {path} ..."):
-            df = read(source, path, **options)
-            write_log(df, out, source, raw=str(path), options=options)
-    except DataError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+    with console.status(f"reading {source} from {path} ..."):
+        df = read(source, path, **options)
+        write_log(df, out, source, inputs=(path,), raw=str(path), options=options)
     console.print(f"wrote {df.height:,} rows to {out} in {time.perf_counter() - t0:.1f} s")
     Console().print(table(df, title=f"{source}: {out}"))
 
 
 @data_app.command("describe")
+@_user_errors
 def data_describe(
     path: str = typer.Argument(..., help="a prepared data folder (or its events.parquet)"),
     positions: int = typer.Option(20, help="show rates by session position up to this position (0: skip)"),
@@ -97,14 +112,12 @@ def data_describe(
 
     from denoiserec.data import describe
     from denoiserec.data.log import read_log
-    from denoiserec.errors import DataError
+    from denoiserec.io import check_output
 
     console = Console()
-    try:
-        df = read_log(path)
-    except DataError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+    if plot is not None:
+        check_output(plot, "png", [path], folder=False)
+    df = read_log(path)
     console.print(describe.table(df, title=str(path)))
     if positions > 0:
         console.print(describe.position_table(df, positions))
@@ -117,6 +130,7 @@ def data_describe(
 
 
 @app.command("simulate")
+@_user_errors
 def simulate_cmd(
     out: str = typer.Option(..., "--out", "-o", help="output folder (events.parquet + meta.json), written atomically"),
     users: int = typer.Option(2000, help="number of users"),
@@ -133,6 +147,8 @@ def simulate_cmd(
 
     from denoiserec.data.simulate import SimConfig, simulate_to
     from denoiserec.errors import ConfigError
+    from denoiserec.io import check_output
+    from denoiserec.validate import check_fields
 
     opts: dict[str, object] = dict(users=users, items=items, sessions=sessions, min_len=min_len, max_len=max_len,
                                    seed=seed)
@@ -144,9 +160,10 @@ def simulate_cmd(
 
     opts.update(_key_values(set_, "--set", json_or_text))
     try:
-        cfg = SimConfig.from_dict(opts)
-    except (ConfigError, TypeError) as e:
-        raise typer.BadParameter(str(e)) from e
+        cfg = SimConfig(**check_fields(SimConfig, opts, "--set"))
+    except ConfigError as e:
+        raise ConfigError(str(e) if str(e).startswith("--set") else f"--set: {e}") from None
+    check_output(out, "data")
     meta = simulate_to(cfg, out, progress=not quiet)
     rates = ", ".join(f"{k} {v:.3f}" for k, v in meta["rates"].items())
     typer.echo(f"wrote {meta['rows']:,} rows to {out} ({rates})")
@@ -170,36 +187,29 @@ def _apply_sets(cfg: dict, sets: list[str]) -> dict:
 
 
 def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
-    from denoiserec.errors import ConfigError, DataError
     from denoiserec.experiment import check_config, run_experiment
     from denoiserec.report import print_summary
 
-    try:
-        cfg = check_config(cfg, cfg.get("name", "config"))
-        out = out or Path("runs") / cfg["name"]
-        run_experiment(cfg, out, progress=progress)
-    except (ConfigError, DataError) as e:
-        raise typer.BadParameter(str(e)) from e
+    cfg = check_config(cfg, "config")
+    out = out or Path("runs") / cfg["name"]
+    run_experiment(cfg, out, progress=progress)
     print_summary(out, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
 
 
 @app.command()
+@_user_errors
 def run(config: Path = typer.Argument(..., help="experiment YAML (see configs/)"),
         out: Path | None = typer.Option(None, "--out", "-o", help="results folder (default runs/<name>)"),
         set_: list[str] = typer.Option([], "--set", help="override a config value, e.g. --set train.epochs=2"),
         progress: bool = typer.Option(True, help="progress bars")) -> None:
     """Run an experiment: every model x method x seed of CONFIG; resumes runs already in the results folder."""
-    from denoiserec.errors import ConfigError
     from denoiserec.experiment import load_config
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as e:
-        raise typer.BadParameter(str(e)) from e
-    _run_config(_apply_sets(cfg, set_), out, progress)
+    _run_config(_apply_sets(load_config(config), set_), out, progress)
 
 
 @app.command()
+@_user_errors
 def train(data: str = typer.Option("simulate", help="prepared folder, raw path with --source, or 'simulate'"),
           source: str | None = typer.Option(None, help="read DATA as this source's raw files (see `data sources`)"),
           model: str = typer.Option("deepfm", help="model (see `denoiserec models`)"),
@@ -212,6 +222,12 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
           out: Path | None = typer.Option(None, "--out", "-o"),
           progress: bool = typer.Option(True)) -> None:
     """Train one model with one method (a one-line experiment). Works under `torchrun` for DDP."""
+    from denoiserec.errors import ConfigError
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
     if data == "simulate":
         data_cfg: dict = {"simulate": {}}
     elif source:
@@ -221,7 +237,7 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
     cfg = {
         "name": f"{model}_{method}", "data": data_cfg,
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device},
-        "seeds": [int(s) for s in seeds.split(",")],
+        "seeds": seed_list,
         "models": {model: _apply_sets({}, model_param)}, "methods": {method: _apply_sets({}, param)},
         "features": {"sequences": {"hist": {"max_len": 20}}},
     }
@@ -229,16 +245,18 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
 
 
 @app.command()
+@_user_errors
 def report(results: Path = typer.Argument(..., help="results folder of `run`/`train`"),
            baseline: str | None = typer.Option(None, help="method label to compare against (default: config's)")
            ) -> None:
     """Re-write and print the Markdown report (tables, RelaImpr, t-tests) and plots of a results folder."""
     import yaml
 
+    from denoiserec.errors import OutputError
     from denoiserec.report import print_summary, write_report
 
-    if not (results / "runs").is_dir():
-        raise typer.BadParameter(f"{results}: not a results folder (no runs/ inside)")
+    if results.is_symlink() or not (results / "runs").is_dir():
+        raise OutputError(f"{results}: not a results folder of `run`/`train` (no runs/ inside)")
     cfg_file = results / "config.yaml"
     cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.exists() else {}
     baseline = baseline or cfg.get("baseline")
@@ -247,6 +265,7 @@ def report(results: Path = typer.Argument(..., help="results folder of `run`/`tr
 
 
 @app.command()
+@_user_errors
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out", "-o"),
          set_: list[str] = typer.Option([], "--set", help="override a demo config value"),
          progress: bool = typer.Option(True)) -> None:

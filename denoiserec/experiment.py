@@ -21,6 +21,7 @@ A config with ``task: seqrec`` is handed to :func:`denoiserec.seqrec.run_seqrec`
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -32,9 +33,6 @@ from tqdm.auto import tqdm
 from denoiserec.data.features import FeatureConfig, encode_splits
 from denoiserec.errors import ConfigError
 from denoiserec.io import write_json, write_text
-
-KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "seqrec", "select", "baseline_model"}
 
 
 def load_config(path: str | Path) -> dict:
@@ -49,37 +47,10 @@ def load_config(path: str | Path) -> dict:
 
 
 def check_config(cfg: dict, where: str = "config") -> dict:
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
-    unknown = set(cfg) - KNOWN_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
-    if "data" not in cfg:
-        raise ConfigError(f"{where}: 'data' is required")
-    cfg.setdefault("name", Path(where).stem)
-    cfg.setdefault("seeds", [0, 1, 2, 3, 4])
-    cfg.setdefault("models", {"deepfm": {}})
-    cfg.setdefault("methods", {"none": {}})
-    cfg.setdefault("baseline", next(iter(cfg["methods"])))
-    if cfg.get("task") == "seqrec":
-        return cfg
-    from denoiserec import methods, models
+    """Every section checked up front, defaults filled (:func:`denoiserec.config_check.check_config`)."""
+    from denoiserec.config_check import check_config as check
 
-    for key, registry, pick in (("models", models, "model"), ("methods", methods, "method")):
-        if not isinstance(cfg[key], dict):
-            raise ConfigError(f"{where}: '{key}' must map labels to hyper-parameters")
-        for label, hp in cfg[key].items():
-            if hp is not None and not isinstance(hp, dict):
-                raise ConfigError(f"{where}: {key}.{label} must be a mapping of hyper-parameters, got {hp!r}")
-            module = (hp or {}).get(pick, label)
-            if module not in registry.available():
-                raise ConfigError(f"{where}: unknown {pick} {module!r} (label {label!r}); "
-                                  f"available: {', '.join(registry.available())}")
-    for name, candidates in (cfg.get("select") or {}).items():
-        missing = [c for c in candidates if c not in cfg["methods"]]
-        if missing:
-            raise ConfigError(f"{where}: select.{name} names unknown method label(s) {missing}")
-    return cfg
+    return check(cfg, where)
 
 
 def load_log(data: dict) -> pl.DataFrame:
@@ -116,12 +87,13 @@ def run_name(model: str, method: str, seed: int) -> str:
 
 def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
     """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
+    from denoiserec.io import claim_dir
     from denoiserec.methods import build_method
     from denoiserec.models import build_model
     from denoiserec.report import write_report
     from denoiserec.train.trainer import TrainConfig, Trainer
 
-    out_dir = Path(out_dir)
+    out_dir = claim_dir(out_dir, "results", [cfg["data"].get("path")])
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
@@ -133,12 +105,20 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 run_seqrec(cfg, seed, out_dir, progress=progress)
         return out_dir
 
+    from denoiserec.fingerprint import data_fingerprint, run_fingerprint
+
+    data_fp = data_fingerprint(cfg["data"])
+    wanted = {run_name(m, me, s): run_fingerprint(cfg, m, me, s, data_fp)
+              for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]}
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process moves files
+        set_aside_stale_runs(runs_dir, wanted)
     plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
             if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]
     if plan:
         t0 = time.perf_counter()
         df = load_data(cfg)
         spec, parts = encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+        check_parts(parts)
         prep_seconds = time.perf_counter() - t0
         bar = tqdm(plan, desc=cfg["name"], disable=not progress)
         for model_label, method_label, seed in bar:
@@ -156,7 +136,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
             model = build_model(model_name, spec, **mhp)
             method = build_method(method_name, **hp)
             t0 = time.perf_counter()
-            trainer.fit(model, parts["train"], parts["valid"], method, spec)
+            trainer.fit(model, parts["train"], parts["valid"], method, spec, fingerprint=wanted[name])
             seconds = time.perf_counter() - t0
             result = {
                 "model": model_label, "method": method_label, "seed": seed,
@@ -168,6 +148,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 "train_seconds": seconds, "prepare_seconds": prep_seconds,
                 "rows": {k: len(v) for k, v in parts.items()},
                 "parameters": sum(p.numel() for p in model.parameters()),
+                "fingerprint": wanted[name],
             }
             if trainer.rank == 0:
                 write_json(runs_dir / f"{name}.json", result)
@@ -176,3 +157,43 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"),
                      baseline_model=cfg.get("baseline_model"))
     return out_dir
+
+
+def check_parts(parts: dict) -> None:
+    """Train, valid and test must each hold rows of both labels: an empty part or a single class makes the
+    metrics (AUC, GAUC, early stopping) undefined, so it is an error naming the part instead of a table with
+    silently missing columns."""
+    from denoiserec.errors import DataError
+
+    for name, data in parts.items():
+        n = len(data)
+        if n == 0:
+            raise DataError("split", f"the {name} part is empty (0 rows): change split.how / split.fractions "
+                            "or give more data")
+        pos = int(data["label"].sum())
+        if pos in (0, n):
+            raise DataError("split", f"every label of the {name} part is {int(pos == n)} ({n} rows): AUC and "
+                            "GAUC are undefined with one class; change the split or the data")
+
+
+def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str]) -> None:
+    """Move results that this config would not produce -- another config or data (their fingerprint differs),
+    or a model/method/seed no longer in the config -- from ``runs/`` to ``stale/``, saying so; they are then
+    recomputed or left out of the report, never reused."""
+    import json
+
+    for file in sorted(runs_dir.glob("*.json")):
+        if file.name.startswith("seqrec__"):
+            continue
+        try:
+            fp = json.loads(file.read_text()).get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            fp = None
+        if wanted.get(file.stem) == fp:
+            continue
+        why = "not in this config" if file.stem not in wanted else "written for another config or data"
+        stale = runs_dir.parent / "stale"
+        stale.mkdir(exist_ok=True)
+        file.replace(stale / file.name)
+        tqdm.write(f"{file}: {why}; moved to {stale}/" + (" and recomputing" if file.stem in wanted else ""))
+

@@ -396,14 +396,13 @@ def simulate_to(cfg: SimConfig | None, out_dir: str | Path, progress: bool = Tru
     import pyarrow.parquet as pq
 
     from denoiserec.data.log import EVENTS, META
-    from denoiserec.io import atomic_path
+    from denoiserec.io import output_dir
 
     cfg = cfg or SimConfig()
     out_dir = Path(out_dir)
     totals: dict[str, int] = {}
     columns: list[str] = []
-    with atomic_path(out_dir) as tmp, _progress(cfg.expected_rows, progress) as bar:
-        tmp.mkdir()
+    with output_dir(out_dir, "data") as tmp, _progress(cfg.expected_rows, progress) as bar:
         writer = None
         try:
             for df, counts in _blocks(cfg):

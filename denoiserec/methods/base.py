@@ -29,3 +29,12 @@ class Method:
     def state(self) -> dict:
         """What to record in the run's results (fitted statistics, diagnostics)."""
         return {}
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep so that a resumed run continues exactly (counters accumulated over the
+        steps so far); plain Python numbers, lists, dicts and CPU tensors only (loaded with
+        ``torch.load(weights_only=True)``). State rebuilt by :meth:`fit` need not be kept."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (called after :meth:`fit` when a run resumes)."""

@@ -107,6 +107,7 @@ class LCD(Method):
         self.epoch = 0
         self._w_sum = self._degenerate = None
         self._count = self._steps = 0
+        self._w_sum0 = self._degenerate0 = 0.0  # sums carried over from a checkpoint (see load_state_dict)
 
     @property
     def active(self) -> bool:
@@ -135,17 +136,34 @@ class LCD(Method):
     def _record(self, w: torch.Tensor, ok: torch.Tensor) -> None:
         """Diagnostics, accumulated on the device (no synchronisation per step)."""
         if self._w_sum is None:
-            self._w_sum, self._degenerate = torch.zeros((), device=w.device), torch.zeros((), device=w.device)
+            self._w_sum = torch.full((), self._w_sum0, device=w.device)
+            self._degenerate = torch.full((), self._degenerate0, device=w.device)
         self._w_sum += torch.where(ok, w.sum(), 0.0)
         self._degenerate += (~ok).float()
         self._count += w.numel()
         self._steps += 1
 
+    def _sums(self) -> tuple[float, float]:
+        if self._w_sum is None:
+            return self._w_sum0, self._degenerate0
+        return float(self._w_sum), float(self._degenerate)
+
     def state(self) -> dict:
+        w_sum, degenerate = self._sums()
         return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "reverse": self.reverse,
                 "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": self._steps,
-                "degenerate_batches": int(self._degenerate) if self._steps else 0,
-                "mean_w": float(self._w_sum) / self._count if self._count else None}
+                "degenerate_batches": int(degenerate) if self._steps else 0,
+                "mean_w": w_sum / self._count if self._count else None}
+
+    def state_dict(self) -> dict:
+        """The diagnostics' counters, so that a resumed run reports the same ``corrected_steps``/``mean_w``."""
+        w_sum, degenerate = self._sums()
+        return {"steps": self._steps, "count": self._count, "w_sum": w_sum, "degenerate": degenerate}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._steps, self._count = int(state.get("steps", 0)), int(state.get("count", 0))
+        self._w_sum0, self._degenerate0 = float(state.get("w_sum", 0.0)), float(state.get("degenerate", 0.0))
+        self._w_sum = self._degenerate = None
 
 
 METHOD = LCD

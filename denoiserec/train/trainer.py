@@ -13,7 +13,7 @@ import copy
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +49,34 @@ class TrainConfig:
     restore_best: bool = True  # end with the best-validation epoch's weights (False: the last epoch's)
 
     @classmethod
+    def check(cls, d: object, where: str = "train") -> dict:
+        """``d`` checked key by key (types, ranges, allowed values; :mod:`denoiserec.validate`)."""
+        from denoiserec.validate import at_least, check_fields, one_of
+
+        def positive(v):
+            return None if v > 0 else f"must be > 0, got {v!r}"
+
+        def device(v):
+            import re
+
+            if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
+                return f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
+            if v.startswith("cuda") and not torch.cuda.is_available():
+                return f"{v!r} requested but CUDA is not available here"
+            return None
+
+        return check_fields(cls, d, where, rules={
+            "epochs": at_least(1), "batch_size": at_least(1), "eval_batch_size": at_least(1), "lr": positive,
+            "weight_decay": at_least(0), "patience": at_least(0), "threads": at_least(1),
+            "reduction": one_of("weighted", "mean"), "monitor": one_of(*MONITORS), "device": device})
+
+    @classmethod
     def from_dict(cls, d: dict | None) -> TrainConfig:
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        return cls(**cls.check(d))
+
+
+#: what ``monitor`` may name: the keys of :func:`denoiserec.metrics.evaluate` (``*_true`` on simulated data)
+MONITORS = ("auc", "gauc", "logloss", "auc_active", "auc_true", "gauc_true", "logloss_true")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -158,8 +179,11 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------
     def fit(self, model: torch.nn.Module, train: EncodedData, valid: EncodedData | None = None,
-            method: Method | None = None, spec=None) -> torch.nn.Module:
-        """Train ``model`` in place with ``method`` (default: none); returns the best model on ``valid``."""
+            method: Method | None = None, spec=None, fingerprint: str | None = None) -> torch.nn.Module:
+        """Train ``model`` in place with ``method`` (default: none); returns the best model on ``valid``.
+
+        ``fingerprint`` (a hash of the run's effective config and data) is stored in the checkpoint; a
+        checkpoint with another fingerprint is not resumed from (the run restarts, saying so)."""
         cfg = self.config
         method = method or Method()
         generator = seed_everything(cfg.seed)
@@ -173,14 +197,18 @@ class Trainer:
         forward = torch.compile(ddp_model) if cfg.compile else ddp_model
         start_epoch, best, best_state, stale = 0, None, None, 0
         ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
-        if ckpt is not None and ckpt.exists():
-            state = torch.load(ckpt, map_location=self.device, weights_only=False)
-            model.load_state_dict(state["model"])
-            optim.load_state_dict(state["optim"])
-            start_epoch, best, best_state = state["epoch"] + 1, state["best"], state["best_state"]
-            stale = state["stale"]
-            self.history = state["history"]
-            generator.set_state(state["generator"])
+        state = load_checkpoint(ckpt, fingerprint) if ckpt is not None else None
+        if state is not None:
+            try:
+                model.load_state_dict(state["model"])
+                optim.load_state_dict(state["optim"])
+                start_epoch, best, best_state = state["epoch"] + 1, state["best"], state["best_state"]
+                stale = state["stale"]
+                self.history = state["history"]
+                method.load_state_dict(state.get("method") or {})
+                _set_rng_states(generator, state["rng"])
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:
+                raise _corrupt(ckpt, f"does not fit this run: {type(e).__name__}: {e}") from None
         train_dev = train.to(self.device) if self.device.type == "cuda" else train
         show = cfg.progress and self.rank == 0
         for epoch in range(start_epoch, cfg.epochs):
@@ -238,7 +266,8 @@ class Trainer:
             if ckpt is not None and self.rank == 0:
                 self._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch,
                                   "best": best, "best_state": best_state, "stale": stale, "history": self.history,
-                                  "generator": generator.get_state(), "config": asdict(cfg)})
+                                  "rng": _rng_states(generator), "method": method.state_dict(),
+                                  "fingerprint": fingerprint, "config": asdict(cfg)})
         if best_state is not None and cfg.restore_best:
             model.load_state_dict(best_state)
         return model
@@ -250,3 +279,75 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
+
+
+# --- checkpoint (de)serialisation ------------------------------------------------------------------------------
+
+
+def _corrupt(path: Path, why: str):
+    from denoiserec.errors import CheckpointError
+
+    return CheckpointError(f"{path}: cannot resume from this checkpoint ({why}); delete the file to restart "
+                           "the run from its first epoch")
+
+
+def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict | None:
+    """The checkpoint at ``path`` loaded on the CPU with ``weights_only=True`` (tensors and plain types only:
+    opening it runs no pickled code), or None when there is none or it was written for another config/data
+    (its ``fingerprint`` differs; the run then restarts, saying so). An unreadable file is a one-line
+    :class:`~denoiserec.errors.CheckpointError` naming it and how to restart."""
+    if not path.exists():
+        return None
+    if not path.is_file() or path.stat().st_size == 0:
+        raise _corrupt(path, "empty file" if path.is_file() else "not a file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, garbage, or a pickle needing code: all unreadable here
+        import pickle
+
+        why = ("garbage, truncated, or holding objects other than tensors and plain values"
+               if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+               if str(e) else type(e).__name__)
+        raise _corrupt(path, why) from None
+    if not isinstance(state, dict) or not {"model", "optim", "epoch", "rng"} <= set(state):
+        raise _corrupt(path, "not a denoiserec training checkpoint")
+    if fingerprint is not None and state.get("fingerprint") != fingerprint:
+        tqdm.write(f"{path}: written for another config or data; not resuming from it, training from epoch 1")
+        return None
+    return state
+
+
+def _rng_states(generator: torch.Generator) -> dict:
+    """Every random state training draws from, as CPU tensors and plain lists (``weights_only``-loadable)."""
+    np_state = np.random.get_state()
+    out = {"generator": generator.get_state(), "torch": torch.get_rng_state(),
+           "numpy": [np_state[0], np_state[1].tolist(), *[x for x in np_state[2:]]],
+           "python": _listify(random.getstate())}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return out
+
+
+def _listify(x):
+    return [_listify(v) for v in x] if isinstance(x, (tuple, list)) else x
+
+
+def _tuplify(x):
+    return tuple(_tuplify(v) for v in x) if isinstance(x, list) else x
+
+
+def _byte_state(t: torch.Tensor) -> torch.Tensor:
+    """An RNG state as the CPU ByteTensor ``set_rng_state`` requires, wherever the checkpoint put it."""
+    return t.detach().to("cpu", torch.uint8)
+
+
+def _set_rng_states(generator: torch.Generator, rng: dict) -> None:
+    generator.set_state(_byte_state(rng["generator"]))
+    torch.set_rng_state(_byte_state(rng["torch"]))
+    name, keys, *rest = rng["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    random.setstate(_tuplify(rng["python"]))
+    if "cuda" in rng and torch.cuda.is_available():
+        states = [_byte_state(s) for s in rng["cuda"]]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)

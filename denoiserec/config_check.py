@@ -1,0 +1,229 @@
+"""The up-front check of a whole experiment config (docs/reliability.md): every section -- data, split,
+features, train, seeds, models, methods, baseline, select, seqrec -- is checked with
+:mod:`denoiserec.validate` before any data is read, so a bad setting is one :class:`ConfigError` naming the key
+path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently wrong run.
+"""
+
+from __future__ import annotations
+
+from denoiserec.errors import ConfigError
+from denoiserec.io import safe_name
+from denoiserec.validate import at_least, between, check_fields, check_mapping, check_params, coerce, one_of
+
+KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
+              "description", "seqrec", "select", "baseline_model"}
+
+
+def _prefixed(where: str, e: Exception) -> ConfigError:
+    text = str(e)
+    return ConfigError(text if text.startswith(where) else f"{where}: {text}")
+
+
+def check_data(data: object, where: str = "data") -> dict:
+    data = check_mapping(data, where)
+    if not data:
+        raise ConfigError(f"{where}: required; give one of 'simulate', 'source' + 'path', or 'path'")
+    unknown = sorted(set(data) - {"simulate", "source", "path", "options"})
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: options, path, simulate, source")
+    if "simulate" in data:
+        if set(data) - {"simulate"}:
+            raise ConfigError(f"{where}: 'simulate' cannot be combined with {sorted(set(data) - {'simulate'})}")
+        from denoiserec.data.simulate import SimConfig
+
+        sim = check_fields(SimConfig, data["simulate"], f"{where}.simulate")
+        try:
+            SimConfig(**sim)
+        except (ConfigError, TypeError, ValueError) as e:
+            raise _prefixed(f"{where}.simulate", e) from None
+        return {**data, "simulate": sim}
+    if "path" not in data:
+        raise ConfigError(f"{where}.path: required (the raw files with 'source', else a prepared folder)")
+    coerce(data["path"], str, f"{where}.path")
+    if "source" in data:
+        from denoiserec.data.sources import check_options
+
+        coerce(data["source"], str, f"{where}.source")
+        opts = check_options(data["source"], data.get("options"), f"{where}.options")
+        return {**data, "options": opts} if "options" in data else data
+    if "options" in data:
+        raise ConfigError(f"{where}.options: only with 'source' (options of a raw-data adapter)")
+    return data
+
+
+def check_split(split: object, where: str = "split") -> dict:
+    from denoiserec.data import split as split_module
+
+    rules = {"how": one_of(*split_module.HOWS), "unit": one_of("row", "session"), "test_days": at_least(0),
+             "valid_days": at_least(0)}
+    d = check_params(split_module.split, split, where, skip=("df",), rules=rules)
+    if "fractions" in d:
+        f = coerce(list(d["fractions"]), list[float], f"{where}.fractions")
+        if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1) > 1e-6:
+            raise ConfigError(f"{where}.fractions: must be three non-negative numbers summing to 1, got {f}")
+        if f[1] == 0 or f[2] == 0:
+            raise ConfigError(f"{where}.fractions: the valid and test shares must be > 0, got {f}")
+    return d
+
+
+def check_features(features: object, where: str = "features") -> dict:
+    from denoiserec.data.features import FeatureConfig, SequenceConfig
+    from denoiserec.data.schema import FEEDBACK_KINDS
+
+    d = check_fields(FeatureConfig, features, where, rules={"min_count": at_least(1), "impute": one_of(None, "mean")},
+                     skip=("sequences",))
+    seqs = check_mapping(d.get("sequences"), f"{where}.sequences")
+    for name, s in seqs.items():
+        path = f"{where}.sequences.{name}"
+        s = check_fields(SequenceConfig, s, path, rules={"max_len": at_least(1), "label": one_of(None, 0, 1)})
+        for k in s.get("kinds") or ():
+            if k not in FEEDBACK_KINDS:
+                raise ConfigError(f"{path}.kinds: unknown feedback kind {k!r}; known: {', '.join(FEEDBACK_KINDS)}")
+    return d
+
+
+def check_train(train: object, where: str = "train") -> dict:
+    from denoiserec.train.trainer import TrainConfig
+
+    return TrainConfig.check(train, where)
+
+
+def check_seeds(seeds: object, where: str = "seeds") -> list[int]:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    s = coerce(seeds, list[int], where)
+    if not s:
+        raise ConfigError(f"{where}: give at least one seed")
+    if len(set(s)) != len(s):
+        raise ConfigError(f"{where}: repeated seed(s) in {s}")
+    return s
+
+
+def check_models(models: object, where: str = "models") -> dict:
+    from denoiserec import models as registry
+
+    out = {}
+    for label, hp in _labelled(models, where).items():
+        hp = dict(check_mapping(hp, f"{where}.{label}"))
+        name = hp.pop("model", label)
+        if name not in registry.available():
+            raise ConfigError(f"{where}.{label}: unknown model {name!r}; available: {', '.join(registry.available())}")
+        check_params(registry.model_class(name), hp, f"{where}.{label}", skip=("self", "spec"))
+        out[label] = hp if name == label else {"model": name, **hp}
+    return out
+
+
+def check_methods(methods: object, where: str = "methods") -> dict:
+    """Checks names and types against each method's constructor, then builds it once (methods need no data),
+    so range checks in the constructors (e.g. EDM's decay) fire here too."""
+    from denoiserec import methods as registry
+
+    out = {}
+    for label, hp in _labelled(methods, where).items():
+        hp = dict(check_mapping(hp, f"{where}.{label}"))
+        name = hp.pop("method", label)
+        if name not in registry.available():
+            raise ConfigError(f"{where}.{label}: unknown method {name!r}; "
+                              f"available: {', '.join(registry.available())}")
+        cls = __import__(f"denoiserec.methods.{name}", fromlist=["METHOD"]).METHOD
+        checked = check_params(cls, hp, f"{where}.{label}")
+        try:
+            cls(**checked)
+        except (ConfigError, TypeError, ValueError) as e:
+            raise _prefixed(f"{where}.{label}", e) from None
+        out[label] = hp if name == label else {"method": name, **hp}
+    return out
+
+
+def _labelled(d: object, where: str) -> dict:
+    if not isinstance(d, dict) or not d:
+        raise ConfigError(f"{where}: expected a non-empty mapping of labels to hyper-parameters, got {d!r}")
+    for label in d:
+        safe_name(label, f"{where}.{label}")
+    return d
+
+
+def check_seqrec(sec: object, where: str = "seqrec") -> dict:
+    from denoiserec.data.sequences import SequenceConfig
+    from denoiserec.seqrec.train import EvalConfig, ModelConfig, SeqTrainConfig
+
+    sec = check_mapping(sec, where)
+    unknown = sorted(set(sec) - {"sequences", "model", "train", "eval", "variants"})
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: eval, model, sequences, train, variants")
+    pos = at_least(1)
+    classes = {"model": (ModelConfig, {"dim": pos, "layers": pos, "heads": pos, "max_len": pos,
+                                       "dropout": between(0, 1)}),
+               "train": (SeqTrainConfig, {"epochs": pos, "batch_size": pos, "lr": _positive, "p_mask": between(0, 1),
+                                          "p_hard": between(0, 1), "hardest_of_k": at_least(0)}),
+               "eval": (EvalConfig, {"candidates": pos, "batch_size": pos})}
+    try:
+        SequenceConfig.from_dict(check_fields(SequenceConfig, sec.get("sequences"), f"{where}.sequences"))
+    except ConfigError as e:
+        raise _prefixed(f"{where}.sequences", e) from None
+    for part, (cls, rules) in classes.items():
+        check_fields(cls, sec.get(part), f"{where}.{part}", rules=rules)
+    for label, override in check_mapping(sec.get("variants"), f"{where}.variants").items():
+        safe_name(label, f"{where}.variants.{label}")
+        for key, value in check_mapping(override, f"{where}.variants.{label}").items():
+            home = [p for p, (cls, _) in classes.items() if key in cls.__dataclass_fields__]
+            if not home:
+                raise ConfigError(f"{where}.variants.{label}.{key}: unknown key (not a model/train/eval option)")
+            cls, rules = classes[home[0]]
+            check_fields(cls, {key: value}, f"{where}.variants.{label}", rules=rules)
+    return sec
+
+
+def _positive(v: object) -> str | None:
+    return None if v is None or v > 0 else f"must be > 0, got {v!r}"
+
+
+def check_config(cfg: object, where: str = "config") -> dict:
+    """Check every section of ``cfg`` (see the module docstring) and fill the defaults; ``where`` names the
+    file in messages. Returns the checked config; raises :class:`ConfigError` at the first problem."""
+    from pathlib import Path
+
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level")
+    unknown = sorted(set(cfg) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: {unknown[0]}: unknown key; known: {', '.join(sorted(KNOWN_KEYS))}")
+    if "data" not in cfg:
+        raise ConfigError(f"{where}: data: required")
+
+    def at(e: ConfigError) -> ConfigError:
+        return ConfigError(f"{where}: {e}")
+
+    try:
+        cfg = dict(cfg)
+        cfg["name"] = safe_name(cfg.get("name", Path(where).stem), "name")
+        if cfg.get("task") not in (None, "ctr", "seqrec"):
+            raise ConfigError(f"task: must be one of ['ctr', 'seqrec'], got {cfg['task']!r}")
+        if "description" in cfg:
+            coerce(cfg["description"], str, "description")
+        cfg["data"] = check_data(cfg["data"])
+        cfg["seeds"] = check_seeds(cfg.get("seeds", [0, 1, 2, 3, 4]))
+        if cfg.get("task") == "seqrec":
+            check_seqrec(cfg.get("seqrec"))
+            return cfg
+        if "seqrec" in cfg:
+            raise ConfigError("seqrec: only with 'task: seqrec'")
+        check_split(cfg.get("split"))
+        check_features(cfg.get("features"))
+        check_train(cfg.get("train"))
+        cfg["models"] = check_models(cfg.get("models", {"deepfm": {}}))
+        cfg["methods"] = check_methods(cfg.get("methods", {"none": {}}))
+        cfg.setdefault("baseline", next(iter(cfg["methods"])))
+        if cfg["baseline"] is not None and cfg["baseline"] not in cfg["methods"]:
+            raise ConfigError(f"baseline: {cfg['baseline']!r} is not a method label; labels: {list(cfg['methods'])}")
+        if cfg.get("baseline_model") is not None and cfg["baseline_model"] not in cfg["models"]:
+            raise ConfigError(f"baseline_model: {cfg['baseline_model']!r} is not a model label; "
+                              f"labels: {list(cfg['models'])}")
+        for name, candidates in check_mapping(cfg.get("select"), "select").items():
+            candidates = coerce(candidates, list[str], f"select.{name}")
+            missing = [c for c in candidates if c not in cfg["methods"]]
+            if missing:
+                raise ConfigError(f"select.{name}: unknown method label(s) {missing}")
+    except ConfigError as e:
+        raise at(e) from None
+    return cfg
