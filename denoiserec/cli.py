@@ -129,44 +129,83 @@ def data_describe(
 # --- simulate (denoiserec/data/simulate.py) -------------------------------------------------------------------
 
 
+def _scenario_help() -> str:
+    from denoiserec.data.simulate import SCENARIOS
+
+    return "preset: " + ", ".join(f"{k} ({v['short']})" for k, v in SCENARIOS.items()) + " (docs/simulator.md)"
+
+
 @app.command("simulate")
 @_user_errors
 def simulate_cmd(
     out: str = typer.Option(..., "--out", "-o", help="output folder (events.parquet + meta.json), written atomically"),
-    users: int = typer.Option(2000, help="number of users"),
-    items: int = typer.Option(5000, help="number of tracks"),
-    sessions: int = typer.Option(5, help="sessions per user"),
-    min_len: int = typer.Option(10, help="shortest recommended playlist"),
-    max_len: int = typer.Option(30, help="longest recommended playlist"),
+    scenario: str = typer.Option("default", help=_scenario_help()),
+    like: str = typer.Option(None, "--like", help="fit the knobs to this prepared log's statistics (over the "
+                             "scenario's) and print real vs simulated side by side"),
+    users: int = typer.Option(None, help="number of users [2000; with --like: the log's]"),
+    items: int = typer.Option(None, help="number of tracks [5000; with --like: fitted]"),
+    sessions: int = typer.Option(None, help="sessions per user [5; with --like: the log's]"),
+    min_len: int = typer.Option(None, help="shortest recommended playlist [10]"),
+    max_len: int = typer.Option(None, help="longest recommended playlist [30]"),
     seed: int = typer.Option(0, help="random seed (same seed, same output)"),
     set_: list[str] = typer.Option([], "--set", help="any other SimConfig knob, e.g. --set slip=0.05 (repeatable)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    plot: str = typer.Option(None, help="with --like: also save real vs simulated curves as this PNG"),
 ) -> None:
     """Simulate music sessions with hidden attention and true preference (see docs/simulator.md)."""
     import json
+    from dataclasses import asdict
 
-    from denoiserec.data.simulate import SimConfig, simulate_to
+    from denoiserec.data.simulate import SCENARIOS, SimConfig, simulate_to
     from denoiserec.errors import ConfigError
     from denoiserec.io import check_output
     from denoiserec.validate import check_fields
 
-    opts: dict[str, object] = dict(users=users, items=items, sessions=sessions, min_len=min_len, max_len=max_len,
-                                   seed=seed)
     def json_or_text(value: str) -> object:
         try:
             return json.loads(value)
         except json.JSONDecodeError:
             return value
 
-    opts.update(_key_values(set_, "--set", json_or_text))
+    given = {k: v for k, v in dict(users=users, items=items, sessions=sessions, min_len=min_len,
+                                     max_len=max_len).items() if v is not None}
+    opts: dict[str, object] = {"scenario": scenario, **given, "seed": seed, **dict(_key_values(set_, "--set",
+                                                                                            json_or_text))}
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"--scenario: unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     try:
-        cfg = SimConfig(**check_fields(SimConfig, opts, "--set"))
+        given_knobs = check_fields(SimConfig, opts, "--set")
+        cfg = SimConfig.from_dict(given_knobs)
     except ConfigError as e:
         raise ConfigError(str(e) if str(e).startswith("--set") else f"--set: {e}") from None
     check_output(out, "data")
-    meta = simulate_to(cfg, out, progress=not quiet)
+    extra, real = None, None
+    if like:
+        from denoiserec.data import calibrate
+        from denoiserec.data.log import read_log
+
+        base = SimConfig.from_dict({"scenario": scenario})
+        fitted, real = calibrate.fit(read_log(like), base, seed=seed)
+        cfg = SimConfig.from_dict({**asdict(fitted), **given_knobs})  # explicit options win over the fit
+        extra = {"calibration": {"like": str(like), "fitted": calibrate.fitted_knobs(fitted, base), "real": real}}
+    meta = simulate_to(cfg, out, progress=not quiet, extra=extra)
     rates = ", ".join(f"{k} {v:.3f}" for k, v in meta["rates"].items())
     typer.echo(f"wrote {meta['rows']:,} rows to {out} ({rates})")
+    if like:
+        from rich.console import Console
+
+        from denoiserec.data import calibrate
+        from denoiserec.data.log import read_log
+
+        sim_df = read_log(out)
+        rows = calibrate.compare(real, calibrate.profile(sim_df))
+        if plot:
+            typer.echo(f"plot: {calibrate.plot(read_log(like), sim_df, plot, f'{like} vs simulated')}")
+        Console().print(calibrate.table(rows, f"{like} (real) vs {out} (simulated)"))
+        met = sum(bool(r["ok"]) for r in rows if r["ok"] is not None)
+        typer.echo(f"{met} of {sum(r['ok'] is not None for r in rows)} statistics within tolerance; fitted knobs: "
+                   + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in extra["calibration"]["fitted"].items()))
 
 
 # --- train, run, report, demo (denoiserec/train, experiment.py, report.py) ------------------------------------

@@ -7,6 +7,7 @@ path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently 
 from __future__ import annotations
 
 from denoiserec.errors import ConfigError
+from denoiserec.headroom import check_oracle_label
 from denoiserec.io import safe_name
 from denoiserec.validate import at_least, between, check_fields, check_mapping, check_params, coerce, one_of
 
@@ -33,7 +34,7 @@ def check_data(data: object, where: str = "data") -> dict:
 
         sim = check_fields(SimConfig, data["simulate"], f"{where}.simulate")
         try:
-            SimConfig(**sim)
+            SimConfig.from_dict(sim)  # a scenario's preset, then the keys given
         except (ConfigError, TypeError, ValueError) as e:
             raise _prefixed(f"{where}.simulate", e) from None
         return {**data, "simulate": sim}
@@ -121,7 +122,10 @@ def check_methods(methods: object, where: str = "methods") -> dict:
     out = {}
     for label, hp in _labelled(methods, where).items():
         hp = dict(check_mapping(hp, f"{where}.{label}"))
-        name = hp.pop("method", label)
+        oracle = hp.pop("oracle", False)  # trains on the hidden truth (denoiserec.headroom)
+        if oracle:
+            check_oracle_label(str(label), where)
+        name = hp.pop("method", "none" if oracle else label)
         if name not in registry.available():
             raise ConfigError(f"{where}.{label}: unknown method {name!r}; "
                               f"available: {', '.join(registry.available())}")
@@ -131,7 +135,7 @@ def check_methods(methods: object, where: str = "methods") -> dict:
             cls(**checked)
         except (ConfigError, TypeError, ValueError) as e:
             raise _prefixed(f"{where}.{label}", e) from None
-        out[label] = hp if name == label else {"method": name, **hp}
+        out[label] = {**({"method": name} if name != label else {}), **({"oracle": True} if oracle else {}), **hp}
     return out
 
 

@@ -10,6 +10,8 @@
     seeds: [0, 1, 2, 3, 4]
     models: {deepfm: {embed_dim: 8}}         # label → hparams; `model: <module>` when the label differs
     methods: {none: {}, lcd: {a: 5, b: 1}}   # label → hparams; `method: <module>` when the label differs
+             # oracle: {oracle: true}        # simulated data: the same model trained on true_preference
+             #                               # (denoiserec.headroom; a popularity.json is written beside runs/)
     baseline: none                           # RelaImpr and paired t-tests are against this method
     select: {lcd: [lcd_a05, lcd_a1, lcd_a2]} # optional: per model, the label with the best validation AUC
     baseline_model: din                      # optional: compare models with this model instead (same method)
@@ -21,6 +23,7 @@ A config with ``task: seqrec`` is handed to :func:`denoiserec.seqrec.run_seqrec`
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -32,6 +35,7 @@ from tqdm.auto import tqdm
 
 from denoiserec.data.features import FeatureConfig, encode_splits
 from denoiserec.errors import ConfigError
+from denoiserec.headroom import oracle_labels, popularity_result
 from denoiserec.io import write_json, write_text
 
 
@@ -98,11 +102,16 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     runs_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
     if cfg.get("task") == "seqrec":
+        from denoiserec.fingerprint import seqrec_fingerprint
         from denoiserec.seqrec import run_seqrec
 
+        wanted = {f"seqrec__seed{seed}": seqrec_fingerprint(cfg, seed) for seed in cfg["seeds"]}
+        set_aside_stale_runs(runs_dir, wanted, prefix="seqrec__")
         for seed in tqdm(cfg["seeds"], desc="seeds", disable=not progress):
-            if not (runs_dir / f"seqrec__seed{seed}.json").exists():
+            file = runs_dir / f"seqrec__seed{seed}.json"
+            if not file.exists():
                 run_seqrec(cfg, seed, out_dir, progress=progress)
+                write_json(file, {**json.loads(file.read_text()), "fingerprint": wanted[file.stem]})
         return out_dir
 
     from denoiserec.fingerprint import data_fingerprint, run_fingerprint
@@ -120,13 +129,20 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         spec, parts = encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
         check_parts(parts)
         prep_seconds = time.perf_counter() - t0
+        if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
+            write_json(out_dir / "popularity.json", popularity_result(parts, spec))
         bar = tqdm(plan, desc=cfg["name"], disable=not progress)
         for model_label, method_label, seed in bar:
             bar.set_postfix_str(run_name(model_label, method_label, seed))
             mhp = dict(cfg["models"][model_label] or {})
             model_name = mhp.pop("model", model_label)
             hp = dict(cfg["methods"][method_label] or {})
-            method_name = hp.pop("method", method_label)
+            oracle = bool(hp.pop("oracle", False))
+            method_name = hp.pop("method", "none" if oracle else method_label)
+            train_part, valid_part = parts["train"], parts["valid"]
+            if oracle:  # the documented exception: labels := hidden truth, before the method/model see them
+                where = f"methods.{method_label}"
+                train_part, valid_part = oracle_labels(train_part, where), oracle_labels(valid_part, where)
             name = run_name(model_label, method_label, seed)
             train_cfg = TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": seed,
                                                "checkpoint": str(out_dir / "checkpoints" / f"{name}.pt"),
@@ -136,12 +152,12 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
             model = build_model(model_name, spec, **mhp)
             method = build_method(method_name, **hp)
             t0 = time.perf_counter()
-            trainer.fit(model, parts["train"], parts["valid"], method, spec, fingerprint=wanted[name])
+            trainer.fit(model, train_part, valid_part, method, spec, fingerprint=wanted[name])
             seconds = time.perf_counter() - t0
             result = {
                 "model": model_label, "method": method_label, "seed": seed,
                 "model_module": model_name, "method_module": method_name,
-                "model_params": mhp, "method_params": hp,
+                "model_params": mhp, "method_params": hp, **({"oracle": True} if oracle else {}),
                 "test": trainer.evaluate(model, parts["test"]),
                 "valid": trainer.evaluate(model, parts["valid"]),
                 "history": trainer.history, "method_state": method.state(),
@@ -176,14 +192,12 @@ def check_parts(parts: dict) -> None:
                             "GAUC are undefined with one class; change the split or the data")
 
 
-def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str]) -> None:
+def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str], prefix: str = "") -> None:
     """Move results that this config would not produce -- another config or data (their fingerprint differs),
     or a model/method/seed no longer in the config -- from ``runs/`` to ``stale/``, saying so; they are then
     recomputed or left out of the report, never reused."""
-    import json
-
-    for file in sorted(runs_dir.glob("*.json")):
-        if file.name.startswith("seqrec__"):
+    for file in sorted(runs_dir.glob(f"{prefix}*.json")):
+        if file.name.startswith("seqrec__") != (prefix == "seqrec__"):
             continue
         try:
             fp = json.loads(file.read_text()).get("fingerprint")

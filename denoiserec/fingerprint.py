@@ -46,3 +46,8 @@ def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str)
     return _digest({"data": data_fp, "split": cfg.get("split") or {"how": "temporal"},
                     "features": cfg.get("features"), "train": train, "model": cfg["models"][model],
                     "model_label": model, "method": cfg["methods"][method], "method_label": method})
+
+
+def seqrec_fingerprint(cfg: dict, seed: int) -> str:
+    """Fingerprint of one seed of a ``task: seqrec`` config (its data and whole ``seqrec`` section)."""
+    return _digest({"data": data_fingerprint(cfg["data"]), "seqrec": cfg.get("seqrec"), "seed": seed})

@@ -31,14 +31,27 @@ def _marker_kind(folder: Path) -> str | None:
     try:
         info = json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
-        names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-        if names == _DATA_FILES:  # legacy prepared/simulated folder: exactly the two files, meta names a source
-            try:
-                return "data" if "source" in json.loads((folder / "meta.json").read_text()) else None
-            except (OSError, ValueError):
-                return None
-        return None
+        return _legacy_kind(folder)
     return info.get("kind") if isinstance(info, dict) and info.get("written_by") == "denoiserec" else None
+
+
+def _legacy_kind(folder: Path) -> str | None:
+    """The kind of an output written before markers existed: a data folder holding exactly ``events.parquet``
+    and a ``meta.json`` naming its source; a results folder holding ``config.yaml`` and otherwise only what
+    ``run`` writes (``report.md``, PNG plots, ``runs/``, ``checkpoints/``, ``stale/``)."""
+    entries = list(folder.iterdir()) if folder.is_dir() else []
+    names = {p.name for p in entries}
+    if names == _DATA_FILES:
+        try:
+            return "data" if "source" in json.loads((folder / "meta.json").read_text()) else None
+        except (OSError, ValueError):
+            return None
+    results_dirs = {"runs", "checkpoints", "stale"}
+    if "config.yaml" in names and all(
+            (p.name in results_dirs and p.is_dir() and not p.is_symlink())
+            or (p.is_file() and (p.name in ("config.yaml", "report.md") or p.suffix == ".png")) for p in entries):
+        return "results"
+    return None
 
 
 def is_output(folder: str | os.PathLike, kind: str) -> bool:
@@ -198,7 +211,7 @@ def claim_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.Path
     path = check_output(path, kind, inputs)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        if _marker_kind(path) != kind:
+        if not (path / MARKER).is_file():
             write_marker(path, kind)
     except OSError as e:
         raise OutputError(f"{path}: cannot write here ({e.strerror or e})") from None

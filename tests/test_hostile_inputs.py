@@ -143,6 +143,7 @@ def test_run_refuses_foreign_results_folder(home):
     before = snapshot(home)
     refused(invoke(["run", "cfg.yaml", "--out", "foreign"]), "not written by denoiserec")
     refused(invoke(["run", "cfg.yaml", "--out", "."]), "current directory")
+    refused(invoke(["report", "foreign"]), "not a results folder")
     assert snapshot(home) == before
 
 
@@ -449,3 +450,21 @@ def test_rng_states_restored_as_cpu_byte_tensors():
 
 def test_data_error_type_is_dataerror():
     assert issubclass(DataError, ValueError)
+
+
+def test_results_folders_written_before_markers_are_recognised(tmp_path):
+    from denoiserec.errors import OutputError
+    from denoiserec.io import claim_dir
+
+    old = tmp_path / "lcd_cpu"  # as in docs/results/: config, report, plots (runs/ is not committed)
+    old.mkdir()
+    for name in ("config.yaml", "report.md", "curves.png"):
+        (old / name).write_text("x")
+    assert claim_dir(old, "results") == old and (old / MARKER).is_file()
+    foreign = tmp_path / "mixed"
+    foreign.mkdir()
+    for name in ("config.yaml", "thesis.tex"):
+        (foreign / name).write_text("x")
+    with pytest.raises(OutputError, match="not written by denoiserec"):
+        claim_dir(foreign, "results")
+    assert sorted(p.name for p in foreign.iterdir()) == ["config.yaml", "thesis.tex"]

@@ -13,6 +13,10 @@ class Method:
     """Base class: the identity method (``w = 1``, ``y* = y``), i.e. training on the noisy labels as given."""
 
     name = "none"
+    #: ``weights_and_targets`` can be captured in a CUDA graph (trainer ``cuda_graph``): no host synchronisation,
+    #: static shapes, no Python-side state changed per step, tensors it reads not replaced within an epoch.
+    #: The identity method is; a subclass that overrides ``weights_and_targets`` declares it.
+    graph_safe = False
 
     def fit(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here)."""
