@@ -43,6 +43,9 @@ class _Attn(nn.Module):
 
 
 class DFN(nn.Module):
+    #: histories a one-line `denoiserec train --model dfn` encodes
+    default_sequences = ("click", "unclick", "dislike")
+
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, click: str = "click", unclick: str = "unclick",
                  dislike: str = "dislike", heads: int = 2, hidden: tuple[int, ...] = (256, 128, 64),
                  dropout: float = 0.0, umn: bool = False, slots: int = 256, width: int = 64, ffn: int = 512,

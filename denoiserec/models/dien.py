@@ -17,6 +17,9 @@ from denoiserec.models.layers import MLP, FieldEmbedding
 
 
 class DIEN(nn.Module):
+    #: histories a one-line `denoiserec train --model dien` encodes
+    default_sequences = ("click",)
+
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequence: str = "click", gru_dim: int | None = None,
                  hidden: tuple[int, ...] = (200, 80), dropout: float = 0.0, aux_loss: bool = True,
                  aux_weight: float = 1.0):

@@ -48,6 +48,9 @@ def divide_sessions(ids: torch.Tensor, ago: torch.Tensor, sessions: int, session
 
 
 class DSIN(nn.Module):
+    #: histories a one-line `denoiserec train --model dsin` encodes
+    default_sequences = ("click",)
+
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequence: str = "click", sessions: int = 5,
                  session_len: int = 10, heads: int = 2, hidden: tuple[int, ...] = (200, 80), dropout: float = 0.0):
         super().__init__()

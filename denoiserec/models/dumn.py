@@ -139,6 +139,9 @@ class Fusion(nn.Module):
 
 
 class DUMN(nn.Module):
+    #: histories a one-line `denoiserec train --model dumn` encodes (presets of data/features.py)
+    default_sequences = ("click", "unclick", "like", "dislike")
+
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequences: list[str] | None = None, heads: int = 2,
                  slots: int = 256, width: int = 64, ffn: int = 512, hidden: tuple[int, ...] = (256, 128, 64),
                  dropout: float = 0.0, purify: bool = True, memory: bool = True, shared_memory: bool = False,
