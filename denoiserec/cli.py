@@ -227,12 +227,12 @@ def _apply_sets(cfg: dict, sets: list[str]) -> dict:
 
 def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
     from denoiserec.experiment import check_config, run_experiment
-    from denoiserec.report import print_summary
+    from denoiserec.tasks import get_task
 
     cfg = check_config(cfg, "config")
     out = out or Path("runs") / cfg["name"]
     run_experiment(cfg, out, progress=progress)
-    print_summary(out, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
+    get_task(cfg).print_summary(out, cfg)
 
 
 @app.command()
@@ -291,18 +291,16 @@ def report(results: Path = typer.Argument(..., help="results folder of `run`/`tr
            baseline: str | None = typer.Option(None, help="method label to compare against (default: config's)")
            ) -> None:
     """Re-write and print the Markdown report (tables, RelaImpr, t-tests) and plots of a results folder."""
-    import yaml
-
     from denoiserec.errors import OutputError
-    from denoiserec.report import print_summary, write_report
+    from denoiserec.tasks import folder_config, get_task
 
     if results.is_symlink() or not (results / "runs").is_dir():
         raise OutputError(f"{results}: not a results folder of `run`/`train` (no runs/ inside)")
-    cfg_file = results / "config.yaml"
-    cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.exists() else {}
-    baseline = baseline or cfg.get("baseline")
-    write_report(results, baseline, cfg.get("select"), cfg.get("baseline_model"))
-    print_summary(results, baseline, cfg.get("select"), cfg.get("baseline_model"))
+    cfg = folder_config(results)
+    cfg["baseline"] = baseline or cfg.get("baseline")
+    task = get_task(cfg)
+    task.write_report(results, cfg)
+    task.print_summary(results, cfg)
 
 
 @app.command()

@@ -1,5 +1,5 @@
 """The up-front check of a whole experiment config (docs/reliability.md): every section -- data, split,
-features, train, seeds, models, methods, baseline, select, seqrec -- is checked with
+features, train, seeds, models, methods, baseline, select -- is checked with
 :mod:`denoiserec.validate` before any data is read, so a bad setting is one :class:`ConfigError` naming the key
 path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently wrong run.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 from denoiserec.errors import ConfigError
 from denoiserec.headroom import check_oracle_label
 from denoiserec.io import safe_name
-from denoiserec.validate import at_least, between, check_fields, check_mapping, check_params, coerce, one_of
+from denoiserec.validate import at_least, check_fields, check_mapping, check_params, coerce, one_of
 
 KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "seqrec", "select", "baseline_model"}
+              "description", "select", "baseline_model"}
 
 
 def _prefixed(where: str, e: Exception) -> ConfigError:
@@ -147,37 +147,6 @@ def _labelled(d: object, where: str) -> dict:
     return d
 
 
-def check_seqrec(sec: object, where: str = "seqrec") -> dict:
-    from denoiserec.data.sequences import SequenceConfig
-    from denoiserec.seqrec.train import EvalConfig, ModelConfig, SeqTrainConfig
-
-    sec = check_mapping(sec, where)
-    unknown = sorted(set(sec) - {"sequences", "model", "train", "eval", "variants"})
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: eval, model, sequences, train, variants")
-    pos = at_least(1)
-    classes = {"model": (ModelConfig, {"dim": pos, "layers": pos, "heads": pos, "max_len": pos,
-                                       "dropout": between(0, 1)}),
-               "train": (SeqTrainConfig, {"epochs": pos, "batch_size": pos, "lr": _positive, "p_mask": between(0, 1),
-                                          "p_hard": between(0, 1), "hardest_of_k": at_least(0)}),
-               "eval": (EvalConfig, {"candidates": pos, "batch_size": pos})}
-    try:
-        SequenceConfig.from_dict(check_fields(SequenceConfig, sec.get("sequences"), f"{where}.sequences"))
-    except ConfigError as e:
-        raise _prefixed(f"{where}.sequences", e) from None
-    for part, (cls, rules) in classes.items():
-        check_fields(cls, sec.get(part), f"{where}.{part}", rules=rules)
-    for label, override in check_mapping(sec.get("variants"), f"{where}.variants").items():
-        safe_name(label, f"{where}.variants.{label}")
-        for key, value in check_mapping(override, f"{where}.variants.{label}").items():
-            home = [p for p, (cls, _) in classes.items() if key in cls.__dataclass_fields__]
-            if not home:
-                raise ConfigError(f"{where}.variants.{label}.{key}: unknown key (not a model/train/eval option)")
-            cls, rules = classes[home[0]]
-            check_fields(cls, {key: value}, f"{where}.variants.{label}", rules=rules)
-    return sec
-
-
 def _positive(v: object) -> str | None:
     return None if v is None or v > 0 else f"must be > 0, got {v!r}"
 
@@ -189,6 +158,12 @@ def check_config(cfg: object, where: str = "config") -> dict:
 
     if not isinstance(cfg, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
+    if cfg.get("task") not in (None, "ctr", "seqrec"):
+        raise ConfigError(f"{where}: task: must be one of ['ctr', 'seqrec'], got {cfg['task']!r}")
+    if cfg.get("task") == "seqrec":  # its own sections (denoiserec.tasks.seqrec)
+        from denoiserec.tasks import get_task
+
+        return get_task(cfg).check_config(cfg, where)
     unknown = sorted(set(cfg) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(f"{where}: {unknown[0]}: unknown key; known: {', '.join(sorted(KNOWN_KEYS))}")
@@ -201,17 +176,10 @@ def check_config(cfg: object, where: str = "config") -> dict:
     try:
         cfg = dict(cfg)
         cfg["name"] = safe_name(cfg.get("name", Path(where).stem), "name")
-        if cfg.get("task") not in (None, "ctr", "seqrec"):
-            raise ConfigError(f"task: must be one of ['ctr', 'seqrec'], got {cfg['task']!r}")
         if "description" in cfg:
             coerce(cfg["description"], str, "description")
         cfg["data"] = check_data(cfg["data"])
         cfg["seeds"] = check_seeds(cfg.get("seeds", [0, 1, 2, 3, 4]))
-        if cfg.get("task") == "seqrec":
-            check_seqrec(cfg.get("seqrec"))
-            return cfg
-        if "seqrec" in cfg:
-            raise ConfigError("seqrec: only with 'task: seqrec'")
         check_split(cfg.get("split"))
         check_features(cfg.get("features"))
         check_train(cfg.get("train"))

@@ -18,7 +18,7 @@
 
 The folder gets ``config.yaml``, ``runs/<model>__<method>__seed<k>.json`` (one per run, written atomically;
 a re-run skips the runs already there, so a killed experiment resumes), ``report.md`` and PNG plots.
-A config with ``task: seqrec`` is handed to :func:`denoiserec.seqrec.run_seqrec` instead.
+A config with another ``task`` (``seqrec``) is checked and run by that task (:mod:`denoiserec.tasks`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.load import load_log
 from denoiserec.errors import ConfigError
 from denoiserec.headroom import oracle_labels, popularity_result
 from denoiserec.io import write_json, write_text
@@ -55,24 +56,6 @@ def check_config(cfg: dict, where: str = "config") -> dict:
     from denoiserec.config_check import check_config as check
 
     return check(cfg, where)
-
-
-def load_log(data: dict) -> pl.DataFrame:
-    """The canonical log named by a config's ``data`` section: ``simulate``, ``source`` + ``path`` (raw files) or
-    ``path`` (a prepared folder)."""
-    if "simulate" in data:
-        from denoiserec.data.simulate import SimConfig, simulate
-
-        return simulate(SimConfig.from_dict(data["simulate"]))
-    if "source" in data:
-        from denoiserec.data.sources import read
-
-        return read(data["source"], data["path"], **(data.get("options") or {}))
-    if "path" in data:
-        from denoiserec.data.log import read_log
-
-        return read_log(data["path"])
-    raise ConfigError("data: give one of 'simulate', 'source' + 'path', or 'path'")
 
 
 def load_data(cfg: dict) -> pl.DataFrame:
@@ -101,18 +84,10 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    if cfg.get("task") == "seqrec":
-        from denoiserec.fingerprint import seqrec_fingerprint
-        from denoiserec.seqrec import run_seqrec
+    if cfg.get("task", "ctr") != "ctr":
+        from denoiserec.tasks import get_task
 
-        wanted = {f"seqrec__seed{seed}": seqrec_fingerprint(cfg, seed) for seed in cfg["seeds"]}
-        set_aside_stale_runs(runs_dir, wanted, prefix="seqrec__")
-        for seed in tqdm(cfg["seeds"], desc="seeds", disable=not progress):
-            file = runs_dir / f"seqrec__seed{seed}.json"
-            if not file.exists():
-                run_seqrec(cfg, seed, out_dir, progress=progress)
-                write_json(file, {**json.loads(file.read_text()), "fingerprint": wanted[file.stem]})
-        return out_dir
+        return get_task(cfg).run(cfg, out_dir, progress)
 
     from denoiserec.fingerprint import data_fingerprint, run_fingerprint
 

@@ -49,5 +49,6 @@ def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str)
 
 
 def seqrec_fingerprint(cfg: dict, seed: int) -> str:
-    """Fingerprint of one seed of a ``task: seqrec`` config (its data and whole ``seqrec`` section)."""
-    return _digest({"data": data_fingerprint(cfg["data"]), "seqrec": cfg.get("seqrec"), "seed": seed})
+    """Fingerprint of one seed of a checked ``task: seqrec`` config (its data and every section but the seeds)."""
+    rest = {k: v for k, v in cfg.items() if k not in ("data", "seeds", "name")}
+    return _digest({"data": data_fingerprint(cfg["data"]), "config": rest, "seed": seed})
