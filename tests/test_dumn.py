@@ -7,14 +7,14 @@ import torch
 import torch.nn.functional as F
 from conftest import make_log
 
-import denoiserec.models._seq as seq
 import denoiserec.models.dumn as dumn_module
+import denoiserec.nn.sequence as seq
 from denoiserec.data.features import DUMN_KINDS, FeatureConfig, encode_splits
 from denoiserec.data.schema import FEEDBACK_CODE
 from denoiserec.metrics import auc
 from denoiserec.models import build_model
-from denoiserec.models._seq import UserMemory, projection, purify, triplet_loss
 from denoiserec.models.dsin import divide_sessions
+from denoiserec.nn.sequence import UserMemory, projection, purify, triplet_loss
 from denoiserec.train.trainer import TrainConfig, Trainer
 
 SEQ_MODELS = ["dumn", "din", "dien", "dsin", "dfn", "dmt"]

@@ -16,8 +16,8 @@ from denoiserec.data.split import split
 from denoiserec.metrics import auc
 from denoiserec.models import build_model
 from denoiserec.models.autoint import InteractingLayer
-from denoiserec.models.layers import CrossNetwork
 from denoiserec.models.xdeepfm import CIN
+from denoiserec.nn.layers import CrossNetwork
 from denoiserec.train.trainer import TrainConfig, Trainer
 
 ZOO = ["lr", "fm", "widedeep", "youtubenet", "deepfm", "xdeepfm", "dcn", "dcnv2", "autoint", "pnn"]

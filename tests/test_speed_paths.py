@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from denoiserec.metrics import auc as denoiserec_auc
-from denoiserec.models.layers import lookup
+from denoiserec.nn.layers import lookup
 from denoiserec.train.trainer import make_adam
 
 

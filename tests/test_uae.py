@@ -9,8 +9,6 @@ from denoiserec.data.features import EncodedData, FeatureConfig, encode_splits
 from denoiserec.errors import ConfigError
 from denoiserec.methods import build_method
 from denoiserec.methods._attention import (
-    AttentionNet,
-    PropensityNet,
     Sessions,
     SessionTensors,
     attention_metrics,
@@ -20,6 +18,7 @@ from denoiserec.methods._attention import (
     reweighted_rows,
 )
 from denoiserec.models import build_model
+from denoiserec.nn.attention import AttentionNet, PropensityNet
 from denoiserec.train.trainer import TrainConfig, Trainer
 
 

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.methods._attention import NetAttentionMethod, PropensityNet, Sessions, SessionTensors, pu_risk
+from denoiserec.methods._attention import NetAttentionMethod, Sessions, SessionTensors, pu_risk
+from denoiserec.nn.attention import PropensityNet
 
 
 class UAE(NetAttentionMethod):

@@ -13,12 +13,9 @@ import torch
 
 from denoiserec.errors import ConfigError
 
-_NOT_MODELS = {"layers"}
-
 
 def available() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_MODELS
-                  and not m.name.startswith("_"))
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def model_class(name: str) -> type[torch.nn.Module]:

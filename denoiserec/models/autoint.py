@@ -7,7 +7,7 @@ logit (AutoInt+); ``scaled`` divides the scores by ``√d'`` (the paper does not
 mean-pooled history fields (None: every encoded one; DUMN's Table 1 runs AutoInt on ``[click]``).
 
 ``umn: true`` is AutoInt+UMN of DUMN's Table 3: one DUMN user memory per sequence in ``umn_sequences``
-(:class:`denoiserec.models._seq.UserMemory`, controller ``FFN([mean-pooled e_x, e_user])`` — AutoInt has no
+(:class:`denoiserec.nn.sequence.UserMemory`, controller ``FFN([mean-pooled e_x, e_user])`` — AutoInt has no
 sequence attention, so the pooled history is the short-term representation), the reads gated as DUMN's PAIR
 (``r ⊙ σ(r W)``) and added to the output layer's input, and DUMN's triplet loss (weight 1) as auxiliary loss.
 """
@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models._seq import Gate, UserMemory, sequence_names, umn_triplet, user_item
-from denoiserec.models.layers import MLP, FieldEmbedding, masked_mean
+from denoiserec.nn.layers import MLP, FieldEmbedding, masked_mean
+from denoiserec.nn.sequence import Gate, UserMemory, sequence_names, umn_triplet, user_item
 
 
 class InteractingLayer(nn.Module):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models.layers import MLP, CrossNetwork, FieldEmbedding
+from denoiserec.nn.layers import MLP, CrossNetwork, FieldEmbedding
 
 
 class DCN(nn.Module):

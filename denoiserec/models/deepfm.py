@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models.layers import MLP, FieldEmbedding, LinearTerm, fm_interaction
+from denoiserec.nn.layers import MLP, FieldEmbedding, LinearTerm, fm_interaction
 
 
 class DeepFM(nn.Module):

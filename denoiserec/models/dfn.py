@@ -10,7 +10,7 @@
   (the Transformer outputs are layer-normalised and would swamp the FM's field products).
 
 ``umn: true`` adds DUMN's user memory network (controller ``FFN([f_x, e_user])``), gated fusion and triplet loss
-(weight 1; click↔unclick item samples, :func:`denoiserec.models._seq.umn_triplet`) on ``f_c, f_u, f_d`` (DFN+UMN
+(weight 1; click↔unclick item samples, :func:`denoiserec.nn.sequence.umn_triplet`) on ``f_c, f_u, f_d`` (DFN+UMN
 of DUMN's Table 3). Simplified: one Transformer layer per sequence, no separate Wide cross features.
 """
 
@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models._seq import (
+from denoiserec.nn.layers import MLP, FieldEmbedding, LinearTerm, fm_interaction
+from denoiserec.nn.sequence import (
     Gate,
     UserMemory,
     key_padding,
@@ -29,7 +30,6 @@ from denoiserec.models._seq import (
     umn_triplet,
     user_item,
 )
-from denoiserec.models.layers import MLP, FieldEmbedding, LinearTerm, fm_interaction
 
 
 class _Attn(nn.Module):

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models._seq import MaskedGRU, masked_softmax, sequence_names, user_item
-from denoiserec.models.layers import MLP, FieldEmbedding
+from denoiserec.nn.layers import MLP, FieldEmbedding
+from denoiserec.nn.sequence import MaskedGRU, masked_softmax, sequence_names, user_item
 
 
 class DIEN(nn.Module):

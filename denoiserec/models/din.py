@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models._seq import ActivationUnit, sequence_names, user_item
-from denoiserec.models.layers import MLP, FieldEmbedding
+from denoiserec.nn.layers import MLP, FieldEmbedding
+from denoiserec.nn.sequence import ActivationUnit, sequence_names, user_item
 
 
 class DIN(nn.Module):

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models._seq import key_padding, positions_from_end, sequence_names, user_item
-from denoiserec.models.layers import MLP, FieldEmbedding
+from denoiserec.nn.layers import MLP, FieldEmbedding
+from denoiserec.nn.sequence import key_padding, positions_from_end, sequence_names, user_item
 
 
 class DMT(nn.Module):

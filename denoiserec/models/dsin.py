@@ -22,8 +22,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from denoiserec.data.features import FeatureSpec
 from denoiserec.errors import ConfigError
-from denoiserec.models._seq import key_padding, masked_softmax, sequence_names, user_item
-from denoiserec.models.layers import MLP, FieldEmbedding
+from denoiserec.nn.layers import MLP, FieldEmbedding
+from denoiserec.nn.sequence import key_padding, masked_softmax, sequence_names, user_item
 
 
 def divide_sessions(ids: torch.Tensor, ago: torch.Tensor, sessions: int, session_len: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ Recommendation", RecSys '21, §3), over the click / unclick / like / dislike seq
    dislike are used as they are.
 4. User memory network (eqs. 8-12): one memory per sequence, controller ``FFN([f_x^o, e_user])``; read, then
    erase/add write into a memory state that later batches and evaluation read — see
-   :class:`denoiserec.models._seq.UserMemory` for exactly how the state is kept over a batch.
+   :class:`denoiserec.nn.sequence.UserMemory` for exactly how the state is kept over a batch.
 5. PAIR (eqs. 13-15): ``U_x = [f_x^o ⊙ σ(f_x^o W1), r_x ⊙ σ(r_x W2)]``, ``R = [U_c, U_u, U_l, U_d]``,
    ``ŷ = σ(FFN([e_user, e_item, e_other, R]))``.
 6. Loss (eqs. 16-20): ``L = L1 + L2`` (``triplet_weight = 1``), ``L2 = Σ_x mean_i max(d(q_x,i, s_x) −
@@ -59,7 +59,8 @@ from torch import nn
 
 from denoiserec.data.features import FeatureSpec
 from denoiserec.errors import ConfigError
-from denoiserec.models._seq import (
+from denoiserec.nn.layers import MLP, FieldEmbedding
+from denoiserec.nn.sequence import (
     Gate,
     UserMemory,
     masked_softmax,
@@ -67,7 +68,6 @@ from denoiserec.models._seq import (
     sequence_names,
     umn_triplet,
 )
-from denoiserec.models.layers import MLP, FieldEmbedding
 
 #: f_x^o = f_x − proj(f_x, f_partner) (eqs. 6-7)
 PURIFY = {"click": "dislike", "unclick": "like"}

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models.layers import FieldEmbedding, LinearTerm, fm_interaction
+from denoiserec.nn.layers import FieldEmbedding, LinearTerm, fm_interaction
 
 
 class FM(nn.Module):

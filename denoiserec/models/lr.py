@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models.layers import LinearTerm
+from denoiserec.nn.layers import LinearTerm
 
 
 class LR(nn.Module):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models.layers import MLP, FieldEmbedding
+from denoiserec.nn.layers import MLP, FieldEmbedding
 
 
 class PNN(nn.Module):

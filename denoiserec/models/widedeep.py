@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models.layers import MLP, FieldEmbedding, LinearTerm
+from denoiserec.nn.layers import MLP, FieldEmbedding, LinearTerm
 
 
 class WideDeep(nn.Module):

@@ -14,7 +14,7 @@ from torch import nn
 
 from denoiserec.data.features import FeatureSpec
 from denoiserec.errors import ConfigError
-from denoiserec.models.layers import MLP, FieldEmbedding
+from denoiserec.nn.layers import MLP, FieldEmbedding
 
 NEG = -1e9
 
