@@ -1,0 +1,148 @@
+"""The import graph of the ``denoiserec`` package, read with :mod:`ast` (``docs/design.md``, "Layout").
+
+Every ``import`` / ``from … import`` statement in the package is an edge from its module to the ``denoiserec``
+module it names (``from pkg import name`` points at ``pkg.name`` when that is a module, else at ``pkg``).
+An edge is *eager* when the statement runs at import time (outside any function body) and *lazy* inside a
+function. Implicit parent-package imports (importing ``a.b.c`` runs ``a/__init__``) are not edges.
+
+The rules asserted:
+
+1. The eager graph has no cycle at module granularity.
+2. Cycles of the full graph (eager and lazy edges) stay inside the orchestration layer :data:`ORCHESTRATION`
+   (the root facade, CLI, experiment runner, config checks and tasks, which dispatch lazily to each other by
+   design): the library below it is acyclic, both per module and collapsed to top-level subpackages/modules,
+   and never imports the orchestration layer -- except the root package, which holds ``__version__`` and
+   imports nothing from ``denoiserec`` eagerly. One component-level cycle is known and pinned
+   (:data:`COMPONENT_EXCEPTIONS`): ``seqrec`` holds both the transformer (which ``bundle`` loads) and its
+   seed runner ``seqrec.run`` (which saves a bundle); per module there is no cycle.
+3. ``denoiserec.methods`` never reaches ``denoiserec.models`` (directly or through other modules) and vice
+   versa; ``denoiserec.nn`` reaches neither. What models and methods share lives in ``denoiserec.nn``.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+import denoiserec
+
+ROOT = Path(denoiserec.__file__).parent
+ORCHESTRATION = {"denoiserec", "denoiserec.__main__", "denoiserec.cli", "denoiserec.experiment",
+                 "denoiserec.config_check", "denoiserec.tasks", "denoiserec.tasks.ctr", "denoiserec.tasks.seqrec"}
+
+COMPONENT_EXCEPTIONS = {("denoiserec.seqrec", "denoiserec.bundle"): {"denoiserec.seqrec.run"}}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in ROOT.rglob("*.py"):
+        parts = list(p.relative_to(ROOT.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = p
+    return out
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _targets(node: ast.AST, package: str) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join(parts + ([base] if base else []))
+        return [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+    return []
+
+
+def _edges(module: str, path: Path) -> Iterable[tuple[str, bool]]:
+    """``(target, eager)`` for every import of ``module``."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+    def visit(node: ast.AST, eager: bool):
+        for t in _targets(node, package):
+            r = _resolve(t) if t.split(".")[0] == "denoiserec" else None
+            if r and r != module:
+                yield r, eager
+        inner = eager and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        for child in ast.iter_child_nodes(node):
+            yield from visit(child, inner)
+
+    yield from visit(ast.parse(path.read_text(), str(path)), True)
+
+
+EDGES = {m: list(_edges(m, p)) for m, p in MODULES.items()}
+
+
+def _graph(eager_only: bool = False, keep=lambda m: True) -> dict[str, set[str]]:
+    return {m: {t for t, eager in es if (eager or not eager_only) and keep(t)} for m, es in EDGES.items() if keep(m)}
+
+
+def _assert_acyclic(graph: dict[str, set[str]]) -> None:
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as e:
+        pytest.fail(f"import cycle: {' -> '.join(e.args[1])}")
+
+
+def _reaches(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for t in graph.get(todo.pop(), ()):
+            if t not in seen:
+                seen.add(t)
+                todo.append(t)
+    return seen
+
+
+def test_the_graph_sees_the_package():
+    assert {"denoiserec.nn.layers", "denoiserec.models.deepfm", "denoiserec.methods.uae"} <= set(MODULES)
+    assert ("denoiserec.nn.layers", True) in EDGES["denoiserec.models.deepfm"]
+    assert ("denoiserec.bundle", False) in EDGES["denoiserec"]  # a lazy import inside denoiserec.load
+
+
+def test_no_cycle_among_eager_imports():
+    _assert_acyclic(_graph(eager_only=True))
+
+
+def test_the_library_below_the_orchestration_layer_is_acyclic():
+    library = _graph(keep=lambda m: m not in ORCHESTRATION)
+    _assert_acyclic(library)
+    top = lambda m: ".".join(m.split(".")[:2])  # noqa: E731
+    collapsed: dict[str, set[str]] = {}
+    for m, ts in library.items():
+        for t in ts:
+            if top(t) != top(m) and m not in COMPONENT_EXCEPTIONS.get((top(m), top(t)), ()):
+                collapsed.setdefault(top(m), set()).add(top(t))
+    _assert_acyclic(collapsed)
+
+
+def test_the_library_never_imports_the_orchestration_layer():
+    bad = [(m, t) for m, es in EDGES.items() if m not in ORCHESTRATION for t, _ in es
+           if t in ORCHESTRATION and t != "denoiserec"]
+    assert not bad
+    assert not [t for t, eager in EDGES["denoiserec"] if eager]
+
+
+@pytest.mark.parametrize(("source", "forbidden"), [("denoiserec.methods", "denoiserec.models"),
+                                                    ("denoiserec.models", "denoiserec.methods"),
+                                                    ("denoiserec.nn", "denoiserec.models"),
+                                                    ("denoiserec.nn", "denoiserec.methods")])
+def test_methods_and_models_stay_apart(source, forbidden):
+    graph = _graph()
+    bad = {(m, t) for m in graph if m == source or m.startswith(source + ".")
+           for t in _reaches(graph, m) if t == forbidden or t.startswith(forbidden + ".")}
+    assert not bad
