@@ -744,7 +744,7 @@ def batch(spec: FeatureSpec, rows: int, dtype: torch.dtype, seed: int):
     g = torch.Generator().manual_seed(seed)
     cat = torch.stack([torch.randint(0, c, (rows,), generator=g) for c in spec.cardinalities], 1)
     num = torch.randn(rows, len(spec.numeric), generator=g, dtype=dtype)
-    ours = {"cat": cat, "num": num, "label": torch.zeros(rows, dtype=dtype)}
+    ours = {"cat": cat, "num": num}
     fuxi = OrderedDict((name, cat[:, f]) for f, name in enumerate(spec.categorical))
     fuxi.update((name, num[:, d]) for d, name in enumerate(spec.numeric))
     for name, max_len in spec.sequences:  # left-padded histories of 0..max_len items (some empty)

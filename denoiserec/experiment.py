@@ -72,7 +72,7 @@ def load_data(cfg: dict) -> pl.DataFrame:
 def score_attention(method, train) -> dict:
     """An attention method's per-row estimate scored against the simulator's hidden truth, after training (the
     method itself never reads ``true_*`` columns); empty for other methods and on real data."""
-    from denoiserec.methods._attention import attention_metrics
+    from denoiserec.truth import attention_metrics
 
     attention = getattr(method, "attention", None)
     return attention_metrics(attention, train.tensors) if attention is not None else {}

@@ -46,7 +46,6 @@ class _Recorder(dict):
 def _ctr_sequences(bundle: CTRBundle, example: dict[str, np.ndarray]) -> list[str]:
     """The sequence features the model reads (an input it ignores would get no batch dimension in the graph)."""
     batch = _Recorder({k: torch.from_numpy(v) for k, v in example.items()})
-    batch["label"] = torch.zeros(len(example["cat"]))
     with torch.no_grad():
         bundle.model.eval()(batch)
     return [n for n, _ in bundle.spec.sequences if f"seq_{n}" in batch.read or f"kind_{n}" in batch.read]
@@ -58,7 +57,7 @@ class _CTRGraph(nn.Module):
         self.model, self.seq_names = model, seq_names
 
     def forward(self, cat: torch.Tensor, num: torch.Tensor, seqs: list[torch.Tensor]):
-        batch = {"cat": cat, "num": num, "label": torch.zeros(cat.shape[0], device=cat.device)}
+        batch = {"cat": cat, "num": num}
         for i, name in enumerate(self.seq_names):
             batch[f"seq_{name}"], batch[f"kind_{name}"] = seqs[2 * i], seqs[2 * i + 1]
         out = self.model(batch)

@@ -4,7 +4,7 @@
     python scripts/uae_attention.py --users 1000 --methods none,pn,uae --model deepfm --seeds 0,1,2
 
 For every attention method: the AUC of its estimated attention against the hidden ``true_attention`` on the
-training rows (see ``denoiserec.methods._attention.attention_metrics``). With ``--model``: the CTR model is
+training rows (see ``denoiserec.truth.attention_metrics``). With ``--model``: the CTR model is
 trained with each method and tested (GAUC / AUC against the noisy labels and the true preference). Split:
 per user, the last session is test, the one before valid, the rest train (sessions stay whole).
 """

@@ -11,7 +11,6 @@ from denoiserec.methods import build_method
 from denoiserec.methods._attention import (
     Sessions,
     SessionTensors,
-    attention_metrics,
     passive_run,
     passive_weight,
     pu_risk,
@@ -20,6 +19,7 @@ from denoiserec.methods._attention import (
 from denoiserec.models import build_model
 from denoiserec.nn.attention import AttentionNet, PropensityNet
 from denoiserec.train.trainer import TrainConfig, Trainer
+from denoiserec.truth import attention_metrics
 
 
 @pytest.fixture(autouse=True)
@@ -292,7 +292,7 @@ def test_quick_config_is_valid():
 
 
 def test_calibration_bins():
-    from denoiserec.methods._attention import calibration
+    from denoiserec.truth import calibration
 
     pred = torch.tensor([0.05, 0.05, 0.95, 0.95, 0.55])
     truth = torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0])

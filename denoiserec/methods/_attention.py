@@ -16,8 +16,9 @@ batched as right-padded ``[B, T]`` row-index matrices of sessions of similar len
 whole batch in one cuDNN call; a GRU is causal, so right padding never changes the outputs at real
 positions and no packing is needed.
 
-The methods never read the simulator's hidden ``true_*`` columns: they expose their per-row attention
-(``self.attention``) and the experiment runner scores it against the truth (:func:`attention_metrics`).
+The methods never see the simulator's hidden ``true_*`` columns (the trainer drops them, see
+:mod:`denoiserec.train.batch`): they expose their per-row attention (``self.attention``) and the experiment
+runner scores it against the truth (:func:`denoiserec.truth.attention_metrics`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from denoiserec.data.features import EncodedData, FeatureSpec
 from denoiserec.data.schema import FEEDBACK_CODE
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
-from denoiserec.metrics import auc
 from denoiserec.nn.attention import AttentionNet
 
 # ------------------------------------------------------------------------------------------------------------
@@ -86,43 +86,6 @@ def mean_weight_by_kind(weights: torch.Tensor, feedback: torch.Tensor) -> dict[s
     """Mean weight per feedback kind present (``feedback`` holds :data:`FEEDBACK_CODE` codes)."""
     w, f = weights.detach().float().cpu(), feedback.cpu()
     return {kind: float(w[f == code].mean()) for kind, code in FEEDBACK_CODE.items() if bool((f == code).any())}
-
-
-def calibration(pred: torch.Tensor, truth: torch.Tensor, bins: int = 10) -> list[list[float]]:
-    """Reliability diagram: for ``bins`` equal-width bins of ``pred`` in [0, 1], ``[mean pred, observed rate of
-    truth, rows]`` of every non-empty bin."""
-    idx = (pred.clamp(0, 1) * bins).long().clamp(max=bins - 1)
-    n = torch.bincount(idx, minlength=bins).double()
-    p = torch.bincount(idx, weights=pred.double(), minlength=bins)
-    t = torch.bincount(idx, weights=truth.double(), minlength=bins)
-    return [[float(p[b] / n[b]), float(t[b] / n[b]), int(n[b])] for b in range(bins) if n[b] > 0]
-
-
-def attention_metrics(attention: torch.Tensor, tensors: dict[str, torch.Tensor]) -> dict[str, float]:
-    """AUC of estimated attention against the simulator's hidden ``true_attention`` (empty on real data).
-
-    ``att_auc_passive``: among passive plays, the ones the weights act on (the main number);
-    ``att_auc_passive_played``: the same without ``unplayed`` rows (never heard, truth 0 by construction);
-    ``att_auc``: all rows, active plays counted as attended (α := 1, since an action proves attention);
-    ``att_auc_raw``: all rows, the estimator's own α;
-    ``att_calibration_passive``: the reliability diagram on passive plays (see :func:`calibration`).
-    """
-    if "true_attention" not in tensors:
-        return {}
-    a = attention.detach().float().cpu()
-    truth = tensors["true_attention"].float().cpu()
-    active = tensors["active"].cpu() > 0.5
-    known = ~torch.isnan(truth)
-    passive = known & ~active
-    played = tensors["feedback"].cpu() != FEEDBACK_CODE["unplayed"]
-    post = torch.where(active, torch.ones_like(a), a)
-    return {
-        "att_calibration_passive": calibration(a[passive], truth[passive]),
-        "att_auc_passive": auc(a[passive], truth[passive]),
-        "att_auc_passive_played": auc(a[passive & played], truth[passive & played]),
-        "att_auc": auc(post[known], truth[known]),
-        "att_auc_raw": auc(a[known], truth[known]),
-    }
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -200,6 +163,7 @@ class AttentionMethod(Method):
 
     name = "attention"
     graph_safe = True  # one gather of the precomputed weights per step
+    needs = ("index",)
 
     def __init__(self, gamma: float = 15.0, passive: str = "positive"):
         if passive not in PASSIVE_SETS:

@@ -17,9 +17,13 @@ class Method:
     #: static shapes, no Python-side state changed per step, tensors it reads not replaced within an epoch.
     #: The identity method is; a subclass that overrides ``weights_and_targets`` declares it.
     graph_safe = False
+    #: the batch metadata ``weights_and_targets`` reads besides ``label`` (a subset of
+    #: :data:`denoiserec.train.batch.METADATA`); the trainer passes nothing else
+    needs: tuple[str, ...] = ()
 
     def fit(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
-        """Called once before training (e.g. UAE trains its attention and propensity estimators here)."""
+        """Called once before training (e.g. UAE trains its attention and propensity estimators here), with the
+        training data less its hidden ``true_*`` tensors."""
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called at the start of every epoch (0-based)."""
@@ -27,7 +31,8 @@ class Method:
 
     def weights_and_targets(self, batch: dict[str, torch.Tensor], logits: torch.Tensor,
                             losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``logits``, ``losses`` are detached ``[B]``; return ``(w [B], y* [B])``."""
+        """``batch`` holds ``label`` and the metadata in :attr:`needs`; ``logits``, ``losses`` are detached ``[B]``;
+        return ``(w [B], y* [B])``."""
         return torch.ones_like(logits), batch["label"]
 
     def state(self) -> dict:

@@ -131,7 +131,7 @@ class LinearTerm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = self.bias.expand(batch["label"].shape[0])  # not len(): a symbolic batch size for ONNX export
+        out = self.bias.expand(batch["cat"].shape[0])  # not len(): a symbolic batch size for ONNX export
         if self.spec.categorical:
             out = out + lookup(self.weight, batch["cat"].long() + self.offsets).sum((1, 2))
         if self.numeric is not None:

@@ -35,6 +35,7 @@ from denoiserec.data.features import EncodedData
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
 from denoiserec.metrics import evaluate
+from denoiserec.train.batch import method_inputs, model_inputs, without_truth
 
 
 @dataclass
@@ -276,7 +277,7 @@ class Trainer:
         part = data.subset(idx) if self.world > 1 else data
         outs = []
         for batch in part.batches(self.config.eval_batch_size):
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in model_inputs(batch).items()}
             with self._autocast():
                 logits, _ = _split_logits(module(batch))
             outs.append(logits.float())
@@ -306,6 +307,7 @@ class Trainer:
         checkpoint with another fingerprint is not resumed from (the run restarts, saying so)."""
         cfg = self.config
         method = method or Method()
+        train = without_truth(train)  # the hidden truth reaches only the metrics (denoiserec.train.batch)
         generator = seed_everything(cfg.seed)
         model.to(self.device)
         method.fit(train, spec, self.device)
@@ -404,11 +406,11 @@ class Trainer:
             if mark:
                 torch.compiler.cudagraph_mark_step_begin()
             with self._autocast():
-                logits, aux = _split_logits(forward(batch))
+                logits, aux = _split_logits(forward(model_inputs(batch)))
             logits = logits.float()
             with torch.no_grad():
                 losses = F.binary_cross_entropy_with_logits(logits, batch["label"], reduction="none")
-                w, y_star = method.weights_and_targets(batch, logits.detach(), losses)
+                w, y_star = method.weights_and_targets(method_inputs(batch, method.needs), logits.detach(), losses)
             per = F.binary_cross_entropy_with_logits(logits, y_star, reduction="none")
             denom = w.sum().clamp_min(1e-12) if cfg.reduction == "weighted" else len(per)
             loss = (w * per).sum() / denom
