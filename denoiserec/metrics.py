@@ -6,7 +6,8 @@
 * logloss: mean binary cross-entropy of probabilities clipped to [1e-7, 1 - 1e-7].
 * RelaImpr (Yan et al., 2014): ``((AUC_model - 0.5) / (AUC_base - 0.5) - 1) · 100 %``.
 * pairwise accuracy: the share of (positive, negative) pairs of the same group ranked correctly, ties count
-  one half -- i.e. the group AUC weighted by ``n_pos·n_neg`` (the up-vs-down accuracy of issue 6).
+  one half -- i.e. the group AUC weighted by ``n_pos·n_neg`` (the up-vs-down
+  accuracy of Mei et al., "Negative Feedback for Music Personalization").
 * MRR and recall@k of a target among candidates (sequential recommenders).
 """
 

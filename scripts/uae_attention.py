@@ -1,4 +1,5 @@
-"""Attention estimation on the simulator (issue 5, experiment 4) and an optional downstream comparison.
+"""Attention estimation on the simulator, scored against its hidden truth (UAE: S. Dai et al., "Modeling User
+Attention in Music Recommendation"), and an optional downstream comparison.
 
     python scripts/uae_attention.py --users 1000 --methods edm,ndb,pn,sar,uae
     python scripts/uae_attention.py --users 1000 --methods none,pn,uae --model deepfm --seeds 0,1,2

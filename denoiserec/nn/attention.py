@@ -1,6 +1,7 @@
-"""The attention estimators' networks of UAE (Zhang et al., 2023, §IV-B) and its baselines: the play features
-``x_t``, g (:class:`AttentionNet`, Eq. 2) and h (:class:`PropensityNet`, Eq. 12). The methods that train them
-and turn their outputs into weights are in :mod:`denoiserec.methods._attention`.
+"""The attention estimators' networks of UAE (S. Dai et al., "Modeling User Attention in Music Recommendation",
+ICDE 2024, §IV-B) and its baselines: the play features ``x_t``, g (:class:`AttentionNet`, Eq. 2) and h
+(:class:`PropensityNet`, Eq. 12; SAR's feature-only propensity with ``sequential=False``). The methods that
+train them and turn their outputs into weights are in :mod:`denoiserec.methods._attention`.
 """
 
 from __future__ import annotations
