@@ -17,6 +17,7 @@ The rules asserted:
    seed runner ``seqrec.run`` (which saves a bundle); per module there is no cycle.
 3. ``denoiserec.methods`` never reaches ``denoiserec.models`` (directly or through other modules) and vice
    versa; ``denoiserec.nn`` reaches neither. What models and methods share lives in ``denoiserec.nn``.
+4. Every module of the model, method and source packages is registered by name there (and only those).
 """
 
 from __future__ import annotations
@@ -146,3 +147,17 @@ def test_methods_and_models_stay_apart(source, forbidden):
     bad = {(m, t) for m in graph if m == source or m.startswith(source + ".")
            for t in _reaches(graph, m) if t == forbidden or t.startswith(forbidden + ".")}
     assert not bad
+
+
+@pytest.mark.parametrize(("registry", "helpers"), [("denoiserec.models", set()), ("denoiserec.methods", {"base"}),
+                                                   ("denoiserec.data.sources", set())])
+def test_every_module_of_a_registry_package_is_registered(registry, helpers):
+    """Models, methods and sources are registered explicitly by name in their package; a module added to one of
+    those packages without registering it (or a name registered without its module) fails here."""
+    import importlib
+
+    package = importlib.import_module(registry)
+    names = set(getattr(package, {"denoiserec.models": "MODELS", "denoiserec.methods": "METHODS"}.get(
+        registry, "SOURCES")))
+    modules = {m.rpartition(".")[2] for m in MODULES if m.rpartition(".")[0] == registry}
+    assert names == {m for m in modules if not m.startswith("_")} - helpers

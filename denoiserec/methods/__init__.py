@@ -1,4 +1,5 @@
-"""Denoising methods. One method per module; each module exposes its class as ``METHOD``.
+"""Denoising methods. One method per module; each module exposes its class as ``METHOD`` and is registered by
+name in :data:`METHODS` (``base`` holds the contract, ``_attention`` what the attention methods share).
 
 ``build_method("lcd", a=5, b=1)`` imports ``denoiserec.methods.lcd`` and calls ``METHOD(**hparams)``.
 """
@@ -6,17 +7,15 @@
 from __future__ import annotations
 
 import importlib
-import pkgutil
 
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
 
-_NOT_METHODS = {"base"}
+METHODS = ("bootstrap", "edm", "lcd", "lcd_permuted", "lcd_re", "lcd_scale", "ndb", "none", "pn", "sar", "uae")
 
 
 def available() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_METHODS
-                  and not m.name.startswith("_"))
+    return sorted(METHODS)
 
 
 def build_method(name: str, **hparams) -> Method:

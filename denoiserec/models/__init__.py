@@ -1,21 +1,25 @@
-"""Model zoo. One model per module; each module exposes its class as ``MODEL``.
+"""Model zoo. One model per module; each module exposes its class as ``MODEL`` and is registered by name in
+:data:`MODELS` (the same explicit style as :data:`denoiserec.methods.METHODS` and
+:data:`denoiserec.data.sources.SOURCES`).
 
-``build_model("deepfm", spec, embed_dim=16)`` imports ``denoiserec.models.deepfm`` and calls
-``MODEL(spec, **hparams)``; ``available()`` lists the models found.
+``build_model("deepfm", spec, embed_dim=16)`` imports ``denoiserec.models.deepfm`` (lazily) and calls
+``MODEL(spec, **hparams)``; ``available()`` lists the registered models.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 
 import torch
 
 from denoiserec.errors import ConfigError
 
+MODELS = ("autoint", "dcn", "dcnv2", "deepfm", "dfn", "dien", "din", "dmt", "dsin", "dumn", "fm", "lr", "pnn",
+          "popularity", "widedeep", "xdeepfm", "youtubenet")
+
 
 def available() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return sorted(MODELS)
 
 
 def model_class(name: str) -> type[torch.nn.Module]:
