@@ -136,3 +136,14 @@ def test_temporal_cuts_match_split(tmp_path, n, tie, far):
     s = split(df)["split"]
     assert (df["timestamp"] <= ta).sum() == (s == 0).sum()
     assert (df["timestamp"] <= tab).sum() == (s <= 1).sum()
+
+
+def test_describe_streamed_equals_in_memory(log_file):
+    from polars.testing import assert_frame_equal
+
+    from denoiserec.data import describe
+
+    df = pl.read_parquet(log_file)
+    assert describe.stats(pl.scan_parquet(log_file)) == describe.stats(df)
+    assert_frame_equal(describe.by_position_streamed(log_file, 8, chunk_rows=1000), describe.by_position(df, 8),
+                       check_exact=False, rel_tol=1e-12)

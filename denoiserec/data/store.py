@@ -50,7 +50,7 @@ VERSION = 1
 MANIFEST = "manifest.json"
 PARTS = ("train", "valid", "test")
 #: Rows read per encoding chunk (rounded to whole users).
-CHUNK_ROWS = 1 << 20
+CHUNK_ROWS = 1 << 19
 #: Hash buckets when a log must be regrouped by user.
 REGROUP_BUCKETS = 64
 #: Histogram buckets of the exact temporal-quantile pass.
@@ -68,10 +68,10 @@ def _batches(file: Path, columns: list[str] | None = None, rows: int = CHUNK_ROW
         yield pl.from_arrow(rb)
 
 
-def user_chunks(file: Path, rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame]:
+def user_chunks(file: Path, rows: int = CHUNK_ROWS, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
     """Frames of about ``rows`` rows, in file order, each holding whole users (the log must be grouped)."""
     carry: pl.DataFrame | None = None
-    for df in _batches(file, rows=rows):
+    for df in _batches(file, columns, rows):
         if carry is not None:
             df = pl.concat([carry, df], how="vertical_relaxed")
         run = df["user"].rle_id()
@@ -83,7 +83,7 @@ def user_chunks(file: Path, rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame]:
         yield carry
 
 
-def _users_grouped(file: Path) -> tuple[bool, pl.DataFrame]:
+def users_grouped(file: Path) -> tuple[bool, pl.DataFrame]:
     """Whether each user's rows are contiguous, and the sorted distinct users."""
     seen: list[pl.Series] = []
     grouped, last = True, None
@@ -262,7 +262,7 @@ def build_store(file: str | Path, out_dir: str | Path, split_cfg: dict | None = 
     schema = pl.scan_parquet(file).collect_schema()
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        grouped, users = _users_grouped(file)
+        grouped, users = users_grouped(file)
         src = file
         if not grouped:
             src = tmp / "_grouped.parquet"
