@@ -147,3 +147,36 @@ def test_describe_streamed_equals_in_memory(log_file):
     assert describe.stats(pl.scan_parquet(log_file)) == describe.stats(df)
     assert_frame_equal(describe.by_position_streamed(log_file, 8, chunk_rows=1000), describe.by_position(df, 8),
                        check_exact=False, rel_tol=1e-12)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_stream_their_shards(tmp_path):
+    """DDP on CPU (gloo) from a store: rank 0 encodes, rank 1 waits for it; each rank trains on its shard."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import make_log
+
+    from denoiserec.data.log import write_log
+
+    data = write_log(make_log(n_users=80), tmp_path / "log", source="test")
+    cfg = {"name": "ddp", "data": {"path": str(data), "stream": True, "cache": str(tmp_path / "cache")},
+           "train": {"epochs": 4, "batch_size": 64, "lr": 0.01, "device": "cpu"}, "seeds": [0],
+           "models": {"deepfm": {"embed_dim": 8}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for launcher, out in (([sys.executable], "one"),
+                          ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
+                           "two")):
+        r = subprocess.run([*launcher, "-m", "denoiserec", "run", str(tmp_path / "c.yaml"), "-o",
+                            str(tmp_path / out), "--no-progress"], capture_output=True, text=True, timeout=300,
+                           env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+    r1 = json.loads((tmp_path / "one/runs/deepfm__none__seed0.json").read_text())
+    r2 = json.loads((tmp_path / "two/runs/deepfm__none__seed0.json").read_text())
+    assert r2["rows"] == r1["rows"]
+    assert abs(r1["valid"]["auc"] - r2["valid"]["auc"]) < 0.03, (r1["valid"], r2["valid"])
+    assert len(list((tmp_path / "cache" / "encoded").iterdir())) == 1

@@ -52,7 +52,7 @@ def by_position(df: pl.DataFrame, max_position: int = 20) -> pl.DataFrame:
     ).sort("position")
 
 
-def by_position_streamed(path: str | Path, max_position: int = 20, chunk_rows: int = 1 << 19) -> pl.DataFrame:
+def by_position_streamed(path: str | Path, max_position: int = 20, chunk_rows: int = 1 << 16) -> pl.DataFrame:
     """:func:`by_position` of a log file too large for memory, from chunks of whole users (sessions never
     straddle chunks): per-chunk sums and counts, added up. Needs each user's rows contiguous (the simulator
     writes them so); otherwise reads the four columns it needs into memory."""

@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -50,13 +51,15 @@ VERSION = 1
 MANIFEST = "manifest.json"
 PARTS = ("train", "valid", "test")
 #: Rows read per encoding chunk (rounded to whole users).
-CHUNK_ROWS = 1 << 19
+CHUNK_ROWS = 1 << 16
 #: Hash buckets when a log must be regrouped by user.
 REGROUP_BUCKETS = 64
 #: Histogram buckets of the exact temporal-quantile pass.
 TIME_BUCKETS = 1 << 20
 #: In-memory encoding peak per log row, measured (``docs/performance.md``): what ``stream: auto`` weighs.
 IN_MEMORY_BYTES_PER_ROW = 1300
+#: How long a ``torchrun`` rank other than 0 waits for rank 0's store.
+WAIT_SECONDS = 24 * 3600
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -380,8 +383,9 @@ def use_stream(cfg: dict) -> bool:
     return rows * IN_MEMORY_BYTES_PER_ROW > ram / 2
 
 
-def _log_file(data: dict, cache: Path) -> Path:
-    """The Parquet file of the config's log; a simulated log is written once (streamed) into the cache."""
+def _log_file(data: dict, cache: Path, build: bool = True) -> Path | None:
+    """The Parquet file of the config's log; a simulated log is written once (streamed) into the cache.
+    ``build=False``: only where it will be (None if that depends on files not written yet)."""
     from denoiserec.data.log import EVENTS, write_log
 
     if "simulate" in data:
@@ -390,7 +394,7 @@ def _log_file(data: dict, cache: Path) -> Path:
         sim = SimConfig.from_dict(data["simulate"])
         key = hashlib.sha256(json.dumps(asdict(sim), sort_keys=True).encode()).hexdigest()[:16]
         out = cache / "simulated" / key
-        if not (out / EVENTS).exists():
+        if build and not (out / EVENTS).exists():
             simulate_to(sim, out, progress=False)
         return out / EVENTS
     if "source" in data:  # the adapters read in memory; the log is then encoded in bounded memory
@@ -400,7 +404,7 @@ def _log_file(data: dict, cache: Path) -> Path:
         key = hashlib.sha256(json.dumps([data["source"], str(Path(data["path"]).resolve()), opts],
                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
         out = cache / "prepared" / key
-        if not (out / EVENTS).exists():
+        if build and not (out / EVENTS).exists():
             write_log(read(data["source"], data["path"], **opts), out, data["source"])
         return out / EVENTS
     p = Path(data["path"])
@@ -408,11 +412,24 @@ def _log_file(data: dict, cache: Path) -> Path:
 
 
 def streamed_splits(cfg: dict, **options) -> tuple[FeatureSpec, dict[str, StreamedData]]:
-    """``encode_splits`` for an experiment config, through the cached on-disk store."""
+    """``encode_splits`` for an experiment config, through the cached on-disk store. Under ``torchrun`` only
+    rank 0 simulates and encodes; the other ranks wait for its finished (atomically renamed) files."""
     cache = cache_dir(cfg["data"])
-    file = _log_file(cfg["data"], cache)
     config = FeatureConfig.from_dict(cfg.get("features"))
-    return open_store(cached_store(file, cfg.get("split"), config, cache), **options)
+    if int(os.environ.get("RANK", "0")) == 0:
+        file = _log_file(cfg["data"], cache)
+        return open_store(cached_store(file, cfg.get("split"), config, cache), **options)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        file = _log_file(cfg["data"], cache, build=False)
+        if file is not None and file.exists():
+            out = cache / "encoded" / store_key(file, cfg.get("split"), config)
+            if (out / MANIFEST).exists():
+                return open_store(out, **options)
+        if time.monotonic() > deadline:
+            raise DataError(cache, f"rank {os.environ['RANK']}: rank 0 did not finish the encoded store in "
+                                   f"{WAIT_SECONDS} s")
+        time.sleep(1.0)
 
 
 def remove_store(folder: str | Path) -> None:
@@ -464,7 +481,7 @@ class StreamedData:
     is seen once per epoch; rows mix within a buffer, not across buffers.
     """
 
-    def __init__(self, folder: Path, part: str, n: int, chunk_rows: int = 1 << 16, buffer_rows: int = 1 << 21,
+    def __init__(self, folder: Path, part: str, n: int, chunk_rows: int = 1 << 14, buffer_rows: int = 1 << 19,
                  device: torch.device | str | None = None, start: int = 0, rows: np.ndarray | None = None):
         self.folder, self.part, self.n = Path(folder), part, n
         self.chunk_rows, self.buffer_rows = chunk_rows, buffer_rows
