@@ -6,8 +6,9 @@ memory is the process's peak resident set (``VmHWM``), also shown above the inte
 The encoding uses the temporal split and the ``hist`` sequence (max_len 20); the epoch trains ``--model``
 (``--hparams``) on the train split with batch 4096 (no validation), from tensors saved by the in-memory
 encoding (``torch.load``) or from the store; the model and its Adam state are reported apart (``model MiB``:
-parameters, gradients and two moments, fp32). In-memory steps run only up to ``--memory-max`` rows (their
-peak grows with the rows).
+parameters, gradients and two moments, fp32). ``throughput`` alternates one in-memory and one streamed epoch
+three times in one process and reports the medians (the load of a shared machine then hits both).
+In-memory steps run only up to ``--memory-max`` rows (their peak grows with the rows).
 
 Usage: ``nice -n 15 python -m benchmarks.memory --rows 1000000 10000000 50000000 --work /tmp/mem``.
 """
@@ -91,6 +92,18 @@ def step(which: str, mode: str, log: Path, work: Path, rows: int, model: str, hp
         shutil.rmtree(store_dir, ignore_errors=True)
         build_store(log, store_dir, None, FeatureConfig.from_dict(FEATURES))
         extra["store_gib"] = sum(f.stat().st_size for f in store_dir.iterdir()) / 2**30
+    elif which == "throughput":  # both paths in this process, alternating, so that load changes hit both
+        from denoiserec.data.store import open_store
+
+        spec, parts = open_store(store_dir)
+        streamed = parts["train"]
+        memory = streamed.load()
+        speeds: dict[str, list[float]] = {"memory": [], "stream": []}
+        for _ in range(3):
+            for name, data in (("memory", memory), ("stream", streamed)):
+                speeds[name].append(_train(spec, data, model, hparams)["rows_per_second"])
+        extra["rows_per_second"] = {k: sorted(v)[1] for k, v in speeds.items()}
+        extra["all_rows_per_second"] = speeds
     elif which == "epoch":
         if mode == "memory":
             from denoiserec.data.features import EncodedData
@@ -124,6 +137,9 @@ def main() -> None:
     ap.add_argument("--hparams", default='{"embed_dim": 8}', help="the model's hyper-parameters (JSON)")
     ap.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the simulated logs and stores")
+    ap.add_argument("--steps", nargs="+", default=["describe", "encode", "epoch", "throughput"],
+                    help="throughput: one epoch in memory and streamed, alternating 3 times in one process "
+                         "(median rows/s; needs the store, i.e. encode, and rows <= --memory-max)")
     ap.add_argument("--child", nargs=5, metavar=("STEP", "MODE", "LOG", "WORK", "ROWS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -139,10 +155,11 @@ def main() -> None:
     for rows in args.rows:
         log = args.work / f"sim_{rows}" / "events.parquet"
         plan = [] if log.exists() else [("simulate", "stream")]
-        for which in ("describe", "encode", "epoch"):
-            if rows <= args.memory_max:
+        for which in args.steps:
+            if rows <= args.memory_max and which != "throughput":
                 plan.append((which, "memory"))
-            plan.append((which, "stream"))
+            if which != "throughput" or rows <= args.memory_max:
+                plan.append((which, "stream" if which != "throughput" else "both"))
         for which, mode in plan:
             r = run_child(which, mode, log, args.work, rows, args.model, args.hparams)
             r.update(rows=rows, step=which, path=mode)
@@ -151,6 +168,9 @@ def main() -> None:
             if "epoch_seconds" in r:
                 notes = (f"epoch {r['epoch_seconds']:.1f} s, {r['rows_per_second']:,.0f} rows/s, "
                          f"loss {r['train_loss']:.5f}, model+Adam {r['model_mib']:.0f} MiB")
+            if which == "throughput" and "rows_per_second" in r:
+                m, st = r["rows_per_second"]["memory"], r["rows_per_second"]["stream"]
+                notes = f"median of 3 epochs: in memory {m:,.0f} rows/s, streamed {st:,.0f} rows/s ({st / m - 1:+.1%})"
             if "store_gib" in r:
                 notes = f"store {r['store_gib']:.2f} GiB on disk"
             if "error" in r:

@@ -51,7 +51,7 @@ VERSION = 1
 MANIFEST = "manifest.json"
 PARTS = ("train", "valid", "test")
 #: Rows read per encoding chunk (rounded to whole users).
-CHUNK_ROWS = 1 << 16
+CHUNK_ROWS = 1 << 17
 #: Hash buckets when a log must be regrouped by user.
 REGROUP_BUCKETS = 64
 #: Histogram buckets of the exact temporal-quantile pass.
