@@ -41,6 +41,9 @@ def _load(path):
 
 # ---------------------------------------------------------------------------------------------- DeepCTR-Torch
 def run_deepctr(d, args):
+    # deepctr_torch's import starts a non-daemon thread asking PyPI for newer versions (requests, no timeout):
+    # on a machine without internet that could hold the process open; a refused proxy makes it fail at once
+    os.environ["HTTPS_PROXY"] = os.environ["https_proxy"] = "http://127.0.0.1:9"
     from deepctr_torch.callbacks import Callback
     from deepctr_torch.inputs import SparseFeat
     from deepctr_torch.models import DCN, DeepFM
@@ -48,7 +51,7 @@ def run_deepctr(d, args):
     fields = [str(f) for f in d["fields"]]
     cols = [SparseFeat(f, vocabulary_size=int(c), embedding_dim=EMBED) for f, c in zip(fields, d["cards"], strict=True)]
     common = dict(dnn_hidden_units=HIDDEN, l2_reg_linear=0.0, l2_reg_embedding=0.0, l2_reg_dnn=0.0,
-                  dnn_dropout=0.0, seed=args.seed, device="cpu")
+                  dnn_dropout=0.0, seed=args.seed, device=args.device)
     if args.model == "deepfm":
         model = DeepFM(cols, cols, **common)
     elif args.model == "dcnv2":
@@ -177,7 +180,8 @@ def run_fuxictr(d, args):
         np.savez(os.path.join(tmp, f"{split}.npz"), label=d[f"y_{split}"],
                  **{f: d[f"cat_{split}"][:, i] for i, f in enumerate(fields)})
     kw = dict(model_root=tmp, verbose=0, metrics=["AUC"], optimizer="adam", loss="binary_crossentropy",
-              learning_rate=args.lr, embedding_dim=EMBED, net_dropout=0, batch_norm=False)
+              learning_rate=args.lr, embedding_dim=EMBED, net_dropout=0, batch_norm=False,
+              gpu=torch.device(args.device).index or 0 if args.device.startswith("cuda") else -1)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     if args.model == "deepfm":
@@ -212,6 +216,7 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu | cuda:N (DeepCTR-Torch's device, FuxiCTR's gpu index)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

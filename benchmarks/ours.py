@@ -53,6 +53,15 @@ def encoded(d: dict, split: str) -> EncodedData:
     return EncodedData({"cat": cat, "num": torch.zeros(len(cat), 0), "label": torch.from_numpy(d[f"y_{split}"])})
 
 
+def config(args, **kw) -> TrainConfig:
+    """The TrainConfig of the command line's options (``kw`` overrides)."""
+    base = dict(batch_size=args.batch_size, lr=args.lr, device=args.device, seed=args.seed, progress=False,
+                threads=args.threads, amp_cpu=args.amp_cpu, amp=args.amp, tf32=args.tf32, compile=args.compile,
+                compile_mode=args.compile_mode, cuda_graph=args.cuda_graph, lr_ref_batch=args.lr_ref_batch,
+                warmup_steps=args.warmup_steps)
+    return TrainConfig(**{**base, **kw})
+
+
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--model", required=True, choices=sorted(MODELS))
@@ -67,6 +76,18 @@ def main(argv=None):
     p.add_argument("--compile", action="store_true", help="torch.compile the forward (TrainConfig.compile)")
     p.add_argument("--init", choices=["fuxictr", "default"], default="fuxictr",
                    help="fuxictr: FuxiCTR's initialisation (same AUC at same epochs); default: denoiserec's own")
+    # GPU options (benchmarks/gpu.py): TrainConfig's device, amp, tf32, compile_mode, cuda_graph, large-batch recipe
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA (TrainConfig.amp)")
+    p.add_argument("--tf32", action="store_true", help="TF32 matmuls on CUDA (TrainConfig.tf32)")
+    p.add_argument("--compile-mode", default="default", help="TrainConfig.compile_mode (with --compile)")
+    p.add_argument("--cuda-graph", action="store_true", help="CUDA-graph-captured step (TrainConfig.cuda_graph)")
+    p.add_argument("--lr-ref-batch", type=int, default=None, help="linear LR scaling reference (TrainConfig)")
+    p.add_argument("--warmup-steps", type=int, default=0, help="linear LR warm-up steps (TrainConfig)")
+    p.add_argument("--steady-epochs", type=int, default=0,
+                   help="after the scored epochs, train this many more (unscored) and report their throughput: "
+                        "the steady state without compilation/capture in the first epoch")
+    p.add_argument("--label", default=None, help="the library name written to the result")
     args = p.parse_args(argv)
     with np.load(args.data) as z:
         d = {k: z[k] for k in z.files}
@@ -82,9 +103,7 @@ def main(argv=None):
     ckpt = Path(tempfile.mkdtemp(prefix="bench_")) / "ckpt.pt"
     scores, cpu = {}, []
     for epoch in range(1, args.epochs + 1):
-        trainer = Trainer(TrainConfig(epochs=epoch, batch_size=args.batch_size, lr=args.lr, device="cpu",
-                                      seed=args.seed, progress=False, threads=args.threads, amp_cpu=args.amp_cpu,
-                                      compile=args.compile, checkpoint=str(ckpt)))
+        trainer = Trainer(config(args, epochs=epoch, checkpoint=str(ckpt)))
         c0 = time.process_time()
         trainer.fit(model, train)
         cpu.append(time.process_time() - c0)  # the epoch plus loading/saving the checkpoint (small)
@@ -94,12 +113,19 @@ def main(argv=None):
     np.savez(args.out + ".scores.npz", **scores)
     times = [h["seconds"] for h in trainer.history]
     n = len(train)
-    lib = ("denoiserec" + ("+bf16" if args.amp_cpu else "") + ("+compile" if args.compile else "")
-           + ("+default-init" if args.init == "default" else ""))
+    lib = args.label or ("denoiserec" + ("+bf16" if args.amp_cpu else "") + ("+compile" if args.compile else "")
+                         + ("+default-init" if args.init == "default" else ""))
     result = {"lib": lib, "model": args.model, "epoch_seconds": times,
               "epoch_cpu_seconds": cpu, "train_rows": n,
               "samples_per_s": n * len(times) / sum(times), "torch": torch.__version__,
-              "params": sum(p.numel() for p in model.parameters())}
+              "params": sum(p.numel() for p in model.parameters()), "device": str(trainer.device)}
+    if args.steady_epochs:  # same model, a fresh trainer: only the throughput of its last epoch is used
+        more = Trainer(config(args, epochs=args.steady_epochs, seed=args.seed + 1))
+        more.fit(model, train)
+        steady = [h["seconds"] for h in more.history]
+        result.update(steady_epoch_seconds=steady, steady_samples_per_s=n / steady[-1])
+    if torch.cuda.is_available() and trainer.device.type == "cuda":
+        result.update(gpu=torch.cuda.get_device_name(), max_memory_gib=torch.cuda.max_memory_allocated() / 2**30)
     with open(args.out, "w") as f:
         json.dump(result, f)
 

@@ -5,6 +5,7 @@ Each sub-command lives next to the code it drives; this module only wires them t
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import typer
@@ -13,6 +14,21 @@ app = typer.Typer(help="Train recommenders from noisy user feedback, and measure
                   no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
 data_app = typer.Typer(help="Prepare and describe data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+
+def _user_errors(command):
+    """Print a user error (bad data, setting, output path or checkpoint) as one line and exit 2, without a
+    traceback; anything else is a bug and keeps its traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from denoiserec.errors import DenoiserecError
+
+        try:
+            return command(*args, **kwargs)
+        except DenoiserecError as e:
+            typer.echo(f"error: {' '.join(str(e).split())}", err=True)
+            raise typer.Exit(2) from None
+    return wrapper
 
 
 # --- data: sources, prepare, describe (denoiserec/data/sources) -----------------------------------------------
@@ -52,6 +68,7 @@ def data_sources() -> None:
 
 
 @data_app.command("prepare")
+@_user_errors
 def data_prepare(
     source: str = typer.Argument(..., help="data set name: see `denoiserec data sources`"),
     path: str = typer.Argument(None, help="the downloaded files: a folder or a file"),
@@ -66,27 +83,25 @@ def data_prepare(
 
     from denoiserec.data.describe import table
     from denoiserec.data.log import write_log
-    from denoiserec.data.sources import read
-    from denoiserec.errors import DataError
+    from denoiserec.data.sources import check_options, read
+    from denoiserec.io import check_output
 
     path = path or raw
     if not path:
         raise typer.BadParameter("give the raw data PATH (or --raw PATH)")
     console = Console(stderr=True)
-    options = _options(opt)
+    options = check_options(source, _options(opt), "--opt")
+    check_output(out, "data", [path])  # before reading: a refused output costs nothing
     t0 = time.perf_counter()
-    try:
-        with console.status(f"reading {source} from {path} ..."):
-            df = read(source, path, **options)
-            write_log(df, out, source, raw=str(path), options=options)
-    except DataError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+    with console.status(f"reading {source} from {path} ..."):
+        df = read(source, path, **options)
+        write_log(df, out, source, inputs=(path,), raw=str(path), options=options)
     console.print(f"wrote {df.height:,} rows to {out} in {time.perf_counter() - t0:.1f} s")
     Console().print(table(df, title=f"{source}: {out}"))
 
 
 @data_app.command("describe")
+@_user_errors
 def data_describe(
     path: str = typer.Argument(..., help="a prepared data folder (or its events.parquet)"),
     positions: int = typer.Option(20, help="show rates by session position up to this position (0: skip)"),
@@ -100,14 +115,12 @@ def data_describe(
 
     from denoiserec.data import describe
     from denoiserec.data.log import read_log
-    from denoiserec.errors import DataError
+    from denoiserec.io import check_output
 
     console = Console()
-    try:
-        df = read_log(path, lazy=True)
-    except DataError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+    if plot is not None:
+        check_output(plot, "png", [path], folder=False)
+    df = read_log(path, lazy=True)
     if stream is None:
         stream = df.select(pl.len()).collect().item() > 5_000_000
     p = None
@@ -126,40 +139,83 @@ def data_describe(
 # --- simulate (denoiserec/data/simulate.py) -------------------------------------------------------------------
 
 
+def _scenario_help() -> str:
+    from denoiserec.data.simulate import SCENARIOS
+
+    return "preset: " + ", ".join(f"{k} ({v['short']})" for k, v in SCENARIOS.items()) + " (docs/simulator.md)"
+
+
 @app.command("simulate")
+@_user_errors
 def simulate_cmd(
     out: str = typer.Option(..., "--out", "-o", help="output folder (events.parquet + meta.json), written atomically"),
-    users: int = typer.Option(2000, help="number of users"),
-    items: int = typer.Option(5000, help="number of tracks"),
-    sessions: int = typer.Option(5, help="sessions per user"),
-    min_len: int = typer.Option(10, help="shortest recommended playlist"),
-    max_len: int = typer.Option(30, help="longest recommended playlist"),
+    scenario: str = typer.Option("default", help=_scenario_help()),
+    like: str = typer.Option(None, "--like", help="fit the knobs to this prepared log's statistics (over the "
+                             "scenario's) and print real vs simulated side by side"),
+    users: int = typer.Option(None, help="number of users [2000; with --like: the log's]"),
+    items: int = typer.Option(None, help="number of tracks [5000; with --like: fitted]"),
+    sessions: int = typer.Option(None, help="sessions per user [5; with --like: the log's]"),
+    min_len: int = typer.Option(None, help="shortest recommended playlist [10]"),
+    max_len: int = typer.Option(None, help="longest recommended playlist [30]"),
     seed: int = typer.Option(0, help="random seed (same seed, same output)"),
     set_: list[str] = typer.Option([], "--set", help="any other SimConfig knob, e.g. --set slip=0.05 (repeatable)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    plot: str = typer.Option(None, help="with --like: also save real vs simulated curves as this PNG"),
 ) -> None:
     """Simulate music sessions with hidden attention and true preference (see docs/simulator.md)."""
     import json
+    from dataclasses import asdict
 
-    from denoiserec.data.simulate import SimConfig, simulate_to
+    from denoiserec.data.simulate import SCENARIOS, SimConfig, simulate_to
     from denoiserec.errors import ConfigError
+    from denoiserec.io import check_output
+    from denoiserec.validate import check_fields
 
-    opts: dict[str, object] = dict(users=users, items=items, sessions=sessions, min_len=min_len, max_len=max_len,
-                                   seed=seed)
     def json_or_text(value: str) -> object:
         try:
             return json.loads(value)
         except json.JSONDecodeError:
             return value
 
-    opts.update(_key_values(set_, "--set", json_or_text))
+    given = {k: v for k, v in dict(users=users, items=items, sessions=sessions, min_len=min_len,
+                                     max_len=max_len).items() if v is not None}
+    opts: dict[str, object] = {"scenario": scenario, **given, "seed": seed, **dict(_key_values(set_, "--set",
+                                                                                            json_or_text))}
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"--scenario: unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     try:
-        cfg = SimConfig.from_dict(opts)
-    except (ConfigError, TypeError) as e:
-        raise typer.BadParameter(str(e)) from e
-    meta = simulate_to(cfg, out, progress=not quiet)
+        given_knobs = check_fields(SimConfig, opts, "--set")
+        cfg = SimConfig.from_dict(given_knobs)
+    except ConfigError as e:
+        raise ConfigError(str(e) if str(e).startswith("--set") else f"--set: {e}") from None
+    check_output(out, "data")
+    extra, real = None, None
+    if like:
+        from denoiserec.data import calibrate
+        from denoiserec.data.log import read_log
+
+        base = SimConfig.from_dict({"scenario": scenario})
+        fitted, real = calibrate.fit(read_log(like), base, seed=seed)
+        cfg = SimConfig.from_dict({**asdict(fitted), **given_knobs})  # explicit options win over the fit
+        extra = {"calibration": {"like": str(like), "fitted": calibrate.fitted_knobs(fitted, base), "real": real}}
+    meta = simulate_to(cfg, out, progress=not quiet, extra=extra)
     rates = ", ".join(f"{k} {v:.3f}" for k, v in meta["rates"].items())
     typer.echo(f"wrote {meta['rows']:,} rows to {out} ({rates})")
+    if like:
+        from rich.console import Console
+
+        from denoiserec.data import calibrate
+        from denoiserec.data.log import read_log
+
+        sim_df = read_log(out)
+        rows = calibrate.compare(real, calibrate.profile(sim_df))
+        if plot:
+            typer.echo(f"plot: {calibrate.plot(read_log(like), sim_df, plot, f'{like} vs simulated')}")
+        Console().print(calibrate.table(rows, f"{like} (real) vs {out} (simulated)"))
+        met = sum(bool(r["ok"]) for r in rows if r["ok"] is not None)
+        typer.echo(f"{met} of {sum(r['ok'] is not None for r in rows)} statistics within tolerance; fitted knobs: "
+                   + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in extra["calibration"]["fitted"].items()))
 
 
 # --- train, run, report, demo (denoiserec/train, experiment.py, report.py) ------------------------------------
@@ -180,36 +236,29 @@ def _apply_sets(cfg: dict, sets: list[str]) -> dict:
 
 
 def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
-    from denoiserec.errors import ConfigError, DataError
     from denoiserec.experiment import check_config, run_experiment
-    from denoiserec.report import print_summary
+    from denoiserec.tasks import get_task
 
-    try:
-        cfg = check_config(cfg, cfg.get("name", "config"))
-        out = out or Path("runs") / cfg["name"]
-        run_experiment(cfg, out, progress=progress)
-    except (ConfigError, DataError) as e:
-        raise typer.BadParameter(str(e)) from e
-    print_summary(out, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
+    cfg = check_config(cfg, "config")
+    out = out or Path("runs") / cfg["name"]
+    run_experiment(cfg, out, progress=progress)
+    get_task(cfg).print_summary(out, cfg)
 
 
 @app.command()
+@_user_errors
 def run(config: Path = typer.Argument(..., help="experiment YAML (see configs/)"),
         out: Path | None = typer.Option(None, "--out", "-o", help="results folder (default runs/<name>)"),
         set_: list[str] = typer.Option([], "--set", help="override a config value, e.g. --set train.epochs=2"),
         progress: bool = typer.Option(True, help="progress bars")) -> None:
     """Run an experiment: every model x method x seed of CONFIG; resumes runs already in the results folder."""
-    from denoiserec.errors import ConfigError
     from denoiserec.experiment import load_config
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as e:
-        raise typer.BadParameter(str(e)) from e
-    _run_config(_apply_sets(cfg, set_), out, progress)
+    _run_config(_apply_sets(load_config(config), set_), out, progress)
 
 
 @app.command()
+@_user_errors
 def train(data: str = typer.Option("simulate", help="prepared folder, raw path with --source, or 'simulate'"),
           source: str | None = typer.Option(None, help="read DATA as this source's raw files (see `data sources`)"),
           model: str = typer.Option("deepfm", help="model (see `denoiserec models`)"),
@@ -222,6 +271,12 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
           out: Path | None = typer.Option(None, "--out", "-o"),
           progress: bool = typer.Option(True)) -> None:
     """Train one model with one method (a one-line experiment). Works under `torchrun` for DDP."""
+    from denoiserec.errors import ConfigError
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
     if data == "simulate":
         data_cfg: dict = {"simulate": {}}
     elif source:
@@ -231,7 +286,7 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
     cfg = {
         "name": f"{model}_{method}", "data": data_cfg,
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device},
-        "seeds": [int(s) for s in seeds.split(",")],
+        "seeds": seed_list,
         "models": {model: _apply_sets({}, model_param)}, "methods": {method: _apply_sets({}, param)},
         "features": {"sequences": {"hist": {"max_len": 20}}},
     }
@@ -239,24 +294,25 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
 
 
 @app.command()
+@_user_errors
 def report(results: Path = typer.Argument(..., help="results folder of `run`/`train`"),
            baseline: str | None = typer.Option(None, help="method label to compare against (default: config's)")
            ) -> None:
     """Re-write and print the Markdown report (tables, RelaImpr, t-tests) and plots of a results folder."""
-    import yaml
+    from denoiserec.errors import OutputError
+    from denoiserec.tasks import folder_config, get_task
 
-    from denoiserec.report import print_summary, write_report
-
-    if not (results / "runs").is_dir():
-        raise typer.BadParameter(f"{results}: not a results folder (no runs/ inside)")
-    cfg_file = results / "config.yaml"
-    cfg = (yaml.safe_load(cfg_file.read_text()) or {}) if cfg_file.exists() else {}
-    baseline = baseline or cfg.get("baseline")
-    write_report(results, baseline, cfg.get("select"), cfg.get("baseline_model"))
-    print_summary(results, baseline, cfg.get("select"), cfg.get("baseline_model"))
+    if results.is_symlink() or not (results / "runs").is_dir():
+        raise OutputError(f"{results}: not a results folder of `run`/`train` (no runs/ inside)")
+    cfg = folder_config(results)
+    cfg["baseline"] = baseline or cfg.get("baseline")
+    task = get_task(cfg)
+    task.write_report(results, cfg)
+    task.print_summary(results, cfg)
 
 
 @app.command()
+@_user_errors
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out", "-o"),
          set_: list[str] = typer.Option([], "--set", help="override a demo config value"),
          progress: bool = typer.Option(True)) -> None:

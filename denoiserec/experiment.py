@@ -11,17 +11,21 @@
     seeds: [0, 1, 2, 3, 4]
     models: {deepfm: {embed_dim: 8}}         # label → hparams; `model: <module>` when the label differs
     methods: {none: {}, lcd: {a: 5, b: 1}}   # label → hparams; `method: <module>` when the label differs
+             # oracle: {oracle: true}        # simulated data: the same model trained on true_preference
+             #                               # (denoiserec.headroom; a popularity.json is written beside runs/)
     baseline: none                           # RelaImpr and paired t-tests are against this method
     select: {lcd: [lcd_a05, lcd_a1, lcd_a2]} # optional: per model, the label with the best validation AUC
     baseline_model: din                      # optional: compare models with this model instead (same method)
 
 The folder gets ``config.yaml``, ``runs/<model>__<method>__seed<k>.json`` (one per run, written atomically;
 a re-run skips the runs already there, so a killed experiment resumes), ``report.md`` and PNG plots.
-A config with ``task: seqrec`` is handed to :func:`denoiserec.seqrec.run_seqrec` instead.
+A config with another ``task`` (``seqrec``) is checked and run by that task (:mod:`denoiserec.tasks`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from pathlib import Path
 
@@ -31,11 +35,10 @@ import yaml
 from tqdm.auto import tqdm
 
 from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.load import load_log
 from denoiserec.errors import ConfigError
+from denoiserec.headroom import oracle_labels, popularity_result
 from denoiserec.io import write_json, write_text
-
-KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "seqrec", "select", "baseline_model"}
 
 
 def load_config(path: str | Path) -> dict:
@@ -50,55 +53,10 @@ def load_config(path: str | Path) -> dict:
 
 
 def check_config(cfg: dict, where: str = "config") -> dict:
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
-    unknown = set(cfg) - KNOWN_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
-    if "data" not in cfg:
-        raise ConfigError(f"{where}: 'data' is required")
-    cfg.setdefault("name", Path(where).stem)
-    cfg.setdefault("seeds", [0, 1, 2, 3, 4])
-    cfg.setdefault("models", {"deepfm": {}})
-    cfg.setdefault("methods", {"none": {}})
-    cfg.setdefault("baseline", next(iter(cfg["methods"])))
-    if cfg.get("task") == "seqrec":
-        return cfg
-    from denoiserec import methods, models
+    """Every section checked up front, defaults filled (:func:`denoiserec.config_check.check_config`)."""
+    from denoiserec.config_check import check_config as check
 
-    for key, registry, pick in (("models", models, "model"), ("methods", methods, "method")):
-        if not isinstance(cfg[key], dict):
-            raise ConfigError(f"{where}: '{key}' must map labels to hyper-parameters")
-        for label, hp in cfg[key].items():
-            if hp is not None and not isinstance(hp, dict):
-                raise ConfigError(f"{where}: {key}.{label} must be a mapping of hyper-parameters, got {hp!r}")
-            module = (hp or {}).get(pick, label)
-            if module not in registry.available():
-                raise ConfigError(f"{where}: unknown {pick} {module!r} (label {label!r}); "
-                                  f"available: {', '.join(registry.available())}")
-    for name, candidates in (cfg.get("select") or {}).items():
-        missing = [c for c in candidates if c not in cfg["methods"]]
-        if missing:
-            raise ConfigError(f"{where}: select.{name} names unknown method label(s) {missing}")
-    return cfg
-
-
-def load_log(data: dict) -> pl.DataFrame:
-    """The canonical log named by a config's ``data`` section: ``simulate``, ``source`` + ``path`` (raw files) or
-    ``path`` (a prepared folder)."""
-    if "simulate" in data:
-        from denoiserec.data.simulate import SimConfig, simulate
-
-        return simulate(SimConfig.from_dict(data["simulate"]))
-    if "source" in data:
-        from denoiserec.data.sources import read
-
-        return read(data["source"], data["path"], **(data.get("options") or {}))
-    if "path" in data:
-        from denoiserec.data.log import read_log
-
-        return read_log(data["path"])
-    raise ConfigError("data: give one of 'simulate', 'source' + 'path', or 'path'")
+    return check(cfg, where)
 
 
 def load_data(cfg: dict) -> pl.DataFrame:
@@ -117,23 +75,28 @@ def run_name(model: str, method: str, seed: int) -> str:
 
 def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
     """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
+    from denoiserec.io import claim_dir
     from denoiserec.methods import build_method
     from denoiserec.models import build_model
     from denoiserec.report import write_report
     from denoiserec.train.trainer import TrainConfig, Trainer
 
-    out_dir = Path(out_dir)
+    out_dir = claim_dir(out_dir, "results", [cfg["data"].get("path")])
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    if cfg.get("task") == "seqrec":
-        from denoiserec.seqrec import run_seqrec
+    if cfg.get("task", "ctr") != "ctr":
+        from denoiserec.tasks import get_task
 
-        for seed in tqdm(cfg["seeds"], desc="seeds", disable=not progress):
-            if not (runs_dir / f"seqrec__seed{seed}.json").exists():
-                run_seqrec(cfg, seed, out_dir, progress=progress)
-        return out_dir
+        return get_task(cfg).run(cfg, out_dir, progress)
 
+    from denoiserec.fingerprint import data_fingerprint, run_fingerprint
+
+    data_fp = data_fingerprint(cfg["data"])
+    wanted = {run_name(m, me, s): run_fingerprint(cfg, m, me, s, data_fp)
+              for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]}
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process moves files
+        set_aside_stale_runs(runs_dir, wanted)
     plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
             if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]
     if plan:
@@ -145,14 +108,22 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         else:
             df = load_data(cfg)
             spec, parts = encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+        check_parts(parts)
         prep_seconds = time.perf_counter() - t0
+        if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
+            write_json(out_dir / "popularity.json", popularity_result(parts, spec))
         bar = tqdm(plan, desc=cfg["name"], disable=not progress)
         for model_label, method_label, seed in bar:
             bar.set_postfix_str(run_name(model_label, method_label, seed))
             mhp = dict(cfg["models"][model_label] or {})
             model_name = mhp.pop("model", model_label)
             hp = dict(cfg["methods"][method_label] or {})
-            method_name = hp.pop("method", method_label)
+            oracle = bool(hp.pop("oracle", False))
+            method_name = hp.pop("method", "none" if oracle else method_label)
+            train_part, valid_part = parts["train"], parts["valid"]
+            if oracle:  # the documented exception: labels := hidden truth, before the method/model see them
+                where = f"methods.{method_label}"
+                train_part, valid_part = oracle_labels(train_part, where), oracle_labels(valid_part, where)
             name = run_name(model_label, method_label, seed)
             train_cfg = TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": seed,
                                                "checkpoint": str(out_dir / "checkpoints" / f"{name}.pt"),
@@ -162,18 +133,19 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
             model = build_model(model_name, spec, **mhp)
             method = build_method(method_name, **hp)
             t0 = time.perf_counter()
-            trainer.fit(model, parts["train"], parts["valid"], method, spec)
+            trainer.fit(model, train_part, valid_part, method, spec, fingerprint=wanted[name])
             seconds = time.perf_counter() - t0
             result = {
                 "model": model_label, "method": method_label, "seed": seed,
                 "model_module": model_name, "method_module": method_name,
-                "model_params": mhp, "method_params": hp,
+                "model_params": mhp, "method_params": hp, **({"oracle": True} if oracle else {}),
                 "test": trainer.evaluate(model, parts["test"]),
                 "valid": trainer.evaluate(model, parts["valid"]),
                 "history": trainer.history, "method_state": method.state(),
                 "train_seconds": seconds, "prepare_seconds": prep_seconds,
                 "rows": {k: len(v) for k, v in parts.items()},
                 "parameters": sum(p.numel() for p in model.parameters()),
+                "fingerprint": wanted[name],
             }
             if trainer.rank == 0:
                 write_json(runs_dir / f"{name}.json", result)
@@ -182,3 +154,41 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"),
                      baseline_model=cfg.get("baseline_model"))
     return out_dir
+
+
+def check_parts(parts: dict) -> None:
+    """Train, valid and test must each hold rows of both labels: an empty part or a single class makes the
+    metrics (AUC, GAUC, early stopping) undefined, so it is an error naming the part instead of a table with
+    silently missing columns."""
+    from denoiserec.errors import DataError
+
+    for name, data in parts.items():
+        n = len(data)
+        if n == 0:
+            raise DataError("split", f"the {name} part is empty (0 rows): change split.how / split.fractions "
+                            "or give more data")
+        pos = int(data["label"].sum())
+        if pos in (0, n):
+            raise DataError("split", f"every label of the {name} part is {int(pos == n)} ({n} rows): AUC and "
+                            "GAUC are undefined with one class; change the split or the data")
+
+
+def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str], prefix: str = "") -> None:
+    """Move results that this config would not produce -- another config or data (their fingerprint differs),
+    or a model/method/seed no longer in the config -- from ``runs/`` to ``stale/``, saying so; they are then
+    recomputed or left out of the report, never reused."""
+    for file in sorted(runs_dir.glob(f"{prefix}*.json")):
+        if file.name.startswith("seqrec__") != (prefix == "seqrec__"):
+            continue
+        try:
+            fp = json.loads(file.read_text()).get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            fp = None
+        if wanted.get(file.stem) == fp:
+            continue
+        why = "not in this config" if file.stem not in wanted else "written for another config or data"
+        stale = runs_dir.parent / "stale"
+        stale.mkdir(exist_ok=True)
+        file.replace(stale / file.name)
+        tqdm.write(f"{file}: {why}; moved to {stale}/" + (" and recomputing" if file.stem in wanted else ""))
+

@@ -1,4 +1,12 @@
-"""Atomic file output: write to a temporary sibling, then rename, so a failed run leaves nothing behind."""
+"""Safe file output. Everything denoiserec writes goes to a temporary sibling and is renamed into place, so a
+failed or killed run leaves nothing half-written; and the only thing ever replaced is a previous output of the
+same kind that denoiserec itself wrote, recognised by its marker file (:data:`MARKER`). See docs/reliability.md.
+
+Refused output paths (:class:`~denoiserec.errors.OutputError`, one line): an empty path, a symbolic link, ``.``,
+the current directory or any ancestor of it, the home directory, the input path, a folder containing the input,
+a folder inside which the input lies, an existing file where a folder is expected, a non-empty folder without
+the marker, and a place that cannot be written.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +15,225 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from denoiserec.errors import OutputError
+
+MARKER = ".denoiserec.json"  #: written into every output folder: {"written_by": "denoiserec", "kind": KIND}
+_TMP = ".denoiserec-tmp-"  #: temporary siblings are ``.<name>.denoiserec-tmp-<pid>-<random>``
+_OWNER = ".owner"  #: inside a temporary sibling: marks it as ours so a later run may remove it
+_DATA_FILES = {"events.parquet", "meta.json"}  # a data folder written before markers existed
+
+
+def _marker_kind(folder: Path) -> str | None:
+    """The kind recorded in ``folder``'s marker, or None when it is not a denoiserec output."""
+    try:
+        info = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return _legacy_kind(folder)
+    return info.get("kind") if isinstance(info, dict) and info.get("written_by") == "denoiserec" else None
+
+
+def _legacy_kind(folder: Path) -> str | None:
+    """The kind of an output written before markers existed: a data folder holding exactly ``events.parquet``
+    and a ``meta.json`` naming its source; a results folder holding ``config.yaml`` and otherwise only what
+    ``run`` writes (``report.md``, PNG plots, ``runs/``, ``checkpoints/``, ``stale/``)."""
+    entries = list(folder.iterdir()) if folder.is_dir() else []
+    names = {p.name for p in entries}
+    if names == _DATA_FILES:
+        try:
+            return "data" if "source" in json.loads((folder / "meta.json").read_text()) else None
+        except (OSError, ValueError):
+            return None
+    results_dirs = {"runs", "checkpoints", "stale"}
+    if "config.yaml" in names and all(
+            (p.name in results_dirs and p.is_dir() and not p.is_symlink())
+            or (p.is_file() and (p.name in ("config.yaml", "report.md") or p.suffix == ".png")) for p in entries):
+        return "results"
+    return None
+
+
+def is_output(folder: str | os.PathLike, kind: str) -> bool:
+    return _marker_kind(Path(folder)) == kind
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_output(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.PathLike] = (),
+                 folder: bool = True) -> Path:
+    """Refuse an unsafe output path (see the module docstring); return it as a :class:`Path`.
+
+    ``kind`` names what is written ("data", "results", "png"); ``folder`` is False for a single file, which
+    may only replace a previous file of that kind (for ``png``: a PNG image).
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise OutputError("output path is empty: give a new folder name, e.g. --out runs/x")
+    p = Path(text).expanduser()
+    if p.is_symlink():
+        raise OutputError(f"{text}: is a symbolic link; give a real path (denoiserec does not write through links)")
+    r = p.resolve()
+    cwd = Path.cwd().resolve()
+    if _inside(cwd, r):
+        raise OutputError(f"{text}: is the current directory or one of its ancestors; give a new sub-folder")
+    if r == Path.home().resolve() or r == Path(r.anchor):
+        raise OutputError(f"{text}: is the home or root directory; give a new sub-folder")
+    for inp in inputs:
+        if inp is None or not os.fspath(inp).strip():
+            continue
+        ir = Path(inp).expanduser().resolve()
+        if _inside(ir, r):
+            raise OutputError(f"{text}: is the input {os.fspath(inp)} or a folder containing it; "
+                              "write the output somewhere else")
+        if _inside(r, ir) and ir.is_dir():
+            raise OutputError(f"{text}: lies inside the input folder {os.fspath(inp)}; write it somewhere else")
+    if p.exists():
+        if folder and not p.is_dir():
+            raise OutputError(f"{text}: is a file, not a folder; give a folder name")
+        if not folder:
+            if p.is_dir():
+                raise OutputError(f"{text}: is a folder; give a file name")
+            if kind == "png" and not _is_png(p):
+                raise OutputError(f"{text}: exists and is not a PNG image written before; give a new file name")
+        elif any(p.iterdir()) and _marker_kind(p) != kind:
+            found = _marker_kind(p)
+            what = f"a denoiserec {found} folder, not a {kind} folder" if found else "not written by denoiserec"
+            raise OutputError(f"{text}: is not empty and {what}; give a new folder (nothing was changed)")
+    parent = p.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{text}: {parent} is a file, so no folder can be made under it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{text}: cannot write in {parent} (permission denied)")
+    return p
+
+
+def _is_png(p: Path) -> bool:
+    try:
+        with open(p, "rb") as f:
+            return f.read(8) == b"\x89PNG\r\n\x1a\n"
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(path: str | os.PathLike) -> list[Path]:
+    """Remove temporary siblings of ``path`` left by killed denoiserec runs (their process is gone); returns
+    what was removed. Only folders carrying denoiserec's owner mark are touched."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for d in path.parent.glob(f".{path.name}{_TMP}*"):
+        try:
+            pid = int(d.name[len(f".{path.name}{_TMP}"):].split("-")[0])
+        except ValueError:
+            continue
+        if d.is_dir() and not d.is_symlink() and (d / _OWNER).is_file() and not _alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
+@contextlib.contextmanager
+def _sibling(path: Path) -> Iterator[Path]:
+    """A fresh owner-marked temporary folder next to ``path``; removed (only it) on exit."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(path)
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}{_TMP}{os.getpid()}-", dir=path.parent))
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write here ({e.strerror or e})") from None
+    try:
+        (tmpdir / _OWNER).write_text(str(os.getpid()))
+        yield tmpdir
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it onto ``path``, on error delete it.
+    """Yield a temporary file path next to ``path``; on success rename it onto ``path``, on error delete it.
 
-    Works for files and directories (whatever the caller creates at the yielded path).
+    For files denoiserec owns (results JSON, checkpoints, reports, plots): a directory or a symbolic link at
+    ``path`` is refused, never replaced. Output folders use :func:`output_dir`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
-    try:
+    if not path.name or path.name in (".", ".."):
+        raise OutputError(f"{os.fspath(path)!r}: not a file name")
+    if path.is_symlink() or path.is_dir():
+        raise OutputError(f"{path}: is a {'symbolic link' if path.is_symlink() else 'folder'}; give a file name")
+    with _sibling(path) as tmpdir:
+        tmp = tmpdir / path.name
         yield tmp
-        if path.is_dir() and tmp.is_dir():
-            shutil.rmtree(path)
         os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
+    """Yield an empty temporary folder to fill; on success it replaces ``path`` (only if ``path`` is missing,
+    empty or a previous ``kind`` output of denoiserec, checked by :func:`check_output`); on error it is removed
+    and ``path`` is untouched."""
+    path = check_output(path, kind, inputs)
+    with _sibling(path) as tmpdir:
+        tmp = tmpdir / path.name
+        tmp.mkdir()
+        yield tmp
+        write_marker(tmp, kind)
+        check_output(path, kind, inputs)  # nothing appeared there meanwhile
+        old = tmpdir / "previous"
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old.exists():
+                os.replace(old, path)
+            raise
+
+
+def claim_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Check ``path`` (see :func:`check_output`), create it and mark it as a ``kind`` output: for folders that
+    are filled in place and resumed (results folders)."""
+    path = check_output(path, kind, inputs)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not (path / MARKER).is_file():
+            write_marker(path, kind)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write here ({e.strerror or e})") from None
+    return path
+
+
+def write_marker(folder: Path, kind: str) -> None:
+    (folder / MARKER).write_text(json.dumps({"written_by": "denoiserec", "kind": kind}) + "\n")
+
+
+def safe_name(name: object, what: str) -> str:
+    """``name`` if it can be a file name inside an output folder (letters, digits, ``_ - . = +``, not starting
+    with a dot), else :class:`~denoiserec.errors.ConfigError` naming ``what``."""
+    import re
+
+    from denoiserec.errors import ConfigError
+
+    text = str(name)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]*", text) or len(text) > 200:
+        raise ConfigError(f"{what}: {text!r} cannot be used as a file name (use letters, digits, _ - . = +; "
+                          "no slashes, no leading dot)")
+    return text
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:

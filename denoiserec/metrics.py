@@ -114,3 +114,20 @@ def evaluate(logits, tensors: dict) -> dict[str, float]:
         ok = ~np.isnan(truth)
         out.update({f"{k}_true": v for k, v in ctr_metrics(_np(logits)[ok], truth[ok], users[ok]).items()})
     return out
+
+
+def user_pair_auc(scores, labels, users, groups) -> tuple[float, np.ndarray, np.ndarray]:
+    """Per-user AUC over same-group (positive, negative) pairs, averaged over users with equal weight (ties = 1/2):
+    ``AUC_u = Σ_g U_ug / Σ_g n⁺_ug·n⁻_ug`` over u's groups ``g`` (e.g. her stations). Returns the mean, the users
+    having a pair, and their AUCs. With one group per user it is GAUC with ``weight="groups"``; pooling every
+    pair instead is :func:`pairwise_accuracy`."""
+    u, p, q, _ = _group_auc_parts(scores, labels, groups)
+    g, first = np.unique(_np(groups), return_index=True)
+    owner = _np(users)[first]
+    if len(owner) == 0:
+        return float("nan"), owner.astype(np.int64), np.zeros(0)
+    ids, inv = np.unique(owner, return_inverse=True)
+    num, den = np.bincount(inv, weights=u), np.bincount(inv, weights=p * q)
+    ok = den > 0
+    auc_u = num[ok] / den[ok]
+    return (float(auc_u.mean()) if ok.any() else float("nan")), ids[ok], auc_u

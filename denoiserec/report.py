@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from denoiserec.headroom import add_gap_closed
 from denoiserec.io import pyplot, write_png, write_text
 from denoiserec.metrics import rela_impr
 
@@ -26,9 +27,12 @@ COMPARED = ("auc", "gauc", "auc_true", "gauc_true")
 
 
 def load_runs(out_dir: str | Path) -> list[dict]:
+    """Every run of ``out_dir``, plus the popularity scorer's record when there is one (``popularity.json``)."""
     runs = []
     for f in sorted((Path(out_dir) / "runs").glob("*.json")):
         runs.append(json.loads(f.read_text()))
+    if (Path(out_dir) / "popularity.json").exists():
+        runs.append(json.loads((Path(out_dir) / "popularity.json").read_text()))
     return runs
 
 
@@ -56,6 +60,8 @@ def _comparison_cell(key: str, value: float | None, percent: str) -> str:
     """A RelaImpr (``relaimpr_*``, signed percent) or p-value (``p_*``) cell; a dash when absent."""
     if value is None or math.isnan(value):
         return "–"
+    if key.startswith("gap"):
+        return f"{value:+.2f}"
     return f"{value:+.2f}{percent}" if key.startswith("relaimpr") else f"{value:.3g}"
 
 
@@ -67,6 +73,7 @@ def summarize(runs: list[dict], baseline: str | None, baseline_model: str | None
     """One row per (model, method) with mean/std per metric, RelaImpr and paired t-test p-values."""
     groups: dict[tuple[str, str], dict[int, dict]] = {}
     selected = {(r["model"], r["method"]): r["selected"] for r in runs if "selected" in r}
+    oracle = {(r["model"], r["method"]) for r in runs if r.get("oracle")}
     for r in runs:
         if "model" in r:
             state = {k: v for k, v in (r.get("method_state") or {}).items() if k in STATE_METRICS}
@@ -98,12 +105,14 @@ def summarize(runs: list[dict], baseline: str | None, baseline_model: str | None
                     warnings.simplefilter("ignore", RuntimeWarning)
                     row[f"p_{m}"] = float(stats.ttest_rel(a, b).pvalue) if testable else float("nan")
         rows.append(row)
+    if baseline_model is None:
+        add_gap_closed(rows, baseline, oracle, COMPARED)
     return rows
 
 
 def to_markdown(rows: list[dict], baseline: str | None, baseline_model: str | None = None) -> str:
     present = [m for m in METRICS + STATE_METRICS if any(m in r for r in rows)]
-    extra = [f"{k}_{m}" for m in COMPARED for k in ("relaimpr", "p") if any(f"{k}_{m}" in r for r in rows)]
+    extra = [f"{k}_{m}" for m in COMPARED for k in ("relaimpr", "p", "gap") if any(f"{k}_{m}" in r for r in rows)]
     head = ["model", "method", "seeds", *present, *extra]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -117,7 +126,10 @@ def to_markdown(rows: list[dict], baseline: str | None, baseline_model: str | No
             f"against {against} "
             f"(RelaImpr left out where the base is not above 0.5). `*_true` metrics score against the simulator's "
             f"hidden true preference; `auc_active` only on rows with active feedback; `att_auc_passive`: AUC of a "
-            f"method's estimated attention against the hidden attention on passive training rows.\n")
+            f"method's estimated attention against the hidden attention on passive training rows. `oracle*`: the same "
+            f"model trained on the hidden true preference (simulated data only); `gap_*`: the share of the gap "
+            f"between the baseline and the oracle that a method closes, (method − baseline) / (oracle − baseline); "
+            f"`popularity`: test rows scored by their item's positive count in training.\n")
     return "\n".join(lines) + "\n" + note
 
 
@@ -245,9 +257,11 @@ def print_summary(out_dir: str | Path, baseline: str | None = None, select: dict
     table = Table(title=f"{Path(out_dir).name}: test metrics, mean ± std over seeds", title_justify="left")
     for h in ("model", "method", "n", *cols):
         table.add_column(h, justify="left" if h in ("model", "method") else "right")
-    rel = [f"{k}_{m}" for m in ("auc", "auc_true") for k in ("relaimpr", "p") if any(f"{k}_{m}" in r for r in rows)]
+    rel = [f"{k}_{m}" for m in ("auc", "auc_true") for k in ("relaimpr", "p", "gap")
+           if any(f"{k}_{m}" in r for r in rows)]
     for k in rel:
-        table.add_column(k.replace("relaimpr_", "RelaImpr ").replace("p_", "p "), justify="right")
+        table.add_column(k.replace("relaimpr_", "RelaImpr ").replace("p_", "p ").replace("gap_", "gap closed "),
+                         justify="right")
     for r in rows:
         cells = [r["model"], r["method"], str(r["seeds"])]
         cells += [f"{r[m][0]:.4f}±{r[m][1]:.4f}" if m in r else "–" for m in cols]

@@ -18,6 +18,16 @@ def shared_data_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.cuda`` tests run only where CUDA is available (benchmarks/gpu_check.sh runs them)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     path = shared_data_dir()

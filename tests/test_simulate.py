@@ -174,6 +174,13 @@ def test_cli(tmp_path):
     assert read_log(out)["user"].n_unique() == 50
     bad = CliRunner().invoke(app, ["simulate", "-o", str(tmp_path / "bad"), "--set", "bogus=1"])
     assert bad.exit_code != 0 and not (tmp_path / "bad").exists()
+    r = CliRunner().invoke(app, ["simulate", "-o", str(tmp_path / "feed"), "--scenario", "feed", "--users", "40",
+                                 "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert read_meta(tmp_path / "feed")["config"]["mode"] == "feed"
+    bad = CliRunner().invoke(app, ["simulate", "-o", str(tmp_path / "bad"), "--scenario", "tv"])
+    assert bad.exit_code != 0 and "scenario" in bad.output and not (tmp_path / "bad").exists()
+    assert "station" in CliRunner().invoke(app, ["simulate", "--help"]).output
 
 
 def test_pref_prob_is_informative(default_log):
@@ -187,3 +194,93 @@ def test_pref_prob_is_informative(default_log):
     n1 = y.sum()
     auc = (ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * (len(y) - n1))
     assert auc > 0.75
+
+
+# --- scenarios and the knobs they turn (docs/simulator.md) -----------------------------------------------------
+
+
+def _auc(score, truth) -> float:
+    from denoiserec.metrics import auc
+
+    return float(auc(np.asarray(score, dtype=float), np.asarray(truth, dtype=float)))
+
+
+def _since(df: pl.DataFrame, event: pl.Expr) -> pl.Series:
+    """Per row: plays since the last row where ``event`` held before it (the session start counts)."""
+    x = df.sort("session", "position").with_columns(_g=event.shift(1).over("session").fill_null(True).cast(pl.Int32)
+                                                    .cum_sum().over("session"))
+    return x.with_columns(_k=pl.int_range(pl.len()).over("session", "_g")).select(
+        "session", "position", "_k", "true_attention", "active", "feedback")
+
+
+@pytest.mark.parametrize("name", sorted(sim.SCENARIOS))
+def test_scenarios_build_and_keep_the_schema(name):
+    df = simulate(SimConfig.from_dict({"scenario": name, **SMALL}))
+    assert conform(df, "x").equals(df) and df.height > 0
+    assert set(df["feedback"].unique()) <= set(FEEDBACK_KINDS)
+    for kind, (e, y) in FEEDBACK_KINDS.items():
+        sub = df.filter(pl.col("feedback") == kind)
+        if sub.height:
+            assert set(sub["active"]) == {e} and set(sub["label"]) == {y}
+    assert SimConfig.from_dict({"scenario": name}).scenario == name
+
+
+def test_scenario_settings():
+    assert SimConfig.from_dict({}) == SimConfig()  # the default scenario is the defaults
+    feed = simulate(SimConfig.from_dict({"scenario": "feed", "users": 400}))
+    assert set(feed["feedback"].unique()) <= {"click", "unclick", "like", "dislike"}
+    # a feed logs what was shown only: positions 0..n-1 and no unplayed rows
+    per = feed.group_by("session").agg(pl.len(), pl.col("position").max().alias("hi"))
+    assert (per["hi"] == per["len"] - 1).all()
+    station = dict(simulate(SimConfig.from_dict({"scenario": "station", "users": 400}))["feedback"]
+                   .value_counts().iter_rows())
+    assert station["skip"] > 2 * station["like"] > 2 * station["dislike"] and "share" not in station
+    with pytest.raises(ConfigError, match="scenario"):
+        SimConfig.from_dict({"scenario": "nope"})
+    assert SimConfig.from_dict({"scenario": "station", "act_like": 0.3}).act_like == 0.3  # options win
+
+
+def test_attention_history_moves_attention_from_the_last_action_to_the_features():
+    """λ = 0: the plays since the last action (EDM's signal) rank attention better than the plays since the last
+    change of genre (a feature-history signal); λ = 1: the other way round. The active rate is kept."""
+    out = {}
+    for lam in (0.0, 1.0):
+        df = simulate(SimConfig(users=600, attention_history=lam, seed=4))
+        genre_change = pl.col("category") != pl.col("category").shift(1).over("session")
+        passive_played = (pl.col("active") == 0) & (pl.col("feedback") != "unplayed")
+        a = _since(df, pl.col("active") == 1).filter(passive_played)
+        g = _since(df, genre_change.fill_null(True)).filter(passive_played)
+        out[lam] = (_auc(-a["_k"], a["true_attention"]), _auc(-g["_k"], g["true_attention"]), df["active"].mean())
+    (edm0, feat0, rate0), (edm1, feat1, rate1) = out[0.0], out[1.0]
+    assert edm0 > feat0 + 0.1 and feat1 > edm1 + 0.05
+    assert feat1 > feat0 + 0.1 and edm0 > edm1 + 0.05
+    assert rate1 == pytest.approx(rate0, abs=0.01)
+
+
+def test_pref_popularity_makes_popularity_predict_the_truth():
+    from denoiserec.data.describe import popularity_auc_true
+
+    base = dict(users=600, seed=5)
+    flat = popularity_auc_true(simulate(SimConfig(**base)))
+    tilted = popularity_auc_true(simulate(SimConfig(**base, pref_popularity=1.5)))
+    assert abs(flat - 0.5) < 0.05 and tilted > 0.65
+    assert popularity_auc_true(simulate(SimConfig(**base, pref_popularity=-1.5))) < 0.4  # sign matters
+
+
+def test_kind_share_and_context_knobs():
+    df = simulate(SimConfig(**SMALL, share_rate=0.3, download_rate=0.0, context_p=[0, 0, 0, 1, 0, 0]))
+    pos = df.filter(pl.col("feedback").is_in(["like", "share", "download"]))
+    share = (pos["feedback"] == "share").mean()
+    assert share == pytest.approx(0.3, abs=0.05) and (pos["feedback"] != "download").all()
+    assert set(df["context"]) == {"album"}
+    with pytest.raises(ConfigError, match="context_p"):
+        SimConfig(context_p=[1.0, 0.0])
+    with pytest.raises(ConfigError, match="mode"):
+        SimConfig(mode="tv")
+
+
+def test_stop_user_sd_fattens_the_session_tail():
+    cfg = dict(users=800, mode="feed", emit_unplayed=False, min_len=60, max_len=60, stop_rate=0.3, seed=6)
+    plain = simulate(SimConfig(**cfg)).group_by("session").len()["len"]
+    spread = simulate(SimConfig(**cfg, stop_user_sd=1.5)).group_by("session").len()["len"]
+    assert spread.quantile(0.95) > plain.quantile(0.95) and (spread > 15).sum() > 3 * (plain > 15).sum()

@@ -216,6 +216,6 @@ def test_cli_prepare_describe_and_failure(tmp_path):
     assert r.exit_code == 0 and "label share" in r.output and (tmp_path / "p.png").stat().st_size > 0
     (tmp_path / "raw" / "piki.csv").write_text(PIKI + "1,0,1,6,50,yesterday,9\n")
     r = runner.invoke(app, ["data", "prepare", "piki", "--raw", str(tmp_path / "raw"), "-o", str(tmp_path / "bad")])
-    assert r.exit_code == 1 and "line 3" in r.output
+    assert r.exit_code == 2 and "line 3" in r.output
     assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad*"))
     assert runner.invoke(app, ["data", "sources"]).exit_code == 0

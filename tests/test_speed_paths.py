@@ -65,3 +65,28 @@ def test_benchmark_auc_and_fields():
     df = widen(simulate(SimConfig(users=20, items=100, artists=20, sessions=2)))
     assert len(FIELDS) == 40 and all(c in df.columns for c in FIELDS)
     assert df["item_x_context"].max() < 1 << 16
+
+
+def test_gpu_check_script_parses_and_its_tables_render():
+    """benchmarks/gpu_check.sh is valid bash and the GPU benchmark's tables render results, failures and skips
+    (the script itself runs end to end with ``--cpu-dry-run``: docs/performance.md)."""
+    import subprocess
+    from pathlib import Path
+
+    from benchmarks import gpu
+
+    root = Path(__file__).resolve().parents[1]
+    for script in ("gpu_check.sh", "gpu_wheels.sh"):
+        subprocess.run(["bash", "-n", str(root / "benchmarks" / script)], check=True)
+    ok = {"model": "deepfm", "lib": "denoiserec", "batch_size": 4096, "samples_per_s": 2e6,
+          "steady_samples_per_s": 4e6, "test_auc": 0.92}
+    fuxi = {**ok, "lib": "fuxictr", "samples_per_s": 1e5, "test_auc": 0.921}
+    fuxi.pop("steady_samples_per_s")
+    text = gpu.table([ok, fuxi, {"model": "deepfm", "lib": "deepctr", "error": ["boom"]}], ["x (budget)"])
+    assert "| deepfm | denoiserec | 4096 | 2,000,000 | 4,000,000 | 40.0 | 0.9200 | -0.0010 |" in text
+    assert "failed: boom" in text and "x (budget)" in text
+    prof = {"model": "deepfm", "flags": ["--cuda-graph"], "ms_per_step": 0.5, "samples_per_s": 8.2e6,
+            "kernels_per_step": 300, "kernel_us_per_step": 450, "classes": {"gemm": {"us_per_step": 100}},
+            "fraction_of_peak_flops": 0.05, "fraction_of_peak_bandwidth_adam_only": 0.04}
+    assert "| deepfm | --cuda-graph | 0.500 | 8,200,000 | 300 | 450 | 100 / 0 / 0 / 0 / 0 / 0 | 5.0 | 4.0 |" in \
+        gpu.profile_table([prof])

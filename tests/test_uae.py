@@ -150,14 +150,20 @@ def test_methods_fit_and_weight_through_the_trainer(name):
     train = parts["train"]
     method = build_method(name, **({} if name == "edm" else FAST))
     model = build_model("deepfm", spec, embed_dim=4, hidden=(16,))
-    Trainer(TrainConfig(epochs=1, batch_size=128, progress=False)).fit(model, train, None, method, spec)
-    a, w = method.attention, method.weights
+    trainer = Trainer(TrainConfig(epochs=1, batch_size=128, progress=False))
+    trainer.fit(model, train, None, method, spec)
+    device = trainer.device  # CUDA when visible: the method's weights live on the trainer's device
+    a, w = method.attention.cpu(), method.weights
+    assert w.device.type == device.type
+    w = w.cpu()
     assert a.shape == w.shape == (len(train),) and ((a >= 0) & (a <= 1)).all()
     active = train["active"] > 0.5
     assert (w[active] == 1).all() and ((w[~active] >= 0) & (w[~active] <= 1)).all()
-    batch = next(train.batches(50, shuffle=True, generator=torch.Generator().manual_seed(1)))
-    wb, y = method.weights_and_targets(batch, torch.zeros(50), torch.zeros(50))
-    assert torch.equal(wb, w[batch["index"]]) and torch.equal(y, batch["label"])
+    batch = next(train.to(device).batches(50, shuffle=True, generator=torch.Generator().manual_seed(1)))
+    zeros = torch.zeros(50, device=device)
+    wb, y = method.weights_and_targets(batch, zeros, zeros)
+    assert wb.device.type == device.type
+    assert torch.equal(wb.cpu(), w[batch["index"].cpu()]) and torch.equal(y, batch["label"])
     assert method.state()["gamma"] == 15.0
 
 

@@ -57,6 +57,7 @@ class FeatureConfig:
     numeric: list[str] | None = None
     sequences: dict[str, SequenceConfig] = field(default_factory=dict)
     min_count: int = 1
+    impute: str | None = None  # "mean": NaN/inf numeric values count as missing (else they are an error)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> FeatureConfig:
@@ -152,6 +153,7 @@ class Encoder:
                       .sort(["len", "value"], descending=[True, False], nulls_last=True)
                       .drop_nulls("value"))
             self.vocabs[c] = counts.select("value", pl.int_range(1, counts.height + 1, dtype=pl.Int32).alias("id"))
+        train = check_finite(train, num, cfg.impute)
         for c in num:
             col = train[c].cast(pl.Float64)
             mean, std = col.mean() or 0.0, col.std() or 1.0
@@ -182,6 +184,7 @@ class Encoder:
                        .fill_null(0).to_numpy())
         out["cat"] = torch.from_numpy(np.stack(ids, axis=1).astype(np.int32)) if ids else torch.zeros(df.height, 0)
         if self.spec.numeric:
+            df = check_finite(df, self.spec.numeric, self.config.impute)
             cols = [((df[c].cast(pl.Float64).fill_null(m) - m) / s).to_numpy() for c, (m, s) in self.num_stats.items()]
             out["num"] = torch.from_numpy(np.stack(cols, axis=1).astype(np.float32))
         else:
@@ -221,6 +224,27 @@ class Encoder:
             idx = torch.from_numpy(position[rows])
             result[name] = EncodedData({k: v[idx].contiguous() for k, v in out.items()})
         return result
+
+
+def check_finite(df: pl.DataFrame, columns, impute: str | None = None) -> pl.DataFrame:
+    """NaN or +-inf in a numeric feature column is a :class:`DataError` naming the column and the count (one
+    such value would turn the whole z-scored column, and the loss, into NaN), unless ``impute == "mean"``: then
+    they become missing values, which the encoder fills with the training mean like empty ones."""
+    from denoiserec.errors import DataError
+
+    bad = {}
+    for c in columns:
+        if df.schema[c].is_float():
+            n = df.select((pl.col(c).is_not_null() & ~pl.col(c).is_finite()).sum()).item()
+            if n:
+                bad[c] = n
+    if not bad:
+        return df
+    if impute == "mean":
+        return df.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in bad)
+    c, n = next(iter(bad.items()))
+    raise DataError("numeric features", f"{n} NaN/inf value(s) of {df.height} (set features.impute: mean to "
+                    "treat them as missing)", column=c)
 
 
 def _group_starts(keys: np.ndarray) -> np.ndarray:

@@ -1,14 +1,20 @@
-"""Canonical log -> per-user chronological feedback sequences for sequential next-item models (issue 6).
+"""Canonical log -> per-user chronological feedback sequences for sequential next-item models, split as in
+Mei et al., "Negative Feedback for Music Personalization" (UMAP '24), §2.
 
-Every kept event gets a feedback *type*:
+Every kept event gets a feedback *type* (``features`` section of a ``task: seqrec`` config):
 
 ======  =============================================================================================
-type    canonical kinds (default mapping; override with ``SequenceConfig.up/skip/down``)
+type    canonical kinds
 ======  =============================================================================================
-up      every kind whose label is 1 (autoplay, complete, like, share, download, click, view, cart, fav, buy)
+up      ``up: auto`` (default): the explicit positives (``like``, ``share``, ``download``, ``fav`` ...,
+        :data:`denoiserec.data.schema.POSITIVE_EXPLICIT`) where the log has any -- Piki and KuaiRand
+        'like', the simulator's like/share/download; else every played-to-the-end kind (label 1:
+        ``autoplay``, ``complete``, ``click`` -- the MSSD "play" of the paper's Spotify variant).
+        Or an explicit list of kinds.
 skip    ``skip``
 down    ``dislike`` (thumb-down / hate)
-(drop)  ``unplayed`` and ``unclick``: the item was never heard or seen, so it says nothing either way
+(drop)  every other kind: ``unplayed``/``unclick`` (never heard or seen) and, where explicit positives
+        exist, passive plays such as ``autoplay`` (the paper's 'up' is a thumb-up, not a play)
 ======  =============================================================================================
 
 Events are ordered by (user, timestamp, session, position). The *day* of an event is
@@ -16,9 +22,22 @@ Events are ordered by (user, timestamp, session, position). The *day* of an even
 (``context`` by default; 0 = unknown when the column is absent or null) -- together they define the
 "same-day, same-station" tiers of the hard-negative cascade (:mod:`denoiserec.seqrec.negatives`).
 
-Split: a global time cut at the ``1 - test_frac`` quantile of the timestamps; each user's events before it
-are training history, the rest ("the final time period") are test events. Item and station vocabularies are
-fitted on the training events only; test items never seen in training get id 0 (out of vocabulary).
+**Split** (``split`` section, :class:`SeqSplitConfig`; paper §2: "randomly split at the user level, with the
+final month of data time-separated for the test set, and 90 % of the remainder used for training and 10 % used
+for validation"):
+
+* *test*: every event in the final ``test_days`` (default 30, "the final month") before the last timestamp
+  (or, with ``test_frac``, after the ``1 - test_frac`` quantile of the timestamps: for logs with a sparse
+  tail, such as the simulator's); every user with test events is a test user, her earlier events her history;
+* the remaining users are split at random (``seed``) into training users (``1 - valid_frac``) and validation
+  users (``valid_frac``, default 0.1). Training uses the training users' pre-test events only;
+* *validation*: a validation user's events in the ``valid_days`` (default: ``test_days``) before the test
+  period, with her earlier events as history -- the same task as the test, on users never trained on, for
+  early stopping.
+
+The paper does not say how the validation users are scored; the second time cut is this library's reading.
+Item and station vocabularies are fitted on the training events only; other items get id 0 (out of
+vocabulary: scored as unknown, never used as an input).
 """
 
 from __future__ import annotations
@@ -28,41 +47,83 @@ from dataclasses import dataclass, fields
 import numpy as np
 import polars as pl
 
-from denoiserec.data.schema import FEEDBACK_KINDS
+from denoiserec.data.schema import FEEDBACK_KINDS, POSITIVE_EXPLICIT
 from denoiserec.errors import ConfigError, DataError
 
 PAD, UP, SKIP, DOWN = 0, 1, 2, 3
 TYPE_NAMES = {UP: "up", SKIP: "skip", DOWN: "down"}
 
-DEFAULT_UP = tuple(k for k, (_, y) in FEEDBACK_KINDS.items() if y == 1)
+#: 'up' kinds when the log has no explicit positive: every kind whose label is 1 (a play to the end).
+PLAYED_UP = tuple(k for k, (_, y) in FEEDBACK_KINDS.items() if y == 1)
 DEFAULT_SKIP = ("skip",)
 DEFAULT_DOWN = ("dislike",)
 
 
+def _from_dict(cls, d: dict | None, section: str):
+    d = dict(d or {})
+    known = {f.name for f in fields(cls)}
+    if set(d) - known:
+        raise ConfigError(f"{section}: unknown option(s) {sorted(set(d) - known)}; known: {sorted(known)}")
+    return cls(**d)
+
+
 @dataclass
 class SequenceConfig:
-    up: tuple[str, ...] = DEFAULT_UP
+    """The ``features`` section: which canonical kinds are up / skip / down, the station column, the day."""
+
+    up: str | tuple[str, ...] = "auto"
     skip: tuple[str, ...] = DEFAULT_SKIP
     down: tuple[str, ...] = DEFAULT_DOWN
     station: str | None = "context"  # column naming the station / context; None: unknown everywhere
-    test_frac: float = 0.2  # share of the time span (by event quantile) held out as the final test period
     day_seconds: int = 86400
 
     @classmethod
     def from_dict(cls, d: dict | None) -> SequenceConfig:
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        if set(d) - known:
-            raise ConfigError(f"unknown sequence option(s) {sorted(set(d) - known)}; known: {sorted(known)}")
-        for k in ("up", "skip", "down"):
-            if k in d:
-                d[k] = tuple(d[k])
-        cfg = cls(**d)
-        every = cfg.up + cfg.skip + cfg.down
+        cfg = _from_dict(cls, d, "features")
+        if cfg.up != "auto":
+            if isinstance(cfg.up, str):
+                raise ConfigError(f"features.up: 'auto' or a list of feedback kinds, got {cfg.up!r}")
+            cfg.up = tuple(cfg.up)
+        cfg.skip, cfg.down = tuple(cfg.skip), tuple(cfg.down)
+        every = (() if cfg.up == "auto" else cfg.up) + cfg.skip + cfg.down
         if len(set(every)) != len(every):
-            raise ConfigError("a feedback kind is mapped to more than one of up/skip/down")
-        if not 0.0 < cfg.test_frac < 1.0:
-            raise ConfigError(f"test_frac must be in (0, 1), got {cfg.test_frac}")
+            raise ConfigError("features: a feedback kind is mapped to more than one of up/skip/down")
+        bad = sorted(set(every) - set(FEEDBACK_KINDS))
+        if bad:
+            raise ConfigError(f"features: unknown feedback kind(s) {bad}; known: {sorted(FEEDBACK_KINDS)}")
+        if cfg.day_seconds <= 0:
+            raise ConfigError(f"features.day_seconds must be positive, got {cfg.day_seconds}")
+        return cfg
+
+    def up_kinds(self, present: set[str]) -> tuple[str, ...]:
+        """The 'up' kinds for a log whose feedback kinds are ``present`` (resolves ``auto``)."""
+        if self.up != "auto":
+            return tuple(self.up)
+        explicit = tuple(k for k in POSITIVE_EXPLICIT if k in present)
+        return explicit or tuple(k for k in PLAYED_UP if k not in self.skip + self.down)
+
+
+@dataclass
+class SeqSplitConfig:
+    """The ``split`` section: the final ``test_days`` as test, the other users 90/10 train/validation."""
+
+    test_days: float = 30.0
+    test_frac: float | None = None  # instead of test_days: the final share of events (by time) as test
+    valid_frac: float = 0.1
+    valid_days: float | None = None  # validation period of the validation users (default: test_days)
+    seed: int = 0  # of the random user split (fixed across training seeds: one split per data set)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> SeqSplitConfig:
+        cfg = _from_dict(cls, d, "split")
+        if not cfg.test_days > 0:
+            raise ConfigError(f"split.test_days must be positive, got {cfg.test_days}")
+        if not 0.0 <= cfg.valid_frac < 1.0:
+            raise ConfigError(f"split.valid_frac must be in [0, 1), got {cfg.valid_frac}")
+        if cfg.test_frac is not None and not 0.0 < cfg.test_frac < 1.0:
+            raise ConfigError(f"split.test_frac must be in (0, 1), got {cfg.test_frac}")
+        if cfg.valid_days is not None and not cfg.valid_days > 0:
+            raise ConfigError(f"split.valid_days must be positive, got {cfg.valid_days}")
         return cfg
 
 
@@ -77,6 +138,8 @@ class Sequences:
     day: np.ndarray  # int64 day number
     timestamp: np.ndarray  # int64
     test: np.ndarray  # bool: in the final (test) time period
+    valid: np.ndarray  # bool: a validation user's event in the validation period (validation target)
+    valid_user: np.ndarray  # bool: the event's user is a validation user (never trained on)
     truth: np.ndarray | None  # float32 hidden true_preference (simulator only; never an input)
     users: list[str]
     items: list[str]
@@ -98,18 +161,38 @@ class Sequences:
         bounds = np.flatnonzero(np.r_[self.user[1:] != self.user[:-1], True]) + 1
         return np.repeat(bounds, np.diff(np.r_[0, bounds]))
 
+    @property
+    def train_mask(self) -> np.ndarray:
+        """Training events: the training users' events before the test period."""
+        return ~self.test & ~self.valid_user
+
+    def history_mask(self, part: str) -> np.ndarray:
+        """Events a query of ``part`` ("test" or "valid") may see as its input history (in vocabulary)."""
+        if part == "test":
+            return ~self.test & (self.item > 0)
+        if part == "valid":
+            return self.valid_user & ~self.test & ~self.valid & (self.item > 0)
+        raise ValueError(f"unknown part {part!r}")
+
+    def target_mask(self, part: str) -> np.ndarray:
+        """Events scored by the evaluation of ``part`` ("test" or "valid")."""
+        return (self.test if part == "test" else self.valid) & (self.item > 0)
+
 
 def _vocab(values: pl.Series) -> list[str]:
     return sorted(v for v in values.unique().to_list() if v is not None)
 
 
-def build_sequences(df: pl.DataFrame, cfg: SequenceConfig | None = None, source: str = "log") -> Sequences:
-    """Map feedback kinds to up/skip/down, order every user's events in time and split off the final period."""
+def build_sequences(df: pl.DataFrame, cfg: SequenceConfig | None = None, split: SeqSplitConfig | None = None,
+                    source: str = "log") -> Sequences:
+    """Map feedback kinds to up/skip/down, order every user's events in time and split (module docstring)."""
     cfg = cfg or SequenceConfig()
-    kind_type = {**{k: UP for k in cfg.up}, **{k: SKIP for k in cfg.skip}, **{k: DOWN for k in cfg.down}}
+    split = split or SeqSplitConfig()
     for col in ("user", "item", "timestamp", "feedback"):
         if col not in df.columns:
             raise DataError(source, column=col, message="missing required column")
+    up = cfg.up_kinds(set(df["feedback"].unique().to_list()))
+    kind_type = {**{k: UP for k in up}, **{k: SKIP for k in cfg.skip}, **{k: DOWN for k in cfg.down}}
     order = [c for c in ("user", "timestamp", "session", "position") if c in df.columns]
     station_col = cfg.station if cfg.station and cfg.station in df.columns else None
     d = (df.lazy().filter(pl.col("feedback").is_in(list(kind_type)))
@@ -120,12 +203,27 @@ def build_sequences(df: pl.DataFrame, cfg: SequenceConfig | None = None, source:
         raise DataError(source, column="feedback", message=f"no event has a kind mapped to up/skip/down "
                         f"({sorted(kind_type)})")
     ts = d["timestamp"].to_numpy().astype(np.int64)
-    cut = np.quantile(ts, 1.0 - cfg.test_frac, method="higher")
-    test = ts >= cut
-    if test.all():
-        test = ts > cut  # degenerate: one timestamp for most rows
+    if split.test_frac is not None:
+        cut = int(np.quantile(ts, 1.0 - split.test_frac, method="lower"))
+        test_days = (ts.max() - cut) / 86400
+    else:
+        cut, test_days = ts.max() - int(split.test_days * 86400), split.test_days
+    test = ts > cut
+    if test.all() or not test.any():
+        raise DataError(source, column="timestamp", message=f"the split ({split}) leaves "
+                        f"{'no training' if test.any() else 'no test'} period (the log spans "
+                        f"{(ts.max() - ts.min()) / 86400:.1f} days)")
     users = _vocab(d["user"])
-    train = d.filter(pl.Series(~test))
+    uid = d["user"].replace_strict({v: i for i, v in enumerate(users)}, return_dtype=pl.Int64).to_numpy()
+    rng = np.random.default_rng(split.seed)
+    valid_users = rng.random(len(users)) < split.valid_frac
+    valid_user = valid_users[uid]
+    vcut = cut - int((split.valid_days or test_days) * 86400)
+    valid = valid_user & ~test & (ts > vcut)
+    train = d.filter(pl.Series(~test & ~valid_user))
+    if train.height == 0:
+        raise DataError(source, column="timestamp", message="no training events (every pre-test event belongs "
+                        "to a validation user)")
     items = _vocab(train["item"])
     stations = _vocab(train[station_col]) if station_col else []
 
@@ -135,16 +233,17 @@ def build_sequences(df: pl.DataFrame, cfg: SequenceConfig | None = None, source:
 
     truth = d["true_preference"].to_numpy().astype(np.float32) if "true_preference" in d.columns else None
     return Sequences(
-        user=ids("user", users) - 1, item=ids("item", items), fb=d["_fb"].to_numpy().astype(np.int8),
+        user=uid, item=ids("item", items), fb=d["_fb"].to_numpy().astype(np.int8),
         station=ids(station_col, stations) if station_col else np.zeros(d.height, dtype=np.int64),
-        day=ts // cfg.day_seconds, timestamp=ts, test=test, truth=truth, users=users, items=items,
-        stations=stations)
+        day=ts // cfg.day_seconds, timestamp=ts, test=test, valid=valid, valid_user=valid_user, truth=truth,
+        users=users, items=items, stations=stations)
 
 
 def subset(seq: Sequences, keep: np.ndarray) -> Sequences:
     """The events where ``keep`` is true (order and vocabularies unchanged)."""
     return Sequences(user=seq.user[keep], item=seq.item[keep], fb=seq.fb[keep], station=seq.station[keep],
                      day=seq.day[keep], timestamp=seq.timestamp[keep], test=seq.test[keep],
+                     valid=seq.valid[keep], valid_user=seq.valid_user[keep],
                      truth=None if seq.truth is None else seq.truth[keep], users=seq.users, items=seq.items,
                      stations=seq.stations)
 

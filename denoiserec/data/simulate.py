@@ -25,6 +25,14 @@ The generative model (details and knobs in ``docs/simulator.md``):
 
 Hidden truth columns: ``true_attention`` / ``true_attention_prob`` (0 on unplayed rows, which nobody heard)
 and ``true_preference`` / ``true_pref_prob``.
+
+Knobs for the scenarios (:data:`SCENARIOS`; at their defaults the log is the one described above, bit for bit):
+``attention_history`` λ mixes the Markov base with a feature-history one, ``logit β_t = (1-λ)·base_markov +
+λ·(l_pa + (l_aa - l_pa)·ρ^k_t) + δ`` with ``k_t`` the plays since the last change of genre and ``δ`` keeping the
+active rate; ``pref_popularity`` adds popularity to the preference logit; ``mode = "feed"`` logs the same events
+as click/unclick/like/dislike (:data:`FEED_KINDS`) and ``emit_unplayed = False`` drops never-reached rows;
+``stop_user_sd`` spreads the stop hazard over users; ``share_rate``, ``download_rate``, ``context_p`` set shares.
+``denoiserec.data.calibrate`` fits these knobs to a real log.
 """
 
 from __future__ import annotations
@@ -69,6 +77,16 @@ KINDS = ("unplayed", "autoplay", "like", "share", "download", "skip", "dislike")
 K_UNPLAYED, K_AUTOPLAY, K_LIKE, K_SHARE, K_DOWNLOAD, K_SKIP, K_DISLIKE = range(len(KINDS))
 KIND_ACTIVE = np.array([0, 0, 1, 1, 1, 1, 1], dtype=np.int8)
 KIND_LABEL = np.array([0, 1, 1, 1, 1, 0, 0], dtype=np.int8)
+#: Feed mode (DUMN's click/unclick/like/dislike): the same simulated events under a feed's logging. Whatever is
+#: not clicked is an ``unclick`` (passive, label 0) -- scrolled past unseen, seen and not wanted, or a skip;
+#: a positive action is a ``click``, a share/download an explicit ``like``; a dislike stays ``dislike``.
+FEED_KINDS = ("unclick", "unclick", "click", "like", "like", "unclick", "dislike")
+#: Per mode: output name, active e and label y of each simulated kind code.
+MODES = {
+    "music": (KINDS, KIND_ACTIVE, KIND_LABEL),
+    "feed": (FEED_KINDS, np.array([0, 0, 1, 1, 1, 0, 1], dtype=np.int8),
+             np.array([0, 0, 1, 1, 1, 0, 0], dtype=np.int8)),
+}
 
 
 @dataclass
@@ -107,11 +125,25 @@ class SimConfig:
     stop_rate: float = 0.015          # P(session ends after a play)
     stop_after_negative: float = 0.06  # extra P(end) after a skip/dislike
     seed: int = 0
+    stop_user_sd: float = 0.0         # sd of a per-user offset of the stop logit (> 0: heavier-tailed sessions)
+    # --- knobs added for the scenarios and calibration (defaults leave the log above unchanged) ---
+    attention_history: float = 0.0   # λ: 0 = attention driven by the last action (EDM's Markov assumption),
+    #                                   1 = driven by the feature history (plays since the last genre change)
+    attention_history_decay: float = 0.7  # ρ: the feature-driven attention decays by ρ per play of one genre
+    pref_popularity: float = 0.0     # preference logit per sd of the item's log popularity (taste: taste_scale)
+    share_rate: float = 0.15         # share of positive actions that are 'share' ...
+    download_rate: float = 0.10      # ... and 'download' (the rest 'like')
+    context_p: list[float] | None = None  # shares of CONTEXTS (None: CONTEXT_P)
+    mode: str = "music"              # music: kinds as above; feed: click/unclick/like/dislike (see FEED_KINDS)
+    emit_unplayed: bool = True       # False: drop the never-reached rows (a feed logs only what was shown)
+    scenario: str = "default"        # the preset these knobs started from (see SCENARIOS); a label only
 
     def __post_init__(self) -> None:
         for f in ("users", "items", "artists", "genres", "sessions", "min_len", "max_len", "dim", "days"):
             if getattr(self, f) < 1:
                 raise ConfigError(f"SimConfig.{f} must be >= 1, got {getattr(self, f)}")
+        if self.stop_user_sd < 0:
+            raise ConfigError(f"SimConfig.stop_user_sd must be >= 0, got {self.stop_user_sd}")
         if self.min_len > self.max_len:
             raise ConfigError(f"SimConfig.min_len ({self.min_len}) > max_len ({self.max_len})")
         for f in ("explore", "start_attention", "active_after_active", "active_after_passive", "act_like",
@@ -119,19 +151,79 @@ class SimConfig:
             v = getattr(self, f)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"SimConfig.{f} must be in [0, 1], got {v}")
+        for f in ("attention_history", "attention_history_decay", "share_rate", "download_rate"):
+            v = getattr(self, f)
+            if not 0.0 <= v <= 1.0:
+                raise ConfigError(f"SimConfig.{f} must be in [0, 1], got {v}")
+        if self.share_rate + self.download_rate > 1.0:
+            raise ConfigError("SimConfig.share_rate + download_rate must be <= 1")
+        if self.mode not in MODES:
+            raise ConfigError(f"SimConfig.mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.context_p is not None:
+            p = np.asarray(self.context_p, dtype=float)
+            if p.shape != (len(CONTEXTS),) or (p < 0).any() or p.sum() <= 0:
+                raise ConfigError(f"SimConfig.context_p must be {len(CONTEXTS)} non-negative shares of {CONTEXTS}")
+            self.context_p = [float(x) for x in p / p.sum()]
 
     @classmethod
     def from_dict(cls, d: dict | None) -> SimConfig:
+        """Knobs from a mapping; ``scenario: NAME`` starts from that preset of :data:`SCENARIOS`, and the other
+        keys override it."""
         d = dict(d or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown simulator option(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        name = d.get("scenario", "default")
+        if name not in SCENARIOS:
+            raise ConfigError(f"unknown simulator scenario {name!r}; known: {sorted(SCENARIOS)}")
+        return cls(**{**SCENARIOS[name]["knobs"], **d, "scenario": name})
 
     @property
     def expected_rows(self) -> int:
         return self.users * self.sessions * (self.min_len + self.max_len) // 2
+
+
+#: Named presets (``denoiserec simulate --scenario NAME``): knobs over the defaults, and the noise model each
+#: one stands for. ``docs/simulator.md`` lists the statistics each gives.
+SCENARIOS: dict[str, dict] = {
+    "default": {
+        "short": "music app, Markov attention",
+        "about": "music app, mixed contexts; attention a Markov chain on the last action (UAE's rates)",
+        "noise": "inattentive auto-play = false positive; never-reached liked track = false negative",
+        "knobs": {},
+    },
+    "radio": {
+        "short": "lean-back radio, UAE",
+        "about": "lean-back radio / auto-play (UAE's setting): mostly radio and daily mixes, long sessions, "
+                 "attention half driven by the last action, half by the music (a genre change wakes the listener)",
+        "noise": "as default, more of it: most plays are inattentive auto-plays (false positives when disliked)",
+        "knobs": {"context_p": [0.55, 0.25, 0.1, 0.03, 0.02, 0.05], "attention_history": 0.5, "min_len": 15,
+                  "max_len": 40, "stop_rate": 0.01, "start_attention": 0.3},
+    },
+    "station": {
+        "short": "thumbs up/down + skips, Pandora",
+        "about": "station-based radio with thumbs up/down and skips (Pandora's, the negative-feedback "
+                 "transformer's): up : skip : down about 4 : 13 : 1, taste outweighs popularity 3 : 1",
+        "noise": "skips are implicit negatives (slip: some skip liked songs); auto-play = weak positive; few thumbs",
+        "knobs": {"context_p": [0.85, 0.1, 0.0, 0.0, 0.0, 0.05], "act_like": 0.12, "act_dislike": 0.9,
+                  "dislike_share": 0.07, "share_rate": 0.0, "download_rate": 0.0, "taste_scale": 1.8,
+                  "pref_popularity": 0.6, "pref_bias": -0.5, "active_after_active": 0.45,
+                  "active_after_passive": 0.15, "start_attention": 0.4, "slip": 0.05},
+    },
+    "feed": {
+        "short": "click/unclick/like/dislike, DUMN",
+        "about": "feed with click/unclick/like/dislike (DUMN's Taobao/KuaiRand setting): short sessions, only "
+                 "shown items logged, popularity matters as much as taste",
+        "noise": "unclick = noisy negative (unseen, or liked but not clicked); clickbait clicks on disliked items "
+                 "(slip) = noisy positives; like/dislike explicit and rare",
+        "knobs": {"mode": "feed", "emit_unplayed": False, "context_p": [0.0, 0.7, 0.0, 0.0, 0.3, 0.0],
+                  "min_len": 5, "max_len": 60, "stop_rate": 0.06, "stop_after_negative": 0.0,
+                  "start_attention": 0.5, "active_after_active": 0.3, "active_after_passive": 0.1,
+                  "act_like": 0.5, "act_dislike": 0.6, "dislike_share": 0.05, "share_rate": 0.1,
+                  "download_rate": 0.0, "slip": 0.1, "taste_scale": 1.2, "pref_popularity": 1.2, "pref_bias": -2.0},
+    },
+}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -180,7 +272,8 @@ class _World:
         self.genre_pop = np.bincount(self.item_genre, weights=pop, minlength=G)
         self.genre_pop /= self.genre_pop.sum()
         logpop = np.log(pop)
-        self.item_attention = cfg.attention_popularity * (logpop - logpop.mean()) / (logpop.std() + 1e-12)
+        self.item_pop_z = (logpop - logpop.mean()) / (logpop.std() + 1e-12)
+        self.item_attention = cfg.attention_popularity * self.item_pop_z
         self.item_quality = cfg.quality_sd * rng.standard_normal(cfg.items)
         self.item_duration = rng.integers(150, 361, cfg.items).astype(np.int32)
         self.item_year = rng.integers(1960, 2025, cfg.items).astype(np.int16)
@@ -223,7 +316,7 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
     S, T = n_users * cfg.sessions, cfg.max_len
     su = np.repeat(np.arange(n_users), cfg.sessions)              # block-local user of each session
     length = rng.integers(cfg.min_len, cfg.max_len + 1, S)
-    ctx = rng.choice(len(CONTEXTS), S, p=CONTEXT_P)
+    ctx = rng.choice(len(CONTEXTS), S, p=CONTEXT_P if cfg.context_p is None else np.asarray(cfg.context_p))
     device = rng.choice(len(DEVICES), S, p=DEVICE_P)
     # session start times: per user, exponential gaps plus room for the longest possible session
     mean_gap = cfg.days * 86400.0 / cfg.sessions
@@ -251,6 +344,8 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
     dots = np.einsum("std,sd->st", world.item_vec[item], users["taste"][su])
     pref_logit = (cfg.taste_scale * (dots - world.dot_mean) / world.dot_sd + world.item_quality[item]
                   + CONTEXT_PREF_BONUS[ctx][:, None] + cfg.pref_bias)
+    if cfg.pref_popularity:
+        pref_logit = pref_logit + cfg.pref_popularity * world.item_pop_z[item]
     pref_prob = _sigmoid(pref_logit)
     pref = rng.random((S, T)) < pref_prob
     # attention chain, calibrated by q = mean P(act | attentive) so that P(e_t | e_{t-1}) hits the targets
@@ -265,39 +360,71 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
     o = o_s[:, None] + world.item_attention[item]
     r_att, r_act, r_kind, r_stop = (rng.random((S, T)) for _ in range(4))
     slip = rng.random((S, T)) < cfg.slip
+    stop = np.full((S, 1), cfg.stop_rate)
+    if cfg.stop_user_sd:  # drawn only when used, so the default stream is unchanged
+        stop = _sigmoid(_logit(cfg.stop_rate) + cfg.stop_user_sd * rng.standard_normal(n_users))[su][:, None]
     positive = pref ^ slip
-    act_kind = np.where(positive, np.where(r_kind < 0.75, K_LIKE, np.where(r_kind < 0.9, K_SHARE, K_DOWNLOAD)),
+    like_cut = 1.0 - cfg.share_rate - cfg.download_rate
+    act_kind = np.where(positive, np.where(r_kind < like_cut, K_LIKE,
+                                           np.where(r_kind < like_cut + cfg.share_rate, K_SHARE, K_DOWNLOAD)),
                         np.where(r_kind < cfg.dislike_share, K_DISLIKE, K_SKIP)).astype(np.int8)
+    visible = MODES[cfg.mode][1].astype(bool)  # which kinds the log shows as actions (e = 1)
+    lam = cfg.attention_history
+    # feature-driven attention: plays since the last change of genre (the session start counts as one)
+    genre = world.item_genre[item]
+    change = np.ones((S, T), dtype=bool)
+    change[:, 1:] = genre[:, 1:] != genre[:, :-1]
+    col = np.broadcast_to(np.arange(T), (S, T))
+    since = col - np.maximum.accumulate(np.where(change, col, 0), axis=1)
+    novelty = cfg.attention_history_decay ** since
 
-    def run(l_aa: float, l_pa: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def run(l_aa: float, l_pa: float, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         kind = np.zeros((S, T), dtype=np.int8)
         att = np.zeros((S, T), dtype=bool)
         att_prob = np.zeros((S, T))
         prev_active = np.zeros(S, dtype=bool)
         playing = np.ones(S, dtype=bool)
-        for t in range(T):
-            played = playing & valid[:, t]
-            base = l_start if t == 0 else np.where(prev_active, l_aa, l_pa)
-            p = _sigmoid(base + o[:, t])
-            a = played & (r_att[:, t] < p)
-            acts = a & (r_act[:, t] < act_prob[:, t])
-            kind[:, t] = np.where(acts, act_kind[:, t], np.where(played, K_AUTOPLAY, K_UNPLAYED))
-            att[:, t], att_prob[:, t] = a, np.where(played, p, 0.0)
-            negative = acts & ~positive[:, t]
-            playing = played & (r_stop[:, t] >= cfg.stop_rate + cfg.stop_after_negative * negative)
-            prev_active = acts
+        for t in range(T):  # only the sessions still playing (the others' rows stay unplayed)
+            i = np.flatnonzero(playing & valid[:, t])
+            if not len(i):
+                break
+            base = l_start if t == 0 else np.where(prev_active[i], l_aa, l_pa)
+            if lam and t > 0:  # move from the last action to the feature history (EDM's assumption at λ = 0)
+                base = (1 - lam) * base + lam * (l_pa + (l_aa - l_pa) * novelty[i, t]) + shift
+            p = _sigmoid(base + o[i, t])
+            a = r_att[i, t] < p
+            acts = a & (r_act[i, t] < act_prob[i, t])
+            k = np.where(acts, act_kind[i, t], K_AUTOPLAY).astype(np.int8)
+            kind[i, t], att[i, t], att_prob[i, t] = k, a, p
+            negative = acts & ~positive[i, t]
+            playing = np.zeros(S, dtype=bool)
+            playing[i[r_stop[i, t] >= stop[i, 0] + cfg.stop_after_negative * negative]] = True
+            prev_active[i] = visible[k]
         return kind, att, att_prob
 
     # The offsets o (and who ends up after an action) bias P(e_t | e_{t-1}) away from the targets: correct the
     # two base logits by fixed-point iteration on the same random numbers (deterministic, a few passes).
+    lam, keep = 0.0, lam
     for _ in range(CALIBRATION_PASSES):
         kind, att, att_prob = run(l_aa, l_pa)
-        c = _block_counts(kind, valid)
+        c = _block_counts(kind, valid, visible)
         if c["after_active"] >= 50 and 0 < c["active_after_active"] < c["after_active"]:
             l_aa += _logit(cfg.active_after_active) - _logit(c["active_after_active"] / c["after_active"])
         if c["after_passive"] >= 50 and 0 < c["active_after_passive"] < c["after_passive"]:
             l_pa += _logit(cfg.active_after_passive) - _logit(c["active_after_passive"] / c["after_passive"])
     kind, att, att_prob = run(l_aa, l_pa)
+    lam, shift = keep, 0.0
+    if lam:
+        # λ > 0: keep the active rate of the λ = 0 chain (one common shift of the base logit); P(e_t | e_{t-1})
+        # then moves away from its targets, since the last action no longer drives attention
+        c0 = _block_counts(kind, valid, visible)
+        target = c0["active"] / max(c0["played"], 1)
+        for _ in range(CALIBRATION_PASSES):
+            kind, att, att_prob = run(l_aa, l_pa, shift)
+            c = _block_counts(kind, valid, visible)
+            if 0 < c["active"] < c["played"] and 0 < target < 1:
+                shift += _logit(target) - _logit(c["active"] / c["played"])
+        kind, att, att_prob = run(l_aa, l_pa, shift)
     # played ratio and timestamps (unplayed rows carry the session's end time)
     ratio = np.ones((S, T), dtype=np.float32)
     neg = (kind == K_SKIP) | (kind == K_DISLIKE)
@@ -305,10 +432,12 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
     ratio[kind == K_UNPLAYED] = 0.0
     secs = np.rint(world.item_duration[item] * ratio).astype(np.int64)
     ts = start[:, None] + np.cumsum(secs, axis=1) - secs
-    stats = _block_counts(kind, valid)
+    stats = _block_counts(kind, valid, visible)
+    if not cfg.emit_unplayed:
+        stats["rows"] = stats["played"]
 
     # flatten the valid rows into a frame
-    flat = valid.ravel()
+    flat = valid.ravel() if cfg.emit_unplayed else (valid & (kind != K_UNPLAYED)).ravel()
     sess_local = np.repeat(np.arange(S), T)[flat]
     pos = np.tile(np.arange(T, dtype=np.int32), S)[flat]
     kf = kind.ravel()[flat]
@@ -319,11 +448,12 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
     def names(vocab: tuple[str, ...], codes: np.ndarray) -> pl.Series:
         return pl.Series(list(vocab), dtype=pl.Utf8).gather(codes)
 
+    kinds, kind_active, kind_label = MODES[cfg.mode]
     genre_names = [GENRE_NAMES[g] if g < len(GENRE_NAMES) else f"genre{g}" for g in range(cfg.genres)]
     df = pl.DataFrame({
         "user": user_idx, "item": itm, "timestamp": ts.ravel()[flat],
         "session": first_user * cfg.sessions + sess_local, "position": pos,
-        "feedback": names(KINDS, kf), "active": KIND_ACTIVE[kf], "label": KIND_LABEL[kf],
+        "feedback": names(kinds, kf), "active": kind_active[kf], "label": kind_label[kf],
         "context": names(CONTEXTS, ctx[sess_local]), "played_ratio": ratio.ravel()[flat],
         "artist": world.item_artist[itm], "category": names(tuple(genre_names), world.item_genre[itm]),
         "f_age": names(AGES, users["age"][ub]), "f_country": names(COUNTRIES, users["country"][ub]),
@@ -342,10 +472,10 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
     return conform(df, SOURCE), stats
 
 
-def _block_counts(kind: np.ndarray, valid: np.ndarray) -> dict[str, int]:
-    """Counts behind the summary rates, so that blocks can be summed."""
+def _block_counts(kind: np.ndarray, valid: np.ndarray, visible: np.ndarray = KIND_ACTIVE) -> dict[str, int]:
+    """Counts behind the summary rates, so that blocks can be summed (``visible``: e of each kind code)."""
     played = valid & (kind != K_UNPLAYED)
-    active = KIND_ACTIVE[kind].astype(bool) & played
+    active = visible[kind].astype(bool) & played
     pair = played[:, 1:] & played[:, :-1]
     prev_a = active[:, :-1] & pair
     prev_p = ~active[:, :-1] & pair
@@ -390,20 +520,21 @@ def simulate(cfg: SimConfig | None = None, progress: bool = False) -> pl.DataFra
     return pl.concat(frames, rechunk=True)
 
 
-def simulate_to(cfg: SimConfig | None, out_dir: str | Path, progress: bool = True) -> dict:
+def simulate_to(cfg: SimConfig | None, out_dir: str | Path, progress: bool = True, extra: dict | None = None
+                ) -> dict:
     """Simulate and write ``out_dir`` (``events.parquet`` + ``meta.json``) atomically, one block at a time,
-    so memory stays bounded whatever the size. Returns the meta (config, rows, measured rates)."""
+    so memory stays bounded whatever the size. Returns the meta (config, rows, measured rates, and ``extra``,
+    e.g. the calibration)."""
     import pyarrow.parquet as pq
 
     from denoiserec.data.log import EVENTS, META
-    from denoiserec.io import atomic_path
+    from denoiserec.io import output_dir
 
     cfg = cfg or SimConfig()
     out_dir = Path(out_dir)
     totals: dict[str, int] = {}
     columns: list[str] = []
-    with atomic_path(out_dir) as tmp, _progress(cfg.expected_rows, progress) as bar:
-        tmp.mkdir()
+    with output_dir(out_dir, "data") as tmp, _progress(cfg.expected_rows, progress) as bar:
         writer = None
         try:
             for df, counts in _blocks(cfg):
@@ -419,7 +550,7 @@ def simulate_to(cfg: SimConfig | None, out_dir: str | Path, progress: bool = Tru
             if writer is not None:
                 writer.close()
         meta = {"source": SOURCE, "rows": totals["rows"], "columns": columns, "config": asdict(cfg),
-                "rates": _rates(totals)}
+                "rates": _rates(totals), **(extra or {})}
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 

@@ -376,7 +376,10 @@ def use_stream(cfg: dict) -> bool:
 
         p = Path(data["path"])
         p = p / EVENTS if p.is_dir() else p
-        rows = pq.ParquetFile(p).metadata.num_rows if p.exists() else 0
+        try:
+            rows = pq.ParquetFile(p).metadata.num_rows
+        except (OSError, ValueError):  # missing or not Parquet: the in-memory reader names the problem
+            return False
     else:
         return False
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

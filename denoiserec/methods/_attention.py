@@ -240,6 +240,7 @@ class AttentionMethod(Method):
     passive-sample weights, looked up at each step by the batch's ``index`` (row of the training data)."""
 
     name = "attention"
+    graph_safe = True  # one gather of the precomputed weights per step
 
     def __init__(self, gamma: float = 15.0):
         self.gamma = float(gamma)

@@ -13,6 +13,10 @@ class Method:
     """Base class: the identity method (``w = 1``, ``y* = y``), i.e. training on the noisy labels as given."""
 
     name = "none"
+    #: ``weights_and_targets`` can be captured in a CUDA graph (trainer ``cuda_graph``): no host synchronisation,
+    #: static shapes, no Python-side state changed per step, tensors it reads not replaced within an epoch.
+    #: The identity method is; a subclass that overrides ``weights_and_targets`` declares it.
+    graph_safe = False
 
     def fit(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here)."""
@@ -29,3 +33,12 @@ class Method:
     def state(self) -> dict:
         """What to record in the run's results (fitted statistics, diagnostics)."""
         return {}
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep so that a resumed run continues exactly (counters accumulated over the
+        steps so far); plain Python numbers, lists, dicts and CPU tensors only (loaded with
+        ``torch.load(weights_only=True)``). State rebuilt by :meth:`fit` need not be kept."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (called after :meth:`fit` when a run resumes)."""

@@ -12,6 +12,7 @@ from denoiserec.methods.base import Method
 
 class Bootstrap(Method):
     name = "bootstrap"
+    graph_safe = True  # elementwise; the start-epoch branch is fixed within an epoch
 
     def __init__(self, lam: float = 0.95, start_epoch: int = 1):
         if not 0.0 <= lam <= 1.0:

@@ -98,6 +98,7 @@ class LCD(Method):
 
     name = "lcd"
     reverse = False
+    graph_safe = True  # per-batch min/max, a table lookup and in-place device counters: no host sync
 
     def __init__(self, a: float = 1.0, b: float = 1.0, start_epoch: int = 1, table_size: int = 4096):
         if int(start_epoch) != start_epoch or start_epoch < 0:
@@ -107,6 +108,7 @@ class LCD(Method):
         self.epoch = 0
         self._w_sum = self._degenerate = None
         self._count = self._steps = 0
+        self._w_sum0 = self._degenerate0 = 0.0  # sums carried over from a checkpoint (see load_state_dict)
 
     @property
     def active(self) -> bool:
@@ -133,19 +135,41 @@ class LCD(Method):
         return ones, label_share * y + (1.0 - label_share) * p
 
     def _record(self, w: torch.Tensor, ok: torch.Tensor) -> None:
-        """Diagnostics, accumulated on the device (no synchronisation per step)."""
+        """Diagnostics, accumulated in place in device tensors (no synchronisation, no Python-side counter: the
+        step stays replayable from a CUDA graph)."""
         if self._w_sum is None:
-            self._w_sum, self._degenerate = torch.zeros((), device=w.device), torch.zeros((), device=w.device)
+            dev = {"device": w.device, "dtype": torch.float64}  # from the values carried over by load_state_dict
+            self._w_sum = torch.full((), self._w_sum0, **dev)
+            self._degenerate = torch.full((), self._degenerate0, **dev)
+            self._count = torch.full((), float(self._count), **dev)
+            self._steps = torch.full((), float(self._steps), **dev)
         self._w_sum += torch.where(ok, w.sum(), 0.0)
-        self._degenerate += (~ok).float()
+        self._degenerate += (~ok).double()
         self._count += w.numel()
         self._steps += 1
 
+    def _sums(self) -> tuple[float, float]:
+        if self._w_sum is None:
+            return self._w_sum0, self._degenerate0
+        return float(self._w_sum), float(self._degenerate)
+
     def state(self) -> dict:
+        w_sum, degenerate = self._sums()
+        steps, count = int(self._steps), int(self._count)  # device tensors once training has recorded
         return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "reverse": self.reverse,
-                "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": self._steps,
-                "degenerate_batches": int(self._degenerate) if self._steps else 0,
-                "mean_w": float(self._w_sum) / self._count if self._count else None}
+                "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": steps,
+                "degenerate_batches": int(degenerate) if steps else 0,
+                "mean_w": w_sum / count if count else None}
+
+    def state_dict(self) -> dict:
+        """The diagnostics' counters, so that a resumed run reports the same ``corrected_steps``/``mean_w``."""
+        w_sum, degenerate = self._sums()
+        return {"steps": int(self._steps), "count": int(self._count), "w_sum": w_sum, "degenerate": degenerate}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._steps, self._count = int(state.get("steps", 0)), int(state.get("count", 0))
+        self._w_sum0, self._degenerate0 = float(state.get("w_sum", 0.0)), float(state.get("degenerate", 0.0))
+        self._w_sum = self._degenerate = None
 
 
 METHOD = LCD

@@ -1,11 +1,25 @@
-"""Sequential next-item recommenders trained on whole feedback sequences (issue 6).
+"""Sequential next-item recommenders trained on whole feedback sequences: the negative-feedback transformer of
+Mei et al., "Negative Feedback for Music Personalization" (UMAP '24).
 
-They do not fit the per-row CTR contract (``Model(spec)(batch) -> logits``) of :mod:`denoiserec.models`, so they
-have their own package: ``transformer`` (the model), ``negatives`` (hard-negative cascade, hardest-of-k),
-``train`` (masking, loss, evaluation protocol) and ``run`` (``run_seqrec``, the entry point of YAML configs with
-``task: seqrec``). Sequences come from :mod:`denoiserec.data.sequences`.
+They do not fit the per-row CTR contract (``Model(spec)(batch) -> logits``) of :mod:`denoiserec.models`; they
+are the ``seqrec`` task of :mod:`denoiserec.tasks`. Modules: ``transformer`` (the model), ``negatives``
+(hard-negative cascade, hardest-of-k), ``train`` (masking, loss, early stopping), ``evaluate`` (the test
+protocol and the popularity baselines), ``run`` (one seed of a config) and ``report`` (table and Figs. 1-4).
+Sequences and the split come from :mod:`denoiserec.data.sequences`.
+
+Departures from the paper, and why:
+
+* *Sizes and schedule*: the paper gives no model sizes, learning rate or patience; the configs choose them
+  (CPU-sized) and early stopping uses ``patience`` epochs on the validation users' per-user AUC.
+* *Validation*: the paper splits the users 90/10 but does not say how validation users are scored; here they
+  are scored like test users on the period just before the test period (:mod:`denoiserec.data.sequences`).
+* *Test period*: ``split.test_days`` (default 30, "the final month"); the simulator's and the samples' configs
+  scale it down (``test_frac`` or fewer days), since their logs span days to weeks.
+* *Test users*: every user with a same-station (up, down) pair in the test period, validation users included
+  (the model reads histories, it has no user embedding); skip-only users are reported separately.
+* *Station*: the ``station`` column (``context`` by default) where the paper has Pandora stations; null
+  elsewhere, as for Piki and Spotify.
+* *Hardest of k* for ``k >= 64`` scores the whole catalogue once and picks among the k drawn items (same
+  result as scoring the k items, cheaper); the k items are drawn with replacement, so k may exceed the catalogue.
+* Not implemented: DDP, and the external RecBole SASRec baseline.
 """
-
-from denoiserec.seqrec.run import run_seqrec
-
-__all__ = ["run_seqrec"]

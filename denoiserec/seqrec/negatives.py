@@ -1,4 +1,5 @@
-"""Negative sampling for the negative-feedback transformer (issue 6).
+"""Negative sampling for the negative-feedback transformer (Mei et al., "Negative Feedback for Music
+Personalization", UMAP '24, §3).
 
 **Cascade.** For a positive ('up') event ``i`` of user u, its hard negative is drawn uniformly from the first
 non-empty tier of
@@ -48,6 +49,23 @@ class Cascade:
         """Share of ``events`` whose hard negative comes from each tier."""
         t = self.tier[events]
         return {name: float(np.mean(t == k)) if len(t) else 0.0 for k, name in enumerate(TIERS)}
+
+    def tier_shares_by_position(self, windows: np.ndarray, is_up: np.ndarray) -> dict[str, list]:
+        """The paper's Fig. 1: for each position of the left-padded training ``windows`` ``[W, L]`` (position
+        L-1 = the most recent), the share of its 'up' events whose hard negative comes from each tier;
+        ``{"n": [L counts], tier: [L shares]}``."""
+        L = windows.shape[1]
+        out: dict[str, list] = {"n": []}
+        for name in TIERS:
+            out[name] = []
+        for p in range(L):
+            ev = windows[:, p]
+            ev = ev[ev >= 0]
+            ev = ev[is_up[ev]]
+            out["n"].append(int(len(ev)))
+            for name, share in self.tier_shares(ev).items():
+                out[name].append(share)
+        return out
 
 
 def _ranges(pool_key: np.ndarray, query_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

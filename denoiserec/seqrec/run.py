@@ -1,161 +1,130 @@
-"""YAML entry point of the sequential experiments (``task: seqrec``), called by :mod:`denoiserec.experiment`.
-
-``run_seqrec(config, seed, out_dir)`` trains and evaluates every variant of the config for one seed, writes
-``<out_dir>/runs/seqrec__seed<seed>.json`` (so ``denoiserec run`` resumes per seed) and re-writes
-``<out_dir>/report.md`` with plots from every seed present, and returns ``{variant: {metric: value}}``.
-Config (``denoiserec run configs/negfeedback.yaml``)::
+"""One seed of a ``task: seqrec`` experiment (:class:`denoiserec.tasks.seqrec.SeqrecTask`): train and evaluate
+every labelled model of the config, score the popularity baselines, and write
+``<out_dir>/runs/seqrec__seed<seed>.json`` (each label checkpoints every epoch into ``<out_dir>/checkpoints/``,
+so a killed run resumes mid-training; the checkpoints go once the seed is written). The config uses the sections
+of CTR experiments::
 
     name: negfeedback
     task: seqrec
-    data: {simulate: {<SimConfig>}}   # or {source: mssd, path: RAW, options: {...}} or {path: PREPARED}
-    seeds: [0, 1, 2]
-    seqrec:
-      sequences: {<data.sequences.SequenceConfig>}  # feedback-kind mapping, station column, test_frac
-      model: {<seqrec.train.ModelConfig>}          # dim, layers, heads, dropout, max_len, positional, ...
-      train: {<seqrec.train.SeqTrainConfig>}       # epochs, batch_size, lr, p_mask, p_hard, hardest_of_k, ...
-      eval: {<seqrec.train.EvalConfig>}            # candidates, k
-      variants: {label: {flat overrides of model/train/eval keys}}   # default: one variant "default"
-
-Variants overriding ``p_hard`` or ``hardest_of_k`` (two or more) are also drawn as a sweep plot.
+    data: {simulate: {<SimConfig>}}     # or {source: kuairand, path: RAW} or {path: PREPARED}
+    split: {test_days: 30, valid_frac: 0.1}          # data.sequences.SeqSplitConfig
+    features: {up: auto, station: context}           # data.sequences.SequenceConfig
+    train: {epochs: 50, patience: 3, batch_size: 128, lr: 0.001, p_hard: 0.0}   # seqrec.train.SeqTrainConfig
+    eval: {candidates: 100, k: [10]}                 # seqrec.evaluate.EvalConfig
+    models:                                          # label -> flat keys of seqrec.train.ModelConfig,
+      baseline: {feedback_inputs: false}             #   SeqTrainConfig or EvalConfig (the label's settings)
+      both: {feedback_inputs: true, p_hard: 1.0}
+    baseline: baseline                               # paired tests are against this label
+    seeds: [0, 1, 2, 3, 4]
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from denoiserec.data.sequences import SequenceConfig, build_sequences
+from denoiserec.data.load import load_log
+from denoiserec.data.sequences import UP, SeqSplitConfig, SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
-from denoiserec.experiment import load_log
-from denoiserec.io import pyplot, write_json, write_png, write_text
-from denoiserec.seqrec.train import SeqData, evaluate, resolve_configs, train_model
+from denoiserec.io import write_json
+from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, OracleScorer, baseline_scorers, evaluate
+from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, train_model
 
 _DATA_CACHE: dict[str, SeqData] = {}
+_SECTIONS = {"model": ModelConfig, "train": SeqTrainConfig, "eval": EvalConfig}
 
 
-def section(config: dict) -> dict:
-    """The ``seqrec`` section of a config."""
-    sec = config.get("seqrec") or {}
-    unknown = set(sec) - {"sequences", "model", "train", "eval", "variants"}
-    if unknown:
-        raise ConfigError(f"seqrec: unknown key(s) {sorted(unknown)}")
-    return sec
+def resolve_configs(cfg: dict, label: str) -> tuple[ModelConfig, SeqTrainConfig, EvalConfig]:
+    """The ``train``/``eval`` sections with the label's flat keys (``models.<label>``) applied to whichever of
+    model / train / eval has them."""
+    parts: dict[str, dict] = {"model": {}, "train": dict(cfg.get("train") or {}), "eval": dict(cfg.get("eval") or {})}
+    for sec in ("train", "eval"):
+        known = {f.name for f in fields(_SECTIONS[sec])}
+        bad = set(parts[sec]) - known
+        if bad:
+            raise ConfigError(f"{sec}: unknown option(s) {sorted(bad)}; known: {sorted(known)}")
+    for key, value in ((cfg.get("models") or {}).get(label) or {}).items():
+        if key == "model":
+            if value != "negfeedback":
+                raise ConfigError(f"models.{label}.model: the seqrec task has one model, 'negfeedback'")
+            continue
+        home = [p for p, c in _SECTIONS.items() if key in {f.name for f in fields(c)}]
+        if not home:
+            known = sorted(f.name for c in _SECTIONS.values() for f in fields(c))
+            raise ConfigError(f"models.{label}: unknown option {key!r}; known: {known}")
+        parts[home[0]][key] = value
+    return tuple(_SECTIONS[p](**parts[p]) for p in ("model", "train", "eval"))  # type: ignore[return-value]
 
 
-def prepare(config: dict, log: pl.DataFrame | None = None) -> SeqData:
-    """Sequences + hard-negative cascade for ``config`` (cached per data/sequences section within a process)."""
-    key = repr((config.get("data"), section(config).get("sequences")))
+def prepare(cfg: dict, log: pl.DataFrame | None = None) -> SeqData:
+    """Sequences + hard-negative cascade for ``cfg`` (cached per data/features/split within a process)."""
+    key = repr((cfg.get("data"), cfg.get("features"), cfg.get("split")))
     if log is None and key in _DATA_CACHE:
         return _DATA_CACHE[key]
-    data = SeqData(build_sequences(log if log is not None else load_log(config.get("data") or {}),
-                                   SequenceConfig.from_dict(section(config).get("sequences"))))
+    df = log if log is not None else load_log(cfg.get("data") or {})
+    data = SeqData(build_sequences(df, SequenceConfig.from_dict(cfg.get("features")),
+                                   SeqSplitConfig.from_dict(cfg.get("split")), source=str(cfg.get("name", "log"))))
     if log is None:
         _DATA_CACHE.clear()
         _DATA_CACHE[key] = data
     return data
 
 
-def run_seqrec(config: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
-               variants: list[str] | None = None, progress: bool = True) -> dict[str, dict[str, float]]:
-    """Train and evaluate every variant (or those named) for one seed; returns ``{variant: test metrics}``.
-    ``progress=False`` turns the training progress bars off whatever the config says."""
-    sec = section(config)
-    data = prepare(config, log)
-    table = sec.get("variants") or {"default": {}}
-    results, record = {}, {"task": "seqrec", "seed": seed, "variants": {}}
-    for label in variants or list(table):
+def data_summary(data: SeqData) -> dict[str, float]:
+    seq = data.seq
+    users = lambda m: int(len(np.unique(seq.user[m])))  # noqa: E731
+    return {"events": len(seq), "train_events": len(data.train), "items": seq.n_items, "stations": seq.n_stations,
+            "train_users": users(seq.train_mask), "valid_users": users(seq.valid), "test_users": users(seq.test),
+            "test_days": float((seq.timestamp.max() - seq.timestamp[seq.test].min()) / 86400),
+            "up_share_train": float(np.mean(data.train.fb == UP))}
+
+
+def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
+             labels: list[str] | None = None, progress: bool = True) -> dict[str, dict[str, float]]:
+    """Train and evaluate every labelled model (or those named) and the baselines for one seed; write the run
+    record and return ``{label: test metrics}``."""
+    data = prepare(cfg, log)
+    table = cfg.get("models") or {"default": {}}
+    record: dict = {"task": "seqrec", "seed": seed, "data": data_summary(data), "variants": {}, "baselines": {}}
+    results = {}
+    for label in labels or list(table):
         if label not in table:
-            raise ConfigError(f"unknown variant {label!r}; known: {sorted(table)}")
-        mcfg, tcfg, ecfg = resolve_configs(sec, table[label])
+            raise ConfigError(f"unknown model label {label!r}; known: {sorted(table)}")
+        mcfg, tcfg, ecfg = resolve_configs(cfg, label)
         tcfg.progress = tcfg.progress and progress
-        model, history = train_model(data, mcfg, tcfg, ecfg, seed=seed)
-        test = evaluate(model, data, mcfg, ecfg, seed=seed)
-        test["train_seconds"] = history[-1]["seconds"] if history else 0.0
-        test["hard_share"] = history[-1]["hard_share"] if history else 0.0
+        tcfg.checkpoint = str(Path(out_dir) / "checkpoints" / f"seqrec__{label}__seed{seed}.pt")
+        fp = hashlib.sha256(json.dumps([cfg.get(k) for k in ("data", "features", "split", "train", "eval")]
+                                       + [table[label], seed], sort_keys=True, default=str).encode()).hexdigest()
+        model, history, conv = train_model(data, mcfg, tcfg, ecfg, seed=seed, fingerprint=fp)
+        per_user: dict = {}
+        test = evaluate(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed, per_user)
+        test.update(hard_share=history[-1]["hard_share"] if history else 0.0)
+        if mcfg.feedback_inputs:
+            test.update(model.feedback_similarity())
         results[label] = test
-        record["variants"][label] = {"override": table[label], "test": test, "history": history}
-    out_dir = Path(out_dir)
-    write_json(out_dir / "runs" / f"seqrec__seed{seed}.json", record)
-    write_seqrec_report(out_dir)
+        record["variants"][label] = {"params": table[label] or {}, "test": test, "convergence": conv,
+                                     "history": history, "per_user": per_user}
+    ecfg = EvalConfig(**(cfg.get("eval") or {}))
+    scorers: dict = baseline_scorers(data.train)
+    if data.seq.truth is not None:
+        scorers["oracle"] = OracleScorer(data.seq.truth)
+    for name, scorer in scorers.items():
+        per_user = {}
+        record["baselines"][name] = {"test": evaluate(scorer, data.seq, ecfg, "test", seed, per_user),
+                                     "per_user": per_user}
+    fig1 = next((resolve_configs(cfg, v)[0] for v in table if resolve_configs(cfg, v)[0].feedback_inputs),
+                ModelConfig())
+    record["tier_positions"] = data.cascade.tier_shares_by_position(data.windows(fig1.max_len, True),
+                                                                    data.train.fb == UP)
+    write_json(Path(out_dir) / "runs" / f"seqrec__seed{seed}.json", record)
+    for label in record["variants"]:  # the seed is done: its per-epoch checkpoints are not needed any more
+        (Path(out_dir) / "checkpoints" / f"seqrec__{label}__seed{seed}.pt").unlink(missing_ok=True)
+    ckpt_dir = Path(out_dir) / "checkpoints"
+    if ckpt_dir.is_dir() and not any(ckpt_dir.iterdir()):
+        ckpt_dir.rmdir()
     return results
-
-
-SHOWN = ("acc_down", "acc_skip", "user_auc_down", "acc_true", "mrr_up", "recall@10_up", "mrr_down", "coverage",
-         "train_seconds")
-
-
-def summarize(runs: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
-    """Per variant and metric: (mean, sd) over the seeds."""
-    out: dict[str, dict[str, tuple[float, float]]] = {}
-    labels = list(dict.fromkeys(v for r in runs for v in r["variants"]))
-    for v in labels:
-        tests = [r["variants"][v]["test"] for r in runs if v in r["variants"]]
-        for k in dict.fromkeys(k for t in tests for k in t):
-            vals = np.array([t.get(k, np.nan) for t in tests], dtype=float)
-            if np.isnan(vals).all():
-                continue
-            sd = float(np.nanstd(vals, ddof=1)) if np.sum(~np.isnan(vals)) > 1 else 0.0
-            out.setdefault(v, {})[k] = (float(np.nanmean(vals)), sd)
-    return out
-
-
-def _plot(path: Path, draw) -> None:
-    fig, ax = pyplot().subplots(figsize=(6.5, 3.8))
-    draw(ax)
-    fig.tight_layout()
-    write_png(fig, path)
-
-
-def write_seqrec_report(out_dir: str | Path) -> Path:
-    """``report.md`` (table of mean ± sd over seeds), ``seqrec_acc.png`` and sweep plots for ``out_dir``."""
-    out_dir = Path(out_dir)
-    runs = [json.loads(f.read_text()) for f in sorted((out_dir / "runs").glob("seqrec__seed*.json"))]
-    summary = summarize(runs)
-    cols = [c for c in SHOWN if any(c in s for s in summary.values())]
-    fmt = lambda m: "–" if math.isnan(m[0]) else f"{m[0]:.4f} ± {m[1]:.4f}"  # noqa: E731
-    lines = [f"# {out_dir.name}", "", f"Seeds: {sorted(r['seed'] for r in runs)}. Test period metrics, mean ± sd "
-             "over seeds (`acc_*`: pairwise up-vs-down/skip accuracy, same user and station; `acc_true`: against "
-             "the simulator's hidden preference; `mrr_down` lower is better).", "",
-             "| variant | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    for v, s in summary.items():
-        lines.append(f"| {v} | " + " | ".join(fmt(s[c]) if c in s else "–" for c in cols) + " |")
-    cos = [c for c in ("cos_up_skip", "cos_up_down", "cos_skip_down") if any(c in s for s in summary.values())]
-    if cos:
-        lines += ["", "Cosine similarity of the learned feedback-type embeddings:", "",
-                  "| variant | " + " | ".join(cos) + " |", "|---|" + "---|" * len(cos)]
-        lines += [f"| {v} | " + " | ".join(fmt(s[c]) for c in cos) + " |" for v, s in summary.items() if cos[0] in s]
-    metric = "acc_down" if any("acc_down" in s for s in summary.values()) else "acc_skip"
-    labels = [v for v in summary if metric in summary[v]]
-    if labels:
-        def bars(ax):
-            ax.bar(range(len(labels)), [summary[v][metric][0] for v in labels],
-                   yerr=[summary[v][metric][1] for v in labels], capsize=3)
-            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-            ax.axhline(0.5, color="grey", lw=0.8, ls=":")
-            lo = min(summary[v][metric][0] - summary[v][metric][1] for v in labels)
-            ax.set_ylim(min(0.5, lo) - 0.02, None)
-            ax.set_ylabel(f"test {metric}")
-        _plot(out_dir / "seqrec_acc.png", bars)
-        lines += ["", f"![test {metric}](seqrec_acc.png)"]
-    overrides = {v: o for r in runs for v, o in ((v, d["override"] or {}) for v, d in r["variants"].items())}
-    for knob in ("p_hard", "hardest_of_k"):
-        sweep = sorted((float(o[knob]), v) for v, o in overrides.items() if knob in o and v in labels)
-        if len(sweep) < 2:
-            continue
-
-        def line(ax, sweep=sweep, knob=knob):
-            xs = [x for x, _ in sweep]
-            ax.errorbar(xs, [summary[v][metric][0] for _, v in sweep], yerr=[summary[v][metric][1] for _, v in sweep],
-                        marker="o", capsize=3)
-            if knob == "hardest_of_k":
-                ax.set_xscale("log")
-            ax.set_xlabel(knob)
-            ax.set_ylabel(f"test {metric}")
-        _plot(out_dir / f"sweep_{knob}.png", line)
-        lines += ["", f"![{metric} vs {knob}](sweep_{knob}.png)"]
-    write_text(out_dir / "report.md", "\n".join(lines) + "\n")
-    return out_dir / "report.md"

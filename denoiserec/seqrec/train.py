@@ -1,9 +1,10 @@
-"""Training and evaluation of the negative-feedback transformer (issue 6).
+"""Training of the negative-feedback transformer (Mei et al., "Negative Feedback for Music Personalization",
+UMAP '24, §3).
 
-**Training** (cloze task, SASRec loss). Every user's training history is cut into windows ending with an 'up'
-(:func:`denoiserec.data.sequences.training_windows`). Each epoch, in each window, every 'up' position is masked
-with probability ``p_mask`` and the last position always is; a masked position keeps its station and type
-'up' and has its song replaced by the mask token. Its negative comes from
+**Training** (cloze task, SASRec loss). Every training user's pre-test history is cut into windows ending with
+an 'up' (:func:`denoiserec.data.sequences.training_windows`). Each epoch, in each window, every 'up' position
+is masked with probability ``p_mask`` (the paper's p_task = 0.15) and the last position always is; a masked
+position keeps its station and type 'up' and has its song replaced by the mask token. Its negative comes from
 :func:`denoiserec.seqrec.negatives.sample_negatives` (hard with probability ``p_hard``) or, with
 ``hardest_of_k > 1``, is the best-scored of k random items. Skips/downs used as negatives are removed from
 that window's input. Loss over the M masked positions::
@@ -12,36 +13,39 @@ that window's input. Loss over the M masked positions::
 
 Without ``feedback_inputs`` the input holds 'up' events only and no type embedding (the paper's baseline).
 
-**Evaluation** (final time period). For every (user, station) of the test period, the query is the user's
-last ``max_len - 1`` training events (the ones the variant may see) followed by a mask token at that station
-with type 'up'; its hidden state scores the test events' items. Reported:
+**Early stopping** (paper §2, Fig. 3). After every epoch the validation users are scored
+(:func:`denoiserec.seqrec.evaluate.evaluate` on ``part="valid"``); training stops after ``patience`` epochs
+without a better ``monitor`` (default: ``user_auc_down``, or ``user_auc_skip`` where the validation period
+has no downs) and ends with the best epoch's weights; where the validation users have no pair to score (tiny
+samples), it runs every epoch and the last one counts as the best. ``best_epoch`` (epochs to convergence) and
+``seconds_to_best`` (training seconds up to it, validation excluded) are recorded.
 
-* ``acc_down`` / ``acc_skip``: pairwise accuracy of up vs down (skip) items of the same user and station
-  (:func:`metrics.pairwise_accuracy`, all pairs pooled), and ``user_auc_down`` / ``user_auc_skip``: the
-  per-(user, station) AUC averaged with equal weight;
-* ``acc_true`` (simulator): the same pairwise accuracy against the hidden ``true_preference``;
-* ``mrr_up``, ``recall@k_up`` (higher is better) and ``mrr_down``, ``recall@k_down`` (lower is better): rank
-  of each test up (down) item among itself and ``candidates`` random items (:func:`metrics.mrr`,
-  :func:`metrics.recall_at_k`);
-* ``coverage``: share of test users whose input history is not empty (skip-only users have none without
-  feedback inputs); ``train_seconds``; ``cos_*`` between the learned type embeddings.
+Shared with the CTR trainer (:mod:`denoiserec.train.trainer`): seeding, device resolution, the Adam
+constructor, the bf16-on-CUDA autocast rule and the checkpoint file (written atomically after every epoch with
+the model, optimiser, random states and early-stopping state; read with its ``weights_only`` loader and
+fingerprint check; resumed from when present). Separate, because the batches are windows with masking and
+negative sampling rather than rows of a tensor: the epoch loop and the early-stopping bookkeeping (on the
+validation *users*, not rows); no DDP.
 """
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from denoiserec import metrics
-from denoiserec.data.sequences import DOWN, SKIP, UP, Sequences, subset, training_windows
+from denoiserec.data.sequences import DOWN, UP, Sequences, subset, training_windows
 from denoiserec.errors import ConfigError
-from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, random_items, sample_negatives
+from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, evaluate
+from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, sample_negatives
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
+from denoiserec.train.trainer import Trainer, load_checkpoint, make_adam, resolve_device, seed_everything
 
 
 @dataclass
@@ -57,7 +61,11 @@ class ModelConfig:
 
 @dataclass
 class SeqTrainConfig:
-    epochs: int = 10
+    epochs: int = 50  # at most; early stopping on the validation users usually ends training sooner
+    patience: int = 3  # epochs without a better validation ``monitor`` before stopping
+    monitor: str = "auto"  # user_auc_down (auto: user_auc_skip where the validation period has no down)
+    amp: bool = True  # bf16 autocast on CUDA (as the CTR trainer)
+    checkpoint: str | None = None  # file written atomically after every epoch and resumed from when present
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -68,13 +76,6 @@ class SeqTrainConfig:
     progress: bool = True
     threads: int | None = None
     eval_every: int = 0  # > 0: also evaluate every n epochs into the history (training-time curves)
-
-
-@dataclass
-class EvalConfig:
-    candidates: int = 100  # random items each up/down test item is ranked against
-    k: list[int] = field(default_factory=lambda: [10])
-    batch_size: int = 1024
 
 
 def _from(cls, d: dict, what: str):
@@ -104,8 +105,8 @@ class SeqData:
 
     def __init__(self, seq: Sequences):
         self.seq = seq
-        self.train_idx = np.flatnonzero(~seq.test)
-        self.train = subset(seq, ~seq.test)
+        self.train_idx = np.flatnonzero(seq.train_mask)
+        self.train = subset(seq, seq.train_mask)
         t = self.train
         self.cascade: Cascade = build_cascade(t.user, t.fb, t.day, t.station, t.item)
 
@@ -113,12 +114,6 @@ class SeqData:
         t = self.train
         eligible = np.ones(len(t), bool) if feedback_inputs else t.fb == UP
         return training_windows(t.user, eligible, t.fb == UP, max_len)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def make_batch(data: SeqData, win: np.ndarray, cfg: SeqTrainConfig, rng: np.random.Generator) -> dict:
@@ -155,11 +150,23 @@ def make_batch(data: SeqData, win: np.ndarray, cfg: SeqTrainConfig, rng: np.rand
             "event": np.where(g(keep), g(win), -1), "neg_event": g(negev)}  # the last two: diagnostics only
 
 
-def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: EvalConfig | None = None,
-                seed: int = 0, model: NegFeedbackTransformer | None = None) -> tuple[NegFeedbackTransformer, list]:
-    """Train (a new model unless ``model`` is given); returns the model and the per-epoch history."""
-    from denoiserec.train.trainer import seed_everything
+def _autocast(device: torch.device, amp: bool):
+    """bf16 autocast on CUDA when ``amp`` (the CTR trainer's rule; CPU runs in float32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
 
+
+def _monitor(tcfg: SeqTrainConfig, seq: Sequences) -> str:
+    if tcfg.monitor != "auto":
+        return tcfg.monitor
+    return "user_auc_down" if (seq.valid & (seq.fb == DOWN)).any() else "user_auc_skip"
+
+
+def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: EvalConfig | None = None,
+                seed: int = 0, model: NegFeedbackTransformer | None = None, fingerprint: str | None = None
+                ) -> tuple[NegFeedbackTransformer, list, dict]:
+    """Train (a new model unless ``model`` is given) with early stopping on the validation users; returns the
+    model (best validation epoch), the per-epoch history and the convergence record (``best_epoch``,
+    ``epochs_run``, ``seconds_to_best``, ``train_seconds``, ``monitor``, ``valid_<monitor>``)."""
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     device = resolve_device(tcfg.device)
@@ -169,11 +176,37 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         raise ConfigError("the training period has fewer than two items")
     model = model or NegFeedbackTransformer(data.train.n_items, data.train.n_stations, **vars(mcfg))
     model.to(device)
-    optim = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    optim = make_adam(model, tcfg.lr, tcfg.weight_decay)
     windows = data.windows(mcfg.max_len, mcfg.feedback_inputs)
+    if len(windows) == 0:
+        raise ConfigError("no training window: no training user has an 'up' (see features.up)")
+    ecfg = ecfg or EvalConfig()
+    validate = bool(data.seq.valid.any())
+    monitor = _monitor(tcfg, data.seq)
     history, elapsed = [], 0.0
+    best, best_state = None, None
+    conv = {"monitor": monitor, "best_epoch": 0, "seconds_to_best": 0.0}
     n_batches = (len(windows) + tcfg.batch_size - 1) // tcfg.batch_size
-    for epoch in range(tcfg.epochs):
+    full_k = tcfg.hardest_of_k >= 64  # score the whole catalogue once, then gather the k candidates
+
+    def score_k(h, items):
+        if not full_k:
+            return model.score(h, items)
+        return torch.gather(model.score_all(h), 1, items.long() - 1)
+
+    ckpt = Path(tcfg.checkpoint) if tcfg.checkpoint else None
+    state = load_checkpoint(ckpt, fingerprint) if ckpt is not None else None  # the CTR trainer's loader
+    start, done = 0, False
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        rng.bit_generator.state = state["rng"]["numpy_generator"]
+        torch.set_rng_state(state["rng"]["torch"])
+        start, history, elapsed, done = state["epoch"], state["history"], state["elapsed"], state["done"]
+        best, best_state, conv = state["best"], state["best_state"], state["conv"]
+    for epoch in range(start, tcfg.epochs):
+        if done:
+            break
         t0 = time.perf_counter()
         model.train()
         perm = rng.permutation(len(windows))
@@ -183,16 +216,17 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         for b in bar:
             nb = make_batch(data, windows[perm[b * tcfg.batch_size:(b + 1) * tcfg.batch_size]], tcfg, rng)
             tb = {k: torch.as_tensor(v, device=device) for k, v in nb.items() if k not in ("event", "neg_event")}
-            h = model(tb["tokens"], tb["fb"], tb["station"])[tb["masked"]]
-            pos, neg = tb["pos"][tb["masked"]], tb["neg"][tb["masked"]]
-            if tcfg.hardest_of_k > 1:
-                rand = tb["neg_random"][tb["masked"]]
-                if rand.any():
-                    best = hardest_of_k(h[rand].detach(), pos[rand].cpu().numpy(), tcfg.hardest_of_k,
-                                        data.train.n_items, rng, model.score)
-                    neg = neg.clone()
-                    neg[rand] = torch.as_tensor(best, device=device)
-            s = model.score(h, torch.stack([pos, neg], 1))
+            with _autocast(device, tcfg.amp):
+                h = model(tb["tokens"], tb["fb"], tb["station"])[tb["masked"]]
+                pos, neg = tb["pos"][tb["masked"]], tb["neg"][tb["masked"]]
+                if tcfg.hardest_of_k > 1:
+                    rand = tb["neg_random"][tb["masked"]]
+                    if rand.any():
+                        best_k = hardest_of_k(h[rand].detach(), pos[rand].cpu().numpy(), tcfg.hardest_of_k,
+                                              data.train.n_items, rng, score_k)
+                        neg = neg.clone()
+                        neg[rand] = torch.as_tensor(best_k, device=device)
+                s = model.score(h, torch.stack([pos, neg], 1)).float()
             loss = (F.softplus(-s[:, 0]) + F.softplus(s[:, 1])).mean()
             optim.zero_grad(set_to_none=True)
             loss.backward()
@@ -203,104 +237,34 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         elapsed += time.perf_counter() - t0
         record = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "seconds": elapsed,
                   "hard_share": tiers / max(count, 1)}
-        if ecfg is not None and tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0:
-            record.update(evaluate(model, data, mcfg, ecfg, seed=seed))
-            model.train()
+        stop = False
+        if validate:
+            v = evaluate(ModelScorer(model, data.seq, "valid", ecfg.batch_size), data.seq, ecfg, "valid", seed)
+            record.update({f"valid_{k}": x for k, x in v.items() if k.startswith(("user_auc", "pair_acc"))})
+            score = v.get(monitor, float("nan"))
+            blind = np.isnan(score) and (best is None or np.isnan(best))  # no validation pair (yet): no signal
+            if blind or best is None or (not np.isnan(score) and (np.isnan(best) or score > best)):
+                best, best_state = score, copy.deepcopy(model.state_dict())
+                conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
+            stop = not blind and epoch + 1 - conv["best_epoch"] >= tcfg.patience
+        else:
+            conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
+        if tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0:
+            t = evaluate(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed)
+            record.update({f"test_{k}": x for k, x in t.items() if k.startswith(("user_auc", "pair_acc"))})
         history.append(record)
         if tcfg.progress:
-            tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in record.items()
-                                                          if k in ("train_loss", "acc_down", "hard_share")))
-    return model, history
-
-
-def _histories(data: SeqData, users: np.ndarray, length: int, feedback_inputs: bool) -> dict[str, np.ndarray]:
-    """Each user's last ``length`` input-eligible training events, left-padded: tokens/fb/station ``[U, length]``."""
-    t = data.train
-    eligible = np.ones(len(t), bool) if feedback_inputs else t.fb == UP
-    idx = np.flatnonzero(eligible)
-    starts = np.searchsorted(t.user[idx], users, "left")
-    ends = np.searchsorted(t.user[idx], users, "right")
-    lens = np.minimum(ends - starts, length)
-    col = np.arange(length)[None, :]
-    src = ends[:, None] - length + col
-    ok = col >= length - lens[:, None]
-    ev = idx[np.where(ok, src, 0)] if len(idx) else np.zeros(src.shape, dtype=np.int64)
-    return {"tokens": np.where(ok, t.item[ev] + 1, 0), "fb": np.where(ok, t.fb[ev].astype(np.int64), 0),
-            "station": np.where(ok, t.station[ev], 0), "length": lens}
-
-
-@torch.no_grad()
-def query_states(model: NegFeedbackTransformer, data: SeqData, users: np.ndarray, stations: np.ndarray,
-                 batch_size: int = 1024) -> tuple[torch.Tensor, np.ndarray]:
-    """Hidden state of a mask token appended to each user's history, at the given station: ``[Q, E]``, and
-    each query's history length."""
-    model.eval()
-    device = next(model.parameters()).device
-    hist = _histories(data, users, model.max_len - 1, model.feedback_inputs)
-    tokens = np.concatenate([hist["tokens"], np.full((len(users), 1), MASK_TOKEN)], 1)
-    fb = np.concatenate([hist["fb"], np.full((len(users), 1), UP)], 1)
-    st = np.concatenate([hist["station"], stations[:, None]], 1)
-    out = []
-    for a in range(0, len(users), batch_size):
-        part = [torch.as_tensor(x[a:a + batch_size], device=device) for x in (tokens, fb, st)]
-        out.append(model(*part)[:, -1].float())
-    return (torch.cat(out) if out else torch.zeros(0, model.song.embedding_dim, device=device)), hist["length"]
-
-
-@torch.no_grad()
-def evaluate(model: NegFeedbackTransformer, data: SeqData, mcfg: ModelConfig, ecfg: EvalConfig,
-             seed: int = 0) -> dict[str, float]:
-    """The issue's test protocol on the final time period (see the module docstring)."""
-    seq = data.seq
-    te = np.flatnonzero(seq.test & (seq.item > 0))
-    key = seq.user[te] * (seq.n_stations + 1) + seq.station[te]
-    qkey, qid = np.unique(key, return_inverse=True)
-    q_user, q_station = qkey // (seq.n_stations + 1), qkey % (seq.n_stations + 1)
-    hq, hist_len = query_states(model, data, q_user, q_station, ecfg.batch_size)
-    device = hq.device
-    items = torch.as_tensor(seq.item[te], device=device)
-    qid_t = torch.as_tensor(qid, device=device)
-    s = np.zeros(len(te))
-    for a in range(0, len(te), 65536):
-        h = hq[qid_t[a:a + 65536]]
-        s[a:a + 65536] = model.score(h, items[a:a + 65536, None]).squeeze(-1).float().cpu().numpy()
-    fb = seq.fb[te]
-    out: dict[str, float] = {}
-    for name, neg in (("down", DOWN), ("skip", SKIP)):
-        sel = (fb == UP) | (fb == neg)
-        out[f"acc_{name}"] = metrics.pairwise_accuracy(s[sel], fb[sel] == UP, qid[sel])
-        out[f"user_auc_{name}"] = metrics.gauc(s[sel], fb[sel] == UP, qid[sel], weight="groups")
-        out[f"n_pairs_{name}"] = float(_n_pairs(fb[sel] == UP, qid[sel]))
-    if seq.truth is not None:
-        truth = seq.truth[te]
-        ok = ~np.isnan(truth)
-        out["acc_true"] = metrics.pairwise_accuracy(s[ok], truth[ok] > 0.5, qid[ok])
-    rng = np.random.default_rng(seed + 7919)
-    for name, kind in (("up", UP), ("down", DOWN)):
-        sel = np.flatnonzero(fb == kind)
-        if len(sel) == 0 or seq.n_items < 2:
-            continue
-        target = seq.item[te[sel]]
-        cand = np.concatenate([target[:, None], random_items(target, seq.n_items, rng, k=ecfg.candidates)], 1)
-        h = hq[qid_t[torch.as_tensor(sel, device=device)]]
-        sc = np.concatenate([model.score(h[a:a + 4096], torch.as_tensor(cand[a:a + 4096], device=device))
-                             .float().cpu().numpy() for a in range(0, len(sel), 4096)])
-        out[f"mrr_{name}"] = metrics.mrr(sc)
-        for k in ecfg.k:
-            out[f"recall@{k}_{name}"] = metrics.recall_at_k(sc, k)
-    test_users = np.unique(q_user)
-    has_hist = np.zeros(len(seq.users), bool)
-    has_hist[q_user[hist_len > 0]] = True
-    out["coverage"] = float(has_hist[test_users].mean()) if len(test_users) else float("nan")
-    out["n_test_users"] = float(len(test_users))
-    if mcfg.feedback_inputs:
-        out.update(model.feedback_similarity())
-    return out
-
-
-def _n_pairs(y: np.ndarray, group: np.ndarray) -> int:
-    if len(y) == 0:
-        return 0
-    n_pos = np.bincount(group, weights=y.astype(float))
-    n_all = np.bincount(group)
-    return int(np.sum(n_pos * (n_all - n_pos)))
+            tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k}={x:.4g}" for k, x in record.items()
+                                                          if k in ("train_loss", f"valid_{monitor}", "hard_share")))
+        done = stop
+        if ckpt is not None:
+            Trainer._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch + 1,
+                                 "rng": {"numpy_generator": rng.bit_generator.state, "torch": torch.get_rng_state()},
+                                 "history": history, "elapsed": elapsed, "done": done, "best": best,
+                                 "best_state": best_state, "conv": conv, "fingerprint": fingerprint})
+        if stop:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    conv.update(epochs_run=len(history), train_seconds=elapsed, **{f"valid_{monitor}": best})
+    return model, history, conv

@@ -1,4 +1,4 @@
-"""The SASRec/BERT4Rec hybrid of "Negative Feedback for Music Personalization" (issue 6).
+"""The SASRec/BERT4Rec hybrid of "Negative Feedback for Music Personalization" (Mei et al., UMAP '24, §3).
 
 Input at position t: ``x_t = E_song[s_t] + E_station[c_t] + E_type[f_t] + E_pos[t]`` (song id replaced by the
 mask token at prediction positions; station 0 = null; the type and position terms can be switched off for
@@ -79,6 +79,11 @@ class NegFeedbackTransformer(nn.Module):
         """``hidden [..., E]`` and item ids ``[..., K]`` (1..n_items) -> scores ``[..., K]``."""
         tok = items.long() + 1
         return (hidden.unsqueeze(-2) * self.song(tok)).sum(-1) + self.bias(tok).squeeze(-1)
+
+    def score_all(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``hidden [M, E]`` -> scores of every item 1..n_items ``[M, n_items]`` (one matrix product)."""
+        w = self.song.weight[2:]
+        return hidden @ w.T.to(hidden.dtype) + self.bias.weight[2:, 0].to(hidden.dtype)
 
     def feedback_similarity(self) -> dict[str, float]:
         """Cosine similarity of the learned up/skip/down type embeddings."""

@@ -1,7 +1,16 @@
 """The one trainer: contiguous in-memory tensors sliced into batches (no DataLoader workers), the denoising
 method's per-sample weights and targets, early stopping on a validation metric, an atomic resumable
-checkpoint, bf16 autocast on CUDA (opt-in on CPU), optional ``torch.compile``, fused Adam, and PyTorch DDP when
-launched by ``torchrun``. What each speed choice buys is measured in ``docs/performance.md``.
+checkpoint, fused Adam, and PyTorch DDP when launched by ``torchrun`` (gloo for a CPU device, NCCL for CUDA:
+:func:`ddp_backend`). What each speed choice buys is measured in ``docs/performance.md``.
+
+Precision: fp32 by default on every device (on one H100 bf16 autocast made the launch-bound DeepFM/DCN-V2
+step slower, not faster: docs/performance.md); ``amp`` (CUDA) / ``amp_cpu`` turn bf16 autocast on, ``tf32``
+lets CUDA matmuls use TF32. Opt-in fast paths, each tested against the plain step (tests/test_fast_paths.py):
+``compile``/``compile_mode`` (``torch.compile``) and ``cuda_graph`` (the whole step -- forward, the method's
+weights, loss, backward, Adam -- captured once per epoch as a CUDA graph over static batch buffers and
+replayed; the first steps of each epoch and a last, partial batch run eagerly, so the same rows are trained
+in the same order). Large-batch recipe (Goyal et al. 2017, "Accurate, Large Minibatch SGD"): ``lr_ref_batch``
+scales the learning rate linearly by ``batch_size / lr_ref_batch``; ``warmup_steps`` ramps it up linearly.
 
 Loss per step: ``L = Σ_i w_i · BCE(σ(s_i), y*_i) / Σ_i w_i + aux`` with ``(w, y*)`` from the method and ``aux``
 a model's auxiliary loss (e.g. DUMN's triplet loss).
@@ -13,7 +22,7 @@ import copy
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +47,14 @@ class TrainConfig:
     patience: int = 2  # epochs without improvement of ``monitor`` on valid before stopping
     monitor: str = "auc"  # a key of metrics.evaluate; logloss is minimised, anything else maximised
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast, CUDA only
+    amp: bool = False  # bf16 autocast, CUDA only (off: measured slower than fp32 on an H100 for these models)
+    tf32: bool = False  # TF32 matmuls on CUDA (fp32 storage, 10-bit mantissa products)
     amp_cpu: bool = False  # bf16 autocast on CPU too (pays on AMX / AVX512-BF16 cores; changes the numerics)
     compile: bool = False  # torch.compile the training forward (pays over long runs; a fixed compile cost)
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead | max-autotune | ...
+    cuda_graph: bool = False  # capture the whole training step as a CUDA graph (CUDA, one process)
+    lr_ref_batch: int | None = None  # linear LR scaling: lr × batch_size / lr_ref_batch (None: lr as given)
+    warmup_steps: int = 0  # linear LR warm-up over this many optimiser steps (0: none)
     eval_batch_size: int = 32768
     seed: int = 0
     progress: bool = True
@@ -49,13 +63,57 @@ class TrainConfig:
     restore_best: bool = True  # end with the best-validation epoch's weights (False: the last epoch's)
 
     @classmethod
+    def check(cls, d: object, where: str = "train") -> dict:
+        """``d`` checked key by key (types, ranges, allowed values; :mod:`denoiserec.validate`)."""
+        from denoiserec.validate import at_least, check_fields, one_of
+
+        def positive(v):
+            return None if v > 0 else f"must be > 0, got {v!r}"
+
+        def device(v):
+            import re
+
+            if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
+                return f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
+            if v.startswith("cuda") and not torch.cuda.is_available():
+                return f"{v!r} requested but CUDA is not available here"
+            return None
+
+        return check_fields(cls, d, where, rules={
+            "epochs": at_least(1), "batch_size": at_least(1), "eval_batch_size": at_least(1), "lr": positive,
+            "weight_decay": at_least(0), "patience": at_least(0), "threads": at_least(1),
+            "reduction": one_of("weighted", "mean"), "monitor": one_of(*MONITORS), "device": device})
+
+    @classmethod
     def from_dict(cls, d: dict | None) -> TrainConfig:
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        return cls(**cls.check(d))
+
+    def __post_init__(self):
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"train.compile_mode must be one of {list(COMPILE_MODES)}, got {self.compile_mode!r}")
+        if self.lr_ref_batch is not None and self.lr_ref_batch < 1:
+            raise ConfigError(f"train.lr_ref_batch must be a positive batch size, got {self.lr_ref_batch!r}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"train.warmup_steps must be >= 0, got {self.warmup_steps!r}")
+        if self.cuda_graph and self.compile:
+            raise ConfigError("train.cuda_graph and train.compile are exclusive (compile_mode=reduce-overhead "
+                              "is torch.compile's own CUDA-graph path)")
+
+    def scaled_lr(self) -> float:
+        """The peak learning rate: ``lr``, scaled linearly by ``batch_size / lr_ref_batch`` when that is set."""
+        return self.lr * (self.batch_size / self.lr_ref_batch if self.lr_ref_batch else 1.0)
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimiser step ``step`` (0-based, counted over the whole run): linear warm-up
+        ``(step + 1) / warmup_steps`` of the peak, then the peak."""
+        factor = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        return self.scaled_lr() * factor
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+#: what ``monitor`` may name: the keys of :func:`denoiserec.metrics.evaluate` (``*_true`` on simulated data)
+MONITORS = ("auc", "gauc", "logloss", "auc_active", "auc_true", "gauc_true", "logloss_true")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -65,34 +123,112 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); initialises the process group when launched by torchrun."""
+def ddp_backend(device: torch.device | str) -> str:
+    """The process-group backend for training on ``device``: NCCL for CUDA tensors, gloo for CPU ones (also on
+    a machine where CUDA is visible: NCCL has no CPU collectives)."""
+    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+
+
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size); initialises the process group for ``device`` when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(ddp_backend(device))
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else CPU. Under torchrun a CUDA device without an index is the process's
+    ``LOCAL_RANK``."""
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
 
 
-def make_adam(model: torch.nn.Module, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+def make_adam(model: torch.nn.Module, lr: float, weight_decay: float = 0.0,
+              capturable: bool = False) -> torch.optim.Optimizer:
     """Adam with the fused kernel (one pass over each parameter and its moments; CPU and CUDA) when every
-    parameter allows it, else the multi-tensor (``foreach``) one; same update rule either way."""
+    parameter allows it, else the multi-tensor (``foreach``) one; same update rule either way.
+    ``capturable`` (CUDA graphs): step counts and the learning rate live on the device, so a captured step
+    replays with the current values."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if capturable:
+        lr = torch.tensor(float(lr), device=params[0].device)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True, capturable=True)
     if all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params):
         try:
             return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
         except (RuntimeError, ValueError):
             pass
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+def _set_lr(optim: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's learning rate in place (a device tensor under ``capturable`` stays the same tensor)."""
+    for group in optim.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
+def _cuda_graph_capture(fn):
+    """Capture ``fn`` (which runs nothing while captured) as a CUDA graph; returns its ``replay``."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+class GraphStep:
+    """A training step replayed from a CUDA graph (Trainer ``cuda_graph``). The first ``warmup`` full batches
+    run eagerly on a side stream (they initialise optimiser state and library workspaces, as graph capture
+    requires); the next full batch is copied into static buffers, the step is captured over them and replayed;
+    every later full batch is copied in and replayed. A batch of another size (the epoch's last) runs eagerly.
+    So every batch is trained exactly once, in order, by the same operations as the plain step.
+
+    ``step(batch) -> loss`` must be graph-safe: no host synchronisation, static shapes, no Python-side state
+    that changes per step (methods declare it with ``graph_safe``). ``capture`` is swappable for tests."""
+
+    def __init__(self, step, warmup: int = 3, capture=_cuda_graph_capture):
+        self.step, self.warmup, self.capture = step, warmup, capture
+        self.static: dict[str, torch.Tensor] | None = None
+        self.out: dict[str, torch.Tensor] = {}
+        self.replay = self.side = None
+        self.eager_steps = self.replays = 0
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        size = len(batch["label"])
+        if self.static is not None and size != len(self.static["label"]):
+            return self._eager(batch)
+        if self.replay is None and self.eager_steps < self.warmup:
+            return self._eager(batch)
+        if self.replay is None:
+            self.static = {k: v.clone() for k, v in batch.items()}
+            self.replay = self.capture(lambda: self.out.__setitem__("loss", self.step(self.static)))
+        else:
+            for k, v in batch.items():
+                self.static[k].copy_(v, non_blocking=True)
+        self.replay()
+        self.replays += 1
+        return self.out["loss"]
+
+    def _eager(self, batch):
+        self.eager_steps += 1
+        if not batch["label"].is_cuda:
+            return self.step(batch)
+        if self.side is None:
+            self.side = torch.cuda.Stream(batch["label"].device)
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):
+            loss = self.step(batch)
+        torch.cuda.current_stream().wait_stream(self.side)
+        return loss
 
 
 def _split_logits(out) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -102,8 +238,11 @@ def _split_logits(out) -> tuple[torch.Tensor, torch.Tensor | None]:
 class Trainer:
     def __init__(self, config: TrainConfig | None = None):
         self.config = config or TrainConfig()
-        self.rank, self.world = _distributed()
         self.device = resolve_device(self.config.device)
+        self.backend = ddp_backend(self.device)
+        self.rank, self.world = _distributed(self.device)
+        if self.config.cuda_graph and (self.device.type != "cuda" or self.world > 1):
+            raise ConfigError("train.cuda_graph needs a CUDA device and one process (no torchrun)")
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         self.history: list[dict] = []
@@ -116,7 +255,9 @@ class Trainer:
     def _autocast(self):
         if self.device.type == "cpu":
             return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.amp_cpu)
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.config.amp and self.device.type == "cuda")
+        # no cast cache under graph capture: cached casts of the weights would be frozen into the graph
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.config.amp and self.device.type == "cuda",
+                              cache_enabled=not self.config.cuda_graph)
 
     def _better(self, new: float, best: float | None) -> bool:
         if best is None or np.isnan(best):
@@ -158,8 +299,11 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------
     def fit(self, model: torch.nn.Module, train: EncodedData, valid: EncodedData | None = None,
-            method: Method | None = None, spec=None) -> torch.nn.Module:
-        """Train ``model`` in place with ``method`` (default: none); returns the best model on ``valid``."""
+            method: Method | None = None, spec=None, fingerprint: str | None = None) -> torch.nn.Module:
+        """Train ``model`` in place with ``method`` (default: none); returns the best model on ``valid``.
+
+        ``fingerprint`` (a hash of the run's effective config and data) is stored in the checkpoint; a
+        checkpoint with another fingerprint is not resumed from (the run restarts, saying so)."""
         cfg = self.config
         method = method or Method()
         generator = seed_everything(cfg.seed)
@@ -169,18 +313,31 @@ class Trainer:
         if self.world > 1:
             ddp_model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        optim = make_adam(model, cfg.lr, cfg.weight_decay)
-        forward = torch.compile(ddp_model) if cfg.compile else ddp_model
+        graph = cfg.cuda_graph
+        if graph and not (type(method).weights_and_targets is Method.weights_and_targets or method.graph_safe):
+            raise ConfigError(f"train.cuda_graph: method {method.name!r} is not graph-safe (host syncs or "
+                              "per-step Python state in weights_and_targets); train without it")
+        if self.device.type == "cuda" and cfg.tf32:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        optim = make_adam(model, cfg.lr_at(0), cfg.weight_decay, capturable=graph and self.device.type == "cuda")
+        forward = torch.compile(ddp_model, mode=cfg.compile_mode) if cfg.compile else ddp_model
         start_epoch, best, best_state, stale = 0, None, None, 0
         ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
-        if ckpt is not None and ckpt.exists():
-            state = torch.load(ckpt, map_location=self.device, weights_only=False)
-            model.load_state_dict(state["model"])
-            optim.load_state_dict(state["optim"])
-            start_epoch, best, best_state = state["epoch"] + 1, state["best"], state["best_state"]
-            stale = state["stale"]
-            self.history = state["history"]
-            generator.set_state(state["generator"])
+        state = load_checkpoint(ckpt, fingerprint) if ckpt is not None else None
+        if state is not None:
+            try:
+                model.load_state_dict(state["model"])
+                optim.load_state_dict(state["optim"])
+                start_epoch, best, best_state = state["epoch"] + 1, state["best"], state["best_state"]
+                stale = state["stale"]
+                self.history = state["history"]
+                method.load_state_dict(state.get("method") or {})
+                _set_rng_states(generator, state["rng"])
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:
+                raise _corrupt(ckpt, f"does not fit this run: {type(e).__name__}: {e}") from None
+        if graph and self.device.type == "cuda":  # a resumed lr comes back on the CPU: the captured step reads
+            for group in optim.param_groups:
+                group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32).to(self.device)  # a device tensor
         train_dev = train.to(self.device) if self.device.type == "cuda" else train
         show = cfg.progress and self.rank == 0
         for epoch in range(start_epoch, cfg.epochs):
@@ -203,24 +360,15 @@ class Trainer:
             n_batches = (len(part) + batch_size - 1) // batch_size
             bar = tqdm(part.batches(batch_size, shuffle=True, generator=generator), total=n_batches,
                        desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=False)
-            for batch in bar:  # already on the device: train_dev was moved there once
-                with self._autocast():
-                    logits, aux = _split_logits(forward(batch))
-                logits = logits.float()
-                y = batch["label"]
-                with torch.no_grad():
-                    losses = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
-                    w, y_star = method.weights_and_targets(batch, logits.detach(), losses)
-                per = F.binary_cross_entropy_with_logits(logits, y_star, reduction="none")
-                denom = w.sum().clamp_min(1e-12) if cfg.reduction == "weighted" else len(per)
-                loss = (w * per).sum() / denom
-                if aux is not None:
-                    loss = loss + aux.float()
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                total += loss.detach() * len(y)  # a tensor: no host sync per step
-                count += len(y)
+            step = self._step_fn(forward, method, optim)
+            if graph:  # captured afresh every epoch: a method may swap its per-epoch tensors in on_epoch_start
+                step = GraphStep(step)
+            for i, batch in enumerate(bar):  # already on the device: train_dev was moved there once
+                if cfg.warmup_steps and epoch * n_batches + i <= cfg.warmup_steps:
+                    _set_lr(optim, cfg.lr_at(epoch * n_batches + i))
+                loss = step(batch)
+                total += loss * len(batch["label"])  # a tensor: no host sync per step
+                count += len(batch["label"])
             record = {"epoch": epoch, "train_loss": float(total) / max(count, 1), "seconds": time.perf_counter() - t0}
             if valid is not None:
                 metrics = self.evaluate(model, valid)
@@ -238,10 +386,39 @@ class Trainer:
             if ckpt is not None and self.rank == 0:
                 self._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch,
                                   "best": best, "best_state": best_state, "stale": stale, "history": self.history,
-                                  "generator": generator.get_state(), "config": asdict(cfg)})
+                                  "rng": _rng_states(generator), "method": method.state_dict(),
+                                  "fingerprint": fingerprint, "config": asdict(cfg)})
         if best_state is not None and cfg.restore_best:
             model.load_state_dict(best_state)
         return model
+
+    def _step_fn(self, forward, method: Method, optim: torch.optim.Optimizer):
+        """The plain training step ``batch -> detached loss``: forward, the method's ``(w, y*)``, the weighted
+        BCE (+ a model's auxiliary loss), backward, optimiser step."""
+        cfg = self.config
+        # Inductor's CUDA graphs (reduce-overhead) are told where a training iteration starts
+        mark = cfg.compile and cfg.compile_mode == "reduce-overhead" and self.device.type == "cuda"
+
+        def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            if mark:
+                torch.compiler.cudagraph_mark_step_begin()
+            with self._autocast():
+                logits, aux = _split_logits(forward(batch))
+            logits = logits.float()
+            with torch.no_grad():
+                losses = F.binary_cross_entropy_with_logits(logits, batch["label"], reduction="none")
+                w, y_star = method.weights_and_targets(batch, logits.detach(), losses)
+            per = F.binary_cross_entropy_with_logits(logits, y_star, reduction="none")
+            denom = w.sum().clamp_min(1e-12) if cfg.reduction == "weighted" else len(per)
+            loss = (w * per).sum() / denom
+            if aux is not None:
+                loss = loss + aux.float()
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            return loss.detach()
+
+        return step
 
     @staticmethod
     def _save(path: Path, state: dict) -> None:
@@ -250,3 +427,75 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
+
+
+# --- checkpoint (de)serialisation ------------------------------------------------------------------------------
+
+
+def _corrupt(path: Path, why: str):
+    from denoiserec.errors import CheckpointError
+
+    return CheckpointError(f"{path}: cannot resume from this checkpoint ({why}); delete the file to restart "
+                           "the run from its first epoch")
+
+
+def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict | None:
+    """The checkpoint at ``path`` loaded on the CPU with ``weights_only=True`` (tensors and plain types only:
+    opening it runs no pickled code), or None when there is none or it was written for another config/data
+    (its ``fingerprint`` differs; the run then restarts, saying so). An unreadable file is a one-line
+    :class:`~denoiserec.errors.CheckpointError` naming it and how to restart."""
+    if not path.exists():
+        return None
+    if not path.is_file() or path.stat().st_size == 0:
+        raise _corrupt(path, "empty file" if path.is_file() else "not a file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, garbage, or a pickle needing code: all unreadable here
+        import pickle
+
+        why = ("garbage, truncated, or holding objects other than tensors and plain values"
+               if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+               if str(e) else type(e).__name__)
+        raise _corrupt(path, why) from None
+    if not isinstance(state, dict) or not {"model", "optim", "epoch", "rng"} <= set(state):
+        raise _corrupt(path, "not a denoiserec training checkpoint")
+    if fingerprint is not None and state.get("fingerprint") != fingerprint:
+        tqdm.write(f"{path}: written for another config or data; not resuming from it, training from epoch 1")
+        return None
+    return state
+
+
+def _rng_states(generator: torch.Generator) -> dict:
+    """Every random state training draws from, as CPU tensors and plain lists (``weights_only``-loadable)."""
+    np_state = np.random.get_state()
+    out = {"generator": generator.get_state(), "torch": torch.get_rng_state(),
+           "numpy": [np_state[0], np_state[1].tolist(), *[x for x in np_state[2:]]],
+           "python": _listify(random.getstate())}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return out
+
+
+def _listify(x):
+    return [_listify(v) for v in x] if isinstance(x, (tuple, list)) else x
+
+
+def _tuplify(x):
+    return tuple(_tuplify(v) for v in x) if isinstance(x, list) else x
+
+
+def _byte_state(t: torch.Tensor) -> torch.Tensor:
+    """An RNG state as the CPU ByteTensor ``set_rng_state`` requires, wherever the checkpoint put it."""
+    return t.detach().to("cpu", torch.uint8)
+
+
+def _set_rng_states(generator: torch.Generator, rng: dict) -> None:
+    generator.set_state(_byte_state(rng["generator"]))
+    torch.set_rng_state(_byte_state(rng["torch"]))
+    name, keys, *rest = rng["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    random.setstate(_tuplify(rng["python"]))
+    if "cuda" in rng and torch.cuda.is_available():
+        states = [_byte_state(s) for s in rng["cuda"]]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)

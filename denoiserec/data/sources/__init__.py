@@ -13,7 +13,8 @@ import polars as pl
 
 from denoiserec.data.schema import conform
 from denoiserec.data.sources import kuairand, lastfm1k, mssd, music30, piki, taobao
-from denoiserec.errors import DataError
+from denoiserec.errors import ConfigError, DataError
+from denoiserec.validate import at_least, between, check_params, greater_than
 
 SOURCES: dict[str, ModuleType] = {
     "mssd": mssd,
@@ -30,10 +31,23 @@ def summary(name: str) -> str:
     return (SOURCES[name].__doc__ or "").strip().splitlines()[0]
 
 
+#: ranges of the numeric options shared by several adapters
+OPTION_RULES = {"gap": greater_than(0), "skip_seconds": at_least(0), "skip_ratio": between(0, 1)}
+
+
+def check_options(name: object, options: object, where: str = "--opt") -> dict:
+    """``options`` of source ``name`` checked against its ``read`` signature (names, types, ranges); string
+    values (from the command line) are parsed to the option's type. Raises :class:`ConfigError`."""
+    if name not in SOURCES:
+        raise ConfigError(f"{where}: unknown source {name!r}; known: {', '.join(sorted(SOURCES))}")
+    return check_params(SOURCES[name].read, options, where, skip=("path",), rules=OPTION_RULES, text=True)
+
+
 def read(name: str, path: str | Path, **options: object) -> pl.DataFrame:
     """Read source ``name`` from ``path`` (a folder or a file) into a conformed canonical log.
 
-    Unknown sources or options raise :class:`DataError`; option values may be strings (from the CLI).
+    Unknown sources are a :class:`DataError`; unknown or bad options a :class:`ConfigError` naming the option;
+    option values may be strings (from the CLI).
     """
     if name not in SOURCES:
         raise DataError(path, f"unknown source {name!r}; known: {sorted(SOURCES)}")
@@ -42,4 +56,5 @@ def read(name: str, path: str | Path, **options: object) -> pl.DataFrame:
     unknown = [k for k in options if k not in allowed]
     if unknown:
         raise DataError(path, f"source {name!r} has no option(s) {unknown}; options: {allowed}")
+    options = check_options(name, options, f"source {name} option")
     return conform(module.read(path, **options), str(path))

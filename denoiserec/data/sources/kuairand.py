@@ -20,6 +20,7 @@ import polars as pl
 from denoiserec.data.sources._common import (
     DEFAULT_GAP,
     ROW,
+    check_range,
     check_values,
     derive_sessions,
     find,
@@ -76,6 +77,9 @@ def _log(file: Path, i: int) -> pl.DataFrame:
     df = parse(df, file, casts, optional=("play_time_ms", "duration_ms"))
     for c in FLAGS:
         check_values(df, file, c, [0, 1])
+    for c in ("time_ms", "play_time_ms", "duration_ms"):
+        if c in df.columns:
+            check_range(df, file, c, lo=0)
     for c in ("user_id", "video_id"):
         hit = df.filter(pl.col(c).is_null())
         if hit.height:

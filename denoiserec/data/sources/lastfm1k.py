@@ -50,7 +50,7 @@ def read(path: str | Path, gap: float = DEFAULT_GAP, skip_seconds: float = 60,
         raise DataError(path, "no Last.fm-1K log TSV here (userid-timestamp-artid-artname-traid-traname.tsv)")
     parts = []
     for file in files:
-        df = read_text_table(file, COLUMNS, separator="\t", header=False)
+        df = read_text_table(file, COLUMNS, separator="\t", header=False, optional_header=True)
         if df.width != len(COLUMNS) + 1:
             raise DataError(file, f"expected {len(COLUMNS)} tab-separated columns {COLUMNS}, found {df.width - 1}",
                             row=1)

@@ -22,6 +22,7 @@ import polars as pl
 from denoiserec.data.sources._common import (
     ROW,
     bool_expr,
+    check_range,
     find,
     finish,
     parse,
@@ -63,6 +64,8 @@ def read(path: str | Path, skip: str = "skip_2", track_features: str | None = No
             "session_position": pl.Int32, "hour_of_day": pl.Int64, "date": _date("date"),
             **{c: bool_expr(c) for c in ("skip_1", "skip_2", "skip_3", "not_skipped")},
         })
+        check_range(df, file, "session_position", lo=1)
+        check_range(df, file, "hour_of_day", lo=0, hi=23)
         empty = df.filter(pl.col("track_id_clean").is_null() | pl.col("session_id").is_null())
         if empty.height:
             col = "session_id" if empty["session_id"][0] is None else "track_id_clean"
@@ -100,7 +103,11 @@ def _track_features(path: str | Path, logs: list[Path], option: str | None) -> p
             return None
     frames = []
     for file in files:
-        tf = read_text_table(file, required=("track_id",)).drop(ROW)
+        tf = read_text_table(file, required=("track_id",))
+        empty = tf.filter(pl.col("track_id").is_null() | (pl.col("track_id").str.strip_chars() == ""))
+        if empty.height:
+            raise DataError(file, f"empty value ({empty.height} row(s))", row=int(empty[ROW][0]), column="track_id")
+        tf = tf.drop(ROW)
         num = [c for c in tf.columns if c not in ("track_id", "mode")]
         tf = tf.with_columns([pl.col(c).cast(pl.Float32, strict=False) for c in num])
         frames.append(tf.rename({c: f"f_{c}" for c in tf.columns if c != "track_id"}).rename({"track_id": "item"}))

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# One-call GPU check for denoiserec on a fresh one-GPU machine with no internet (docs/performance.md, "GPU"):
+#   1. installs the carried wheels from .whl/ (made beforehand, where pip works, by benchmarks/gpu_wheels.sh)
+#      into a private folder, never touching the machine's torch;
+#   2. runs the whole test suite with CUDA visible (the @pytest.mark.cuda tests included) -> $OUT/tests.log;
+#   3. runs the side-by-side GPU benchmark (benchmarks/gpu.py: denoiserec DeepFM/DCN-V2 fp32, CUDA graph, bf16,
+#      TF32, torch.compile, large batch; FuxiCTR; DeepCTR-Torch; per-step kernel profile)
+#      -> $OUT/gpu_table.md, $OUT/gpu_report.json, $OUT/bench.log; and $OUT/env.txt (GPU, driver, versions),
+#      $OUT/data.log (the 2M-row simulated data, built while the tests run).
+# Budget: about 6 minutes on one H100 (tests <= 180 s; the benchmark starts no run after 150 s, each run <= 90 s,
+# profiles skipped past 210 s): it ends inside a 10-minute device call even when every limit is hit.
+#
+# Usage (from anywhere):  bash benchmarks/gpu_check.sh [--cpu-dry-run]
+#   OUT=dir       where results go (default: ./gpu_check_out)
+#   PYTHON=python the interpreter with torch (default: python3)
+#   --cpu-dry-run tiny sizes on the CPU, fast tests only: checks that the script and the benchmark run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu_check_out}
+PY=${PYTHON:-python3}
+DRY=0
+[ "${1:-}" = "--cpu-dry-run" ] && DRY=1
+mkdir -p "$OUT"
+T0=$(date +%s)
+say() { echo "[gpu_check $(( $(date +%s) - T0 ))s] $*"; }
+
+# 1. carried wheels (no index: the machine has no internet)
+export PYTHONPATH="$PWD"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  SITE=${GPU_CHECK_SITE:-/tmp/gpu_check_site}
+  say "installing $(ls .whl/*.whl | wc -l) carried wheels into $SITE"
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
+    || { say "wheel install failed"; exit 1; }
+  export PYTHONPATH="$SITE:$PWD"
+  # the GPU image has these (the competitors import them); a dev venv may not: a dry run fetches them
+  IMAGE_HAS=(pandas pytz h5py requests urllib3 idna charset_normalizer certifi)
+  if [ $DRY = 1 ] && ! "$PY" -c "import pandas, h5py, requests" 2>/dev/null; then
+    say "dry run: installing ${IMAGE_HAS[*]} into $SITE (needs the registry)"
+    "$PY" -m pip install -q --no-deps --target "$SITE" "${IMAGE_HAS[@]}" || exit 1
+  fi
+else
+  say "no .whl/ (run benchmarks/gpu_wheels.sh where pip works): using the installed packages"
+fi
+
+# no internet from here on: deepctr_torch's import asks PyPI for newer versions; a refused proxy fails it at once
+export HTTPS_PROXY=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9
+
+# 2. environment
+{
+  date -u
+  nvidia-smi 2>&1 || echo "no nvidia-smi"
+  "$PY" - <<'PYEOF'
+import importlib, platform, torch
+print("python", platform.python_version(), "| torch", torch.__version__, "cuda", torch.version.cuda,
+      "available", torch.cuda.is_available())
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    print("gpu", p.name, p.multi_processor_count, "SMs", round(p.total_memory / 2**30, 1), "GiB")
+for m in ("polars", "numpy", "pandas", "fuxictr", "deepctr_torch", "sklearn", "typer"):
+    try:
+        mod = importlib.import_module(m)
+        print(m, getattr(mod, "__version__", "?"), mod.__file__)
+    except Exception as e:  # noqa: BLE001 - a report, not a check
+        print(m, "MISSING:", type(e).__name__, e)
+PYEOF
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+
+# 3. the benchmark's data, built in the background while the tests run (~1 min of CPU)
+DATA_DIR=${GPU_CHECK_DATA:-/tmp/gpu_check_data}
+ROWS=2000000
+[ $DRY = 1 ] && ROWS=6000
+DATA="$DATA_DIR/sim${ROWS}.npz"
+mkdir -p "$DATA_DIR"
+"$PY" -c "import sys; from pathlib import Path; from benchmarks import data as d; print(d.build(Path(sys.argv[1]), int(sys.argv[2])))" \
+  "$DATA" "$ROWS" > "$OUT/data.log" 2>&1 &
+DATA_PID=$!
+
+# 4. the test suite with CUDA visible
+if [ $DRY = 1 ]; then
+  TESTS=(tests/test_fast_paths.py tests/test_cuda.py -k "not compile")
+  TEST_LIMIT=300
+else
+  TESTS=(tests)
+  TEST_LIMIT=${GPU_CHECK_TEST_LIMIT:-180}
+  if "$PY" -c "import xdist" 2>/dev/null; then TESTS+=(-n "${PYTEST_WORKERS:-6}" --dist loadfile); fi
+fi
+say "tests: pytest ${TESTS[*]} (limit ${TEST_LIMIT}s)"
+OMP_NUM_THREADS=2 timeout "$TEST_LIMIT" "$PY" -m pytest -q -p no:cacheprovider -rfEs "${TESTS[@]}" \
+  > "$OUT/tests.log" 2>&1
+TEST_RC=$?
+tail -n 25 "$OUT/tests.log"
+say "tests exit code $TEST_RC (124: hit the time limit)"
+
+# 5. the side-by-side benchmark
+wait $DATA_PID || { say "data build failed:"; cat "$OUT/data.log"; }
+BENCH=(--out "$OUT" --data "$DATA" --rows "$ROWS")
+if [ $DRY = 1 ]; then
+  BENCH+=(--cpu-dry-run --variants denoiserec,denoiserec+compile,denoiserec+large,fuxictr,deepctr --budget-s 400)
+  BENCH+=(--run-timeout 300)
+else
+  BENCH+=(--budget-s "${GPU_CHECK_BENCH_BUDGET:-150}" --run-timeout 90)
+fi
+say "benchmark: python -m benchmarks.gpu ${BENCH[*]}"
+"$PY" -m benchmarks.gpu "${BENCH[@]}" > "$OUT/bench.log" 2>&1
+BENCH_RC=$?
+tail -n 40 "$OUT/bench.log"
+say "benchmark exit code $BENCH_RC; results in $OUT"
+[ $TEST_RC = 0 ] && [ $BENCH_RC = 0 ]

@@ -1,0 +1,206 @@
+"""The up-front check of a whole experiment config (docs/reliability.md): every section -- data, split,
+features, train, seeds, models, methods, baseline, select -- is checked with
+:mod:`denoiserec.validate` before any data is read, so a bad setting is one :class:`ConfigError` naming the key
+path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently wrong run.
+"""
+
+from __future__ import annotations
+
+from denoiserec.errors import ConfigError
+from denoiserec.headroom import check_oracle_label
+from denoiserec.io import safe_name
+from denoiserec.validate import at_least, check_fields, check_mapping, check_params, coerce, one_of
+
+KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
+              "description", "select", "baseline_model"}
+
+
+def _prefixed(where: str, e: Exception) -> ConfigError:
+    text = str(e)
+    return ConfigError(text if text.startswith(where) else f"{where}: {text}")
+
+
+def check_data(data: object, where: str = "data") -> dict:
+    data = check_mapping(data, where)
+    if not data:
+        raise ConfigError(f"{where}: required; give one of 'simulate', 'source' + 'path', or 'path'")
+    unknown = sorted(set(data) - {"simulate", "source", "path", "options", "stream", "cache"})
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: cache, options, path, simulate, source, stream")
+    if data.get("stream", "auto") not in (True, False, "auto"):  # denoiserec.data.store.use_stream
+        raise ConfigError(f"{where}.stream: true, false or auto, got {data['stream']!r}")
+    if "cache" in data:
+        coerce(data["cache"], str, f"{where}.cache")
+    if "simulate" in data:
+        other = set(data) - {"simulate", "stream", "cache"}
+        if other:
+            raise ConfigError(f"{where}: 'simulate' cannot be combined with {sorted(other)}")
+        from denoiserec.data.simulate import SimConfig
+
+        sim = check_fields(SimConfig, data["simulate"], f"{where}.simulate")
+        try:
+            SimConfig.from_dict(sim)  # a scenario's preset, then the keys given
+        except (ConfigError, TypeError, ValueError) as e:
+            raise _prefixed(f"{where}.simulate", e) from None
+        return {**data, "simulate": sim}
+    if "path" not in data:
+        raise ConfigError(f"{where}.path: required (the raw files with 'source', else a prepared folder)")
+    coerce(data["path"], str, f"{where}.path")
+    if "source" in data:
+        from denoiserec.data.sources import check_options
+
+        coerce(data["source"], str, f"{where}.source")
+        opts = check_options(data["source"], data.get("options"), f"{where}.options")
+        return {**data, "options": opts} if "options" in data else data
+    if "options" in data:
+        raise ConfigError(f"{where}.options: only with 'source' (options of a raw-data adapter)")
+    return data
+
+
+def check_split(split: object, where: str = "split") -> dict:
+    from denoiserec.data import split as split_module
+
+    rules = {"how": one_of(*split_module.HOWS), "unit": one_of("row", "session"), "test_days": at_least(0),
+             "valid_days": at_least(0)}
+    d = check_params(split_module.split, split, where, skip=("df",), rules=rules)
+    if "fractions" in d:
+        f = coerce(list(d["fractions"]), list[float], f"{where}.fractions")
+        if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1) > 1e-6:
+            raise ConfigError(f"{where}.fractions: must be three non-negative numbers summing to 1, got {f}")
+        if f[1] == 0 or f[2] == 0:
+            raise ConfigError(f"{where}.fractions: the valid and test shares must be > 0, got {f}")
+    return d
+
+
+def check_features(features: object, where: str = "features") -> dict:
+    from denoiserec.data.features import FeatureConfig, SequenceConfig
+    from denoiserec.data.schema import FEEDBACK_KINDS
+
+    d = check_fields(FeatureConfig, features, where, rules={"min_count": at_least(1), "impute": one_of(None, "mean")},
+                     skip=("sequences",))
+    seqs = check_mapping(d.get("sequences"), f"{where}.sequences")
+    for name, s in seqs.items():
+        path = f"{where}.sequences.{name}"
+        s = check_fields(SequenceConfig, s, path, rules={"max_len": at_least(1), "label": one_of(None, 0, 1)})
+        for k in s.get("kinds") or ():
+            if k not in FEEDBACK_KINDS:
+                raise ConfigError(f"{path}.kinds: unknown feedback kind {k!r}; known: {', '.join(FEEDBACK_KINDS)}")
+    return d
+
+
+def check_train(train: object, where: str = "train") -> dict:
+    from denoiserec.train.trainer import TrainConfig
+
+    return TrainConfig.check(train, where)
+
+
+def check_seeds(seeds: object, where: str = "seeds") -> list[int]:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    s = coerce(seeds, list[int], where)
+    if not s:
+        raise ConfigError(f"{where}: give at least one seed")
+    if len(set(s)) != len(s):
+        raise ConfigError(f"{where}: repeated seed(s) in {s}")
+    return s
+
+
+def check_models(models: object, where: str = "models") -> dict:
+    from denoiserec import models as registry
+
+    out = {}
+    for label, hp in _labelled(models, where).items():
+        hp = dict(check_mapping(hp, f"{where}.{label}"))
+        name = hp.pop("model", label)
+        if name not in registry.available():
+            raise ConfigError(f"{where}.{label}: unknown model {name!r}; available: {', '.join(registry.available())}")
+        check_params(registry.model_class(name), hp, f"{where}.{label}", skip=("self", "spec"))
+        out[label] = hp if name == label else {"model": name, **hp}
+    return out
+
+
+def check_methods(methods: object, where: str = "methods") -> dict:
+    """Checks names and types against each method's constructor, then builds it once (methods need no data),
+    so range checks in the constructors (e.g. EDM's decay) fire here too."""
+    from denoiserec import methods as registry
+
+    out = {}
+    for label, hp in _labelled(methods, where).items():
+        hp = dict(check_mapping(hp, f"{where}.{label}"))
+        oracle = hp.pop("oracle", False)  # trains on the hidden truth (denoiserec.headroom)
+        if oracle:
+            check_oracle_label(str(label), where)
+        name = hp.pop("method", "none" if oracle else label)
+        if name not in registry.available():
+            raise ConfigError(f"{where}.{label}: unknown method {name!r}; "
+                              f"available: {', '.join(registry.available())}")
+        cls = __import__(f"denoiserec.methods.{name}", fromlist=["METHOD"]).METHOD
+        checked = check_params(cls, hp, f"{where}.{label}")
+        try:
+            cls(**checked)
+        except (ConfigError, TypeError, ValueError) as e:
+            raise _prefixed(f"{where}.{label}", e) from None
+        out[label] = {**({"method": name} if name != label else {}), **({"oracle": True} if oracle else {}), **hp}
+    return out
+
+
+def _labelled(d: object, where: str) -> dict:
+    if not isinstance(d, dict) or not d:
+        raise ConfigError(f"{where}: expected a non-empty mapping of labels to hyper-parameters, got {d!r}")
+    for label in d:
+        safe_name(label, f"{where}.{label}")
+    return d
+
+
+def _positive(v: object) -> str | None:
+    return None if v is None or v > 0 else f"must be > 0, got {v!r}"
+
+
+def check_config(cfg: object, where: str = "config") -> dict:
+    """Check every section of ``cfg`` (see the module docstring) and fill the defaults; ``where`` names the
+    file in messages. Returns the checked config; raises :class:`ConfigError` at the first problem."""
+    from pathlib import Path
+
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level")
+    if cfg.get("task") not in (None, "ctr", "seqrec"):
+        raise ConfigError(f"{where}: task: must be one of ['ctr', 'seqrec'], got {cfg['task']!r}")
+    if cfg.get("task") == "seqrec":  # its own sections (denoiserec.tasks.seqrec)
+        from denoiserec.tasks import get_task
+
+        return get_task(cfg).check_config(cfg, where)
+    unknown = sorted(set(cfg) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: {unknown[0]}: unknown key; known: {', '.join(sorted(KNOWN_KEYS))}")
+    if "data" not in cfg:
+        raise ConfigError(f"{where}: data: required")
+
+    def at(e: ConfigError) -> ConfigError:
+        return ConfigError(f"{where}: {e}")
+
+    try:
+        cfg = dict(cfg)
+        cfg["name"] = safe_name(cfg.get("name", Path(where).stem), "name")
+        if "description" in cfg:
+            coerce(cfg["description"], str, "description")
+        cfg["data"] = check_data(cfg["data"])
+        cfg["seeds"] = check_seeds(cfg.get("seeds", [0, 1, 2, 3, 4]))
+        check_split(cfg.get("split"))
+        check_features(cfg.get("features"))
+        check_train(cfg.get("train"))
+        cfg["models"] = check_models(cfg.get("models", {"deepfm": {}}))
+        cfg["methods"] = check_methods(cfg.get("methods", {"none": {}}))
+        cfg.setdefault("baseline", next(iter(cfg["methods"])))
+        if cfg["baseline"] is not None and cfg["baseline"] not in cfg["methods"]:
+            raise ConfigError(f"baseline: {cfg['baseline']!r} is not a method label; labels: {list(cfg['methods'])}")
+        if cfg.get("baseline_model") is not None and cfg["baseline_model"] not in cfg["models"]:
+            raise ConfigError(f"baseline_model: {cfg['baseline_model']!r} is not a model label; "
+                              f"labels: {list(cfg['models'])}")
+        for name, candidates in check_mapping(cfg.get("select"), "select").items():
+            candidates = coerce(candidates, list[str], f"select.{name}")
+            missing = [c for c in candidates if c not in cfg["methods"]]
+            if missing:
+                raise ConfigError(f"select.{name}: unknown method label(s) {missing}")
+    except ConfigError as e:
+        raise at(e) from None
+    return cfg

@@ -1,0 +1,54 @@
+"""Content fingerprints of runs: a SHA-256 over a run's effective settings and its data, stored with every run
+result and checkpoint, so a re-run with another config or changed data recomputes instead of reusing a stale
+result (docs/reliability.md).
+
+The data part is cheap and read before any data is: for ``simulate`` its settings (the simulator is
+deterministic); for files, every file's relative name, size and modification time, plus the source and its
+options. Settings that cannot change a result (progress bars, thread count, checkpoint path) are left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+#: TrainConfig keys that do not change what a run computes
+_NOT_RESULT = {"progress", "threads", "checkpoint", "eval_batch_size"}
+
+
+def _digest(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def data_fingerprint(data: dict) -> str:
+    """Fingerprint of a config's ``data`` section and the files it names."""
+    if "simulate" in data:
+        from denoiserec.data.simulate import SimConfig
+
+        return _digest({"simulate": asdict(SimConfig.from_dict(data["simulate"]))})
+    path = Path(data["path"])
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    stats = []
+    for f in files:
+        st = f.stat()
+        stats.append([str(f.relative_to(path)) if f != path else f.name, st.st_size, st.st_mtime_ns])
+    return _digest({"source": data.get("source"), "options": data.get("options"), "files": stats})
+
+
+def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str) -> str:
+    """Fingerprint of one (model, method, seed) run of a checked config ``cfg``."""
+    from denoiserec.train.trainer import TrainConfig
+
+    train = {k: v for k, v in asdict(TrainConfig.from_dict(cfg.get("train"))).items() if k not in _NOT_RESULT}
+    train["seed"] = seed
+    return _digest({"data": data_fp, "split": cfg.get("split") or {"how": "temporal"},
+                    "features": cfg.get("features"), "train": train, "model": cfg["models"][model],
+                    "model_label": model, "method": cfg["methods"][method], "method_label": method})
+
+
+def seqrec_fingerprint(cfg: dict, seed: int) -> str:
+    """Fingerprint of one seed of a checked ``task: seqrec`` config (its data and every section but the seeds)."""
+    rest = {k: v for k, v in cfg.items() if k not in ("data", "seeds", "name")}
+    return _digest({"data": data_fingerprint(cfg["data"]), "config": rest, "seed": seed})

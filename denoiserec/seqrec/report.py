@@ -1,0 +1,364 @@
+"""Results folder of a ``task: seqrec`` experiment -> ``report.md`` and the figures of Mei et al., "Negative
+Feedback for Music Personalization" (UMAP '24), from the run records alone (``denoiserec report`` re-writes
+the same report without the data):
+
+* the table: per label, mean ± sd over seeds of the headline per-user AUC (``user_auc_down``; ``user_auc_skip``
+  where the data has no downs), the pooled pair accuracy beside it, the skip-only users' AUC, the rank metrics,
+  coverage, and epochs / seconds to convergence (best validation epoch); the popularity baselines ``pop_up``
+  and ``fewest_neg`` (:mod:`denoiserec.seqrec.evaluate`) as rows; paired t-tests (seeds matched) of the
+  headline against the config's ``baseline`` label and against the better popularity baseline;
+* Fig. 1 ``fig1_negative_sources.png``: share of each hard-negative source by window position;
+* Fig. 2 ``sweep_p_hard.png``, ``sweep_hardest_of_k.png``: the headline against p_hard and k (baselines as
+  lines);
+* Fig. 3 ``fig3_convergence.png``: epochs and seconds to convergence, and the MRR of test ups and downs
+  among random items, against p_hard;
+* Fig. 4 ``fig4_feedback_mix.png``: per-user AUC by the user's share of 'up' in her history, skip-only users
+  as their own point, and how many users each bin holds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from denoiserec.io import pyplot, write_png, write_text
+from denoiserec.seqrec.negatives import TIERS
+
+BASELINES = ("pop_up", "fewest_neg", "oracle")
+POPULARITY = ("pop_up", "fewest_neg")
+SHOWN = ("pair_acc", "n_users_{k}", "user_auc_{k}_skip_only", "user_auc_true", "pair_acc_true", "mrr_up",
+         "recall@10_up", "mrr_down", "coverage")
+MIX_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def load_runs(out_dir: str | Path) -> list[dict]:
+    return [json.loads(f.read_text()) for f in sorted((Path(out_dir) / "runs").glob("seqrec__seed*.json"))]
+
+
+def headline_kind(runs: list[dict]) -> str:
+    """'down' where any run has a per-user up-vs-down AUC, else 'skip' (plays vs skips only, e.g. MSSD)."""
+    for r in runs:
+        for v in list(r["variants"].values()) + list(r.get("baselines", {}).values()):
+            x = v["test"].get("user_auc_down")
+            if x is not None and not (isinstance(x, float) and math.isnan(x)):
+                return "down"
+    return "skip"
+
+
+def _entries(runs: list[dict]) -> dict[str, dict[int, dict]]:
+    """label -> seed -> {"test", "convergence", "params", "per_user"}; baselines first."""
+    out: dict[str, dict[int, dict]] = {}
+    for r in runs:
+        for name, b in r.get("baselines", {}).items():
+            out.setdefault(name, {})[r["seed"]] = b
+    for r in runs:
+        for label, v in r["variants"].items():
+            out.setdefault(label, {})[r["seed"]] = v
+    return out
+
+
+def _mean_sd(vals: list[float]) -> tuple[float, float]:
+    a = np.array([np.nan if v is None else v for v in vals], dtype=float)
+    if np.isnan(a).all():
+        return float("nan"), float("nan")
+    return float(np.nanmean(a)), float(np.nanstd(a, ddof=1)) if np.sum(~np.isnan(a)) > 1 else 0.0
+
+
+def _paired(a: dict[int, float], b: dict[int, float]) -> tuple[float, float]:
+    """Mean difference a - b over the seeds both have, and the paired t-test p-value."""
+    seeds = sorted(s for s in set(a) & set(b) if not (math.isnan(a[s]) or math.isnan(b[s])))
+    if not seeds:
+        return float("nan"), float("nan")
+    x, y = np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(stats.ttest_rel(x, y).pvalue) if len(seeds) > 1 and np.any(x != y) else float("nan")
+    return float((x - y).mean()), p
+
+
+def summarize(runs: list[dict], baseline: str | None = None) -> tuple[str, list[dict]]:
+    """(headline metric, one row per label with ``(mean, sd)`` per metric and the paired comparisons)."""
+    kind = headline_kind(runs)
+    head = f"user_auc_{kind}"
+    entries = _entries(runs)
+    per_seed = {lab: {s: float(e["test"].get(head, np.nan)) for s, e in by.items()} for lab, by in entries.items()}
+    pops = [b for b in POPULARITY if b in per_seed]
+    best_pop = max(pops, key=lambda b: np.nanmean(list(per_seed[b].values()))) if pops else None
+    rows = []
+    for label, by in entries.items():
+        row: dict = {"label": label, "seeds": len(by), "is_baseline": label in BASELINES}
+        tests = [e["test"] for e in by.values()]
+        for m in dict.fromkeys(k for t in tests for k in t):
+            row[m] = _mean_sd([t.get(m) for t in tests])
+        for m in ("best_epoch", "epochs_run", "seconds_to_best", "train_seconds"):
+            if any(m in (e.get("convergence") or {}) for e in by.values()):
+                row[m] = _mean_sd([(e.get("convergence") or {}).get(m) for e in by.values()])
+        row["params"] = next(iter(by.values())).get("params", {})
+        if label not in BASELINES:
+            if baseline and baseline in per_seed and label != baseline:
+                row["vs_baseline"] = _paired(per_seed[label], per_seed[baseline])
+            if best_pop:
+                row["vs_pop"] = _paired(per_seed[label], per_seed[best_pop])
+        rows.append(row)
+    return head, rows
+
+
+def _fmt(ms) -> str:
+    return "–" if ms is None or math.isnan(ms[0]) else f"{ms[0]:.4f} ± {ms[1]:.4f}"
+
+
+def _cmp(d) -> str:
+    if d is None or math.isnan(d[0]):
+        return "–"
+    return f"{d[0]:+.4f} (p {d[1]:.2g})" if not math.isnan(d[1]) else f"{d[0]:+.4f}"
+
+
+def to_markdown(head: str, rows: list[dict], baseline: str | None) -> str:
+    kind = head.rsplit("_", 1)[1]
+    cols = [c.format(k=kind) if c != "pair_acc" else f"pair_acc_{kind}" for c in SHOWN]
+    cols = [c for c in cols if any(c in r and not math.isnan(r[c][0]) for r in rows)]
+    conv = [c for c in ("best_epoch", "seconds_to_best") if any(c in r for r in rows)]
+    best_pop = max((r for r in rows if r["label"] in POPULARITY), key=lambda r: r[head][0], default=None)
+    cmp_cols = ([f"Δ vs {baseline}"] if baseline and any("vs_baseline" in r for r in rows) else []) + \
+               ([f"Δ vs {best_pop['label']}"] if best_pop else [])
+    hdr = ["label", "seeds", f"**{head}**", *cols, *conv, *cmp_cols]
+    lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    for r in rows:
+        cells = [f"*{r['label']}*" if r["is_baseline"] else r["label"], str(r["seeds"]), f"**{_fmt(r.get(head))}**"]
+        cells += [_fmt(r.get(c)) for c in cols] + [_fmt(r.get(c)) for c in conv]
+        if cmp_cols and cmp_cols[0] == f"Δ vs {baseline}":
+            cells.append(_cmp(r.get("vs_baseline")))
+        if best_pop:
+            cells.append(_cmp(r.get("vs_pop")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(path: Path, draw, size=(6.5, 3.8), nrows: int = 1) -> None:
+    fig, axes = pyplot().subplots(nrows, 1, figsize=size, squeeze=False)
+    draw(*axes[:, 0])
+    fig.tight_layout()
+    write_png(fig, path)
+
+
+def _baseline_lines(ax, head: str, rows: list[dict]) -> None:
+    for r, style in zip([r for r in rows if r["label"] in POPULARITY], ("--", "-."), strict=False):
+        ax.axhline(r[head][0], color="grey", ls=style, lw=1, label=r["label"])
+
+
+def plot_headline(head: str, rows: list[dict], path: Path) -> None:
+    def draw(ax):
+        xs = range(len(rows))
+        ax.bar(xs, [r[head][0] for r in rows], yerr=[r[head][1] for r in rows], capsize=3,
+               color=["lightgrey" if r["is_baseline"] else "tab:blue" for r in rows])
+        ax.set_xticks(list(xs), [r["label"] for r in rows], rotation=30, ha="right", fontsize=8)
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set_ylim(min(0.45, min(r[head][0] - r[head][1] for r in rows) - 0.02), None)
+        ax.set_ylabel(f"test {head}")
+    _plot(path, draw)
+
+
+def _lines(rows: list[dict], knob: str, extra: tuple[str, ...] = ()) -> dict[str, list[tuple[float, dict]]]:
+    """Labels whose settings name ``knob``, grouped by all their other settings (one line per group with at least
+    two knob values), sorted by the knob; ``extra`` are further keys that must be among the settings."""
+    groups: dict[str, list[tuple[float, dict]]] = {}
+    for r in rows:
+        if r["is_baseline"] or knob not in r["params"] or not all(k in r for k in extra):
+            continue
+        other = {k: v for k, v in r["params"].items() if k != knob}
+        name = ", ".join(f"{k}={v}" for k, v in other.items() if k in ("feedback_inputs", "positional", "max_len"))
+        groups.setdefault(repr(sorted(other.items(), key=str)) + "|" + name, []).append((float(r["params"][knob]), r))
+    return {k.split("|", 1)[1] or "transformer": sorted(v, key=lambda t: t[0]) for k, v in groups.items()
+            if len({x for x, _ in v}) >= 2}
+
+
+def plot_sweep(head: str, rows: list[dict], knob: str, path: Path) -> bool:
+    lines = _lines(rows, knob)
+    if not lines:
+        return False
+
+    def draw(ax):
+        for name, pts in lines.items():
+            ax.errorbar([x for x, _ in pts], [r[head][0] for _, r in pts], yerr=[r[head][1] for _, r in pts],
+                        marker="o", capsize=3, label=name)
+        _baseline_lines(ax, head, rows)
+        if knob == "hardest_of_k":
+            ax.set_xscale("log")
+        ax.set_xlabel(knob)
+        ax.set_ylabel(f"test {head}")
+        ax.legend(fontsize=8)
+    _plot(path, draw)
+    return True
+
+
+def plot_convergence(rows: list[dict], path: Path) -> bool:
+    """Fig. 3: epochs and seconds to the best validation epoch against p_hard, one line per other setting."""
+    lines = _lines(rows, "p_hard", ("best_epoch",))
+    if not lines:
+        return False
+
+    def draw(ax1, ax2, ax3):
+        for name, pts in lines.items():
+            for ax, m, lab in ((ax1, "best_epoch", name), (ax2, "seconds_to_best", name),
+                               (ax3, "mrr_up", f"{name}: up (+)"), (ax3, "mrr_down", f"{name}: down (−)")):
+                if all(m in r for _, r in pts):
+                    ax.errorbar([x for x, _ in pts], [r[m][0] for _, r in pts], yerr=[r[m][1] for _, r in pts],
+                                marker="o", capsize=3, label=lab)
+        ax1.set_ylabel("epochs to convergence")
+        ax2.set_ylabel("seconds to convergence")
+        ax3.set_ylabel("test MRR")
+        ax3.set_xlabel("p_hard")
+        ax1.legend(fontsize=8)
+        ax3.legend(fontsize=7)
+    _plot(path, draw, size=(6.0, 7.5), nrows=3)
+    return True
+
+
+def plot_tier_positions(runs: list[dict], path: Path) -> bool:
+    """Fig. 1: stacked share of each hard-negative source by window position (the first run's data)."""
+    tp = next((r["tier_positions"] for r in runs if r.get("tier_positions")), None)
+    if not tp or not sum(tp["n"]):
+        return False
+    keep = [i for i, n in enumerate(tp["n"]) if n > 0]
+
+    def draw(ax):
+        ax.stackplot(keep, *[[tp[t][i] for i in keep] for t in TIERS], labels=TIERS)
+        ax.set_xlabel("position in the training window (right = most recent)")
+        ax.set_ylabel("share of hard negatives")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, loc="lower left")
+    _plot(path, draw)
+    return True
+
+
+def feedback_mix(runs: list[dict], kind: str) -> dict[str, dict[str, list]]:
+    """Per label: mean per-user AUC (pooled over seeds) and user count by history 'up' share bin; bin "skip-only"
+    is a share of exactly 0 (history without any 'up')."""
+    out: dict[str, dict[str, list]] = {}
+    names = ["skip-only"] + [f"({a:g}, {b:g}]" for a, b in zip(MIX_BINS[:-1], MIX_BINS[1:], strict=True)]
+    for label, by in _entries(runs).items():
+        auc, share = [], []
+        for e in by.values():
+            pu = (e.get("per_user") or {}).get(kind)
+            if pu:
+                auc += pu["auc"]
+                share += pu["up_share"]
+        if not auc:
+            continue
+        a = np.array(auc, dtype=float)
+        s = np.array([np.nan if x is None else x for x in share], dtype=float)
+        bins = [s == 0] + [(s > lo) & (s <= hi) for lo, hi in zip(MIX_BINS[:-1], MIX_BINS[1:], strict=True)]
+        out[label] = {"bin": names, "auc": [float(a[b].mean()) if b.any() else float("nan") for b in bins],
+                      "users": [int(b.sum()) // max(len(by), 1) for b in bins]}
+    return out
+
+
+def plot_feedback_mix(mix: dict, kind: str, path: Path) -> bool:
+    if not mix:
+        return False
+
+    def draw(ax1, ax2):
+        names = next(iter(mix.values()))["bin"]
+        xs = np.arange(len(names))
+        for label, m in mix.items():
+            ax1.plot(xs, m["auc"], marker="o", ls="--" if label in BASELINES else "-", label=label)
+        ax1.set_xticks(xs, names)
+        ax1.set_ylabel(f"per-user AUC ({kind})")
+        ax1.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax1.legend(fontsize=7, ncol=2)
+        ax2.bar(xs, next(iter(mix.values()))["users"], color="lightgrey")
+        ax2.set_xticks(xs, names)
+        ax2.set_xlabel("share of 'up' in the user's history")
+        ax2.set_ylabel("test users")
+    _plot(path, draw, size=(6.5, 5.5), nrows=2)
+    return True
+
+
+def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
+    """``report.md`` and the figures for the seqrec runs in ``out_dir``."""
+    out_dir, cfg = Path(out_dir), cfg or {}
+    runs = load_runs(out_dir)
+    baseline = cfg.get("baseline")
+    text = [f"# {out_dir.name}", ""]
+    if not runs:
+        write_text(out_dir / "report.md", "\n".join(text + ["No seqrec runs yet.", ""]))
+        return out_dir / "report.md"
+    head, rows = summarize(runs, baseline)
+    kind = head.rsplit("_", 1)[1]
+    d = runs[0].get("data", {})
+    text += [f"Seeds: {sorted(r['seed'] for r in runs)}. Split (Mei et al. §2): users at random, the final "
+             f"{d.get('test_days', float('nan')):.1f} days as test, the other users 90/10 train/validation "
+             f"({d.get('train_users', '?')} training, {d.get('valid_users', '?')} validation and "
+             f"{d.get('test_users', '?')} test users; {d.get('items', '?')} items; {d.get('train_events', '?')} "
+             f"training events, {100 * d.get('up_share_train', float('nan')):.0f} % of them 'up'). Early stopping "
+             "on the validation users' per-user AUC.", "",
+             f"**Headline: `{head}`**, the per-user AUC of up vs {kind} items of the same user and station, averaged "
+             f"over users (the paper's \"average area, of all users, under the ROC\"); `pair_acc_{kind}` pools "
+             "every pair instead. *Italic rows* are the baselines (non-personal: `pop_up`: how often the item was "
+             "an 'up' in training; `fewest_neg`: how few skips/downs it got; `oracle`, simulator only: the hidden "
+             "preference of each test event, the ceiling the observed feedback allows). "
+             "`best_epoch` / `seconds_to_best`: "
+             "epochs and training seconds to the best validation epoch. Δ: mean paired difference of the "
+             "headline (seeds matched) and the paired t-test p-value. `*_skip_only`: users without any 'up' in "
+             "their history (never in training). `*_true`: against the simulator's hidden preference. "
+             "Mean ± sd over seeds.", "", to_markdown(head, rows, baseline)]
+    absent = [t for t in ("skip", "down") if all(r.get(f"n_pairs_{t}", (0.0,))[0] == 0 for r in rows)]
+    cos = [c for c in ("cos_up_skip", "cos_up_down", "cos_skip_down")  # an absent type's embedding is untrained
+           if any(c in r for r in rows) and not any(t in c for t in absent)]
+    if cos:
+        text += ["Cosine similarity of the learned feedback-type embeddings (paper §5.3):", "",
+                 "| label | " + " | ".join(cos) + " |", "|---|" + "---|" * len(cos)]
+        text += [f"| {r['label']} | " + " | ".join(_fmt(r.get(c)) for c in cos) + " |" for r in rows if cos[0] in r]
+        text.append("")
+    plot_headline(head, rows, out_dir / "seqrec_headline.png")
+    text += [f"![test {head}](seqrec_headline.png)", ""]
+    if plot_tier_positions(runs, out_dir / "fig1_negative_sources.png"):
+        text += ["Fig. 1 -- source of the hard negative of each training 'up', by position in the training window:",
+                 "", "![negative sources by position](fig1_negative_sources.png)", ""]
+    for knob in ("p_hard", "hardest_of_k"):
+        if plot_sweep(head, rows, knob, out_dir / f"sweep_{knob}.png"):
+            text += [f"Fig. 2 -- {head} against {knob}:", "", f"![{head} vs {knob}](sweep_{knob}.png)", ""]
+    if plot_convergence(rows, out_dir / "fig3_convergence.png"):
+        text += ["Fig. 3 -- epochs and seconds to convergence (best validation epoch), and the test MRR of ups and "
+                 "downs among random items, against p_hard:", "",
+                 "![convergence vs p_hard](fig3_convergence.png)", ""]
+    mix = feedback_mix(runs, kind)
+    if plot_feedback_mix(mix, kind, out_dir / "fig4_feedback_mix.png"):
+        names = next(iter(mix.values()))["bin"]
+        text += [f"Fig. 4 -- per-user AUC ({kind}) by the share of 'up' in the user's history (users pooled over "
+                 "seeds); skip-only users separately:", "", "| label | " + " | ".join(names) + " |",
+                 "|---|" + "---|" * len(names)]
+        text += [f"| {lab} | " + " | ".join("–" if math.isnan(a) else f"{a:.3f}" for a in m["auc"]) + " |"
+                 for lab, m in mix.items()]
+        text += ["| users | " + " | ".join(str(n) for n in next(iter(mix.values()))["users"]) + " |", "",
+                 "![accuracy by feedback mix](fig4_feedback_mix.png)", ""]
+    write_text(out_dir / "report.md", "\n".join(text))
+    return out_dir / "report.md"
+
+
+def print_summary(out_dir: str | Path, cfg: dict | None = None) -> None:
+    """The headline table as a compact Rich table (the full report is ``report.md``)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    cfg = cfg or {}
+    runs = load_runs(out_dir)
+    console = Console() if Console().is_terminal else Console(width=200)
+    if not runs:
+        console.print(f"no seqrec runs in {out_dir}")
+        return
+    head, rows = summarize(runs, cfg.get("baseline"))
+    kind = head.rsplit("_", 1)[1]
+    table = Table(title=f"{Path(out_dir).name}: test {head} (headline), mean ± sd over seeds", title_justify="left")
+    for h in ("label", "n", head, f"pair_acc_{kind}", "best_epoch", "Δ vs baseline", "Δ vs best popularity"):
+        table.add_column(h, justify="left" if h == "label" else "right")
+    for r in rows:
+        table.add_row(r["label"], str(r["seeds"]), _fmt(r.get(head)), _fmt(r.get(f"pair_acc_{kind}")),
+                      _fmt(r.get("best_epoch")), _cmp(r.get("vs_baseline")), _cmp(r.get("vs_pop")))
+    console.print(table)
+    console.print(f"baseline: {cfg.get('baseline')}; full report: {Path(out_dir) / 'report.md'}")

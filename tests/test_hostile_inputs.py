@@ -1,0 +1,470 @@
+"""Hostile and careless inputs (docs/reliability.md): every case is exit code 2 with one line naming the file and
+line/column or the config key, and no file outside the output is touched (directory snapshots compared)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+import yaml
+from conftest import make_log
+from typer.testing import CliRunner
+
+from denoiserec.cli import app
+from denoiserec.data.log import write_log
+from denoiserec.data.sources import read
+from denoiserec.errors import CheckpointError, DataError
+from denoiserec.io import MARKER
+
+PIKI = ("id,liked,personalized,song_id,spotify_popularity,timestamp,user_id\n"
+        + "".join(f"{i},{i % 2},1,{i % 7},{40 + i},2019-06-21 01:{i:02d}:00,{i % 3}\n" for i in range(30)))
+MSSD_HEADER = ("session_id,session_position,session_length,track_id_clean,skip_1,skip_2,skip_3,not_skipped,"
+               "context_type,hist_user_behavior_reason_start,hour_of_day,date\n")
+MSSD_ROW = "s{0},{1},5,t{1},False,False,False,True,editorial_playlist,clickrow,16,2018-07-15\n"
+TAOBAO_HEADER = ("clk,time_stamp,userid,adgroup_id,pid,cate_id,campaign_id,customer,brand,price,cms_segid,"
+                 "cms_group_id,final_gender_code,age_level,pvalue_level,shopping_level,occupation,"
+                 "new_user_class_level,click_sequence\n")
+TAOBAO_ROW = "{0},2017-05-06 00:00:{1:02d},87425{1},17229{1},430548_1007,5443,160194,864,339907,3.9,0,3,2,3,,3,0,,1^2\n"
+TINY_SIM = {"users": 20, "items": 40, "sessions": 2, "min_len": 5, "max_len": 8}
+
+
+def snapshot(root: Path, skip: Path | None = None) -> dict[str, tuple[int, str]]:
+    """Every file and folder under ``root`` (except ``skip``) with its size and content hash."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if skip is not None and (p == skip or skip in p.parents):
+            continue
+        if p.is_symlink():
+            out[str(p.relative_to(root))] = (0, os.readlink(p))
+        elif p.is_file():
+            out[str(p.relative_to(root))] = (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+        else:
+            out[str(p.relative_to(root))] = (-1, "dir")
+    return out
+
+
+def invoke(args: list[str]):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def refused(result, *needles: str) -> str:
+    """Exit 2, one line (no traceback) containing every needle."""
+    text = result.output.strip()
+    assert result.exit_code == 2, text
+    assert "Traceback" not in text and len(text.splitlines()) == 1, text
+    for n in needles:
+        assert n in text, (n, text)
+    return text
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A working directory holding a raw Piki file, a foreign folder and a foreign file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "piki.csv").write_text(PIKI)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "thesis.txt").write_text("years of work")
+    (tmp_path / "notes.txt").write_text("keep me")
+    return tmp_path
+
+
+# --- output folders -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("out, needle", [
+    ("foreign", "not written by denoiserec"), ("raw", "is the input"), (".", "current directory"),
+    ("", "empty"), ("..", "current directory"), ("notes.txt", "is a file"), ("raw/sub", "inside the input"),
+])
+def test_prepare_refuses_unsafe_outputs(home, out, needle):
+    before = snapshot(home)
+    refused(invoke(["data", "prepare", "piki", "raw", "--out", out]), needle)
+    assert snapshot(home) == before
+
+
+@pytest.mark.parametrize("out, needle", [(".", "current directory"), ("foreign", "not written by denoiserec"),
+                                         ("", "empty"), ("notes.txt", "is a file")])
+def test_simulate_refuses_unsafe_outputs(home, out, needle):
+    before = snapshot(home)
+    refused(invoke(["simulate", "--out", out, "--users", "5", "--quiet"]), needle)
+    assert snapshot(home) == before
+
+
+@pytest.mark.parametrize("plot, needle", [(".", "current directory"), ("foreign/thesis.txt", "not a PNG"),
+                                          ("foreign", "is a folder")])
+def test_describe_plot_refuses_unsafe_outputs(home, plot, needle):
+    assert invoke(["data", "prepare", "piki", "raw", "--out", "prep"]).exit_code == 0
+    before = snapshot(home)
+    refused(invoke(["data", "describe", "prep", "--plot", plot]), needle)
+    assert snapshot(home) == before
+
+
+def test_symlink_and_readonly_outputs_refused(home):
+    (home / "link").symlink_to(home / "foreign")
+    before = snapshot(home)
+    refused(invoke(["simulate", "--out", "link", "--users", "5", "--quiet"]), "symbolic link")
+    refused(invoke(["run", "cfg.yaml", "--out", "link"]), "no such config")  # config first, nothing written
+    if os.geteuid() != 0:  # root may write anywhere
+        (home / "ro").mkdir()
+        (home / "ro").chmod(0o555)
+        refused(invoke(["simulate", "--out", "ro/x", "--users", "5", "--quiet"]), "cannot write")
+        (home / "ro").chmod(0o755)
+        (home / "ro").rmdir()
+    assert snapshot(home) == before
+
+
+def test_own_output_is_replaced_and_stale_temporaries_cleaned(home):
+    assert invoke(["data", "prepare", "piki", "raw", "--out", "prep"]).exit_code == 0
+    assert (home / "prep" / MARKER).is_file()
+    dead = home / ".prep.denoiserec-tmp-999999999-abc"  # left by a killed run (no such process)
+    dead.mkdir()
+    (dead / ".owner").write_text("999999999")
+    lookalike = home / ".prep.denoiserec-tmp-999999999-xyz"  # not ours: no owner mark
+    lookalike.mkdir()
+    before = snapshot(home, skip=home / "prep")
+    r = invoke(["data", "prepare", "piki", "raw", "--out", "prep", "--opt", "gap=60"])
+    assert r.exit_code == 0, r.output
+    assert not dead.exists() and lookalike.exists()
+    after = snapshot(home, skip=home / "prep")
+    assert {k: v for k, v in before.items() if not k.startswith(dead.name)} == after
+    assert [p.name for p in home.iterdir() if p.name.startswith(".prep")] == [lookalike.name]
+    # a results folder is not a data folder: refused, not replaced
+    (home / "res").mkdir()
+    (home / "res" / MARKER).write_text('{"written_by": "denoiserec", "kind": "results"}')
+    refused(invoke(["data", "prepare", "piki", "raw", "--out", "res"]), "results folder, not a data folder")
+
+
+def test_run_refuses_foreign_results_folder(home):
+    (home / "cfg.yaml").write_text(yaml.safe_dump({"data": {"simulate": TINY_SIM}, "train": {"epochs": 1}}))
+    before = snapshot(home)
+    refused(invoke(["run", "cfg.yaml", "--out", "foreign"]), "not written by denoiserec")
+    refused(invoke(["run", "cfg.yaml", "--out", "."]), "current directory")
+    refused(invoke(["report", "foreign"]), "not a results folder")
+    assert snapshot(home) == before
+
+
+# --- config checked up front, before any data is read ---------------------------------------------------------
+
+BAD_CONFIGS = [
+    ({"train": {"epochs": 0}}, "train.epochs: must be >= 1"),
+    ({"train": {"epochs": -1}}, "train.epochs"),
+    ({"train": {"epochs": "five"}}, "train.epochs: expected int"),
+    ({"train": {"batch_size": 0}}, "train.batch_size"),
+    ({"train": {"batch_size": -7}}, "train.batch_size"),
+    ({"train": {"monitor": "acc"}}, "train.monitor: must be one of"),
+    ({"train": {"reduction": "sum"}}, "train.reduction: must be one of"),
+    ({"train": {"lr": "fast"}}, "train.lr: expected float"),
+    ({"train": {"lr": -1}}, "train.lr: must be > 0"),
+    ({"train": {"device": "tpu"}}, "train.device"),
+    ({"train": {"epoch": 3}}, "train.epoch: unknown key"),
+    ({"seeds": "0,1"}, "seeds: expected"),
+    ({"seeds": []}, "seeds"),
+    ({"methods": None}, "methods: expected a non-empty mapping"),
+    ({"methods": {"lcd": {"a": "abc"}}}, "methods.lcd.a: expected float"),
+    ({"methods": {"lcd": {"a": -1}}}, "methods.lcd"),
+    ({"methods": {"edm": {"decay": 2}}}, "methods.edm: decay must be in (0, 1]"),
+    ({"methods": {"lcd": {"c": 1}}}, "methods.lcd.c: unknown parameter"),
+    ({"methods": {"nosuch": {}}}, "methods.nosuch: unknown method"),
+    ({"models": {"deepfm": {"embed_dim": "big"}}}, "models.deepfm.embed_dim"),
+    ({"models": {"deepfm": {"width": 3}}}, "models.deepfm.width: unknown parameter"),
+    ({"models": {"../../x": {"model": "deepfm"}}}, "models.../../x"),
+    ({"methods": {"../../x": {"method": "none"}}}, "cannot be used as a file name"),
+    ({"name": "../../x"}, "name: '../../x' cannot be used as a file name"),
+    ({"split": {"how": "sideways"}}, "split.how: must be one of"),
+    ({"split": {"fractions": [0.5, 0.6, 0.1]}}, "split.fractions"),
+    ({"split": {"fractions": [0.9, 0.0, 0.1]}}, "split.fractions: the valid and test shares"),
+    ({"split": {"colour": 1}}, "split.colour: unknown parameter"),
+    ({"features": {"foo": 1}}, "features.foo: unknown key"),
+    ({"features": {"sequences": {"hist": {"maxlen": 5}}}}, "features.sequences.hist.maxlen: unknown key"),
+    ({"features": {"sequences": {"hist": {"max_len": 0}}}}, "features.sequences.hist.max_len"),
+    ({"features": {"impute": "median"}}, "features.impute"),
+    ({"baseline": "lcd"}, "baseline"),
+    ({"colour": "red"}, "colour: unknown key"),
+    ({"data": {"source": "piki"}}, "data.path: required"),
+    ({"data": {"source": "piki", "path": "raw", "options": {"gap": -5}}}, "data.options.gap: must be > 0"),
+    ({"data": {"source": "piki", "path": "raw", "options": {"gap": "abc"}}}, "data.options.gap: expected float"),
+    ({"data": {"simulate": {"users": "many"}}}, "data.simulate.users"),
+    ({"data": {"simulate": {"slip": 2}}}, "data.simulate"),
+]
+
+
+@pytest.mark.parametrize("override, needle", BAD_CONFIGS, ids=[n for _, n in BAD_CONFIGS])
+def test_bad_config_is_one_line_before_data_is_read(home, override, needle):
+    cfg = {"data": {"path": "no/such/data"}, "seeds": [0], **override}
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    before = snapshot(home)
+    refused(invoke(["run", "cfg.yaml", "--out", "res"]), needle)
+    assert snapshot(home) == before  # nothing written, not even the results folder
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seeds", "0,x"], "--seeds"), (["--epochs", "0"], "train.epochs"), (["--batch-size", "-7"], "train.batch_size"),
+    (["--lr", "-1"], "train.lr"), (["--device", "tpu"], "train.device"), (["-p", "a=abc", "--method", "lcd"], "a"),
+    (["-p", "decay=2", "--method", "edm"], "decay"),
+])
+def test_train_command_options_checked(home, args, needle):
+    before = snapshot(home)
+    refused(invoke(["train", "--data", "no/such/data", "--out", "res", *args]), needle)
+    assert snapshot(home) == before
+
+
+@pytest.mark.parametrize("opt, needle", [("gap=-5", "gap: must be > 0"), ("gap=abc", "gap: expected float"),
+                                         ("colour=red", "--opt colour: unknown parameter")])
+def test_source_options_checked(home, opt, needle):
+    before = snapshot(home)
+    refused(invoke(["data", "prepare", "piki", "raw", "--out", "prep", "--opt", opt]), needle)
+    assert snapshot(home) == before
+
+
+# --- data: adapters and encoder -------------------------------------------------------------------------------
+
+
+def _prepare(home: Path, source: str, text: str | bytes, name: str, *needles: str) -> None:
+    folder = home / f"raw_{source}"
+    folder.mkdir(exist_ok=True)
+    f = folder / name
+    f.write_bytes(text if isinstance(text, bytes) else text.encode())
+    before = snapshot(home)
+    refused(invoke(["data", "prepare", source, str(folder), "--out", "out"]), *needles)
+    assert snapshot(home) == before
+
+
+def test_mssd_short_row_is_an_error_not_padded(home):
+    rows = [MSSD_ROW.format(0, p) for p in range(1, 6)]
+    rows[2] = rows[2].rsplit(",", 1)[0] + "\n"  # line 4 lost its last field
+    _prepare(home, "mssd", MSSD_HEADER + "".join(rows), "log_0.csv", "line 4", "short row")
+
+
+def test_long_row_names_its_line(home):
+    rows = [MSSD_ROW.format(0, p) for p in range(1, 6)]
+    rows[3] = rows[3].rstrip("\n") + ",extra\n"
+    _prepare(home, "mssd", MSSD_HEADER + "".join(rows), "log_0.csv", "line 5", "long row")
+
+
+@pytest.mark.parametrize("column, old, new, needle", [
+    ("hour_of_day", ",16,", ",99,", "hour_of_day"), ("session_position", "s0,3,", "s0,-3,", "session_position"),
+])
+def test_mssd_out_of_range_values(home, column, old, new, needle):
+    rows = [MSSD_ROW.format(0, p) for p in range(1, 6)]
+    rows[2] = rows[2].replace(old, new, 1)
+    _prepare(home, "mssd", MSSD_HEADER + "".join(rows), "log_0.csv", "line 4", needle, "out of range")
+
+
+def test_mssd_track_features_with_empty_track_id(home):
+    folder = home / "raw_mssd"
+    folder.mkdir()
+    (folder / "log_0.csv").write_text(MSSD_HEADER + "".join(MSSD_ROW.format(0, p) for p in range(1, 4)))
+    (folder / "tf_0.csv").write_text("track_id,duration,energy\nt1,200,0.5\n,180,0.3\n")
+    before = snapshot(home)
+    refused(invoke(["data", "prepare", "mssd", "raw_mssd", "--out", "out"]), "tf_0.csv", "line 3", "track_id")
+    assert snapshot(home) == before
+
+
+def test_non_utf8_names_its_line(home):
+    text = PIKI.encode()
+    lines = text.split(b"\n")
+    lines[4] = lines[4].replace(b"01:03", b"01:\xff3")
+    _prepare(home, "piki", b"\n".join(lines), "piki.csv", "line 5", "UTF-8")
+
+
+def test_quoted_multiline_field_keeps_line_numbers(home):
+    lines = PIKI.splitlines(keepends=True)
+    lines[2] = '"1\nsecond line",' + lines[2].split(",", 1)[1]  # record 2 spans lines 3-4
+    lines[5] = lines[5].replace("2019-06-21", "yesterday")  # physical line 7
+    _prepare(home, "piki", "".join(lines), "piki.csv", "line 7", "timestamp")
+    lines[5] = PIKI.splitlines(keepends=True)[5]
+    lines[2] = lines[2].replace("2019-06-21", "yesterday")  # the record starting on line 3
+    _prepare(home, "piki", "".join(lines), "piki.csv", "line 3", "timestamp")
+
+
+def test_taobao_truncated_last_line(home):
+    text = TAOBAO_HEADER + "".join(TAOBAO_ROW.format(i % 2, i) for i in range(4))
+    _prepare(home, "taobao", text[:-40], "joined_train_sample.csv", "line 5", "short row")
+
+
+def test_kuairand_negative_time(home):
+    header = "user_id\tvideo_id\ttime_ms\tis_click\tis_like\tis_follow\tis_comment\tis_forward\tis_hate\n"
+    rows = "".join(f"1\t{i}\t{1649581149287 + i}\t1\t0\t0\t0\t0\t0\n" for i in range(4)).replace("1649581149289", "-5")
+    _prepare(home, "kuairand", header + rows, "log_standard_4_08_to_4_21_27k_part1.tsv", "line 4", "time_ms")
+
+
+def test_lastfm_header_line_reads_the_same(tmp_path):
+    rows = "".join(f"user_{u:06d}\t2009-05-04T23:{m:02d}:57Z\tart{m}\tArtist {m}\ttr{m}\tTrack {m}\n"
+                   for u in range(2) for m in range(5))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "userid-timestamp-artid-artname-traid-traname.tsv").write_text(rows)
+    (tmp_path / "b" / "userid-timestamp-artid-artname-traid-traname.tsv").write_text(
+        "#userid\ttimestamp\tartid\tartname\ttraid\ttraname\n" + rows)
+    a, b = read("lastfm1k", tmp_path / "a"), read("lastfm1k", tmp_path / "b")
+    assert a.height == 10 and a.equals(b)
+
+
+def test_nan_feature_is_an_error_unless_imputed(home):
+    lines = PIKI.splitlines(keepends=True)
+    fields = lines[6].split(",")
+    fields[4] = "nan"
+    lines[6] = ",".join(fields)
+    (home / "raw" / "piki.csv").write_text("".join(lines))
+    cfg = {"data": {"source": "piki", "path": "raw"}, "seeds": [0], "train": {"epochs": 1},
+           "split": {"how": "random"}}
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    before = snapshot(home, skip=home / "res")
+    refused(invoke(["run", "cfg.yaml", "--out", "res", "--no-progress"]), "f_popularity", "NaN")
+    assert snapshot(home, skip=home / "res") == before
+    assert not list((home / "res" / "runs").glob("*.json"))
+    from denoiserec.data.features import check_finite
+
+    df = pl.DataFrame({"f_x": [1.0, float("nan"), float("inf"), None]})
+    with pytest.raises(DataError, match="'f_x': 2 NaN/inf"):
+        check_finite(df, ["f_x"])
+    assert check_finite(df, ["f_x"], impute="mean")["f_x"].null_count() == 3
+
+
+def test_empty_split_part_and_single_class_labels(home):
+    data = write_log(make_log(n_users=10, per_user=20), home / "log", source="test")
+    before = snapshot(home, skip=home / "res")
+    (home / "cfg.yaml").write_text(yaml.safe_dump({"data": {"path": str(data)}, "seeds": [0],
+                                                   "split": {"how": "temporal", "test_days": 0}}))
+    # the prepared log carries its own split column; a log without one is split by the config
+    df = pl.read_parquet(data / "events.parquet").drop("split")
+    write_log(df, home / "log", source="test")
+    before = snapshot(home, skip=home / "res")
+    refused(invoke(["run", "cfg.yaml", "--out", "res", "--no-progress"]), "valid part is empty")
+    write_log(df.with_columns(label=pl.lit(1, pl.Int8), feedback=pl.lit("like"), active=pl.lit(1, pl.Int8)),
+              home / "log", source="test")
+    (home / "cfg.yaml").write_text(yaml.safe_dump({"data": {"path": str(data)}, "seeds": [0]}))
+    before = snapshot(home, skip=home / "res")
+    refused(invoke(["run", "cfg.yaml", "--out", "res", "--no-progress"]), "every label of the train part is 1")
+    assert snapshot(home, skip=home / "res") == before
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04truncated"])
+def test_bad_parquet_given_to_train(home, content):
+    (home / "events.parquet").write_bytes(content)
+    before = snapshot(home, skip=home / "res")
+    refused(invoke(["train", "--data", "events.parquet", "--out", "res", "--no-progress"]), "events.parquet")
+    assert snapshot(home, skip=home / "res") == before
+
+
+def test_non_canonical_parquet_given_to_train(home):
+    pl.DataFrame({"a": [1, 2]}).write_parquet(home / "x.parquet")
+    refused(invoke(["train", "--data", "x.parquet", "--out", "res", "--no-progress"]), "x.parquet",
+            "missing required column")
+
+
+# --- checkpoints and runs keyed by content ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_log(home) -> Path:
+    return write_log(make_log(n_users=12, per_user=20), home / "log", source="test")
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04\x14\x00\x00\x00truncated"])
+def test_corrupt_checkpoint_is_one_line(home, tiny_log, content):
+    ckpt = home / "res" / "checkpoints" / "deepfm__none__seed0.pt"
+    ckpt.parent.mkdir(parents=True)
+    (home / "res" / MARKER).write_text('{"written_by": "denoiserec", "kind": "results"}')
+    ckpt.write_bytes(content)
+    refused(invoke(["train", "--data", "log", "--out", "res", "--epochs", "1", "--no-progress"]),
+            str(Path("res") / "checkpoints" / "deepfm__none__seed0.pt"), "delete the file to restart")
+    assert ckpt.read_bytes() == content
+
+
+def test_checkpoint_with_code_is_not_executed(home, tiny_log):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {home / 'pwned'}",))
+
+    ckpt = home / "res" / "checkpoints" / "deepfm__none__seed0.pt"
+    ckpt.parent.mkdir(parents=True)
+    (home / "res" / MARKER).write_text('{"written_by": "denoiserec", "kind": "results"}')
+    torch.save({"model": Payload(), "optim": {}, "epoch": 0, "rng": {}}, ckpt)
+    refused(invoke(["train", "--data", "log", "--out", "res", "--epochs", "1", "--no-progress"]), "checkpoint")
+    assert not (home / "pwned").exists()
+
+
+def test_changed_config_recomputes(home, tiny_log):
+    args = ["train", "--data", "log", "--out", "res", "--epochs", "1", "--batch-size", "64", "--no-progress"]
+    assert invoke(args).exit_code == 0
+    run = home / "res" / "runs" / "deepfm__none__seed0.json"
+    first = yaml.safe_load(run.read_text())
+    r = invoke([*args[:-1], "--lr", "0.01", "--no-progress"])
+    assert r.exit_code == 0 and "written for another config or data" in r.output
+    second = yaml.safe_load(run.read_text())
+    assert first["fingerprint"] != second["fingerprint"]
+    assert (home / "res" / "stale" / run.name).exists()
+    r = invoke([*args[:-1], "--lr", "0.01", "--no-progress"])  # same config again: reused, nothing recomputed
+    assert "another config" not in r.output and yaml.safe_load(run.read_text()) == second
+
+
+def test_checkpoint_of_another_config_is_not_resumed_and_method_state_is(tmp_path):
+    from denoiserec.data.features import FeatureConfig, encode_splits
+    from denoiserec.methods import build_method
+    from denoiserec.models import build_model
+    from denoiserec.train.trainer import TrainConfig, Trainer, load_checkpoint
+
+    spec, parts = encode_splits(make_log(n_users=12, per_user=20), FeatureConfig())
+    ckpt = tmp_path / "c.pt"
+
+    def fit(epochs, fingerprint, checkpoint=True):
+        trainer = Trainer(TrainConfig(epochs=epochs, batch_size=32, progress=False, patience=10,
+                                      checkpoint=str(ckpt) if checkpoint else None))
+        torch.manual_seed(0)
+        model, method = build_model("fm", spec), build_method("lcd", a=1, b=1)
+        trainer.fit(model, parts["train"], parts["valid"], method, spec, fingerprint=fingerprint)
+        return trainer, method
+
+    full, m_full = fit(2, "A", checkpoint=False)
+    fit(1, "A")
+    state = load_checkpoint(ckpt, "A")
+    assert state["rng"]["generator"].device.type == "cpu" and state["rng"]["generator"].dtype == torch.uint8
+    resumed, m_resumed = fit(2, "A")  # resumes at epoch 2, with LCD's counters
+    assert [h["epoch"] for h in resumed.history] == [0, 1]
+    assert m_resumed.state()["corrected_steps"] == m_full.state()["corrected_steps"]
+    assert m_resumed.state()["mean_w"] == pytest.approx(m_full.state()["mean_w"], rel=1e-5)
+    assert resumed.history[1]["train_loss"] == pytest.approx(full.history[1]["train_loss"], rel=1e-5)
+    assert load_checkpoint(ckpt, "B") is None  # another config: not resumed
+    restarted, _ = fit(1, "B")
+    assert [h["epoch"] for h in restarted.history] == [0]
+    ckpt.write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="delete the file"):
+        load_checkpoint(ckpt, "B")
+
+
+def test_rng_states_restored_as_cpu_byte_tensors():
+    from denoiserec.train.trainer import _rng_states, _set_rng_states
+
+    g = torch.Generator().manual_seed(3)
+    saved = _rng_states(g)
+    a = torch.rand(3, generator=g), torch.rand(3)
+    moved = {**saved, "generator": saved["generator"].to(torch.int64), "torch": saved["torch"].to(torch.int64)}
+    _set_rng_states(g, moved)  # any device/dtype the checkpoint held comes back as a CPU ByteTensor
+    assert torch.equal(torch.rand(3, generator=g), a[0]) and torch.equal(torch.rand(3), a[1])
+
+
+def test_data_error_type_is_dataerror():
+    assert issubclass(DataError, ValueError)
+
+
+def test_results_folders_written_before_markers_are_recognised(tmp_path):
+    from denoiserec.errors import OutputError
+    from denoiserec.io import claim_dir
+
+    old = tmp_path / "lcd_cpu"  # as in docs/results/: config, report, plots (runs/ is not committed)
+    old.mkdir()
+    for name in ("config.yaml", "report.md", "curves.png"):
+        (old / name).write_text("x")
+    assert claim_dir(old, "results") == old and (old / MARKER).is_file()
+    foreign = tmp_path / "mixed"
+    foreign.mkdir()
+    for name in ("config.yaml", "thesis.tex"):
+        (foreign / name).write_text("x")
+    with pytest.raises(OutputError, match="not written by denoiserec"):
+        claim_dir(foreign, "results")
+    assert sorted(p.name for p in foreign.iterdir()) == ["config.yaml", "thesis.tex"]
