@@ -3,8 +3,8 @@
 # a fresh GPU machine with no internet: what the GPU image lacks for denoiserec and the competitors. The image
 # already has torch, numpy, pandas, pyarrow, scipy, scikit-learn, h5py, pyyaml, tqdm, typer, rich, matplotlib.
 #
-#   polars 1.38.1        denoiserec's data path: pyproject's lower bound (older ones fail), as the pure-Python
-#   polars-runtime-32    wheel plus its compiled runtime (46 MB; polars 2.x's runtime is 54 MB)
+#   polars 1.38.1        denoiserec's data path (pyproject asks >= 1.36.1; 1.38.1 is what the dry run used), as
+#   polars-runtime-32    the pure-Python wheel plus its compiled runtime (46 MB; polars 2.x's runtime is 54 MB)
 #   fuxictr 2.3.10       competitor (pure Python; ray and pydantic are needed only by its parquet/preprocess
 #                        modules, which benchmarks/competitors.py stubs out)
 #   deepctr-torch 0.3.0  competitor (pure Python; needs torch, tqdm, scikit-learn)

@@ -1,4 +1,5 @@
-"""The ``denoiserec`` command line: ``data``, ``simulate``, ``train``, ``run``, ``report``, ``demo``.
+"""The ``denoiserec`` command line: ``data``, ``simulate``, ``train``, ``run``, ``report``, ``demo``, ``predict``,
+``recommend``, ``export``.
 
 Each sub-command lives next to the code it drives; this module only wires them together.
 """
@@ -75,6 +76,7 @@ def data_prepare(
     raw: str = typer.Option(None, "--raw", help="same as PATH"),
     out: str = typer.Option(..., "--out", "-o", help="output folder (events.parquet + meta.json)"),
     opt: list[str] = typer.Option([], "--opt", help="source option KEY=VALUE (repeatable)"),
+    spec: str = typer.Option(None, "--spec", help="the `table` source's YAML mapping (same as --opt spec=FILE)"),
 ) -> None:
     """Read a data set's original files and write the canonical feedback log to OUT (atomically)."""
     import time
@@ -91,6 +93,8 @@ def data_prepare(
         raise typer.BadParameter("give the raw data PATH (or --raw PATH)")
     console = Console(stderr=True)
     options = check_options(source, _options(opt), "--opt")
+    if spec:
+        options["spec"] = spec
     check_output(out, "data", [path])  # before reading: a refused output costs nothing
     t0 = time.perf_counter()
     with console.status(f"reading {source} from {path} ..."):
@@ -272,6 +276,7 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
           progress: bool = typer.Option(True)) -> None:
     """Train one model with one method (a one-line experiment). Works under `torchrun` for DDP."""
     from denoiserec.errors import ConfigError
+    from denoiserec.models import model_class
 
     try:
         seed_list = [int(s) for s in seeds.split(",")]
@@ -288,7 +293,8 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device},
         "seeds": seed_list,
         "models": {model: _apply_sets({}, model_param)}, "methods": {method: _apply_sets({}, param)},
-        "features": {"sequences": {"hist": {"max_len": 20}}},
+        "features": {"sequences": {name: {"max_len": 20} for name in getattr(model_class(model), "default_sequences",
+                                                                            ("hist",))}},
     }
     _run_config(cfg, out, progress)
 
@@ -337,6 +343,139 @@ def methods() -> None:
     from denoiserec.methods import available
 
     typer.echo("\n".join(available()))
+
+
+# --- predict, recommend, export (denoiserec/bundle.py, denoiserec/export.py; docs/serving.md) ---------------------
+
+
+def _read_rows(path: str, source: str | None = None, spec: str | None = None, opt: list[str] | None = None):
+    """A canonical log: a prepared folder or events Parquet, a CSV/Parquet table in canonical columns, or raw
+    files through a source (``--source``; ``--spec`` implies the ``table`` source)."""
+    import polars as pl
+
+    from denoiserec.data.log import read_log
+    from denoiserec.data.sources import read
+    from denoiserec.errors import DataError
+
+    options = _options(opt or [])
+    if spec:
+        source, options["spec"] = source or "table", spec
+    if source:
+        return read(source, path, **options)
+    p = Path(path)
+    if p.is_file() and p.suffix in (".csv", ".tsv"):
+        try:
+            return pl.read_csv(p, separator="\t" if p.suffix == ".tsv" else ",", infer_schema_length=10000)
+        except pl.exceptions.PolarsError as e:
+            raise DataError(p, f"cannot read: {str(e).splitlines()[0]}") from e
+    return read_log(p)
+
+
+def _write_rows(df, out: Path) -> None:
+    from denoiserec.io import atomic_path
+
+    with atomic_path(out) as tmp:
+        if out.suffix == ".csv":
+            df.write_csv(tmp)
+        else:
+            df.write_parquet(tmp)
+
+
+def _summary(summary: dict, seconds: float, out: Path) -> None:
+    import json
+
+    typer.echo(f"wrote {out} in {seconds:.2f} s; {json.dumps(summary)}", err=True)
+
+
+@app.command()
+@_user_errors
+def predict(bundle: Path = typer.Argument(..., help="a model bundle folder (<results>/bundles/<run>)"),
+            data: str = typer.Option(..., "--data", help="rows to score (+ their history): prepared folder, "
+                                     "Parquet/CSV in canonical columns, or raw files with --source/--spec"),
+            out: Path = typer.Option(..., "--out", "-o", help="scores file (.parquet or .csv)"),
+            source: str | None = typer.Option(None, help="read DATA as this source's raw files"),
+            spec: str | None = typer.Option(None, "--spec", help="read DATA with the `table` source and this mapping"),
+            opt: list[str] = typer.Option([], "--opt", help="source option KEY=VALUE (repeatable)"),
+            batch_size: int = typer.Option(32768, help="rows per forward pass")) -> None:
+    """Score every row of DATA with a saved model: one score per row, in DATA's order (unseen ids: counted)."""
+    import time
+
+    from denoiserec.bundle import load
+    from denoiserec.io import check_output
+
+    check_output(out, "scores", [data, bundle], folder=False)
+    t0 = time.perf_counter()
+    b = load(bundle)
+    pred = b.predict(_read_rows(data, source, spec, opt), batch_size)
+    _write_rows(pred.scores, out)
+    _summary(pred.summary, time.perf_counter() - t0, out)
+
+
+@app.command()
+@_user_errors
+def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<results>/bundles/<run>)"),
+              history: str = typer.Option(..., "--history", help="the users' past events (a canonical log, as --data "
+                                          "of predict)"),
+              out: Path = typer.Option(..., "--out", "-o", help="recommendations file (.parquet or .csv)"),
+              k: int = typer.Option(20, "--k", help="items per user"),
+              users: str | None = typer.Option(None, help="comma-separated users (default: all in HISTORY)"),
+              candidates: str | None = typer.Option(None, help="CTR models: the candidate rows (user, item, "
+                                                    "context ...) to rank, Parquet or CSV"),
+              exclude_heard: bool = typer.Option(False, help="transformer: drop songs already in the history"),
+              exclude_disliked: bool = typer.Option(True, help="transformer: drop songs the user gave a 'down'"),
+              station: str | None = typer.Option(None, help="transformer: ask at this station / context "
+                                                 "(default: each user's last one)"),
+              station_only: bool = typer.Option(False, help="transformer: only songs played at that station in "
+                                                "training"),
+              source: str | None = typer.Option(None, help="read HISTORY as this source's raw files"),
+              spec: str | None = typer.Option(None, "--spec", help="read HISTORY with the `table` source and this "
+                                              "mapping"),
+              opt: list[str] = typer.Option([], "--opt", help="source option KEY=VALUE (repeatable)")) -> None:
+    """Top-K items per user: the transformer's next songs from each history, or a CTR model's ranking of a
+    candidate set."""
+    import time
+
+    from denoiserec.bundle import load
+    from denoiserec.io import check_output
+
+    names = [u.strip() for u in users.split(",")] if users else None
+    check_output(out, "recommendations", [history, bundle, candidates], folder=False)
+    t0 = time.perf_counter()
+    b = load(bundle)
+    hist = _read_rows(history, source, spec, opt)
+    if b.kind == "seqrec":
+        recs = b.recommend(hist, k, names, exclude_heard=exclude_heard, exclude_disliked=exclude_disliked,
+                           station=station, station_only=station_only)
+    else:
+        if not candidates:
+            raise typer.BadParameter("a CTR model ranks a given candidate set: pass --candidates FILE")
+        recs = b.recommend(hist, _read_rows(candidates), k, names)
+    _write_rows(recs.scores, out)
+    _summary(recs.summary, time.perf_counter() - t0, out)
+
+
+@app.command()
+@_user_errors
+def export(bundle: Path = typer.Argument(..., help="a model bundle folder (<results>/bundles/<run>)"),
+           onnx: Path = typer.Option(..., "--onnx", help="output ONNX file"),
+           check: int = typer.Option(1000, help="compare onnxruntime with PyTorch on this many random rows (0: skip)"),
+           ) -> None:
+    """Export a bundle's model to ONNX (CTR models and the transformer); see docs/serving.md."""
+    from denoiserec.bundle import load
+    from denoiserec.errors import OutputError
+    from denoiserec.export import example_inputs, export_onnx, parity
+    from denoiserec.io import check_output
+
+    check_output(onnx, "onnx", [bundle], folder=False)
+    b = load(bundle)
+    try:
+        info = export_onnx(b, onnx)
+    except RuntimeError as e:
+        raise OutputError(str(e)) from None
+    line = f"wrote {onnx} ({info['exporter']} exporter; inputs {info['inputs']}, output {info['outputs'][0]})"
+    if check:
+        line += f"; max |onnxruntime - torch| on {check} rows: {parity(b, onnx, example_inputs(b, check, 1)):.3g}"
+    typer.echo(line)
 
 
 def main() -> None:

@@ -18,7 +18,8 @@
     baseline_model: din                      # optional: compare models with this model instead (same method)
 
 The folder gets ``config.yaml``, ``runs/<model>__<method>__seed<k>.json`` (one per run, written atomically;
-a re-run skips the runs already there, so a killed experiment resumes), ``report.md`` and PNG plots.
+a re-run skips the runs already there, so a killed experiment resumes), ``bundles/<run>/`` (the selected epoch's
+model, see :mod:`denoiserec.bundle`), ``report.md`` and PNG plots.
 A config with another ``task`` (``seqrec``) is checked and run by that task (:mod:`denoiserec.tasks`).
 """
 
@@ -34,7 +35,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.features import FeatureConfig, fit_encode_splits
 from denoiserec.data.load import load_log
 from denoiserec.errors import ConfigError
 from denoiserec.headroom import oracle_labels, popularity_result
@@ -69,12 +70,22 @@ def load_data(cfg: dict) -> pl.DataFrame:
     return df
 
 
+def score_attention(method, train) -> dict:
+    """An attention method's per-row estimate scored against the simulator's hidden truth, after training (the
+    method itself never reads ``true_*`` columns); empty for other methods and on real data."""
+    from denoiserec.methods._attention import attention_metrics
+
+    attention = getattr(method, "attention", None)
+    return attention_metrics(attention, train.tensors) if attention is not None else {}
+
+
 def run_name(model: str, method: str, seed: int) -> str:
     return f"{model}__{method}__seed{seed}"
 
 
 def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
     """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
+    from denoiserec.bundle import save_run_bundle
     from denoiserec.io import claim_dir
     from denoiserec.methods import build_method
     from denoiserec.models import build_model
@@ -104,10 +115,11 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         from denoiserec.data.store import streamed_splits, use_stream
 
         if use_stream(cfg):  # logs larger than memory: encoded once into an on-disk store, read in batches
-            spec, parts = streamed_splits(cfg)
+            encoder, parts = streamed_splits(cfg)
         else:
             df = load_data(cfg)
-            spec, parts = encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+            encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+        spec = encoder.spec
         check_parts(parts)
         prep_seconds = time.perf_counter() - t0
         if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
@@ -141,7 +153,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 "model_params": mhp, "method_params": hp, **({"oracle": True} if oracle else {}),
                 "test": trainer.evaluate(model, parts["test"]),
                 "valid": trainer.evaluate(model, parts["valid"]),
-                "history": trainer.history, "method_state": method.state(),
+                "history": trainer.history,
+                "method_state": {**method.state(), **score_attention(method, parts["train"])},
                 "train_seconds": seconds, "prepare_seconds": prep_seconds,
                 "rows": {k: len(v) for k, v in parts.items()},
                 "parameters": sum(p.numel() for p in model.parameters()),
@@ -149,6 +162,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
             }
             if trainer.rank == 0:
                 write_json(runs_dir / f"{name}.json", result)
+                save_run_bundle(out_dir / "bundles" / name, model, encoder, result, train_cfg, cfg)
                 (out_dir / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)  # the run is done
     if not plan or Trainer.is_main_process():
         write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"),
@@ -190,5 +204,25 @@ def set_aside_stale_runs(runs_dir: Path, wanted: dict[str, str], prefix: str = "
         stale = runs_dir.parent / "stale"
         stale.mkdir(exist_ok=True)
         file.replace(stale / file.name)
+        set_aside_bundles(runs_dir.parent, file.stem, stale)
         tqdm.write(f"{file}: {why}; moved to {stale}/" + (" and recomputing" if file.stem in wanted else ""))
 
+
+def set_aside_bundles(out_dir: Path, run: str, stale: Path) -> None:
+    """Move the saved models (:mod:`denoiserec.bundle`) of a run set aside to ``stale/bundles/``: the run's own
+    bundle, or for ``seqrec__seed<k>`` every variant's ``seqrec__<variant>__seed<k>``."""
+    import shutil
+
+    bundles = out_dir / "bundles"
+    if not bundles.is_dir():
+        return
+    if run.startswith("seqrec__"):
+        found = sorted(bundles.glob(f"seqrec__*__{run.removeprefix('seqrec__')}"))
+    else:
+        found = [bundles / run] if (bundles / run).is_dir() else []
+    for folder in found:
+        target = stale / "bundles" / folder.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (target / "bundle.json").is_file():  # an older set-aside bundle of ours
+            shutil.rmtree(target)
+        folder.replace(target)

@@ -21,6 +21,7 @@ import torch
 
 from denoiserec.data.features import FeatureConfig, encode_splits
 from denoiserec.data.simulate import SimConfig, simulate
+from denoiserec.experiment import score_attention
 from denoiserec.methods import build_method
 from denoiserec.models import build_model
 from denoiserec.train.trainer import TrainConfig, Trainer
@@ -69,7 +70,8 @@ def main() -> None:
                 row.update({k: test[k] for k in ("gauc", "auc", "auc_true", "gauc_true") if k in test})
             else:
                 method.fit(parts["train"], spec, "cpu")
-            state = {k: v for k, v in method.state().items() if k != "estimator_history"}
+            state = {k: v for k, v in {**method.state(), **score_attention(method, parts["train"])}.items()
+                     if k != "estimator_history"}
             row.update({k: v for k, v in state.items() if k.startswith(("att_", "mean_"))})
             row["seconds"] = time.perf_counter() - t0
             results.append(row)

@@ -23,7 +23,7 @@ def data():
     return spec, parts
 
 
-@pytest.mark.parametrize("method", ["none", "lcd", "bootstrap"])
+@pytest.mark.parametrize("method", ["none", "lcd", "lcd_start_step", "bootstrap"])
 def test_cuda_graph_step_matches_the_plain_step(data, method):
     """Same losses step by step within 1e-4 relative (the embedding gradient's atomic adds make CUDA runs
     nondeterministic in the last bits), same rows trained, the graph actually replayed."""
@@ -38,11 +38,15 @@ def test_cuda_graph_step_matches_the_plain_step(data, method):
 
 def test_lcd_counters_count_replayed_steps(data):
     spec, parts = data
-    method = build_method("lcd")
+    method = build_method("lcd", start_epoch=1)
     model = build_model("deepfm", spec, embed_dim=4, hidden=(16,))
     Trainer(TrainConfig(epochs=2, batch_size=100, progress=False, device="cuda", cuda_graph=True)).fit(
         model, parts["train"], None, method)
     assert method.state()["corrected_steps"] == 2 * -(-len(parts["train"]) // 100)
+    by_step = build_method("lcd", start_step=7)  # the step count lives on the device: replays count too
+    Trainer(TrainConfig(epochs=2, batch_size=100, progress=False, device="cuda", cuda_graph=True)).fit(
+        build_model("deepfm", spec, embed_dim=4, hidden=(16,)), parts["train"], None, by_step)
+    assert by_step.state()["corrected_steps"] == 2 * -(-len(parts["train"]) // 100) - 7
 
 
 def test_compile_reduce_overhead_matches_the_plain_step(data):
@@ -82,7 +86,7 @@ def test_bf16_autocast_trains_on_cuda(data):
 @pytest.mark.parametrize("name", ["lcd", "uae"])
 def test_methods_run_on_the_device(data, name):
     spec, parts = data
-    method = build_method(name, **({"epochs": 1, "hidden": 8, "embed_dim": 4} if name == "uae" else {}))
+    method = build_method(name, **({"epochs": 1, "hidden": 8, "embed_dim": 4} if name == "uae" else {"start_epoch": 1}))
     model = build_model("deepfm", spec, embed_dim=4, hidden=(16,))
     trainer = Trainer(TrainConfig(epochs=1, batch_size=128, progress=False, device="cuda"))
     trainer.fit(model, parts["train"], None, method, spec)

@@ -25,6 +25,15 @@ def data():
     return spec, parts["train"]
 
 
+#: method variants by test id: LCD correcting from the first epoch, and from step 6 (counted on the device)
+METHODS = {"lcd": ("lcd", {"start_epoch": 1}), "lcd_start_step": ("lcd", {"start_step": 5})}
+
+
+def _method(name):
+    method, hp = METHODS.get(name, (name, {}))
+    return build_method(method, **hp)
+
+
 def _fit(spec, train, method="none", graph=False, capture=None, **cfg):
     """Train a fresh DeepFM; returns (model, trainer, per-step losses)."""
     torch.manual_seed(0)
@@ -62,7 +71,7 @@ def _fit(spec, train, method="none", graph=False, capture=None, **cfg):
     old = trainer_mod.GraphStep
     trainer_mod.GraphStep = Recording
     try:
-        trainer.fit(model, train, None, build_method(method))
+        trainer.fit(model, train, None, _method(method))
     finally:
         trainer_mod.GraphStep = old
     return model, trainer, torch.stack(losses), drivers
@@ -74,7 +83,7 @@ def replay_eagerly(fn):
     return fn
 
 
-@pytest.mark.parametrize("method", ["none", "lcd"])
+@pytest.mark.parametrize("method", ["none", "lcd", "lcd_start_step"])
 def test_graph_step_driver_trains_the_same_rows_as_the_plain_step(data, method):
     spec, train = data
     assert len(train) % CFG["batch_size"] != 0  # the last batch of each epoch is partial

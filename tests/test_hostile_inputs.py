@@ -416,7 +416,7 @@ def test_checkpoint_of_another_config_is_not_resumed_and_method_state_is(tmp_pat
         trainer = Trainer(TrainConfig(epochs=epochs, batch_size=32, progress=False, patience=10,
                                       checkpoint=str(ckpt) if checkpoint else None))
         torch.manual_seed(0)
-        model, method = build_model("fm", spec), build_method("lcd", a=1, b=1)
+        model, method = build_model("fm", spec), build_method("lcd", a=1, b=1, start_epoch=1)
         trainer.fit(model, parts["train"], parts["valid"], method, spec, fingerprint=fingerprint)
         return trainer, method
 

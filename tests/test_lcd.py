@@ -131,11 +131,66 @@ def test_all_equal_losses_do_not_produce_nan():
     assert torch.equal(y1, torch.ones(1))  # a batch of one
 
 
+def test_defaults_match_the_docstrings():
+    lcd, boot = build_method("lcd"), build_method("bootstrap")
+    assert (lcd.a, lcd.b, lcd.start_epoch, lcd.start_step) == (1.0, 1.0, 20, None)  # the paper: from epoch 20
+    assert (boot.lam, boot.start_epoch) == (0.95, 1)  # Reed et al.'s soft λ, from the first iteration
+    with pytest.raises(ConfigError):
+        build_method("lcd", start_step=-1)
+
+
+@pytest.mark.parametrize("name", ["lcd", "lcd_re", "lcd_permuted", "lcd_scale"])
+def test_start_step_counts_plain_steps(name):
+    batch, s, losses = _batch([1.0, 0.0, 1.0], [2.0, 1.0, -3.0])
+    m = build_method(name, a=2, b=2, start_epoch=99, start_step=3)  # start_step wins over start_epoch
+    m.on_epoch_start(0)
+    corrected = [not torch.equal(m.weights_and_targets(batch, s, losses)[1], batch["label"]) for _ in range(5)]
+    assert corrected == [False, False, False, True, True]
+    st = m.state()
+    assert st["first_corrected_step"] == 4 and st["corrected_steps"] == 2
+    resumed = build_method(name, a=2, b=2, start_step=6)  # 5 steps done: a resumed run corrects from step 7
+    resumed.load_state_dict(m.state_dict())
+    resumed.on_epoch_start(1)
+    corrected = [not torch.equal(resumed.weights_and_targets(batch, s, losses)[1], batch["label"]) for _ in range(2)]
+    assert corrected == [False, True] and resumed.state()["corrected_steps"] == 3
+
+
+def test_permuted_control_keeps_the_w_values_but_not_their_order():
+    g = torch.Generator().manual_seed(0)
+    y = (torch.rand(400, generator=g) < 0.4).float()
+    s = torch.randn(400, generator=g) * 2
+    losses = F.binary_cross_entropy_with_logits(s, y, reduction="none")
+    p = torch.sigmoid(s)
+    w, _ = _active("lcd").mixing_weight(losses)
+    _, y_star = _active("lcd_permuted").weights_and_targets({"label": y}, s, losses)
+    # y* = v·y + (1 - v)·p  =>  v = (y* - p) / (y - p)
+    v = (y_star - p) / (y - p)
+    torch.testing.assert_close(v.sort().values, w.sort().values, atol=1e-4, rtol=0)  # same multiset of w
+    assert (v - w).abs().max() > 0.5  # not tied to the sample's own loss
+    assert abs(float(torch.corrcoef(torch.stack([v, losses]))[0, 1])) < 0.2
+
+
+def test_scale_control_is_a_constant_gradient_scale_that_the_weighted_reduction_keeps():
+    batch, s, _ = _batch([1.0, 0.0, 1.0, 0.0, 1.0], [2.0, -1.0, 0.0, 3.0, -0.5])
+    s = s.clone().requires_grad_(True)
+    y = batch["label"]
+    losses = F.binary_cross_entropy_with_logits(s.detach(), y, reduction="none")
+    w_lcd, _ = _active("lcd").mixing_weight(losses)
+    w, y_star = _active("lcd_scale").weights_and_targets(batch, s, losses)
+    per = F.binary_cross_entropy_with_logits(s, y_star, reduction="none")
+    loss = (w * per).sum() / w.sum()  # the trainer's default "weighted" reduction
+    (grad,) = torch.autograd.grad(loss, s)
+    # ∂/∂s = mean(w)·(p - y) / B: every sample's gradient scaled by the same λ = mean(w) < 1
+    torch.testing.assert_close(grad, w_lcd.mean() * (torch.sigmoid(s) - y).detach() / len(s))
+    assert 0.1 < float(w_lcd.mean()) < 0.9
+
+
 def test_no_gradient_flows_through_the_prediction_in_the_target():
     batch, s, _ = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
     s = s.clone().requires_grad_(True)
     losses = F.binary_cross_entropy_with_logits(s.detach(), batch["label"], reduction="none")
-    for name, hp in [("lcd", {"a": 2, "b": 2}), ("lcd_re", {}), ("bootstrap", {"lam": 0.7})]:
+    for name, hp in [("lcd", {"a": 2, "b": 2}), ("lcd_re", {}), ("bootstrap", {"lam": 0.7}), ("lcd_scale", {}),
+                     ("lcd_permuted", {})]:
         w, y_star = _active(name, **hp).weights_and_targets(batch, s, losses)  # even when handed live logits
         assert not y_star.requires_grad
         loss = (w * F.binary_cross_entropy_with_logits(s, y_star, reduction="none")).sum() / w.sum()
@@ -198,3 +253,7 @@ def test_lcd_configs_name_real_methods():
         for label, hp in cfg["methods"].items():
             hp = dict(hp or {})
             build_method(hp.pop("method", label), **hp)  # unknown names or hyper-parameters raise ConfigError
+        assert cfg["train"]["batch_size"] == 8192, f.name  # the paper's batch size (t is normalised per batch)
+        for label, hp in cfg["methods"].items():
+            if (hp or {}).get("method", label) == "bootstrap":  # Reed et al.'s soft λ, from the first iteration
+                assert hp.get("lam", 0.95) == 0.95 and hp.get("start_epoch", 1) == 1, (f.name, label)

@@ -32,7 +32,7 @@ def check_log(df: pl.DataFrame) -> None:
 
 
 def test_registry_lists_every_source_with_options():
-    assert set(SOURCES) == {"mssd", "lastfm1k", "music30", "piki", "taobao", "kuairand"}
+    assert set(SOURCES) == {"mssd", "lastfm1k", "music30", "piki", "taobao", "kuairand", "table"}
     for module in SOURCES.values():
         assert callable(module.read) and isinstance(module.OPTIONS, dict)
 
@@ -183,10 +183,12 @@ def test_empty_file_and_missing_folder(tmp_path, source):
     name = {"music30": "sessions", "mssd": "log_0", "taobao": "sample"}.get(source, "data")
     file = tmp_path / f"{name}.{ext}"
     file.write_text("")
+    options = {"spec": {"columns": {"user": "u", "item": "i", "timestamp": "t"},
+                        "feedback": {"label": "y", "active": "e"}}} if source == "table" else {}
     with pytest.raises(DataError, match="empty"):
-        read(source, tmp_path)
+        read(source, tmp_path, **options)
     with pytest.raises(DataError, match="no such file"):
-        read(source, tmp_path / "absent")
+        read(source, tmp_path / "absent", **options)
 
 
 def test_unknown_source_and_option(tmp_path):

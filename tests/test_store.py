@@ -42,6 +42,12 @@ def test_streamed_tensors_equal_in_memory(log_file, tmp_path, how):
     assert spec2 == spec
     assert all(len(streamed[p]) == len(parts[p]) for p in parts)
     _same(parts, streamed)
+    from denoiserec.data.store import load_encoder
+
+    enc = load_encoder(tmp_path / "s")  # what model bundles save: encodes the log as the in-memory encoder
+    again = enc.transform(split(df, how=how))
+    assert enc.spec == spec and enc.config == FEATURES
+    assert torch.equal(again["cat"][split(df, how=how)["split"].to_numpy() == 0], parts["train"]["cat"])
 
 
 def test_log_not_grouped_by_user_is_regrouped(log_file, tmp_path):

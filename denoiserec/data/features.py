@@ -3,7 +3,8 @@
 Vocabularies are fitted on the training split only: a value seen fewer than ``min_count`` times there, or
 never, maps to the out-of-vocabulary id 0. Sequence features hold, for every row, the user's previous events
 (strictly earlier in (timestamp, session, position) order, so no future leaks in), optionally filtered by
-feedback kind or label, left-padded with 0 to ``max_len``.
+feedback kind or label, left-padded with 0 to ``max_len``; ``sess_<name>`` gives, per history event, how many
+sessions before the row's own it lies (0 = the same session; DSIN's session division).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import torch
 
 from denoiserec.data.schema import (
     FEEDBACK_CODE,
-    NEGATIVE_EXPLICIT,
     OPTIONAL,
     POSITIVE_EXPLICIT,
     SIDE_PREFIX,
@@ -38,14 +38,23 @@ class SequenceConfig:
     label: int | None = None
 
 
-#: Named presets: ``hist`` (positives, for pooled-history models) and DUMN's four behaviour sequences.
+#: DUMN's four behaviour sequences (Bian et al., RecSys '21, §4.1.1), disjoint, by canonical feedback kind:
+#: click = implicit positive (simply clicked / viewed / played through), unclick = implicit negative (shown and
+#: not taken up; a skip is the music analogue), like = explicit positive, dislike = explicit negative only.
+#: ``unplayed`` (never reached) is in none of them. See ``docs/models.md`` for the per-source table.
+DUMN_KINDS: dict[str, tuple[str, ...]] = {
+    "click": ("click", "view", "autoplay", "complete"),
+    "unclick": ("unclick", "skip"),
+    "like": POSITIVE_EXPLICIT,
+    "dislike": ("dislike",),
+}
+
+#: Named presets: ``hist`` (positives, for pooled-history models), DUMN's four behaviour sequences and ``all``
+#: (their union in time order: DUMN_AF).
 SEQUENCE_PRESETS: dict[str, SequenceConfig] = {
     "hist": SequenceConfig(label=1),
-    "all": SequenceConfig(),
-    "click": SequenceConfig(label=1),
-    "unclick": SequenceConfig(label=0),
-    "like": SequenceConfig(kinds=POSITIVE_EXPLICIT),
-    "dislike": SequenceConfig(kinds=NEGATIVE_EXPLICIT),
+    "all": SequenceConfig(kinds=tuple(k for kinds in DUMN_KINDS.values() for k in kinds)),
+    **{name: SequenceConfig(kinds=kinds) for name, kinds in DUMN_KINDS.items()},
 }
 
 
@@ -192,16 +201,21 @@ class Encoder:
         if self.spec.sequences:
             user_start = _group_starts(df["user"].to_numpy())
             items = out["cat"][:, self.spec.item_field].numpy()
-            kinds = df["feedback"].replace_strict(FEEDBACK_CODE, return_dtype=pl.Int32).to_numpy()
+            kinds = df["feedback"].replace_strict(FEEDBACK_CODE, return_dtype=pl.Int32).fill_null(0).to_numpy()
             labels = df["label"].to_numpy()
+            session_no = _session_numbers(df)
             for name, s in self.config.sequences.items():
-                mask = np.ones(df.height, dtype=bool)
+                mask = df["label"].is_not_null().to_numpy()  # rows without feedback (candidates) are never history
                 if s.kinds is not None:
-                    mask &= df["feedback"].is_in(list(s.kinds)).to_numpy()
+                    mask &= df["feedback"].is_in(list(s.kinds)).fill_null(False).to_numpy()
                 if s.label is not None:
                     mask &= labels == s.label
                 seq_items, seq_kinds = history(items, kinds, mask, user_start, s.max_len)
                 out[f"seq_{name}"], out[f"kind_{name}"] = torch.from_numpy(seq_items), torch.from_numpy(seq_kinds)
+                # per-event session: how many sessions before the row's own each history event lies (DSIN)
+                _, event_session = history(items, session_no, mask, user_start, s.max_len)
+                ago = np.where(seq_items > 0, session_no[:, None] - event_session, 0).astype(np.int32)
+                out[f"sess_{name}"] = torch.from_numpy(ago)
         out["label"] = torch.from_numpy(df["label"].to_numpy().astype(np.float32))
         out["active"] = torch.from_numpy(df["active"].to_numpy().astype(np.float32))
         out["user"] = torch.from_numpy(df["user"].rank("dense").to_numpy().astype(np.int64) - 1)
@@ -209,7 +223,7 @@ class Encoder:
             df.select(pl.struct("user", "session").rank("dense")).to_series().to_numpy().astype(np.int64) - 1)
         out["position"] = torch.from_numpy(df["position"].to_numpy().astype(np.int64))
         out["feedback"] = torch.from_numpy(df["feedback"].replace_strict(FEEDBACK_CODE, return_dtype=pl.Int64)
-                                           .to_numpy(writable=True))
+                                           .fill_null(0).to_numpy(writable=True))
         out["timestamp"] = torch.from_numpy(df["timestamp"].to_numpy().astype(np.int64))
         for c in df.columns:
             if c.startswith(TRUTH_PREFIX):
@@ -224,6 +238,14 @@ class Encoder:
             idx = torch.from_numpy(position[rows])
             result[name] = EncodedData({k: v[idx].contiguous() for k, v in out.items()})
         return result
+
+
+def _session_numbers(df: pl.DataFrame) -> np.ndarray:
+    """For rows sorted by (user, time): a running session number that grows by one at every new (user, session)."""
+    key = df.select(pl.struct("user", "session").rank("dense")).to_series().to_numpy()
+    new = np.ones(len(key), dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    return (np.cumsum(new) - 1).astype(np.int32)
 
 
 def check_finite(df: pl.DataFrame, columns, impute: str | None = None) -> pl.DataFrame:
@@ -284,8 +306,14 @@ def history(items: np.ndarray, kinds: np.ndarray, mask: np.ndarray, group_start:
 def encode_splits(df: pl.DataFrame, config: FeatureConfig | None = None,
                   split_column: str = "split") -> tuple[FeatureSpec, dict[str, EncodedData]]:
     """Fit on the rows with ``split == 0`` and encode train/valid/test (0/1/2) from the whole log."""
+    enc, parts = fit_encode_splits(df, config, split_column)
+    return enc.spec, parts
+
+
+def fit_encode_splits(df: pl.DataFrame, config: FeatureConfig | None = None,
+                      split_column: str = "split") -> tuple[Encoder, dict[str, EncodedData]]:
+    """:func:`encode_splits` returning the fitted :class:`Encoder` (its vocabularies go into model bundles)."""
     enc = Encoder(config).fit(df.filter(pl.col(split_column) == 0))
     split = df[split_column].to_numpy()
     rows = {name: np.flatnonzero(split == code) for code, name in enumerate(("train", "valid", "test"))}
-    parts = enc.transform(df, rows)
-    return enc.spec, parts
+    return enc, enc.transform(df, rows)

@@ -144,6 +144,7 @@ class Sequences:
     users: list[str]
     items: list[str]
     stations: list[str]
+    up_kinds: tuple[str, ...] = ()  # the canonical kinds mapped to 'up' (``up: auto`` resolved for this log)
 
     @property
     def n_items(self) -> int:
@@ -236,7 +237,7 @@ def build_sequences(df: pl.DataFrame, cfg: SequenceConfig | None = None, split: 
         user=uid, item=ids("item", items), fb=d["_fb"].to_numpy().astype(np.int8),
         station=ids(station_col, stations) if station_col else np.zeros(d.height, dtype=np.int64),
         day=ts // cfg.day_seconds, timestamp=ts, test=test, valid=valid, valid_user=valid_user, truth=truth,
-        users=users, items=items, stations=stations)
+        users=users, items=items, stations=stations, up_kinds=tuple(up))
 
 
 def subset(seq: Sequences, keep: np.ndarray) -> Sequences:
@@ -245,7 +246,7 @@ def subset(seq: Sequences, keep: np.ndarray) -> Sequences:
                      day=seq.day[keep], timestamp=seq.timestamp[keep], test=seq.test[keep],
                      valid=seq.valid[keep], valid_user=seq.valid_user[keep],
                      truth=None if seq.truth is None else seq.truth[keep], users=seq.users, items=seq.items,
-                     stations=seq.stations)
+                     stations=seq.stations, up_kinds=seq.up_kinds)
 
 
 def training_windows(user: np.ndarray, eligible: np.ndarray, is_up: np.ndarray, max_len: int) -> np.ndarray:

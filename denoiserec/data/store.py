@@ -42,12 +42,12 @@ import polars as pl
 import pyarrow.parquet as pq
 import torch
 
-from denoiserec.data.features import EncodedData, Encoder, FeatureConfig, FeatureSpec
+from denoiserec.data.features import EncodedData, Encoder, FeatureConfig, FeatureSpec, SequenceConfig
 from denoiserec.data.split import TEST, TRAIN, VALID, _check, _seeded_units, split
 from denoiserec.errors import ConfigError, DataError
 from denoiserec.io import atomic_path
 
-VERSION = 1
+VERSION = 2
 MANIFEST = "manifest.json"
 PARTS = ("train", "valid", "test")
 #: Rows read per encoding chunk (rounded to whole users).
@@ -314,8 +314,11 @@ def build_store(file: str | Path, out_dir: str | Path, split_cfg: dict | None = 
                 if not path.exists():
                     np.save(path, np.zeros((0, *trail), dtype=np.lib.format.descr_to_dtype(descr)))
         (tmp / "_grouped.parquet").unlink(missing_ok=True)
+        for i, c in enumerate(enc.spec.categorical):  # the fitted encoder, for model bundles
+            enc.vocabs[c].write_parquet(tmp / f"vocab_{i}.parquet")
         manifest = {"version": VERSION, "source": str(file), "rows": sizes, "layout": layout,
-                    "spec": asdict(enc.spec), "grouped": grouped}
+                    "spec": asdict(enc.spec), "grouped": grouped, "config": asdict(config),
+                    "num_stats": enc.num_stats}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return out_dir
 
@@ -414,21 +417,36 @@ def _log_file(data: dict, cache: Path, build: bool = True) -> Path | None:
     return p / EVENTS if p.is_dir() else p
 
 
-def streamed_splits(cfg: dict, **options) -> tuple[FeatureSpec, dict[str, StreamedData]]:
-    """``encode_splits`` for an experiment config, through the cached on-disk store. Under ``torchrun`` only
+def load_encoder(folder: str | Path) -> Encoder:
+    """The :class:`Encoder` fitted while building the store (vocabularies, numeric statistics, spec)."""
+    folder = Path(folder)
+    m = json.loads((folder / MANIFEST).read_text())
+    c = dict(m["config"])
+    seqs = {n: SequenceConfig(**{**s, "kinds": tuple(s["kinds"]) if s["kinds"] is not None else None})
+            for n, s in c.pop("sequences").items()}
+    enc = Encoder(FeatureConfig(sequences=seqs, **c))
+    enc.spec = open_store(folder)[0]
+    enc.vocabs = {col: pl.read_parquet(folder / f"vocab_{i}.parquet") for i, col in enumerate(enc.spec.categorical)}
+    enc.num_stats = {k: (float(a), float(b)) for k, (a, b) in m["num_stats"].items()}
+    return enc
+
+
+def streamed_splits(cfg: dict, **options) -> tuple[Encoder, dict[str, StreamedData]]:
+    """``fit_encode_splits`` for an experiment config, through the cached on-disk store. Under ``torchrun`` only
     rank 0 simulates and encodes; the other ranks wait for its finished (atomically renamed) files."""
     cache = cache_dir(cfg["data"])
     config = FeatureConfig.from_dict(cfg.get("features"))
     if int(os.environ.get("RANK", "0")) == 0:
         file = _log_file(cfg["data"], cache)
-        return open_store(cached_store(file, cfg.get("split"), config, cache), **options)
+        out = cached_store(file, cfg.get("split"), config, cache)
+        return load_encoder(out), open_store(out, **options)[1]
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         file = _log_file(cfg["data"], cache, build=False)
         if file is not None and file.exists():
             out = cache / "encoded" / store_key(file, cfg.get("split"), config)
             if (out / MANIFEST).exists():
-                return open_store(out, **options)
+                return load_encoder(out), open_store(out, **options)[1]
         if time.monotonic() > deadline:
             raise DataError(cache, f"rank {os.environ['RANK']}: rank 0 did not finish the encoded store in "
                                    f"{WAIT_SECONDS} s")

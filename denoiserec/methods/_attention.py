@@ -1,13 +1,23 @@
 """Shared machinery of UAE and its attention baselines (EDM, NDB, PN, SAR).
 
 Every such method estimates an attention score ``α ∈ [0, 1]`` for each training play, once, before the CTR
-model is trained, and then weights each *passive* play by ``w = 1 - (α + 1)^(-γ)`` (active plays keep
-``w = 1``, targets are the labels as given) -- the downstream rule of UAE (Eq. 12 of the paper).
+model is trained, and then weights each *passive* play by ``w = 1 - (α + 1)^(-γ)`` (UAE Eqs. 18-19; other
+plays keep ``w = 1``, targets are the labels as given).
+
+The passive set (``passive``): by default ``"positive"``, the paper's passive feedback -- auto-play, ``e = 0``
+and label ``y = 1`` (Table I: "Auto-play, 0 (Passive), ? (Unknown), 1 (Positive ?)"); other passive rows such as
+the simulator's ``unplayed`` (recommended, never reached, label 0) keep ``w = 1``. ``"all"`` re-weights every
+``e = 0`` row (the behaviour before this was aligned with Table I). The estimators are trained on every play of
+a session either way (a session's sequence is not cut). ``state()["mean_weight_by_kind"]`` records the mean
+``w`` per feedback kind, so a run shows which plays were re-weighted.
 
 Sessions are read from the training tensors (``session``, ``position``, ``active``, ``cat``, ``num``) and
 batched as right-padded ``[B, T]`` row-index matrices of sessions of similar length, so a GRU runs over a
 whole batch in one cuDNN call; a GRU is causal, so right padding never changes the outputs at real
 positions and no packing is needed.
+
+The methods never read the simulator's hidden ``true_*`` columns: they expose their per-row attention
+(``self.attention``) and the experiment runner scores it against the truth (:func:`attention_metrics`).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from torch import nn
 
 from denoiserec.data.features import EncodedData, FeatureSpec
 from denoiserec.data.schema import FEEDBACK_CODE
+from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
 from denoiserec.metrics import auc
 from denoiserec.models.layers import MLP, FieldEmbedding
@@ -54,10 +65,28 @@ def pu_risk(logits: torch.Tensor, e: torch.Tensor, c: torch.Tensor, mask: torch.
     return risk, objective
 
 
-def passive_weight(attention: torch.Tensor, active: torch.Tensor, gamma: float) -> torch.Tensor:
-    """UAE's downstream weight: ``w = 1 - (α + 1)^(-γ)`` for passive plays, ``1`` for active ones."""
+PASSIVE_SETS = ("positive", "all")
+
+
+def reweighted_rows(active: torch.Tensor, label: torch.Tensor, passive: str = "positive") -> torch.Tensor:
+    """The rows UAE's weight acts on: passive positives (``e = 0, y = 1``: auto-play, Table I) for
+    ``passive="positive"``, every passive row (``e = 0``) for ``passive="all"``."""
+    if passive not in PASSIVE_SETS:
+        raise ConfigError(f"passive must be one of {PASSIVE_SETS}, got {passive!r}")
+    rows = active < 0.5
+    return rows & (label > 0.5) if passive == "positive" else rows
+
+
+def passive_weight(attention: torch.Tensor, reweight: torch.Tensor, gamma: float) -> torch.Tensor:
+    """UAE's downstream weight (Eq. 19): ``w = 1 - (α + 1)^(-γ)`` where ``reweight`` holds, ``1`` elsewhere."""
     w = 1.0 - (attention.float() + 1.0).pow(-gamma)
-    return torch.where(active.to(w.device) > 0.5, torch.ones_like(w), w)
+    return torch.where(reweight.to(w.device), w, torch.ones_like(w))
+
+
+def mean_weight_by_kind(weights: torch.Tensor, feedback: torch.Tensor) -> dict[str, float]:
+    """Mean weight per feedback kind present (``feedback`` holds :data:`FEEDBACK_CODE` codes)."""
+    w, f = weights.detach().float().cpu(), feedback.cpu()
+    return {kind: float(w[f == code].mean()) for kind, code in FEEDBACK_CODE.items() if bool((f == code).any())}
 
 
 def calibration(pred: torch.Tensor, truth: torch.Tensor, bins: int = 10) -> list[list[float]]:
@@ -189,46 +218,59 @@ def previous_feedback(e: torch.Tensor) -> torch.Tensor:
 
 
 class AttentionNet(nn.Module):
-    """g: ``α_t = σ(MLP_1(GRU_1(x_1..x_t)))`` (UAE Eq. 5); returns logits ``[B, T]``. With ``feedback_input``
-    (not in the paper) GRU_1 also reads ``e_{t-1}`` at step t, so g can see when the user last acted."""
+    """g: ``z_1(x_t), h_t = GRU_1(x_t, h_{t-1})``, ``α_t = σ(MLP_1(z_1(x_t)))`` (UAE §IV-B, Eq. 2); returns logits
+    ``[B, T]``. ``summary`` gives ``z_1`` ``[B, T, hidden]``, the GRU_1 summary of ``x_1..x_t`` that the
+    propensity network h also reads. With ``feedback_input`` (not in the paper) GRU_1 also reads ``e_{t-1}``
+    at step t, so g can see when the user last acted."""
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,),
-                 feedback_input: bool = False):
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: int = 64,
+                 mlp: tuple[int, ...] = (256, 128, 64), feedback_input: bool = False):
         super().__init__()
         self.x = PlayFeatures(spec, embed_dim)
         self.feedback_input = feedback_input
+        self.hidden = hidden
         self.gru = nn.GRU(self.x.out_dim + (2 if feedback_input else 0), hidden, batch_first=True)
         self.mlp = MLP(hidden, tuple(mlp), out_dim=1)
 
-    def forward(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+    def summary(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
         x = self.x(b)
         if self.feedback_input:
             x = torch.cat([x, previous_feedback(b["e"])], dim=-1)
         out, _ = self.gru(x)
-        return self.mlp(out).squeeze(-1)
+        return out
+
+    def forward(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.mlp(self.summary(b)).squeeze(-1)
 
 
 class PropensityNet(nn.Module):
-    """h: ``p_t = σ(MLP_2([z_1(x_t) ⊕ z_2(e_{t-1}) ⊕ e_{t-1}]))`` with ``z_1`` a projection of the play's
-    features and ``z_2`` = GRU_2 over ``e_1..e_{t-1}`` (UAE Eq. 6; input at step t: ``e_{t-1}`` and a
-    session-start flag). ``sequential=False`` drops ``z_2`` and ``e_{t-1}``: ``p = p(x_t)``, SAR's
-    feature-only propensity (Bekker et al., 2019). Returns logits ``[B, T]``."""
+    """h (UAE Eq. 12, §IV-B): ``p_t = σ(MLP_2(z_1(x_t) ⊕ z_2(e_{t-1}) ⊕ e_{t-1}))`` with ``z_1`` the GRU_1
+    summary of the feature history ``x_1..x_t`` (computed by g, passed in; GRU_1 belongs to Θ_g, so h's
+    risk does not train it) and ``z_2`` = GRU_2 over ``e_1..e_{t-1}`` (input at step t: ``e_{t-1}`` and a
+    session-start flag), so ``p_t = h(X_t, E_{t-1})``. ``sequential=False`` is SAR's feature-only propensity
+    (Bekker et al., 2019): ``p_t = σ(MLP_2(ReLU(W·x_t)))`` from the current play's own features, no
+    history. Returns logits ``[B, T]``."""
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,),
-                 sequential: bool = True):
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: int = 64,
+                 mlp: tuple[int, ...] = (256, 128, 64), sequential: bool = True, z1_dim: int | None = None):
         super().__init__()
-        self.x = PlayFeatures(spec, embed_dim)
-        self.z1 = nn.Sequential(nn.Linear(self.x.out_dim, hidden), nn.ReLU())
-        self.gru = nn.GRU(2, hidden, batch_first=True) if sequential else None
-        self.mlp = MLP(hidden + (hidden + 1 if sequential else 0), tuple(mlp), out_dim=1)
+        self.sequential = sequential
+        if sequential:
+            self.gru = nn.GRU(2, hidden, batch_first=True)
+            self.mlp = MLP((z1_dim or hidden) + hidden + 1, tuple(mlp), out_dim=1)
+        else:
+            self.x = PlayFeatures(spec, embed_dim)
+            self.z1 = nn.Sequential(nn.Linear(self.x.out_dim, hidden), nn.ReLU())
+            self.mlp = MLP(hidden, tuple(mlp), out_dim=1)
 
-    def forward(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
-        z = self.z1(self.x(b))
-        if self.gru is not None:
-            prev = previous_feedback(b["e"])
-            z2, _ = self.gru(prev)
-            z = torch.cat([z, z2, prev[..., :1]], dim=-1)
-        return self.mlp(z).squeeze(-1)
+    def forward(self, b: dict[str, torch.Tensor], z1: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.sequential:
+            return self.mlp(self.z1(self.x(b))).squeeze(-1)
+        if z1 is None:
+            raise ValueError("the sequential propensity network needs z_1, the GRU_1 summary from g")
+        prev = previous_feedback(b["e"])
+        z2, _ = self.gru(prev)
+        return self.mlp(torch.cat([z1, z2, prev[..., :1]], dim=-1)).squeeze(-1)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -242,8 +284,10 @@ class AttentionMethod(Method):
     name = "attention"
     graph_safe = True  # one gather of the precomputed weights per step
 
-    def __init__(self, gamma: float = 15.0):
-        self.gamma = float(gamma)
+    def __init__(self, gamma: float = 15.0, passive: str = "positive"):
+        if passive not in PASSIVE_SETS:
+            raise ConfigError(f"passive must be one of {PASSIVE_SETS}, got {passive!r}")
+        self.gamma, self.passive = float(gamma), passive
         self.attention: torch.Tensor | None = None
         self.weights: torch.Tensor | None = None
         self.diagnostics: dict = {}
@@ -253,16 +297,19 @@ class AttentionMethod(Method):
 
     def fit(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         t0 = time.perf_counter()
-        alpha = self.estimate(train, spec, device).detach().float().cpu().clamp(0.0, 1.0)
+        alpha = self.estimate(train, spec, device).detach().float().cpu()
         self.attention = alpha
-        self.weights = passive_weight(alpha, train["active"].cpu(), self.gamma).to(device)
-        passive = train["active"].cpu() < 0.5
+        reweight = reweighted_rows(train["active"].cpu(), train["label"].cpu(), self.passive)
+        weights = passive_weight(alpha, reweight, self.gamma)
+        self.weights = weights.to(device)
         self.diagnostics.update({
             "estimate_seconds": time.perf_counter() - t0,
-            "mean_attention_passive": float(alpha[passive].mean()) if passive.any() else float("nan"),
-            "mean_weight_passive": float(self.weights.cpu()[passive].mean()) if passive.any() else float("nan"),
-            **attention_metrics(alpha, train.tensors),
+            "reweighted_rows": int(reweight.sum()),
+            "mean_attention_passive": float(alpha[reweight].mean()) if reweight.any() else float("nan"),
+            "mean_weight_passive": float(weights[reweight].mean()) if reweight.any() else float("nan"),
         })
+        if "feedback" in train.tensors:
+            self.diagnostics["mean_weight_by_kind"] = mean_weight_by_kind(weights, train["feedback"])
 
     def weights_and_targets(self, batch, logits, losses):
         if self.weights is None:
@@ -271,17 +318,17 @@ class AttentionMethod(Method):
         return w, batch["label"]
 
     def state(self) -> dict:
-        return {"gamma": self.gamma, **self.diagnostics}
+        return {"gamma": self.gamma, "passive": self.passive, **self.diagnostics}
 
 
 class NetAttentionMethod(AttentionMethod):
     """An attention method with a learned GRU attention network g (UAE, NDB, PN, SAR share it, so they differ
     only in how g is trained). Subclasses implement ``train_epoch``."""
 
-    def __init__(self, gamma: float = 15.0, embed_dim: int = 8, hidden: int = 64, mlp: tuple[int, ...] = (64,),
-                 epochs: int = 5, lr: float = 1e-3, weight_decay: float = 0.0, batch_rows: int = 1024,
-                 feedback_input: bool = False):
-        super().__init__(gamma)
+    def __init__(self, gamma: float = 15.0, embed_dim: int = 8, hidden: int = 64,
+                 mlp: tuple[int, ...] = (256, 128, 64), epochs: int = 5, lr: float = 1e-3, weight_decay: float = 0.0,
+                 batch_rows: int = 1024, feedback_input: bool = False, passive: str = "positive"):
+        super().__init__(gamma, passive)
         self.embed_dim, self.hidden, self.mlp = int(embed_dim), int(hidden), tuple(mlp)
         self.feedback_input = bool(feedback_input)
         self.epochs, self.lr, self.weight_decay, self.batch_rows = int(epochs), lr, weight_decay, int(batch_rows)

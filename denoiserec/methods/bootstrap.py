@@ -1,6 +1,7 @@
-"""Bootstrapping (Reed et al., ICLR 2015 workshop, "soft" variant), the fixed-weight ablation of LCD (issue 4):
-``y* = λ·y + (1 - λ)·p`` with ``p = σ(s)`` the model's current, detached prediction and a fixed ``λ`` for every
-sample, from the first step (``start_epoch = 1``, 1-based; later starts allowed for ablations)."""
+"""Bootstrapping (Reed et al., ICLR 2015 workshop, "soft" variant), the fixed-weight ablation of LCD (LCD paper,
+§3.3.1): ``y* = λ·y + (1 - λ)·p`` with ``p = σ(s)`` the model's current, detached prediction and a fixed ``λ`` for
+every sample, from the first iteration as in Reed et al. and the LCD paper (``start_epoch = 1``, 1-based; later
+starts allowed for ablations). ``λ = 0.95``: Reed et al.'s setting for the soft variant (0.8 is their hard one)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,11 @@
 """EDM: exponential-decay attention (the UAE paper's EDM baseline). An active play proves attention
 (``α = 1``); afterwards attention decays by ``decay`` per play, ``α_t = decay^k`` with ``k`` the number of
-plays since the last active one (the session start counts as an action at position -1). No training."""
+plays since the last active one (the session start counts as an action at position -1). No training.
+
+Departure: the paper (citing Spotify's model) says attention decays "with time until another active feedback
+happens or plunges to zero"; it gives neither the decay rate nor when attention plunges to zero, so here it never
+does: ``decay^k`` only approaches 0 (0.8^10 ≈ 0.11), and ``decay = 0.8`` is our choice. Time is counted in plays,
+not seconds (the canonical events carry positions; play durations are not in every source)."""
 
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ from denoiserec.methods._attention import AttentionMethod, Sessions, SessionTens
 class EDM(AttentionMethod):
     name = "edm"
 
-    def __init__(self, gamma: float = 15.0, decay: float = 0.8, batch_rows: int = 65536):
-        super().__init__(gamma)
+    def __init__(self, gamma: float = 15.0, decay: float = 0.8, batch_rows: int = 65536, passive: str = "positive"):
+        super().__init__(gamma, passive)
         if not 0.0 < decay <= 1.0:
             raise ValueError(f"decay must be in (0, 1], got {decay}")
         self.decay, self.batch_rows = float(decay), int(batch_rows)

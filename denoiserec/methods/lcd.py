@@ -1,5 +1,5 @@
-"""LCD: adaptive label correction (Dai et al., CIKM 2022, "LCD: Adaptive Label Correction for Denoising Music
-Recommendation"), as restated in issue 4.
+"""LCD: adaptive label correction (Q. Dai et al., CIKM 2022, "LCD: Adaptive Label Correction for Denoising Music
+Recommendation", §2, Eqs. 2-3).
 
 At every step, for each sample i of the batch with noisy label ``y_i``, current prediction ``p_i = σ(s_i)``
 (detached: the target carries no gradient) and current BCE loss ``l_i`` against ``y_i``:
@@ -10,10 +10,24 @@ At every step, for each sample i of the batch with noisy label ``y_i``, current 
     y*_i = (1 - w_i) · y_i + w_i · p_i                          (LCD-Re, ``reverse=True``, methods/lcd_re.py)
 
 so under LCD a sample whose loss is the largest of its batch keeps its label (w = 1) and the one whose loss is
-the smallest is pulled all the way to the model's own prediction (w = 0); LCD-Re does the opposite. Correction
-is switched on at the 1-based epoch ``start_epoch`` (the paper's best: 20 of 25); before it, plain BCE
-(``y* = y``). A batch whose losses are all equal (``max = min``) carries no ranking: it is left uncorrected
-(``w = 1`` under LCD, i.e. ``y* = y``; likewise ``y* = y`` under LCD-Re) instead of dividing by zero.
+the smallest is pulled all the way to the model's own prediction (w = 0); LCD-Re does the opposite.
+
+When correction starts. The paper corrects "only when the base CTR model is trained sufficiently well": from
+the 1-based epoch ``start_epoch`` (default 20, the paper's setting: 20 of 25 epochs of an industrial data set,
+thousands of steps each); before it, plain BCE (``y* = y``). An epoch count does not transfer to a small data
+set (a few dozen steps per epoch), so ``start_step`` can give the start in optimizer steps instead: the first
+``start_step`` steps are plain BCE and correction is on from step ``start_step + 1`` on (``start_step`` wins
+over ``start_epoch`` when given). The method counts the steps it is called for; ``state_dict()`` carries the
+count across a resumed run.
+
+Gradient scale. With ``p`` detached, ``∂BCE(σ(s), y*)/∂s = p - y* = w·(p - y)``: besides ranking the samples, LCD
+scales the whole batch's gradient by ``mean(w)`` (≈ 0.4 for ``a = b = 1``). Two controls separate the two:
+:mod:`~denoiserec.methods.lcd_permuted` (the same ``w`` values permuted within the batch: same per-batch ``w``
+distribution, no link to the loss ranking) and :mod:`~denoiserec.methods.lcd_scale` (every sample gets the
+batch's ``mean(w)``: a constant gradient scale).
+
+A batch whose losses are all equal (``max = min``) carries no ranking: it is left uncorrected (``w = 1`` under
+LCD, i.e. ``y* = y``; likewise ``y* = y`` under LCD-Re) instead of dividing by zero.
 
 The sample weights of the trainer's loss stay 1: LCD changes targets only. The method never sees the model.
 
@@ -94,25 +108,37 @@ def normalised_loss(losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class LCD(Method):
-    """LCD: ``y* = w·y + (1 - w)·p``, ``w = BetaCDF(minmax(loss); a, b)`` from epoch ``start_epoch`` (1-based)."""
+    """LCD: ``y* = w·y + (1 - w)·p``, ``w = BetaCDF(minmax(loss); a, b)`` from epoch ``start_epoch`` (1-based) or
+    after ``start_step`` plain steps."""
 
     name = "lcd"
     reverse = False
-    graph_safe = True  # per-batch min/max, a table lookup and in-place device counters: no host sync
+    #: per-batch min/max, a table lookup and in-place device counters (the step count for ``start_step`` too,
+    #: applied with ``torch.where``): no host sync
+    graph_safe = True
 
-    def __init__(self, a: float = 1.0, b: float = 1.0, start_epoch: int = 1, table_size: int = 4096):
+    def __init__(self, a: float = 1.0, b: float = 1.0, start_epoch: int = 20, start_step: int | None = None,
+                 table_size: int = 4096):
         if int(start_epoch) != start_epoch or start_epoch < 0:
             raise ConfigError(f"start_epoch must be a non-negative integer (1-based epoch), got {start_epoch!r}")
+        if start_step is not None and (int(start_step) != start_step or start_step < 0):
+            raise ConfigError(f"start_step must be a non-negative integer (plain steps before correction), "
+                              f"got {start_step!r}")
         self.a, self.b, self.start_epoch = float(a), float(b), int(start_epoch)
+        self.start_step = None if start_step is None else int(start_step)
         self.cdf = BetaCDF(self.a, self.b, table_size)
         self.epoch = 0
-        self._w_sum = self._degenerate = None
+        self._w_sum = self._degenerate = self._seen = None
         self._count = self._steps = 0
         self._w_sum0 = self._degenerate0 = 0.0  # sums carried over from a checkpoint (see load_state_dict)
+        self._seen0 = 0
 
     @property
     def active(self) -> bool:
-        """Whether the current (0-based) epoch is at or past the 1-based ``start_epoch``."""
+        """Whether correction can be on in the current epoch: with ``start_step``, always (the step count decides,
+        on the device); otherwise when the current (0-based) epoch is at or past the 1-based ``start_epoch``."""
+        if self.start_step is not None:
+            return True
         return self.epoch + 1 >= self.start_epoch
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -123,6 +149,10 @@ class LCD(Method):
         t, ok = normalised_loss(losses.float())
         return torch.where(ok, self.cdf(t), 1.0), ok
 
+    def label_share(self, w: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+        """The share of the noisy label in ``y*``: ``w`` (LCD) or ``1 - w`` (LCD-Re); the controls override it."""
+        return torch.where(ok, 1.0 - w, 1.0) if self.reverse else w
+
     def weights_and_targets(self, batch, logits, losses):
         y = batch["label"]
         ones = torch.ones_like(logits)
@@ -130,46 +160,63 @@ class LCD(Method):
             return ones, y
         p = torch.sigmoid(logits.detach().float())
         w, ok = self.mixing_weight(losses.detach())
-        label_share = torch.where(ok, 1.0 - w, 1.0) if self.reverse else w
-        self._record(w, ok)
-        return ones, label_share * y + (1.0 - label_share) * p
+        share = self.label_share(w, ok)
+        y_star = share * y + (1.0 - share) * p
+        on = None
+        if self.start_step is not None:
+            if self._seen is None:
+                self._seen = torch.full((), float(self._seen0), device=logits.device, dtype=torch.float64)
+            on = self._seen >= self.start_step
+            self._seen += 1
+            y_star = torch.where(on, y_star, y)
+        self._record(w, ok, on)
+        return ones, y_star
 
-    def _record(self, w: torch.Tensor, ok: torch.Tensor) -> None:
+    def _record(self, w: torch.Tensor, ok: torch.Tensor, on: torch.Tensor | None = None) -> None:
         """Diagnostics, accumulated in place in device tensors (no synchronisation, no Python-side counter: the
-        step stays replayable from a CUDA graph)."""
+        step stays replayable from a CUDA graph); ``on`` (a 0-d bool tensor) masks the steps before ``start_step``."""
         if self._w_sum is None:
             dev = {"device": w.device, "dtype": torch.float64}  # from the values carried over by load_state_dict
             self._w_sum = torch.full((), self._w_sum0, **dev)
             self._degenerate = torch.full((), self._degenerate0, **dev)
             self._count = torch.full((), float(self._count), **dev)
             self._steps = torch.full((), float(self._steps), **dev)
-        self._w_sum += torch.where(ok, w.sum(), 0.0)
-        self._degenerate += (~ok).double()
-        self._count += w.numel()
-        self._steps += 1
+        gate = 1.0 if on is None else on.double()
+        self._w_sum += torch.where(ok, w.sum(), 0.0) * gate
+        self._degenerate += (~ok).double() * gate
+        self._count += w.numel() * gate
+        self._steps += gate
 
     def _sums(self) -> tuple[float, float]:
         if self._w_sum is None:
             return self._w_sum0, self._degenerate0
         return float(self._w_sum), float(self._degenerate)
 
+    def _seen_steps(self) -> int:
+        return self._seen0 if self._seen is None else int(self._seen)
+
     def state(self) -> dict:
         w_sum, degenerate = self._sums()
         steps, count = int(self._steps), int(self._count)  # device tensors once training has recorded
-        return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "reverse": self.reverse,
+        return {"a": self.a, "b": self.b, "start_epoch": self.start_epoch, "start_step": self.start_step,
+                "first_corrected_step": (self.start_step + 1 if self.start_step is not None else None) if steps
+                else None, "reverse": self.reverse,
                 "cdf_max_abs_error": self.cdf.max_abs_error, "corrected_steps": steps,
                 "degenerate_batches": int(degenerate) if steps else 0,
                 "mean_w": w_sum / count if count else None}
 
     def state_dict(self) -> dict:
-        """The diagnostics' counters, so that a resumed run reports the same ``corrected_steps``/``mean_w``."""
+        """The diagnostics' counters and the step count, so that a resumed run starts the correction at the same
+        step and reports the same ``corrected_steps``/``mean_w``."""
         w_sum, degenerate = self._sums()
-        return {"steps": int(self._steps), "count": int(self._count), "w_sum": w_sum, "degenerate": degenerate}
+        return {"steps": int(self._steps), "count": int(self._count), "w_sum": w_sum, "degenerate": degenerate,
+                "seen_steps": self._seen_steps()}
 
     def load_state_dict(self, state: dict) -> None:
         self._steps, self._count = int(state.get("steps", 0)), int(state.get("count", 0))
         self._w_sum0, self._degenerate0 = float(state.get("w_sum", 0.0)), float(state.get("degenerate", 0.0))
-        self._w_sum = self._degenerate = None
+        self._seen0 = int(state.get("seen_steps", 0))
+        self._w_sum = self._degenerate = self._seen = None
 
 
 METHOD = LCD

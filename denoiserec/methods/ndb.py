@@ -15,14 +15,16 @@ class NDB(PN):
     name = "ndb"
 
     def __init__(self, min_run: int = 10, **hparams):
-        super().__init__(**hparams)
+        super().__init__(classifier=True, **hparams)
         self.min_run = int(min_run)
 
     def keep(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
         return b["mask"] & ((b["e"] > 0.5) | (passive_run(b["e"]) >= self.min_run))
 
     def state(self) -> dict:
-        return {**super().state(), "min_run": self.min_run}
+        state = {**super().state(), "min_run": self.min_run}
+        state.pop("classifier")
+        return state
 
 
 METHOD = NDB

@@ -1,4 +1,4 @@
-"""Building blocks of the behaviour-sequence models (DIN, DIEN, DFN, DMT, DUMN): target/user embeddings,
+"""Building blocks of the behaviour-sequence models (DIN, DIEN, DSIN, DFN, DMT, DUMN): target/user embeddings,
 masked attention over ``[B, T, E]`` histories, a masked GRU/AUGRU, and the user memory network (UMN).
 
 Every sequence is left-padded with item id 0 (see ``docs/design.md``); every block here masks padding so that
@@ -132,66 +132,127 @@ def triplet_loss(anchor: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, mar
                  anchor_mask: torch.Tensor | None = None, pos_mask: torch.Tensor | None = None,
                  neg_mask: torch.Tensor | None = None, hard: bool = True,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """Batch triplet loss ``mean_i max(d(q_i, s⁺) − d(q_i, s⁻) + margin, 0)`` with ``d = 1 − cos``.
+    """DUMN's batch triplet loss (eqs. 17, 19): ``mean_i max(d(q_i, s⁺) − d(q_i, s⁻) + margin, 0)``, ``d = 1 − cos``.
 
-    ``anchor [B, Z]`` are the queries; candidates for the positive are the other rows of ``pos [B, Z]`` (row i
-    itself excluded), for the negative every row of ``neg [B, Z]``. ``hard``: the hardest of each (largest
-    positive distance, smallest negative distance); otherwise one valid candidate drawn at random. Masks drop
-    anchors/candidates (e.g. users with an empty sequence); anchors without a valid pair contribute nothing.
+    ``anchor [B, Z]`` are the memory queries ``q``; ``pos [P, Z]`` and ``neg [N, Z]`` the candidate positive and
+    negative samples (shared by every anchor of the batch). ``hard``: per anchor the hardest candidates by cosine
+    (largest positive distance, smallest negative distance; DUMN §4.3.4); otherwise one valid candidate of each
+    drawn uniformly (DUMN_RS). Masks drop anchors/candidates (e.g. empty sequences); an anchor without a valid
+    pair contributes nothing.
     """
     a = F.normalize(anchor.float(), dim=-1)
-    dp = 1.0 - a @ F.normalize(pos.float(), dim=-1).T  # [B, B]
-    dn = 1.0 - a @ F.normalize(neg.float(), dim=-1).T
+    dp = 1.0 - a @ F.normalize(pos.float(), dim=-1).T  # [B, P]
+    dn = 1.0 - a @ F.normalize(neg.float(), dim=-1).T  # [B, N]
     n = len(a)
-    ones = torch.ones(n, dtype=torch.bool, device=a.device)
-    am = ones if anchor_mask is None else anchor_mask
-    pm = (ones if pos_mask is None else pos_mask).unsqueeze(0) & ~torch.eye(n, dtype=torch.bool, device=a.device)
-    nm = (ones if neg_mask is None else neg_mask).unsqueeze(0).expand(n, n)
+    am = torch.ones(n, dtype=torch.bool, device=a.device) if anchor_mask is None else anchor_mask
+    pm = (torch.ones(len(pos), dtype=torch.bool, device=a.device) if pos_mask is None else pos_mask)
+    nm = (torch.ones(len(neg), dtype=torch.bool, device=a.device) if neg_mask is None else neg_mask)
+    pm, nm = pm.unsqueeze(0).expand_as(dp), nm.unsqueeze(0).expand_as(dn)
     if hard:
         d_pos = dp.masked_fill(~pm, -1.0).max(1).values
         d_neg = dn.masked_fill(~nm, 3.0).min(1).values
     else:
-        # Gumbel-max over valid candidates = a uniform draw, on device
-        gp = -torch.log(-torch.log(torch.rand(n, n, device=a.device, generator=generator).clamp(1e-9, 1 - 1e-9)))
-        gn = -torch.log(-torch.log(torch.rand(n, n, device=a.device, generator=generator).clamp(1e-9, 1 - 1e-9)))
-        d_pos = dp.gather(1, gp.masked_fill(~pm, NEG).argmax(1, keepdim=True)).squeeze(1)
-        d_neg = dn.gather(1, gn.masked_fill(~nm, NEG).argmax(1, keepdim=True)).squeeze(1)
+        d_pos = dp.gather(1, random_choice(pm, generator).unsqueeze(1)).squeeze(1)
+        d_neg = dn.gather(1, random_choice(nm, generator).unsqueeze(1)).squeeze(1)
     valid = (am & pm.any(1) & nm.any(1)).float()
     per = F.relu(d_pos - d_neg + margin) * valid
     return per.sum() / valid.sum().clamp_min(1.0)
 
 
-class UserMemory(nn.Module):
-    """One NTM-style user memory ``M ∈ R^{m×Z}`` of DUMN's user memory network (UMN).
+def random_choice(mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per row of ``mask [B, T]`` the index of one ``True`` entry drawn uniformly (Gumbel-max, on device; 0 for
+    rows without any)."""
+    u = torch.rand(mask.shape, device=mask.device, generator=generator).clamp(1e-9, 1 - 1e-9)
+    return (-torch.log(-torch.log(u))).masked_fill(~mask, NEG).argmax(1)
 
-    Controller ``c = FFN([f^o, e_user])`` (width ``ffn``) emits a read key ``k_r``, a write key ``k_w``, key
-    strengths ``β_r, β_w > 0``, an erase vector ``e = σ(·)`` and an add vector ``a = tanh(·)``. Addressing is
-    ``w_j = softmax_j(β cos(k, M_j))`` (NTM content addressing; the issue's ``softmax(cos)`` with a learned
-    sharpness). The write ``M' = (1 − w^w ⊗ e) ⊙ M + w^w ⊗ a`` is applied per sample (the sample's own view of
-    the shared memory) and the read ``r = Σ_j w^r_j M'_j`` is taken from it, computed without materialising
-    ``M'``: ``r = w^r M − ((w^r ⊙ w^w) M) ⊙ e + (w^r · w^w) a``. The triplet query is ``q = Σ_j w^w_j M_j``.
+
+class UserMemory(nn.Module):
+    """One user memory ``M ∈ R^{m×Z}`` of DUMN's user memory network (UMN, §3.4, eqs. 8-12, 18).
+
+    Controller ``c = FFN([f^o, e_user])`` (eq. 8; one hidden ReLU layer of width ``ffn``) emits a read key
+    ``k_r``, a write key ``k_w``, an erase vector ``erase = σ(·)`` and an add vector ``add = tanh(·)``.
+    Addressing ``w_j = softmax_j cos(k, M_j)`` (eqs. 9-10; ``key_strength=True`` adds NTM's learned sharpness
+    ``β > 0``: ``softmax_j β cos``). Read ``r = Σ_j w^r_j M_j`` (eq. 11). Write (eq. 12)
+    ``M ← (1 − w^w ⊗ erase) ⊙ M + w^w ⊗ add``. Anchor of the triplet loss (eq. 18) ``q = Σ_j w^w_j M'_j`` over
+    the memory as the row's own write leaves it, ``M' = (1 − w^w ⊗ erase) ⊙ M + w^w ⊗ add``, so the loss
+    reaches the write (erase/add) as well as the slots.
+
+    Per-user state over a batch: the memory is one state shared by all users (slots aggregate similar users'
+    interests, §3.4), ``M = P + D`` with ``P`` a learned parameter (initial content, moved by the optimiser) and
+    ``D`` a buffer holding what the writes have changed. In a training forward every row reads the state left by
+    the earlier batches; then the batch writes once, the mean of its rows' eq.-12 updates,
+    ``M ← (1 − mean_i w^w_i ⊗ erase_i) ⊙ M + mean_i w^w_i ⊗ add_i`` (rows with ``write_mask`` false are left
+    out), and ``D = M − P`` is stored (no gradient through earlier batches' writes). Later batches, and
+    evaluation, read the written state; evaluation does not write. ``D`` is in the ``state_dict``, so
+    checkpoints and the best-epoch restore keep the written memory. Under DDP the buffer is broadcast from rank 0.
     """
 
-    def __init__(self, in_dim: int, slots: int = 256, width: int = 64, ffn: int = 512):
+    def __init__(self, in_dim: int, slots: int = 256, width: int = 64, ffn: int = 512, key_strength: bool = False):
         super().__init__()
         self.memory = nn.Parameter(torch.randn(slots, width) * 0.1)
-        self.controller = nn.Sequential(nn.Linear(in_dim, ffn), nn.ReLU(), nn.Linear(ffn, 4 * width + 2))
+        self.register_buffer("written", torch.zeros(slots, width))
+        self.key_strength = key_strength
+        self.controller = nn.Sequential(nn.Linear(in_dim, ffn), nn.ReLU(),
+                                        nn.Linear(ffn, 4 * width + (2 if key_strength else 0)))
         self.width = width
 
-    def address(self, key: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        cos = F.normalize(key, dim=-1) @ F.normalize(self.memory, dim=-1).T  # [B, m]
-        return torch.softmax(beta * cos, -1)
+    def state(self) -> torch.Tensor:
+        """The memory ``M = P + D`` as the last write left it (gradient flows to ``P``)."""
+        return self.memory + self.written
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x [B, in_dim]`` → (read vector ``r [B, Z]``, write query ``q [B, Z]``)."""
+    @staticmethod
+    def address(key: torch.Tensor, memory: torch.Tensor, beta: torch.Tensor | None = None) -> torch.Tensor:
+        cos = F.normalize(key, dim=-1) @ F.normalize(memory, dim=-1).T  # [B, m], eq. 10
+        return torch.softmax(cos if beta is None else beta * cos, -1)  # eq. 9
+
+    def forward(self, x: torch.Tensor, write_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [B, in_dim]`` → (read vector ``r [B, Z]``, triplet anchor ``q [B, Z]``); writes when training."""
         z = self.width
         c = self.controller(x)
-        k_r, k_w, erase, add = c[:, :z], c[:, z:2 * z], torch.sigmoid(c[:, 2 * z:3 * z]), torch.tanh(c[:, 3 * z:4 * z])
-        beta = 1.0 + F.softplus(c[:, 4 * z:])
-        w_r, w_w = self.address(k_r, beta[:, :1]), self.address(k_w, beta[:, 1:])
-        mem = self.memory
-        read = w_r @ mem - ((w_r * w_w) @ mem) * erase + (w_r * w_w).sum(-1, keepdim=True) * add
-        return read, w_w @ mem
+        k_r, k_w = c[:, :z], c[:, z:2 * z]
+        erase, add = torch.sigmoid(c[:, 2 * z:3 * z]), torch.tanh(c[:, 3 * z:4 * z])
+        beta = 1.0 + F.softplus(c[:, 4 * z:]) if self.key_strength else None
+        mem = self.state()
+        w_r = self.address(k_r, mem, None if beta is None else beta[:, :1])
+        w_w = self.address(k_w, mem, None if beta is None else beta[:, 1:])
+        read = w_r @ mem  # eq. 11
+        ww = w_w * w_w
+        q = w_w @ mem - (ww @ mem) * erase + ww.sum(-1, keepdim=True) * add  # eq. 18 over the row's eq.-12 write
+        if self.training:
+            with torch.no_grad():
+                wm = w_w if write_mask is None else w_w * write_mask.unsqueeze(1).to(w_w.dtype)
+                n = wm.sum().clamp_min(1e-12)  # = number of writing rows (each w^w sums to 1)
+                new = (1.0 - wm.T @ erase / n) * mem + wm.T @ add / n
+                self.written.copy_(new - self.memory)
+        return read, q
+
+
+#: DUMN's contrasting feedback pairs: the triplet negatives of memory x are items of CONTRAST[x] (§3.6)
+CONTRAST = {"click": "unclick", "unclick": "click", "like": "dislike", "dislike": "like"}
+
+
+def umn_triplet(queries: dict[str, torch.Tensor], ids: dict[str, torch.Tensor], embed: FieldEmbedding,
+                proj: nn.Module, margin: float = 0.5, hard: bool = True, pool: int = 1024) -> torch.Tensor:
+    """DUMN's ``L2`` (eqs. 17-20) over the memories in ``queries`` that have their contrasting partner.
+
+    Each of the first ``pool`` rows contributes one item drawn at random from each of its sequences ``ids[x]``
+    (§3.6); its embedding-layer output, mapped ``E → Z`` by ``proj``, is a candidate positive for memory x and a
+    candidate negative for ``CONTRAST[x]``. Anchors are the rows' memory queries ``q_x`` (eq. 18)."""
+    samples = {}
+    for n in queries:
+        mask = ids[n][:pool] > 0
+        item = ids[n][:pool].gather(1, random_choice(mask).unsqueeze(1)).squeeze(1)
+        samples[n] = (proj(embed.item_embedding(item)), mask.any(1))
+    total = None
+    for n, q in queries.items():
+        other = CONTRAST.get(n)
+        if other not in queries:
+            continue
+        (pos, has_pos), (neg, has_neg) = samples[n], samples[other]
+        loss = triplet_loss(q[:pool], pos, neg, margin, anchor_mask=has_pos, pos_mask=has_pos, neg_mask=has_neg,
+                            hard=hard)
+        total = loss if total is None else total + loss
+    return total if total is not None else next(iter(queries.values())).new_zeros(())
 
 
 class Gate(nn.Module):

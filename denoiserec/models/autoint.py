@@ -3,7 +3,13 @@
 Per head ``h`` (eq. 5–6): ``α_{m,k} = softmax_k <W_Q e_m, W_K e_k>``, ``ẽ_m^h = Σ_k α_{m,k} W_V e_k``; the heads are
 concatenated and the residual added (eq. 8): ``e_m^Res = ReLU(ẽ_m ⊕ W_Res e_m)``. After the last layer
 ``ŷ = σ(wᵀ [e_1^Res..e_F^Res] + b)`` (eq. 9). ``hidden`` non-empty adds an MLP over the raw embeddings to the
-logit (AutoInt+); ``scaled`` divides the scores by ``√d'`` (the paper does not).
+logit (AutoInt+); ``scaled`` divides the scores by ``√d'`` (the paper does not). ``sequences`` names the
+mean-pooled history fields (None: every encoded one; DUMN's Table 1 runs AutoInt on ``[click]``).
+
+``umn: true`` is AutoInt+UMN of DUMN's Table 3: one DUMN user memory per sequence in ``umn_sequences``
+(:class:`denoiserec.models._seq.UserMemory`, controller ``FFN([mean-pooled e_x, e_user])`` — AutoInt has no
+sequence attention, so the pooled history is the short-term representation), the reads gated as DUMN's PAIR
+(``r ⊙ σ(r W)``) and added to the output layer's input, and DUMN's triplet loss (weight 1) as auxiliary loss.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
-from denoiserec.models.layers import MLP, FieldEmbedding
+from denoiserec.models._seq import Gate, UserMemory, sequence_names, umn_triplet, user_item
+from denoiserec.models.layers import MLP, FieldEmbedding, masked_mean
 
 
 class InteractingLayer(nn.Module):
@@ -35,21 +42,45 @@ class InteractingLayer(nn.Module):
 
 class AutoInt(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: int = 8, layers: int = 3, heads: int = 2, head_dim: int = 32,
-                 residual: bool = True, scaled: bool = False, hidden: tuple[int, ...] = (), dropout: float = 0.0):
+                 residual: bool = True, scaled: bool = False, hidden: tuple[int, ...] = (), dropout: float = 0.0,
+                 sequences: list[str] | None = None, umn: bool = False,
+                 umn_sequences: tuple[str, ...] = ("click", "unclick", "like", "dislike"), slots: int = 256,
+                 width: int = 64, ffn: int = 512, triplet: str = "hard", triplet_weight: float = 1.0,
+                 margin: float = 0.5, triplet_pool: int = 1024):
         super().__init__()
-        self.embed = FieldEmbedding(spec, embed_dim)
+        self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences)
         dims = [embed_dim] + [heads * head_dim] * layers
         self.attn = nn.Sequential(*(InteractingLayer(dims[i], head_dim, heads, residual, scaled)
                                     for i in range(layers)))
-        self.out = nn.Linear(self.embed.n_fields * dims[-1], 1)
+        self.umn = sequence_names(spec, list(umn_sequences)) if umn else []
+        if umn:
+            self.memories = nn.ModuleDict({n: UserMemory(2 * embed_dim, slots, width, ffn) for n in self.umn})
+            self.gates = nn.ModuleDict({n: Gate(width) for n in self.umn})
+            self.sample_proj = nn.Linear(embed_dim, width)
+            self.triplet, self.triplet_weight, self.margin, self.triplet_pool = triplet, triplet_weight, margin, \
+                triplet_pool
+        self.out = nn.Linear(self.embed.n_fields * dims[-1] + len(self.umn) * width, 1)
         self.dnn = MLP(self.embed.n_fields * embed_dim, tuple(hidden), dropout) if hidden else None
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, batch: dict[str, torch.Tensor]):
         e = self.embed(batch)
-        logit = self.out(self.attn(e).flatten(1)).squeeze(-1)
+        parts, queries, ids = [self.attn(e).flatten(1)], {}, {}
+        if self.umn:
+            e_user, _ = user_item(self.embed, batch)
+            for n in self.umn:
+                ids[n] = batch[f"seq_{n}"]
+                mask = ids[n] > 0
+                short = masked_mean(self.embed.item_embedding(ids[n]), mask)
+                read, queries[n] = self.memories[n](torch.cat([short, e_user], -1), write_mask=mask.any(1))
+                parts.append(self.gates[n](read))
+        logit = self.out(torch.cat(parts, -1)).squeeze(-1)
         if self.dnn is not None:
             logit = logit + self.dnn(e.flatten(1)).squeeze(-1)
-        return logit
+        if not self.training or not self.umn or self.triplet == "none":
+            return logit
+        aux = umn_triplet(queries, ids, self.embed, self.sample_proj, self.margin, self.triplet == "hard",
+                          self.triplet_pool)
+        return logit, self.triplet_weight * aux
 
 
 MODEL = AutoInt

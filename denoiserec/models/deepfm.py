@@ -1,5 +1,7 @@
 """DeepFM (Guo et al., IJCAI 2017): ``ŷ = σ(y_FM + y_DNN)`` sharing one embedding table, where
-``y_FM = b + Σ w_i x_i + Σ_{i<j} <v_i, v_j> x_i x_j`` and ``y_DNN = MLP(concat_f e_f)``."""
+``y_FM = b + Σ w_i x_i + Σ_{i<j} <v_i, v_j> x_i x_j`` and ``y_DNN = MLP(concat_f e_f)``.
+``sequences`` names the mean-pooled history fields (None: every encoded one; ``[]``: none, the non-sequence setting
+of DUMN's Table 1)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from denoiserec.models.layers import MLP, FieldEmbedding, LinearTerm, fm_interac
 
 class DeepFM(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, sequences: list[str] | None = None):
         super().__init__()
-        self.embed = FieldEmbedding(spec, embed_dim)
+        self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences)
         self.linear = LinearTerm(spec)
         self.dnn = MLP(self.embed.n_fields * embed_dim, tuple(hidden), dropout)
 

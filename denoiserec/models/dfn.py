@@ -9,8 +9,9 @@
 * Feature interaction: Wide + FM + Deep, ``ŷ = σ(w^T x + FM(fields) + MLP([fields, five feedback vectors]))``
   (the Transformer outputs are layer-normalised and would swamp the FM's field products).
 
-``umn: true`` adds DUMN's user memory network, gated fusion and triplet loss on ``f_c, f_u, f_d`` (DFN+UMN of
-DUMN's Table 3). Simplified: one Transformer layer per sequence, no separate Wide cross features.
+``umn: true`` adds DUMN's user memory network (controller ``FFN([f_x, e_user])``), gated fusion and triplet loss
+(weight 1; click↔unclick item samples, :func:`denoiserec.models._seq.umn_triplet`) on ``f_c, f_u, f_d`` (DFN+UMN
+of DUMN's Table 3). Simplified: one Transformer layer per sequence, no separate Wide cross features.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from denoiserec.models._seq import (
     key_padding,
     masked_softmax,
     sequence_names,
-    triplet_loss,
+    umn_triplet,
     user_item,
 )
 from denoiserec.models.layers import MLP, FieldEmbedding, LinearTerm, fm_interaction
@@ -42,10 +43,13 @@ class _Attn(nn.Module):
 
 
 class DFN(nn.Module):
+    #: histories a one-line `denoiserec train --model dfn` encodes
+    default_sequences = ("click", "unclick", "dislike")
+
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, click: str = "click", unclick: str = "unclick",
                  dislike: str = "dislike", heads: int = 2, hidden: tuple[int, ...] = (256, 128, 64),
                  dropout: float = 0.0, umn: bool = False, slots: int = 256, width: int = 64, ffn: int = 512,
-                 triplet_weight: float = 0.1, margin: float = 0.5, triplet_pool: int = 1024):
+                 triplet_weight: float = 1.0, margin: float = 0.5, triplet_pool: int = 1024):
         super().__init__()
         self.names = sequence_names(spec, [click, unclick, dislike])
         self.embed = FieldEmbedding(spec, embed_dim, pool_sequences=False)
@@ -59,6 +63,7 @@ class DFN(nn.Module):
             self.memories = nn.ModuleDict({n: UserMemory(2 * embed_dim, slots, width, ffn) for n in self.names})
             self.gates = nn.ModuleDict({n: Gate(width) for n in self.names})
             self.triplet_weight, self.margin, self.triplet_pool = triplet_weight, margin, triplet_pool
+            self.sample_proj = nn.Linear(embed_dim, width)
             extra = len(self.names) * width
         self.dnn = MLP((self.embed.n_fields + 5) * embed_dim + extra, tuple(hidden), dropout)
 
@@ -66,10 +71,11 @@ class DFN(nn.Module):
         fields = self.embed(batch)
         e_user, e_item = user_item(self.embed, batch)
         c, u, d = self.names
-        seqs, masks, f = {}, {}, {}
+        seqs, masks, f, ids_of = {}, {}, {}, {}
         for n in self.names:
             ids = batch[f"seq_{n}"]
             seqs[n], masks[n] = self.embed.item_embedding(ids), ids > 0
+            ids_of[n] = ids
             tokens = torch.cat([e_item.unsqueeze(1), seqs[n]], 1)
             mask = torch.cat([torch.ones_like(masks[n][:, :1]), masks[n]], 1)
             out = self.internal[n](tokens, src_key_padding_mask=key_padding(mask))
@@ -81,15 +87,13 @@ class DFN(nn.Module):
         queries = {}
         if self.umn:
             for n in self.names:
-                read, queries[n] = self.memories[n](torch.cat([f[n], e_user], -1))
+                read, queries[n] = self.memories[n](torch.cat([f[n], e_user], -1), write_mask=masks[n].any(1))
                 parts.append(self.gates[n](read))
         logits = self.linear(batch) + fm_interaction(fields) + self.dnn(torch.cat(parts, -1)).squeeze(-1)
         if not self.training or not self.umn:
             return logits
-        k = self.triplet_pool
-        aux = sum(triplet_loss(queries[a][:k], queries[a][:k], queries[b][:k], self.margin,
-                               anchor_mask=masks[a][:k].any(1), pos_mask=masks[a][:k].any(1),
-                               neg_mask=masks[b][:k].any(1)) for a, b in ((c, u), (u, c)))
+        aux = umn_triplet({n: queries[n] for n in (c, u)}, {n: ids_of[n] for n in (c, u)}, self.embed,
+                          self.sample_proj, self.margin, True, self.triplet_pool)
         return logits, self.triplet_weight * aux
 
 

@@ -2,7 +2,8 @@
 ``click``): the interest extractor GRU ``h_t = GRU(e_t, h_{t−1})`` with the auxiliary loss (eq. 8)
 ``L_aux = −mean_t [log σ(g(h_t, e_{t+1})) + log(1 − σ(g(h_t, ê_{t+1})))]`` against a random item ``ê``, the
 attention ``a_t = softmax_t(h_t W e_A)`` (eq. 11) and the interest evolving AUGRU (eqs. 12-13) whose final
-state joins the other fields (other encoded sequences mean-pooled) in ``ŷ = σ(MLP(·))``."""
+state joins the other fields (and the behaviour sequence mean-pooled, as the official code's sum of history
+embeddings; other encoded sequences are not inputs) in ``ŷ = σ(MLP(·))``."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from denoiserec.models.layers import MLP, FieldEmbedding
 
 
 class DIEN(nn.Module):
+    #: histories a one-line `denoiserec train --model dien` encodes
+    default_sequences = ("click",)
+
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequence: str = "click", gru_dim: int | None = None,
                  hidden: tuple[int, ...] = (200, 80), dropout: float = 0.0, aux_loss: bool = True,
                  aux_weight: float = 1.0):
         super().__init__()
         self.name = sequence_names(spec, sequence)[0]
-        self.embed = FieldEmbedding(spec, embed_dim)  # pools every sequence, the evolving one included
+        self.embed = FieldEmbedding(spec, embed_dim, sequences=[self.name])  # the behaviour sequence, mean-pooled
         h = gru_dim or embed_dim
         self.extractor = MaskedGRU(embed_dim, h)
         self.att = nn.Linear(embed_dim, h, bias=False)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from denoiserec.data.features import FeatureSpec
+from denoiserec.errors import ConfigError
 
 
 class _Lookup(torch.autograd.Function):
@@ -55,14 +56,19 @@ def field_offsets(spec: FeatureSpec) -> torch.Tensor:
 class FieldEmbedding(nn.Module):
     """Embeds every input field of ``spec`` to ``dim`` dimensions: output ``[B, n_fields, dim]``."""
 
-    def __init__(self, spec: FeatureSpec, dim: int, pool_sequences: bool = True, init_std: float = 1e-2):
+    def __init__(self, spec: FeatureSpec, dim: int, pool_sequences: bool = True, init_std: float = 1e-2,
+                 sequences: list[str] | None = None):
         super().__init__()
         self.spec, self.dim, self.pool_sequences = spec, dim, pool_sequences
         self.register_buffer("offsets", field_offsets(spec), persistent=False)
         self.table = nn.Embedding(max(sum(spec.cardinalities), 1), dim)
         nn.init.normal_(self.table.weight, std=init_std)
         self.numeric = nn.Parameter(torch.randn(len(spec.numeric), dim) * init_std)
-        self.sequences = [name for name, _ in spec.sequences] if pool_sequences else []
+        # the mean-pooled histories: ``sequences`` (checked) or every encoded one
+        have = [name for name, _ in spec.sequences]
+        if sequences is not None and set(sequences) - set(have):
+            raise ConfigError(f"sequence(s) {sorted(set(sequences) - set(have))} not encoded; have {have}")
+        self.sequences = (have if sequences is None else list(sequences)) if pool_sequences else []
 
     @property
     def n_fields(self) -> int:
@@ -125,7 +131,7 @@ class LinearTerm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = self.bias.expand(len(batch["label"]))
+        out = self.bias.expand(batch["label"].shape[0])  # not len(): a symbolic batch size for ONNX export
         if self.spec.categorical:
             out = out + lookup(self.weight, batch["cat"].long() + self.offsets).sum((1, 2))
         if self.numeric is not None:

@@ -5,7 +5,8 @@ layer's linear part ``l_z`` sees the field embeddings ``z = [f_1..f_N]`` and ``l
 ``product="inner"`` (IPNN): ``p = [<f_i, f_j>]_{i<j}`` (``N(N-1)/2`` values, one batched ``Z Zᵀ``);
 ``"outer"`` (OPNN, sum-pooled as in the paper's eq. 14): ``p = f_Σ f_Σᵀ`` with ``f_Σ = Σ_i f_i`` (``E²`` values);
 ``"both"`` (PNN*): the two concatenated.
-"""
+``sequences`` names the mean-pooled history fields (None: every encoded one; ``[]``: none, the non-sequence setting
+of DUMN's Table 1)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from denoiserec.models.layers import MLP, FieldEmbedding
 
 class PNN(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 product: str = "inner", dropout: float = 0.0):
+                 product: str = "inner", dropout: float = 0.0, sequences: list[str] | None = None):
         super().__init__()
         if product not in ("inner", "outer", "both"):
             raise ValueError(f"product must be 'inner', 'outer' or 'both', not {product!r}")
         self.inner, self.outer = product in ("inner", "both"), product in ("outer", "both")
-        self.embed = FieldEmbedding(spec, embed_dim)
+        self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences)
         n = self.embed.n_fields
         i, j = torch.triu_indices(n, n, offset=1)
         self.register_buffer("pairs", i * n + j, persistent=False)

@@ -1,6 +1,8 @@
 """Wide & Deep (Cheng et al., DLRS 2016): ``ŷ = σ(w_wideᵀ [x, φ(x)] + w_deepᵀ a^(L) + b)`` with the deep part an
 MLP over the concatenated field embeddings. The wide part here is the first-order term over the raw features
-(``LinearTerm``); the paper's hand-crafted cross-product transformations ``φ(x)`` are left to feature engineering."""
+(``LinearTerm``); the paper's hand-crafted cross-product transformations ``φ(x)`` are left to feature engineering.
+``sequences`` names the mean-pooled history fields (None: every encoded one; ``[]``: none, the non-sequence setting
+of DUMN's Table 1)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from denoiserec.models.layers import MLP, FieldEmbedding, LinearTerm
 
 class WideDeep(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, sequences: list[str] | None = None):
         super().__init__()
-        self.embed = FieldEmbedding(spec, embed_dim)
+        self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences)
         self.wide = LinearTerm(spec)
         self.deep = MLP(self.embed.n_fields * embed_dim, tuple(hidden), dropout)
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from denoiserec.bundle import save_seqrec
 from denoiserec.data.load import load_log
 from denoiserec.data.sequences import UP, SeqSplitConfig, SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
@@ -103,6 +104,9 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
         model, history, conv = train_model(data, mcfg, tcfg, ecfg, seed=seed, fingerprint=fp)
         per_user: dict = {}
         test = evaluate(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed, per_user)
+        save_seqrec(Path(out_dir) / "bundles" / f"seqrec__{label}__seed{seed}", model, data, mcfg,
+                    cfg.get("features"), {"variant": label, "seed": seed, "test": test, "data": cfg.get("data"),
+                                          "fingerprint": fp, "selected_epoch": conv.get("best_epoch")})
         test.update(hard_share=history[-1]["hard_share"] if history else 0.0)
         if mcfg.feedback_inputs:
             test.update(model.feedback_similarity())

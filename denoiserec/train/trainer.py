@@ -361,6 +361,7 @@ class Trainer:
             bar = tqdm(part.batches(batch_size, shuffle=True, generator=generator), total=n_batches,
                        desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=False)
             step = self._step_fn(forward, method, optim)
+            aux_sum = getattr(step, "aux_sum", None)  # Σ_rows of the model's auxiliary loss, on the device
             if graph:  # captured afresh every epoch: a method may swap its per-epoch tensors in on_epoch_start
                 step = GraphStep(step)
             for i, batch in enumerate(bar):  # already on the device: train_dev was moved there once
@@ -369,7 +370,9 @@ class Trainer:
                 loss = step(batch)
                 total += loss * len(batch["label"])  # a tensor: no host sync per step
                 count += len(batch["label"])
-            record = {"epoch": epoch, "train_loss": float(total) / max(count, 1), "seconds": time.perf_counter() - t0}
+            record = {"epoch": epoch, "train_loss": float(total) / max(count, 1),
+                      "train_aux_loss": float(aux_sum) / max(count, 1) if aux_sum is not None else 0.0,
+                      "seconds": time.perf_counter() - t0}
             if valid is not None:
                 metrics = self.evaluate(model, valid)
                 record.update({f"valid_{k}": v for k, v in metrics.items()})
@@ -413,11 +416,14 @@ class Trainer:
             loss = (w * per).sum() / denom
             if aux is not None:
                 loss = loss + aux.float()
+                aux_sum.add_(aux.detach().float() * len(per))  # in place: replayed by a captured graph too
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
             return loss.detach()
 
+        aux_sum = torch.zeros((), device=self.device)
+        step.aux_sum = aux_sum
         return step
 
     @staticmethod

@@ -12,7 +12,7 @@ from types import ModuleType
 import polars as pl
 
 from denoiserec.data.schema import conform
-from denoiserec.data.sources import kuairand, lastfm1k, mssd, music30, piki, taobao
+from denoiserec.data.sources import kuairand, lastfm1k, mssd, music30, piki, table, taobao
 from denoiserec.errors import ConfigError, DataError
 from denoiserec.validate import at_least, between, check_params, greater_than
 
@@ -23,6 +23,7 @@ SOURCES: dict[str, ModuleType] = {
     "piki": piki,
     "taobao": taobao,
     "kuairand": kuairand,
+    "table": table,
 }
 
 

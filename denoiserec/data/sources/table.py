@@ -1,0 +1,305 @@
+"""A service's own log: any CSV, TSV or Parquet table, described by a YAML mapping file (``spec``).
+
+Expected files: ``path`` is one file or a folder of ``*.csv`` / ``*.tsv`` / ``*.parquet`` files (all of one
+layout). The mapping names the columns (see docs/data.md for a worked example)::
+
+    format: csv                    # csv | tsv | parquet (default: from the file name); `separator` for others
+    columns:                       # canonical column: the table's column
+      user: user_id
+      item: media_id
+      timestamp: ts_listen
+      session: session_id          # optional: else sessions are cut at pauses longer than `session_gap`
+      position: pos                # optional: breaks timestamp ties inside a session (renumbered 0, 1, ...)
+      context: context_type        # optional: station / context
+      artist: artist_id            # optional
+      category: genre_id           # optional
+      played_ratio: ratio          # optional (never used as a feature: it reveals skips)
+    timestamp: {unit: s}           # s | ms | iso (`format`: a strptime format; default: ISO 8601 inferred)
+    session_gap: 1800              # seconds
+    side: [platform, user_age]     # optional side features, kept as f_<name> (or a mapping f_name: column)
+    feedback:                      # either ordered rules over columns; the first that holds gives the kind ...
+      rules:
+        - {if: "is_listened == 0", then: skip}
+        - {if: ["listen_type == 1", "is_listened == 1"], then: autoplay}   # a list: every condition holds
+      otherwise: click             # kind of a row no rule matches (leave out: such a row is an error)
+    # ... or a label column with an active-flag column (both 0/1):
+    # feedback: {label: liked, active: acted}   # kinds: active & 1 -> click, active & 0 -> skip,
+    #                                           # passive & 1 -> autoplay, passive & 0 -> unplayed
+    #                                           # (override with `kinds: {active_positive: like, ...}`)
+
+A condition is ``COLUMN OP VALUE`` with OP one of ``== != < <= > >= in`` (VALUE read as YAML: ``0``,
+``'radio'``, ``[1, 2]``); numbers compare numerically, anything else as text; a null cell matches nothing.
+Feedback kinds are those of :data:`denoiserec.data.schema.FEEDBACK_KINDS`; (active e, label y) follow from
+the kind. Errors name the mapping file and key, or the data file with its line (1-based, header = line 1;
+for Parquet, the row number + 1) and column, as the named sources do.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from denoiserec.data.schema import FEEDBACK_KINDS
+from denoiserec.data.sources._common import (
+    DEFAULT_GAP,
+    ROW,
+    derive_sessions,
+    find,
+    finish,
+    hour_of,
+    parse,
+    positions,
+    read_text_table,
+    with_kinds,
+)
+from denoiserec.errors import DataError
+
+OPTIONS = {
+    "spec": "the YAML mapping file: columns, timestamp unit, feedback rules (see docs/data.md)",
+}
+
+REQUIRED_COLUMNS = ("user", "item", "timestamp")
+OPTIONAL_COLUMNS = ("session", "position", "context", "artist", "category", "played_ratio")
+SPEC_KEYS = {"format", "separator", "columns", "timestamp", "session_gap", "side", "feedback"}
+LABEL_KINDS = {"active_positive": "click", "active_negative": "skip", "passive_positive": "autoplay",
+               "passive_negative": "unplayed"}
+_CONDITION = re.compile(r"^\s*([^\s=!<>]+)\s*(==|!=|<=|>=|<|>|\bin\b)\s*(.+?)\s*$")
+_FORMATS = {"csv": ("*.csv", ","), "tsv": ("*.tsv", "\t"), "parquet": ("*.parquet", None)}
+
+
+def load_spec(spec: str | Path | dict) -> tuple[dict, str]:
+    """The mapping (checked) and the name errors use for it."""
+    if isinstance(spec, dict):
+        where, d = "spec", spec
+    else:
+        where = str(spec)
+        if not Path(spec).is_file():
+            raise DataError(where, "no such mapping file")
+        try:
+            d = yaml.safe_load(Path(spec).read_text())
+        except yaml.YAMLError as e:
+            raise DataError(where, f"not valid YAML: {str(e).splitlines()[0]}") from e
+    if not isinstance(d, dict):
+        raise DataError(where, "expected a mapping (columns, timestamp, feedback ...)")
+    bad = set(d) - SPEC_KEYS
+    if bad:
+        raise DataError(where, f"unknown key(s) {sorted(bad)}; known: {sorted(SPEC_KEYS)}")
+    cols = d.get("columns")
+    if not isinstance(cols, dict):
+        raise DataError(where, "'columns' must map canonical columns (user, item, timestamp ...) to yours")
+    unknown = set(cols) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS)
+    if unknown:
+        raise DataError(where, f"columns: unknown canonical column(s) {sorted(unknown)}; "
+                        f"known: {[*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]}")
+    missing = [c for c in REQUIRED_COLUMNS if not cols.get(c)]
+    if missing:
+        raise DataError(where, f"columns: {missing} required")
+    ts = d.get("timestamp") or {}
+    if not isinstance(ts, dict) or ts.get("unit", "s") not in ("s", "ms", "iso") or set(ts) - {"unit", "format"}:
+        raise DataError(where, "timestamp: expected {unit: s | ms | iso, format: <strptime format, iso only>}")
+    if d.get("format") not in (None, *_FORMATS):
+        raise DataError(where, f"format: expected one of {list(_FORMATS)}, got {d['format']!r}")
+    fb = d.get("feedback")
+    if not isinstance(fb, dict) or not (("rules" in fb) ^ ("label" in fb)):
+        raise DataError(where, "feedback: give either 'rules' (+ 'otherwise') or 'label' + 'active'")
+    if "rules" in fb:
+        if set(fb) - {"rules", "otherwise"} or not isinstance(fb["rules"], list):
+            raise DataError(where, "feedback: 'rules' must be a list of {if: CONDITION, then: KIND}; "
+                            "other key: 'otherwise'")
+        for i, rule in enumerate(fb["rules"]):
+            if not isinstance(rule, dict) or set(rule) != {"if", "then"}:
+                raise DataError(where, f"feedback.rules[{i}]: expected {{if: CONDITION, then: KIND}}, got {rule!r}")
+            _kind(rule["then"], where, f"feedback.rules[{i}].then")
+            for cond in rule["if"] if isinstance(rule["if"], list) else [rule["if"]]:
+                _condition(cond, where, f"feedback.rules[{i}].if")
+        if fb.get("otherwise") is not None:
+            _kind(fb["otherwise"], where, "feedback.otherwise")
+    else:
+        if set(fb) - {"label", "active", "kinds"} or "active" not in fb:
+            raise DataError(where, "feedback: with 'label' give 'active' (the active-flag column) and "
+                            "optionally 'kinds'")
+        kinds = fb.get("kinds") or {}
+        if set(kinds) - set(LABEL_KINDS):
+            raise DataError(where, f"feedback.kinds: unknown key(s) {sorted(set(kinds) - set(LABEL_KINDS))}; "
+                            f"known: {list(LABEL_KINDS)}")
+        for k, v in kinds.items():
+            _kind(v, where, f"feedback.kinds.{k}")
+    return d, where
+
+
+def _kind(kind: object, where: str, key: str) -> str:
+    if kind not in FEEDBACK_KINDS:
+        raise DataError(where, f"{key}: unknown feedback kind {kind!r}; known: {list(FEEDBACK_KINDS)}")
+    return str(kind)
+
+
+def _condition(text: object, where: str, key: str) -> tuple[str, str, object]:
+    m = _CONDITION.match(str(text)) if isinstance(text, str) else None
+    if not m:
+        raise DataError(where, f"{key}: expected 'COLUMN OP VALUE' (OP: == != < <= > >= in), got {text!r}")
+    column, op, raw = m.groups()
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise DataError(where, f"{key}: cannot read the value {raw!r}") from e
+    if op == "in" and not isinstance(value, list):
+        raise DataError(where, f"{key}: 'in' needs a list, e.g. [1, 2]")
+    return column, op, value
+
+
+def _side(d: dict, where: str) -> dict[str, str]:
+    side = d.get("side") or {}
+    if isinstance(side, list):
+        side = {f"f_{c}": c for c in side}
+    if not isinstance(side, dict):
+        raise DataError(where, "side: a list of columns or a mapping f_<name>: column")
+    return {(k if k.startswith("f_") else f"f_{k}"): v for k, v in side.items()}
+
+
+def read(path: str | Path, spec: str | Path | dict | None = None) -> pl.DataFrame:
+    if spec is None:
+        raise DataError(path, "the table source needs a mapping file: --spec mapping.yaml (see docs/data.md)")
+    d, where = load_spec(spec)
+    fmt = d.get("format")
+    patterns = [_FORMATS[fmt][0]] if fmt else [p for p, _ in _FORMATS.values()]
+    files = find(path, patterns, "CSV/TSV/Parquet table")
+    cols, side = d["columns"], _side(d, where)
+    needed = list(dict.fromkeys([*cols.values(), *side.values(), *_feedback_columns(d["feedback"], where)]))
+    parts = []
+    for i, file in enumerate(files):
+        df = _read_file(file, fmt, d.get("separator"), needed)
+        df = _canonical(df, file, d, where, side)
+        parts.append(df.with_columns(pl.lit(i).alias("_file")))
+    df = pl.concat(parts, how="diagonal_relaxed")
+    if "session" in cols:
+        df = df.with_columns(session=pl.col("user") + ":" + pl.col("session"))  # a session never spans users
+        order = ["timestamp", "position"] if "position" in cols else ["timestamp"]
+        df = positions(df, order=[*order, "_file", ROW])  # a mapped position orders ties; renumbered 0..n-1
+    else:
+        df = derive_sessions(df, float(d.get("session_gap", DEFAULT_GAP)), order=["_file", ROW])
+    return finish(with_kinds(df.with_columns(hour=hour_of())))
+
+
+def _feedback_columns(fb: dict, where: str) -> list[str]:
+    if "label" in fb:
+        return [fb["label"], fb["active"]]
+    out = []
+    for i, rule in enumerate(fb["rules"]):
+        for cond in rule["if"] if isinstance(rule["if"], list) else [rule["if"]]:
+            out.append(_condition(cond, where, f"feedback.rules[{i}].if")[0])
+    return out
+
+
+def _read_file(file: Path, fmt: str | None, separator: str | None, needed: list[str]) -> pl.DataFrame:
+    """Every column as text (Parquet date-times as epoch seconds) plus :data:`ROW`."""
+    fmt = fmt or next((f for f, (p, _) in _FORMATS.items() if file.name.endswith(p[1:])), "csv")
+    if fmt != "parquet":
+        return read_text_table(file, separator=separator or _FORMATS[fmt][1], required=needed)
+    try:
+        df = pl.read_parquet(file)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise DataError(file, f"cannot read as Parquet: {str(e).splitlines()[0]}") from e
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise DataError(file, f"missing column(s) {missing}; found {df.columns}", column=missing[0])
+    if df.height == 0:
+        raise DataError(file, "the file has no data rows")
+    df = df.with_columns([(pl.col(c).dt.epoch("s") if df.schema[c].is_temporal() else pl.col(c)).cast(pl.Utf8)
+                          for c in df.columns])
+    return df.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
+
+
+def _timestamp(column: str, ts: dict) -> pl.Expr:
+    raw = pl.col(column).str.strip_chars()
+    unit = ts.get("unit", "s")
+    if unit == "iso":
+        parsed = raw.str.to_datetime(ts.get("format"), strict=False, time_unit="us", time_zone="UTC")
+        return parsed.dt.epoch("s").cast(pl.Int64)
+    number = raw.cast(pl.Float64, strict=False)
+    return (number // 1000 if unit == "ms" else number.floor()).cast(pl.Int64)
+
+
+def _canonical(df: pl.DataFrame, file: Path, d: dict, where: str, side: dict[str, str]) -> pl.DataFrame:
+    cols = d["columns"]
+    fb_cols = dict.fromkeys(_feedback_columns(d["feedback"], where))
+    df = df.select(ROW, *[pl.col(src).alias(dst) for dst, src in cols.items()],
+                   *[pl.col(src).alias(f"_src_{src}") for src in fb_cols],
+                   *[pl.col(src).alias(dst) for dst, src in side.items()])
+    for c in ("user", "item"):
+        hit = df.filter(pl.col(c).is_null() | (pl.col(c).str.strip_chars() == ""))
+        if hit.height:
+            raise DataError(file, f"empty value ({hit.height} bad row(s))", row=int(hit[ROW][0]), column=cols[c])
+    casts: dict[str, pl.Expr | pl.DataType] = {"timestamp": _timestamp("timestamp", d.get("timestamp") or {})}
+    if "position" in cols:
+        casts["position"] = pl.Int32
+    if "played_ratio" in cols:
+        casts["played_ratio"] = pl.Float32
+    try:
+        df = parse(df, file, casts, optional=[c for c in casts if c == "played_ratio"])
+    except DataError as e:  # name the user's column, not the canonical one
+        raise DataError(file, e.message, row=e.row, column=cols.get(e.column, e.column)) from None
+    for name in side:  # numeric side columns stay numeric
+        as_num = df[name].cast(pl.Float64, strict=False)
+        if as_num.null_count() == df[name].null_count() and df[name].null_count() < df.height:
+            df = df.with_columns(as_num.alias(name))
+    if "session" in cols:
+        hit = df.filter(pl.col("session").is_null())
+        if hit.height:
+            raise DataError(file, "empty value", row=int(hit[ROW][0]), column=cols["session"])
+    df = df.with_columns(feedback=_feedback(df, file, d["feedback"], where))
+    hit = df.filter(pl.col("feedback").is_null())
+    if hit.height:
+        raise DataError(file, f"no feedback rule matches ({hit.height} row(s)); add a rule or 'otherwise' to "
+                        f"{where}", row=int(hit[ROW][0]))
+    return df.drop([c for c in df.columns if c.startswith("_src_")])
+
+
+def _feedback(df: pl.DataFrame, file: Path, fb: dict, where: str) -> pl.Expr:
+    if "label" in fb:
+        kinds = {**LABEL_KINDS, **(fb.get("kinds") or {})}
+        flags = {}
+        for key in ("label", "active"):
+            col = f"_src_{fb[key]}"
+            v = pl.col(col).str.strip_chars().str.to_lowercase()
+            flag = pl.when(v.is_in(["1", "true", "1.0"])).then(1).when(v.is_in(["0", "false", "0.0"])).then(0)
+            hit = df.filter(flag.is_null())
+            if hit.height:
+                raise DataError(file, f"expected 0 or 1, found {hit[col][0]!r}", row=int(hit[ROW][0]),
+                                column=fb[key])
+            flags[key] = flag
+        e, y = flags["active"], flags["label"]
+        return (pl.when((e == 1) & (y == 1)).then(pl.lit(kinds["active_positive"]))
+                .when(e == 1).then(pl.lit(kinds["active_negative"]))
+                .when(y == 1).then(pl.lit(kinds["passive_positive"]))
+                .otherwise(pl.lit(kinds["passive_negative"])))
+    expr = pl.lit(fb.get("otherwise"), dtype=pl.Utf8)
+    for i in reversed(range(len(fb["rules"]))):  # built back to front: the first rule that holds wins
+        rule = fb["rules"][i]
+        conds = rule["if"] if isinstance(rule["if"], list) else [rule["if"]]
+        hold = pl.lit(True)
+        for cond in conds:
+            hold = hold & _holds(df, file, *_condition(cond, where, f"feedback.rules[{i}].if"))
+        expr = pl.when(hold.fill_null(False)).then(pl.lit(rule["then"])).otherwise(expr)
+    return expr
+
+
+def _holds(df: pl.DataFrame, file: Path, column: str, op: str, value: object) -> pl.Expr:
+    values = value if isinstance(value, list) else [value]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    col = pl.col(f"_src_{column}").str.strip_chars()
+    if numeric:
+        num = col.cast(pl.Float64, strict=False)
+        hit = df.filter(num.is_null() & col.is_not_null() & (col != ""))
+        if hit.height:
+            raise DataError(file, f"cannot compare {hit[f'_src_{column}'][0]!r} with a number",
+                            row=int(hit[ROW][0]), column=column)
+        col, values = num, [float(v) for v in values]
+    else:
+        values = [str(v) for v in values]
+    if op == "in":
+        return col.is_in(values)
+    v = values[0]
+    return {"==": col == v, "!=": col != v, "<": col < v, "<=": col <= v, ">": col > v, ">=": col >= v}[op]
