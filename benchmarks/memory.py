@@ -24,16 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.datapath import peak_rss_mib
+
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = {"sequences": {"hist": {"max_len": 20}}}
-
-
-def peak_rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _train(spec, train, model_name: str, hparams: dict) -> dict:
