@@ -110,8 +110,11 @@ def data_describe(
     path: str = typer.Argument(..., help="a prepared data folder (or its events.parquet)"),
     positions: int = typer.Option(20, help="show rates by session position up to this position (0: skip)"),
     plot: str = typer.Option(None, help="also save the rates by position as this PNG"),
+    stream: bool = typer.Option(None, "--stream/--no-stream",
+                                help="aggregate in bounded memory (default: when the log has > 5M rows)"),
 ) -> None:
     """Print a prepared log's statistics: size, feedback kinds, active and label rates, rates by position."""
+    import polars as pl
     from rich.console import Console
 
     from denoiserec.data import describe
@@ -121,12 +124,19 @@ def data_describe(
     console = Console()
     if plot is not None:
         check_output(plot, "png", [path], folder=False)
-    df = read_log(path)
+    df = read_log(path, lazy=True)
+    if stream is None:
+        stream = df.select(pl.len()).collect().item() > 5_000_000
+    p = None
+    if stream:
+        p = describe.by_position_streamed(path, max(positions, 1)) if positions > 0 or plot else None
+    else:
+        df = df.collect()
     console.print(describe.table(df, title=str(path)))
     if positions > 0:
-        console.print(describe.position_table(df, positions))
+        console.print(describe.position_table(df, positions, p=p))
     if plot:
-        console.print(f"plot: {describe.plot(df, plot, max(positions, 1))}")
+        console.print(f"plot: {describe.plot(df, plot, max(positions, 1), p=p)}")
 
 
 

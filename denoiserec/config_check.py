@@ -24,12 +24,17 @@ def check_data(data: object, where: str = "data") -> dict:
     data = check_mapping(data, where)
     if not data:
         raise ConfigError(f"{where}: required; give one of 'simulate', 'source' + 'path', or 'path'")
-    unknown = sorted(set(data) - {"simulate", "source", "path", "options"})
+    unknown = sorted(set(data) - {"simulate", "source", "path", "options", "stream", "cache"})
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: options, path, simulate, source")
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: cache, options, path, simulate, source, stream")
+    if data.get("stream", "auto") not in (True, False, "auto"):  # denoiserec.data.store.use_stream
+        raise ConfigError(f"{where}.stream: true, false or auto, got {data['stream']!r}")
+    if "cache" in data:
+        coerce(data["cache"], str, f"{where}.cache")
     if "simulate" in data:
-        if set(data) - {"simulate"}:
-            raise ConfigError(f"{where}: 'simulate' cannot be combined with {sorted(set(data) - {'simulate'})}")
+        other = set(data) - {"simulate", "stream", "cache"}
+        if other:
+            raise ConfigError(f"{where}: 'simulate' cannot be combined with {sorted(other)}")
         from denoiserec.data.simulate import SimConfig
 
         sim = check_fields(SimConfig, data["simulate"], f"{where}.simulate")

@@ -4,6 +4,7 @@
 
     name: demo
     data: {simulate: {users: 500}}          # or {source: kuairand, path: RAW, options: {...}} or {path: PREPARED}
+                                             # stream: auto|true|false, cache: DIR (denoiserec.data.store)
     split: {how: temporal}                   # denoiserec.data.split
     features: {sequences: {hist: {max_len: 20}}, min_count: 1}
     train: {epochs: 5, batch_size: 4096}     # denoiserec.train.trainer.TrainConfig
@@ -111,8 +112,13 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
             if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]
     if plan:
         t0 = time.perf_counter()
-        df = load_data(cfg)
-        encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+        from denoiserec.data.store import streamed_splits, use_stream
+
+        if use_stream(cfg):  # logs larger than memory: encoded once into an on-disk store, read in batches
+            encoder, parts = streamed_splits(cfg)
+        else:
+            df = load_data(cfg)
+            encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
         spec = encoder.spec
         check_parts(parts)
         prep_seconds = time.perf_counter() - t0

@@ -9,30 +9,34 @@ import polars as pl
 from rich.table import Table
 
 
-def stats(df: pl.DataFrame) -> dict:
+def stats(df: pl.DataFrame | pl.LazyFrame) -> dict:
     """Counts and shares: rows, users, items, sessions, mean session length, per-kind shares, active share,
     label share (overall, among active and among passive rows), when present split shares and, on a simulated
-    log, the popularity scorer's AUC against the truth (:func:`popularity_auc_true`)."""
-    n = df.height
-    out = {
-        "rows": n,
-        "users": df["user"].n_unique(),
-        "items": df["item"].n_unique(),
-        "sessions": df["session"].n_unique(),
-    }
+    log held in memory, the popularity scorer's AUC against the truth (:func:`popularity_auc_true`).
+
+    A LazyFrame (e.g. ``read_log(path, lazy=True)``) is aggregated by Polars' streaming engine, in memory
+    bounded by the distinct users, items and sessions rather than by the rows."""
+    lf = df.lazy()
+    label = pl.col("label").cast(pl.Float64)
+    one = lf.select(
+        rows=pl.len(), active_share=pl.col("active").cast(pl.Float64).mean(),
+        label_share=label.mean(), label_share_active=label.filter(pl.col("active") == 1).mean(),
+        label_share_passive=label.filter(pl.col("active") == 0).mean(),
+    ).collect(engine="streaming").row(0, named=True)
+    for c in ("user", "item", "session"):  # one query each: together they held 5x the memory (Polars 1.x)
+        one[f"{c}s"] = lf.select(pl.col(c).n_unique()).collect(engine="streaming").item()
+    n = one["rows"]
+    out = {k: one[k] for k in ("rows", "users", "items", "sessions")}
     out["mean_session_length"] = n / max(out["sessions"], 1)
     if n:
-        out["active_share"] = float(df["active"].cast(pl.Float64).mean())
-        out["label_share"] = float(df["label"].cast(pl.Float64).mean())
-        for e, name in ((1, "active"), (0, "passive")):
-            sub = df.filter(pl.col("active") == e)
-            out[f"label_share_{name}"] = float(sub["label"].cast(pl.Float64).mean()) if sub.height else None
-    kinds = df.group_by("feedback").len().sort("len", descending=True)
+        for k in ("active_share", "label_share", "label_share_active", "label_share_passive"):
+            out[k] = None if one[k] is None else float(one[k])
+    kinds = lf.group_by("feedback").len().collect(engine="streaming").sort("len", descending=True)
     out["feedback"] = {k: c / n for k, c in zip(kinds["feedback"], kinds["len"], strict=True)}
-    if "split" in df.columns:
-        sp = df.group_by("split").len().sort("split")
+    if "split" in lf.collect_schema().names():
+        sp = lf.group_by("split").len().collect(engine="streaming").sort("split")
         out["split"] = {int(k): c / n for k, c in zip(sp["split"], sp["len"], strict=True)}
-    if n and "true_preference" in df.columns:
+    if n and isinstance(df, pl.DataFrame) and "true_preference" in df.columns:  # needs every row's score
         out["popularity_auc_true"] = popularity_auc_true(df)
     return out
 
@@ -63,6 +67,38 @@ def by_position(df: pl.DataFrame, max_position: int = 20) -> pl.DataFrame:
     ).sort("position")
 
 
+def by_position_streamed(path: str | Path, max_position: int = 20, chunk_rows: int = 1 << 16) -> pl.DataFrame:
+    """:func:`by_position` of a log file too large for memory, from chunks of whole users (sessions never
+    straddle chunks): per-chunk sums and counts, added up. Needs each user's rows contiguous (the simulator
+    writes them so); otherwise reads the four columns it needs into memory."""
+    from denoiserec.data.log import EVENTS
+    from denoiserec.data.store import user_chunks, users_grouped
+
+    path = Path(path)
+    file = path / EVENTS if path.is_dir() else path
+    if not users_grouped(file)[0]:
+        return by_position(pl.read_parquet(file, columns=["session", "position", "active", "label"]), max_position)
+    prev = pl.col("active").shift(1).over("session", order_by="position")
+    parts = []
+    for chunk in user_chunks(file, chunk_rows, columns=["user", "session", "position", "active", "label"]):
+        d = chunk.with_columns(_prev=prev, position=pl.col("position").clip(upper_bound=max_position))
+        a = pl.col("active").cast(pl.Int64)
+        parts.append(d.group_by("position").agg(
+            rows=pl.len(), play=pl.col("label").cast(pl.Int64).sum(), act=a.sum(),
+            aa=a.filter(pl.col("_prev") == 1).sum(), aa_n=(pl.col("_prev") == 1).sum(),
+            ap=a.filter(pl.col("_prev") == 0).sum(), ap_n=(pl.col("_prev") == 0).sum()))
+    if not parts:
+        return by_position(pl.read_parquet(file), max_position)
+    t = pl.concat(parts).group_by("position").sum()
+
+    def rate(num: str, den: str) -> pl.Expr:
+        return pl.when(pl.col(den) > 0).then(pl.col(num) / pl.col(den))
+
+    return t.select("position", pl.col("rows").cast(pl.UInt32), play_rate=rate("play", "rows"),
+                    active_rate=rate("act", "rows"), active_after_active=rate("aa", "aa_n"),
+                    active_after_passive=rate("ap", "ap_n")).sort("position")
+
+
 def _fmt(v: object) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
@@ -71,7 +107,7 @@ def _fmt(v: object) -> str:
     return "-" if v is None else str(v)
 
 
-def table(df: pl.DataFrame, title: str = "canonical log") -> Table:
+def table(df: pl.DataFrame | pl.LazyFrame, title: str = "canonical log") -> Table:
     """A Rich table of :func:`stats`."""
     s = stats(df)
     t = Table(title=title, show_header=True)
@@ -86,8 +122,9 @@ def table(df: pl.DataFrame, title: str = "canonical log") -> Table:
     return t
 
 
-def position_table(df: pl.DataFrame, max_position: int = 20) -> Table:
-    p = by_position(df, max_position)
+def position_table(df: pl.DataFrame | None, max_position: int = 20, p: pl.DataFrame | None = None) -> Table:
+    """A Rich table of :func:`by_position` (or of ``p``, already computed)."""
+    p = by_position(df, max_position) if p is None else p
     t = Table(title=f"by session position (last row: >= {max_position})")
     for c in p.columns:
         t.add_column(c.replace("_", " "), justify="right")
@@ -96,11 +133,11 @@ def position_table(df: pl.DataFrame, max_position: int = 20) -> Table:
     return t
 
 
-def plot(df: pl.DataFrame, out: str | Path, max_position: int = 20) -> Path:
+def plot(df: pl.DataFrame | None, out: str | Path, max_position: int = 20, p: pl.DataFrame | None = None) -> Path:
     """Save the play rate and active rate by session position as a PNG (written atomically)."""
     from denoiserec.io import pyplot, write_png
 
-    p = by_position(df, max_position)
+    p = by_position(df, max_position) if p is None else p
     fig, ax = pyplot().subplots(figsize=(6, 3.5))
     ax.plot(p["position"], p["play_rate"], marker="o", label="play rate (y = 1)")
     ax.plot(p["position"], p["active_rate"], marker="s", label="active rate (e = 1)")

@@ -349,7 +349,9 @@ class Trainer:
             method.on_epoch_start(epoch)
             model.train()
             part = train_dev
-            if self.world > 1:  # same permutation on every rank, equal shard sizes so DDP steps stay in sync
+            if self.world > 1 and hasattr(train_dev, "shard"):  # streamed data: each rank reads only its shard
+                part = train_dev.shard(self.rank, self.world)
+            elif self.world > 1:  # same permutation on every rank, equal shard sizes so DDP steps stay in sync
                 perm = torch.randperm(len(train), generator=generator)
                 per_rank = len(train) // self.world
                 rows = perm[self.rank * per_rank:(self.rank + 1) * per_rank]
