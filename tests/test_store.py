@@ -188,3 +188,20 @@ def test_torchrun_two_processes_stream_their_shards(tmp_path):
     assert r2["rows"] == r1["rows"]
     assert abs(r1["valid"]["auc"] - r2["valid"]["auc"]) < 0.03, (r1["valid"], r2["valid"])
     assert len(list((tmp_path / "cache" / "encoded").iterdir())) == 1
+
+
+def test_a_streamed_split_without_the_truth_keeps_it_out_of_every_view(log_file, tmp_path):
+    """The trainer drops ``true_*`` before training (denoiserec.train.batch); on streamed data the views it takes
+    afterwards (device, DDP shard, subset) and their batches stay without it."""
+    from denoiserec.train.batch import without_truth
+
+    build_store(log_file, tmp_path / "s", None, FEATURES, chunk_rows=1500)
+    _, streamed = open_store(tmp_path / "s")
+    train = streamed["train"]
+    assert any(k.startswith("true_") for k in train.tensors)
+    clean = without_truth(train)
+    for view in (clean, clean.to("cpu"), clean.shard(1, 2), clean.subset(np.arange(10))):
+        assert not any(k.startswith("true_") for k in view.tensors)
+        batch = next(view.batches(8, shuffle=True, generator=torch.Generator().manual_seed(0)))
+        assert not any(k.startswith("true_") for k in batch) and "label" in batch
+    assert any(k.startswith("true_") for k in train.tensors)  # the split itself is unchanged

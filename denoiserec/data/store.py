@@ -524,7 +524,15 @@ class StreamedData:
         args = dict(chunk_rows=self.chunk_rows, buffer_rows=self.buffer_rows, device=self.device,
                     start=self.start, rows=self.rows)
         args.update(kw)
-        return StreamedData(self.folder, self.part, self.n if n is None else n, **args)
+        view = StreamedData(self.folder, self.part, self.n if n is None else n, **args)
+        view.keys = [k for k in view.keys if k in self.keys]  # a view keeps its parent's columns (see without)
+        return view
+
+    def without(self, prefix: str) -> StreamedData:
+        """This view without the columns whose names start with ``prefix`` (the trainer drops ``true_*``)."""
+        view = self._view()
+        view.keys = [k for k in self.keys if not k.startswith(prefix)]
+        return view
 
     def __len__(self) -> int:
         return self.n

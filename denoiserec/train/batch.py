@@ -36,8 +36,11 @@ def method_inputs(batch: dict[str, torch.Tensor], needs: tuple[str, ...]) -> dic
     return {"label": batch["label"], **{k: batch[k] for k in needs if k in batch}}
 
 
-def without_truth(data: EncodedData) -> EncodedData:
-    """``data`` without its hidden ``true_*`` tensors (the tensors themselves are shared, not copied)."""
+def without_truth(data):
+    """``data`` without its hidden ``true_*`` tensors: an :class:`EncodedData` sharing the other tensors, or
+    a streamed split's view without those columns (:meth:`denoiserec.data.store.StreamedData.without`)."""
+    if not isinstance(data, EncodedData):
+        return data.without(TRUTH_PREFIX)
     if not any(k.startswith(TRUTH_PREFIX) for k in data.tensors):
         return data
     return EncodedData({k: v for k, v in data.tensors.items() if not k.startswith(TRUTH_PREFIX)})
