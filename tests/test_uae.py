@@ -8,14 +8,8 @@ from conftest import make_log
 from denoiserec.data.features import EncodedData, FeatureConfig, encode_splits
 from denoiserec.errors import ConfigError
 from denoiserec.methods import build_method
-from denoiserec.methods._attention import (
-    Sessions,
-    SessionTensors,
-    passive_run,
-    passive_weight,
-    pu_risk,
-    reweighted_rows,
-)
+from denoiserec.methods._attention import passive_weight, pu_risk, reweighted_rows
+from denoiserec.methods._sessions import Sessions, SessionTensors, passive_run
 from denoiserec.models import build_model
 from denoiserec.nn.attention import AttentionNet, PropensityNet
 from denoiserec.train.trainer import TrainConfig, Trainer

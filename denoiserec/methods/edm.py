@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.methods._attention import AttentionMethod, Sessions, SessionTensors, passive_run
+from denoiserec.methods._attention import AttentionMethod
+from denoiserec.methods._sessions import Sessions, SessionTensors, passive_run
 
 
 class EDM(AttentionMethod):

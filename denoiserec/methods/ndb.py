@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.methods._attention import passive_run
+from denoiserec.methods._sessions import passive_run
 from denoiserec.methods.pn import PN
 
 

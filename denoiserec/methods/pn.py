@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.methods._attention import NetAttentionMethod, Sessions, SessionTensors
+from denoiserec.methods._attention import NetAttentionMethod
+from denoiserec.methods._sessions import Sessions, SessionTensors
 
 
 class PN(NetAttentionMethod):

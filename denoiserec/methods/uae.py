@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.methods._attention import NetAttentionMethod, Sessions, SessionTensors, pu_risk
+from denoiserec.methods._attention import NetAttentionMethod, pu_risk
+from denoiserec.methods._sessions import Sessions, SessionTensors
 from denoiserec.nn.attention import PropensityNet
 
 
