@@ -428,14 +428,14 @@ def load(path: str | Path) -> CTRBundle | SeqBundle:
         load_model(model, str(path / WEIGHTS))
         model.eval()
         return SeqBundle(path, meta, model, vocabs, pl.read_parquet(path / STATION_ITEMS))
-    from denoiserec.data.features import Encoder, FeatureConfig, FeatureSpec, SequenceConfig
+    from denoiserec.data.features import Encoder, FeatureConfig, FeatureSpec, HistoryConfig
     from denoiserec.models import build_model
 
     spec = FeatureSpec(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
                           for k, v in meta["spec"].items()})
     f = meta["features"]
     enc = Encoder(FeatureConfig(categorical=f["categorical"], numeric=f["numeric"], min_count=f["min_count"],
-                                sequences={n: SequenceConfig(**{**s, "kinds": tuple(s["kinds"]) if s["kinds"]
+                                sequences={n: HistoryConfig(**{**s, "kinds": tuple(s["kinds"]) if s["kinds"]
                                                                 else None}) for n, s in f["sequences"].items()}))
     enc.spec = spec
     enc.vocabs = {c: vocabs.filter(pl.col("field") == c).select("value", "id").sort("id") for c in spec.categorical}

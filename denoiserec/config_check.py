@@ -73,7 +73,7 @@ def check_split(split: object, where: str = "split") -> dict:
 
 
 def check_features(features: object, where: str = "features") -> dict:
-    from denoiserec.data.features import FeatureConfig, SequenceConfig
+    from denoiserec.data.features import FeatureConfig, HistoryConfig
     from denoiserec.data.schema import FEEDBACK_KINDS
 
     d = check_fields(FeatureConfig, features, where, rules={"min_count": at_least(1), "impute": one_of(None, "mean")},
@@ -81,7 +81,7 @@ def check_features(features: object, where: str = "features") -> dict:
     seqs = check_mapping(d.get("sequences"), f"{where}.sequences")
     for name, s in seqs.items():
         path = f"{where}.sequences.{name}"
-        s = check_fields(SequenceConfig, s, path, rules={"max_len": at_least(1), "label": one_of(None, 0, 1)})
+        s = check_fields(HistoryConfig, s, path, rules={"max_len": at_least(1), "label": one_of(None, 0, 1)})
         for k in s.get("kinds") or ():
             if k not in FEEDBACK_KINDS:
                 raise ConfigError(f"{path}.kinds: unknown feedback kind {k!r}; known: {', '.join(FEEDBACK_KINDS)}")

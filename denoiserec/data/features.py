@@ -29,7 +29,7 @@ DEFAULT_CATEGORICAL = ("user", "item", "context", "artist", "category", "hour")
 
 
 @dataclass(frozen=True)
-class SequenceConfig:
+class HistoryConfig:
     """A history feature: the user's last ``max_len`` events whose kind is in ``kinds`` (None: any) and whose
     label equals ``label`` (None: any)."""
 
@@ -51,10 +51,10 @@ DUMN_KINDS: dict[str, tuple[str, ...]] = {
 
 #: Named presets: ``hist`` (positives, for pooled-history models), DUMN's four behaviour sequences and ``all``
 #: (their union in time order: DUMN_AF).
-SEQUENCE_PRESETS: dict[str, SequenceConfig] = {
-    "hist": SequenceConfig(label=1),
-    "all": SequenceConfig(kinds=tuple(k for kinds in DUMN_KINDS.values() for k in kinds)),
-    **{name: SequenceConfig(kinds=kinds) for name, kinds in DUMN_KINDS.items()},
+SEQUENCE_PRESETS: dict[str, HistoryConfig] = {
+    "hist": HistoryConfig(label=1),
+    "all": HistoryConfig(kinds=tuple(k for kinds in DUMN_KINDS.values() for k in kinds)),
+    **{name: HistoryConfig(kinds=kinds) for name, kinds in DUMN_KINDS.items()},
 }
 
 
@@ -64,7 +64,7 @@ class FeatureConfig:
 
     categorical: list[str] | None = None
     numeric: list[str] | None = None
-    sequences: dict[str, SequenceConfig] = field(default_factory=dict)
+    sequences: dict[str, HistoryConfig] = field(default_factory=dict)
     min_count: int = 1
     impute: str | None = None  # "mean": NaN/inf numeric values count as missing (else they are an error)
 
@@ -73,11 +73,11 @@ class FeatureConfig:
         d = dict(d or {})
         seqs = {}
         for name, s in (d.pop("sequences", None) or {}).items():
-            base = SEQUENCE_PRESETS.get(name, SequenceConfig())
+            base = SEQUENCE_PRESETS.get(name, HistoryConfig())
             s = dict(s or {})
             if "kinds" in s and s["kinds"] is not None:
                 s["kinds"] = tuple(s["kinds"])
-            seqs[name] = SequenceConfig(**{**base.__dict__, **s})
+            seqs[name] = HistoryConfig(**{**base.__dict__, **s})
         return cls(sequences=seqs, **d)
 
 

@@ -42,7 +42,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import torch
 
-from denoiserec.data.features import EncodedData, Encoder, FeatureConfig, FeatureSpec, SequenceConfig
+from denoiserec.data.features import EncodedData, Encoder, FeatureConfig, FeatureSpec, HistoryConfig
 from denoiserec.data.split import TEST, TRAIN, VALID, _check, _seeded_units, split
 from denoiserec.errors import ConfigError, DataError
 from denoiserec.io import atomic_path
@@ -422,7 +422,7 @@ def load_encoder(folder: str | Path) -> Encoder:
     folder = Path(folder)
     m = json.loads((folder / MANIFEST).read_text())
     c = dict(m["config"])
-    seqs = {n: SequenceConfig(**{**s, "kinds": tuple(s["kinds"]) if s["kinds"] is not None else None})
+    seqs = {n: HistoryConfig(**{**s, "kinds": tuple(s["kinds"]) if s["kinds"] is not None else None})
             for n, s in c.pop("sequences").items()}
     enc = Encoder(FeatureConfig(sequences=seqs, **c))
     enc.spec = open_store(folder)[0]
