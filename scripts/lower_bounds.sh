@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=${PYTHON:-$ROOT/.venv/bin/python}
-[ -x "$PY" ] || PY=/work/main/.venv/bin/python
+[ -x "$PY" ] || { echo "error: $PY not found; run scripts/setup.sh first" >&2; exit 2; }
 VENV=$(mktemp -d /tmp/denoiserec-lower-bounds.XXXXXX)
 trap 'rm -rf "$VENV"' EXIT
 "$PY" -m venv "$VENV"
