@@ -371,14 +371,14 @@ def _read_rows(path: str, source: str | None = None, spec: str | None = None, op
     return read_log(p)
 
 
-def _write_rows(df, out: Path) -> None:
-    from denoiserec.io import atomic_path
+def _write_rows(df, out: Path, kind: str) -> None:
+    from denoiserec.io import atomic_path, write_parquet_output
 
-    with atomic_path(out) as tmp:
-        if out.suffix == ".csv":
+    if out.suffix == ".csv":
+        with atomic_path(out) as tmp:
             df.write_csv(tmp)
-        else:
-            df.write_parquet(tmp)
+    else:
+        write_parquet_output(df, out, kind)
 
 
 def _summary(summary: dict, seconds: float, out: Path) -> None:
@@ -407,7 +407,7 @@ def predict(bundle: Path = typer.Argument(..., help="a model bundle folder (<res
     t0 = time.perf_counter()
     b = load(bundle)
     pred = b.predict(_read_rows(data, source, spec, opt), batch_size)
-    _write_rows(pred.scores, out)
+    _write_rows(pred.scores, out, "scores")
     _summary(pred.summary, time.perf_counter() - t0, out)
 
 
@@ -450,7 +450,7 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
         if not candidates:
             raise typer.BadParameter("a CTR model ranks a given candidate set: pass --candidates FILE")
         recs = b.recommend(hist, _read_rows(candidates), k, names)
-    _write_rows(recs.scores, out)
+    _write_rows(recs.scores, out, "recommendations")
     _summary(recs.summary, time.perf_counter() - t0, out)
 
 

@@ -108,7 +108,7 @@ def example_inputs(bundle: CTRBundle | SeqBundle, rows: int = 8, seed: int = 0) 
 
 def export_onnx(bundle: CTRBundle | SeqBundle, path: str | Path, opset: int = 18) -> dict:
     """Write ``bundle``'s model as ONNX to ``path`` (atomically); returns {exporter, inputs, outputs}."""
-    from denoiserec.io import atomic_path
+    from denoiserec.io import FILE_MARK, atomic_path
 
     if isinstance(bundle, SeqBundle):
         graph, output = _SeqGraph(bundle.model), "scores"
@@ -144,8 +144,8 @@ def export_onnx(bundle: CTRBundle | SeqBundle, path: str | Path, opset: int = 18
             raise RuntimeError(f"ONNX export of {bundle.meta['model']} failed: {'; '.join(errors)}")
         import onnx
 
-        for key, value in (("denoiserec_kind", bundle.kind), ("denoiserec_model", bundle.meta["model"]),
-                           ("exporter", exporter)):
+        for key, value in ((FILE_MARK, "onnx"), ("denoiserec_kind", bundle.kind),
+                           ("denoiserec_model", bundle.meta["model"]), ("exporter", exporter)):
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save(proto, str(tmp))

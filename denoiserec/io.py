@@ -98,6 +98,9 @@ def check_output(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.P
                 raise OutputError(f"{text}: is a folder; give a file name")
             if kind == "png" and not _is_png(p):
                 raise OutputError(f"{text}: exists and is not a PNG image written before; give a new file name")
+            if not _is_previous_file(p, kind):
+                raise OutputError(f"{text}: exists and is not a {kind} file denoiserec wrote before; give a new "
+                                  "file name or remove it (nothing was changed)")
         elif any(p.iterdir()) and _marker_kind(p) != kind:
             found = _marker_kind(p)
             what = f"a denoiserec {found} folder, not a {kind} folder" if found else "not written by denoiserec"
@@ -110,6 +113,40 @@ def check_output(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.P
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{text}: cannot write in {parent} (permission denied)")
     return p
+
+
+FILE_MARK = "denoiserec"  # key of the Parquet / ONNX metadata entry naming the kind of a file denoiserec wrote
+
+
+def _is_previous_file(p: Path, kind: str) -> bool:
+    """Whether the existing file ``p`` is an output of ``kind`` that denoiserec wrote (the only file ever
+    replaced): a PNG image for ``png``, else a Parquet or ONNX file whose metadata carries ``FILE_MARK: kind``.
+    Other files (a CSV, say) cannot be told apart from a user's own, so they are never replaced."""
+    if kind == "png":
+        return _is_png(p)
+    try:
+        if p.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return (pq.read_metadata(p).metadata or {}).get(FILE_MARK.encode()) == kind.encode()
+        if p.suffix == ".onnx":
+            import onnx
+
+            props = onnx.load(str(p), load_external_data=False).metadata_props
+            return any(e.key == FILE_MARK and e.value == kind for e in props)
+    except Exception:  # noqa: BLE001 - unreadable means not ours
+        return False
+    return False
+
+
+def write_parquet_output(df, path: Path, kind: str) -> None:
+    """Write a polars frame atomically as Parquet, marked as a denoiserec ``kind`` output (see
+    :func:`check_output`)."""
+    import pyarrow.parquet as pq
+
+    table = df.to_arrow()
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), FILE_MARK: kind}), tmp)
 
 
 def _is_png(p: Path) -> bool:

@@ -28,6 +28,9 @@ def test_ctr_onnx_parity_on_1000_rows(tmp_path):
     info = export_onnx(b, tmp_path / "din.onnx")
     assert info["exporter"] == "dynamo" and info["inputs"][:2] == ["cat", "num"] and "seq_hist" in info["inputs"]
     assert parity(b, tmp_path / "din.onnx", example_inputs(b, rows=1000, seed=1)) <= 1e-5
+    from denoiserec.io import check_output  # a re-export may replace its own earlier file
+
+    assert check_output(tmp_path / "din.onnx", "onnx", folder=False) == tmp_path / "din.onnx"
     # the encoded rows of a real log, as `predict` builds them
     data, _ = b.encode(log)
     rows = {k: data[k][:1000].numpy() for k in ("cat", "num", "seq_hist", "kind_hist")}

@@ -74,3 +74,39 @@ def test_prepare_train_predict_recommend_export(tmp_path):
     assert r.exit_code == 2 and "not a model bundle" in r.output
     r = run(app, ["predict", str(bundle), "--data", str(prepared), "-o", str(prepared)])
     assert r.exit_code == 2 and "input" in r.output  # never written over the input
+
+
+def test_file_outputs_replace_only_their_own_previous_file(tmp_path):
+    """predict/recommend/export write single files: an existing file is replaced only when denoiserec wrote it
+    as that kind of output (marked in its Parquet/ONNX metadata); a user's own file is refused and left as it
+    was."""
+    import pyarrow.parquet as pq
+
+    from denoiserec.errors import OutputError
+    from denoiserec.io import check_output, write_parquet_output
+
+    mine = tmp_path / "scores.parquet"
+    write_parquet_output(pl.DataFrame({"score": [0.5]}), mine, "scores")
+    assert pq.read_metadata(mine).metadata[b"denoiserec"] == b"scores"
+    assert check_output(mine, "scores", folder=False) == mine
+    foreign = {"user.parquet": None, "notes.csv": "a,b\n1,2\n", "model.onnx": "not onnx"}
+    for name, text in foreign.items():
+        f = tmp_path / name
+        if text is None:
+            pl.DataFrame({"x": [1]}).write_parquet(f)
+        else:
+            f.write_text(text)
+        before = f.read_bytes()
+        try:
+            check_output(f, "scores", folder=False)
+        except OutputError as e:
+            assert "not a scores file denoiserec wrote before" in str(e)
+        else:
+            raise AssertionError(f"{name} would have been replaced")
+        assert f.read_bytes() == before
+    try:
+        check_output(mine, "recommendations", folder=False)  # ours, but another kind
+    except OutputError:
+        pass
+    else:
+        raise AssertionError("a scores file would have been replaced by recommendations")
