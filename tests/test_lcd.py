@@ -185,6 +185,19 @@ def test_scale_control_is_a_constant_gradient_scale_that_the_weighted_reduction_
     assert 0.1 < float(w_lcd.mean()) < 0.9
 
 
+def test_scale_control_with_a_run_wide_constant():
+    batch, s, _ = _batch([1.0, 0.0, 1.0, 0.0, 1.0], [2.0, -1.0, 0.0, 3.0, -0.5])
+    s = s.clone().requires_grad_(True)
+    y = batch["label"]
+    losses = F.binary_cross_entropy_with_logits(s.detach(), y, reduction="none")
+    w, y_star = _active("lcd_scale", scale=0.3).weights_and_targets(batch, s, losses)
+    loss = (w * F.binary_cross_entropy_with_logits(s, y_star, reduction="none")).sum() / w.sum()
+    (grad,) = torch.autograd.grad(loss, s)
+    torch.testing.assert_close(grad, 0.3 * (torch.sigmoid(s) - y).detach() / len(s))  # λ = 0.3, not mean(w)
+    with pytest.raises(ConfigError):
+        build_method("lcd_scale", scale=1.5)
+
+
 def test_no_gradient_flows_through_the_prediction_in_the_target():
     batch, s, _ = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
     s = s.clone().requires_grad_(True)
