@@ -1,5 +1,5 @@
-"""Per model and method of a results folder: the best validation epoch of each seed's run, the first step LCD corrected and
-its mean mixing weight w (from the runs' ``method_state``).
+"""Per model and method of a results folder: the best validation epoch of each seed's run, the first step LCD
+corrected and its mean mixing weight w (from the runs' ``method_state``).
 
     python scripts/lcd_schedule.py docs/results/lcd_start_cpu
 """
