@@ -4,8 +4,9 @@ each of several baselines -- the tables of docs/results/lcd.md and uae_sim.md.
     python scripts/paired_table.py docs/results/lcd_table_cpu --vs none lcd --metrics auc_true auc
 
 One Markdown table per model: mean ± std over seeds of each metric, then ``RelaImpr % (p)`` of each metric against
-each baseline (denoiserec.report.summarize), the best validation epoch per seed, and the popularity row when the
-folder has one.
+each baseline (denoiserec.report.summarize), the share of the gap to the oracle closed on the first metric (against the
+first baseline, where the folder has an ``oracle`` row), the best validation epoch per seed, and the popularity row
+when the folder has one.
 """
 
 import argparse
@@ -43,13 +44,17 @@ def cmp(row, m):
 
 
 for model in models:
-    head = ["method", *args.metrics, *[f"{m} vs {b}" for b in args.vs for m in args.metrics], "best valid epoch"]
+    gap = f"gap_{args.metrics[0]}"
+    head = ["method", *args.metrics, *[f"{m} vs {b}" for b in args.vs for m in args.metrics],
+            f"gap closed ({args.metrics[0]})", "best valid epoch"]
     print(f"\n**{model}**\n\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     rows = [k for k in by_base[args.vs[0]] if k[0] == model]
     for key in rows:
         row = by_base[args.vs[0]][key]
         cells = [row["method"], *[cell(row, m) for m in args.metrics]]
         cells += [cmp(by_base[b][key], m) for b in args.vs for m in args.metrics]
+        g = by_base[args.vs[0]][key].get(gap)
+        cells.append("–" if g is None or math.isnan(g) else f"{g:+.2f}")
         ep = best_epoch.get(key, {})
         cells.append(", ".join(str(ep[s]) for s in sorted(ep)))
         print("| " + " | ".join(cells) + " |")
