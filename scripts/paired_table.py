@@ -18,11 +18,19 @@ ap = argparse.ArgumentParser()
 ap.add_argument("folders", nargs="+")
 ap.add_argument("--vs", nargs="+", default=["none"])
 ap.add_argument("--metrics", nargs="+", default=["auc_true", "auc"])
+ap.add_argument("--state", nargs="*", default=[], help="method_state keys to average over seeds (a.b: nested)")
 args = ap.parse_args()
 
 runs = [r for f in args.folders for r in load_runs(f)]
 best_epoch: dict = {}
+state: dict = {}
 for r in runs:
+    for k in args.state:
+        v = r.get("method_state") or {}
+        for part in k.split("."):
+            v = v.get(part) if isinstance(v, dict) else None
+        if isinstance(v, (int, float)):
+            state.setdefault((r["model"], r["method"], k), []).append(float(v))
     if r.get("history"):
         va = [h["valid_auc"] for h in r["history"]]
         best_epoch.setdefault((r["model"], r["method"]), {})[r["seed"]] = va.index(max(va)) + 1
@@ -46,7 +54,7 @@ def cmp(row, m):
 for model in models:
     gap = f"gap_{args.metrics[0]}"
     head = ["method", *args.metrics, *[f"{m} vs {b}" for b in args.vs for m in args.metrics],
-            f"gap closed ({args.metrics[0]})", "best valid epoch"]
+            f"gap closed ({args.metrics[0]})", *args.state, "best valid epoch"]
     print(f"\n**{model}**\n\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     rows = [k for k in by_base[args.vs[0]] if k[0] == model]
     for key in rows:
@@ -55,6 +63,9 @@ for model in models:
         cells += [cmp(by_base[b][key], m) for b in args.vs for m in args.metrics]
         g = by_base[args.vs[0]][key].get(gap)
         cells.append("–" if g is None or math.isnan(g) else f"{g:+.2f}")
+        for k in args.state:
+            v = state.get((*key, k))
+            cells.append(f"{sum(v) / len(v):.3f}" if v else "–")
         ep = best_epoch.get(key, {})
         cells.append(", ".join(str(ep[s]) for s in sorted(ep)))
         print("| " + " | ".join(cells) + " |")
