@@ -21,5 +21,6 @@ Departures from the paper, and why:
   elsewhere, as for Piki and Spotify.
 * *Hardest of k* for ``k >= 64`` scores the whole catalogue once and picks among the k drawn items (same
   result as scoring the k items, cheaper); the k items are drawn with replacement, so k may exceed the catalogue.
-* Not implemented: DDP, and the external RecBole SASRec baseline.
+* External baseline: RecBole's SASRec on the same training users' up sequences and the same test queries
+  (``benchmarks/seqrec_sasrec.py``, in its own venv), a row of the report beside the popularity scorers.
 """

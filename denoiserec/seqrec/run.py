@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import fields
 from pathlib import Path
 
@@ -88,10 +89,12 @@ def data_summary(data: SeqData) -> dict[str, float]:
 def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
              labels: list[str] | None = None, progress: bool = True) -> dict[str, dict[str, float]]:
     """Train and evaluate every labelled model (or those named) and the baselines for one seed; write the run
-    record and return ``{label: test metrics}``."""
+    record and return ``{label: test metrics}``. Under ``torchrun`` every process trains its share of each batch
+    (:func:`denoiserec.seqrec.train.train_model`) and evaluates; rank 0 writes."""
     data = prepare(cfg, log)
     table = cfg.get("models") or {"default": {}}
     record: dict = {"task": "seqrec", "seed": seed, "data": data_summary(data), "variants": {}, "baselines": {}}
+    main = int(os.environ.get("RANK", "0")) == 0
     results = {}
     for label in labels or list(table):
         if label not in table:
@@ -104,9 +107,10 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
         model, history, conv = train_model(data, mcfg, tcfg, ecfg, seed=seed, fingerprint=fp)
         per_user: dict = {}
         test = evaluate(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed, per_user)
-        save_seqrec(Path(out_dir) / "bundles" / f"seqrec__{label}__seed{seed}", model, data, mcfg,
-                    cfg.get("features"), {"variant": label, "seed": seed, "test": test, "data": cfg.get("data"),
-                                          "fingerprint": fp, "selected_epoch": conv.get("best_epoch")})
+        if main:
+            save_seqrec(Path(out_dir) / "bundles" / f"seqrec__{label}__seed{seed}", model, data, mcfg,
+                        cfg.get("features"), {"variant": label, "seed": seed, "test": test, "data": cfg.get("data"),
+                                              "fingerprint": fp, "selected_epoch": conv.get("best_epoch")})
         test.update(hard_share=history[-1]["hard_share"] if history else 0.0)
         if mcfg.feedback_inputs:
             test.update(model.feedback_similarity())
@@ -125,6 +129,8 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
                 ModelConfig())
     record["tier_positions"] = data.cascade.tier_shares_by_position(data.windows(fig1.max_len, True),
                                                                     data.train.fb == UP)
+    if not main:  # under torchrun, rank 0 writes
+        return results
     write_json(Path(out_dir) / "runs" / f"seqrec__seed{seed}.json", record)
     for label in record["variants"]:  # the seed is done: its per-epoch checkpoints are not needed any more
         (Path(out_dir) / "checkpoints" / f"seqrec__{label}__seed{seed}.pt").unlink(missing_ok=True)
