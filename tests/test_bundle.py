@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
     log = make_log(n_users=30, per_user=30)
     enc, parts = fit_encode_splits(log, FeatureConfig.from_dict(FEATURES))
     model = build_model("din", enc.spec, embed_dim=4)
-    trainer = Trainer(TrainConfig(epochs=2, batch_size=128, lr=0.01, progress=False))
+    trainer = Trainer(TrainConfig(epochs=2, batch_size=128, lr=0.01, progress=False, device="cpu"))  # as bundles
     trainer.fit(model, parts["train"], parts["valid"])
     path = save_ctr(tmp_path_factory.mktemp("b") / "din", model, enc, "din", {"embed_dim": 4})
     return log, parts, trainer, model, denoiserec.load(path)
@@ -90,7 +90,7 @@ def test_ctr_recommend_ranks_candidates(trained):
 def test_experiment_writes_a_bundle_per_run(tmp_path):
     prepared = write_log(make_log(n_users=30, per_user=30), tmp_path / "log", source="test")
     cfg = check_config({"name": "t", "data": {"path": str(prepared)}, "seeds": [0], "features": FEATURES,
-                        "train": {"epochs": 2, "batch_size": 128, "lr": 0.01},
+                        "train": {"epochs": 2, "batch_size": 128, "lr": 0.01, "device": "cpu"},
                         "models": {"deepfm": {"embed_dim": 4}}, "methods": {"lcd": {}}})
     out = run_experiment(cfg, tmp_path / "res", progress=False)
     folder = out / "bundles" / "deepfm__lcd__seed0"
