@@ -316,9 +316,10 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
              "every pair instead. *Italic rows* are the baselines (non-personal: `pop_up`: how often the item was "
              "an 'up' in training; `fewest_neg`: how few skips/downs it got; `oracle`, simulator only: the hidden "
              "preference of each test event, the ceiling the observed feedback allows). "
-             + ("`sasrec_recbole`: RecBole's SASRec (its defaults, 'up' inputs only) trained on the same training "
-                "users and scored on the same queries by the same code (benchmarks/seqrec_sasrec.py); its "
-                "`best_epoch` counts RecBole's epochs (early stopping on the validation users' MRR@10). "
+             + ("`sasrec_recbole`: RecBole's SASRec ('up' inputs only, the transformer rows' size; settings in "
+                "benchmarks/seqrec_sasrec.py) trained on the same training users and scored on the same queries "
+                "by the same code; its `best_epoch` counts RecBole's epochs (early stopping on the validation "
+                "users' GAUC). "
                 if any("sasrec_recbole" in r.get("external", {}) for r in runs) else "") +
              "`best_epoch` / `seconds_to_best`: "
              "epochs and training seconds to the best validation epoch. Δ: mean paired difference of the "
