@@ -14,10 +14,13 @@ repository root), on a ``task: seqrec`` config and the results folder of ``denoi
 'up' events only -- like the paper's baseline, it has no feedback-type input -- and RecBole's pre-split
 ("benchmark") atomic files carry them: ``<name>.train.inter`` holds, for every training user, each 'up' after
 her first with the previous ups (at most ``MAX_ITEM_LIST_LENGTH``) as ``item_id_list`` -- exactly RecBole's own
-sequential augmentation of her up sequence; ``<name>.valid.inter`` / ``<name>.test.inter`` hold each 'up' of the
-validation users' validation period / the test period with the query history of denoiserec's evaluation
-(the user's ups before the period); ``<name>.item`` lists every training item, so that SASRec's softmax covers
-the same catalogue as the transformer.
+sequential augmentation of her up sequence; ``<name>.valid.inter`` holds each 'up' of a validation user in her
+validation period with her previous ups (RecBole's next-item evaluation, for its early stopping; with the
+query history of the test protocol -- ups before the period only -- the simulator's validation file had one
+row, since its validation period covers most of those users' ups); ``<name>.test.inter`` holds each test-period
+'up' with the query history of denoiserec's evaluation (the user's ups before the period; used only by
+``--check``); ``<name>.item`` lists every training item, so that SASRec's softmax covers the same catalogue as
+the transformer.
 
 **Training**: RecBole's ``Trainer`` and SASRec with RecBole's defaults (2 heads, dropout 0.5, CE loss over all
 items, Adam lr 1e-3, max sequence 50, best validation epoch restored), except (:data:`SETTINGS`):
@@ -94,6 +97,21 @@ def _period_rows(seq: Sequences, part: str) -> list[str]:
     return _rows(seq.user[keep], seq.item[keep], [by_user[seq.user[i]] for i in keep])
 
 
+def _valid_rows(seq: Sequences) -> list[str]:
+    """Each 'up' of a validation user in the validation period with her previous ups (before or within the
+    period, last MAX_LEN): RecBole's own next-item evaluation, for its early stopping only."""
+    up = np.flatnonzero(seq.valid_user & ~seq.test & (seq.fb == UP) & (seq.item > 0))
+    users, items, hist = [], [], []
+    for u in np.unique(seq.user[up]):
+        ev = up[seq.user[up] == u]
+        for k in np.flatnonzero(seq.valid[ev]):
+            if k > 0:
+                users.append(u)
+                items.append(seq.item[ev[k]])
+                hist.append(seq.item[ev[max(0, k - MAX_LEN):k]])
+    return _rows(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64), hist)
+
+
 def _train_rows(train: Sequences) -> list[str]:
     """RecBole's sequential augmentation of every training user's up sequence (each up after the first)."""
     up = np.flatnonzero((train.fb == UP) & (train.item > 0))
@@ -112,8 +130,7 @@ def export(data: SeqData, folder: Path) -> dict[str, int]:
     d = folder / DATASET
     d.mkdir(parents=True, exist_ok=True)
     head = "user_id:token\titem_id_list:token_seq\titem_id:token"
-    parts = {"train": _train_rows(data.train), "valid": _period_rows(data.seq, "valid"),
-             "test": _period_rows(data.seq, "test")}
+    parts = {"train": _train_rows(data.train), "valid": _valid_rows(data.seq), "test": _period_rows(data.seq, "test")}
     if not parts["valid"]:  # RecBole needs validation rows; a tiny sample without any gets a training row
         parts["valid"] = parts["train"][-1:]  # (never a test row): early stopping is then blind, as the transformer's
     for name, rows in parts.items():
