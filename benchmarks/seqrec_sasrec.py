@@ -31,7 +31,9 @@ items, Adam lr 1e-3, max sequence 50, best validation epoch restored), except (:
   KuaiRand sample took ~100 s on the shared 2-core machine;
 * ``epochs: 60, stopping_step: 5, train_batch_size: 256`` (defaults 300, 10, 2048): CPU-sized; the default
   batch is 3 Adam steps per epoch on the simulator (with a cap of 20 epochs, the simulator's best epoch was
-  19.2 on average: the cap bound, hence 60);
+  19.2 on average: the cap bound, hence 60; with the validation file below it now stops at epoch ~4). The
+  KuaiRand sample's rows ran with ``--epochs 20``: its epochs are ~20-50 s on the shared machine and the
+  validation GAUC kept creeping up by ~1e-4 per epoch, so 60 epochs x 5 seeds did not fit;
 * ``valid_metric: GAUC`` (default MRR@10): RecBole's per-user AUC of the validation ups among all items, the
   nearest of its metrics to the paper's per-user AUC; MRR@10 over the 3.7k-item catalogue was 0.0000 at every
   epoch of a first run on the simulator, so early stopping on it never fired;
