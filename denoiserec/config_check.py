@@ -12,7 +12,7 @@ from denoiserec.io import safe_name
 from denoiserec.validate import at_least, check_fields, check_mapping, check_params, coerce, one_of
 
 KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "select", "baseline_model"}
+              "description", "select", "baseline_model", "target"}
 
 
 def _prefixed(where: str, e: Exception) -> ConfigError:
@@ -55,6 +55,18 @@ def check_data(data: object, where: str = "data") -> dict:
     if "options" in data:
         raise ConfigError(f"{where}.options: only with 'source' (options of a raw-data adapter)")
     return data
+
+
+def check_target(cfg: dict) -> None:
+    """``target`` (:mod:`denoiserec.data.target`): what the CTR task predicts; relabelled in memory, so not with a
+    streamed log."""
+    from denoiserec.data.target import TARGETS
+
+    target = cfg.get("target", "click")
+    if target not in TARGETS:
+        raise ConfigError(f"target: must be one of {sorted(TARGETS)}, got {target!r}")
+    if target != "click" and cfg["data"].get("stream") is True:
+        raise ConfigError(f"target: {target!r} relabels the log in memory; set data.stream: false")
 
 
 def check_split(split: object, where: str = "split") -> dict:
@@ -184,6 +196,7 @@ def check_config(cfg: object, where: str = "config") -> dict:
         if "description" in cfg:
             coerce(cfg["description"], str, "description")
         cfg["data"] = check_data(cfg["data"])
+        check_target(cfg)
         cfg["seeds"] = check_seeds(cfg.get("seeds", [0, 1, 2, 3, 4]))
         check_split(cfg.get("split"))
         check_features(cfg.get("features"))

@@ -61,13 +61,16 @@ def check_config(cfg: dict, where: str = "config") -> dict:
 
 
 def load_data(cfg: dict) -> pl.DataFrame:
-    """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']``."""
+    """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']`` and the label of
+    ``cfg['target']`` (:mod:`denoiserec.data.target`)."""
+    from denoiserec.data.target import relabel
+
     df = load_log(cfg["data"])
     if "split" not in df.columns:
         from denoiserec.data.split import split
 
         df = split(df, **(cfg.get("split") or {"how": "temporal"}))
-    return df
+    return relabel(df, cfg.get("target", "click"))
 
 
 def score_attention(method, train) -> dict:
@@ -114,7 +117,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         t0 = time.perf_counter()
         from denoiserec.data.store import streamed_splits, use_stream
 
-        if use_stream(cfg):  # logs larger than memory: encoded once into an on-disk store, read in batches
+        # logs larger than memory: encoded once into an on-disk store, read in batches (a relabelled target: in memory)
+        if cfg.get("target", "click") == "click" and use_stream(cfg):
             encoder, parts = streamed_splits(cfg)
         else:
             df = load_data(cfg)
