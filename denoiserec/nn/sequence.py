@@ -185,6 +185,10 @@ class UserMemory(nn.Module):
     out), and ``D = M − P`` is stored (no gradient through earlier batches' writes). Later batches, and
     evaluation, read the written state; evaluation does not write. ``D`` is in the ``state_dict``, so
     checkpoints and the best-epoch restore keep the written memory. Under DDP the buffer is broadcast from rank 0.
+
+    As written, this memory reads nearly the same vector for every user (``docs/results/dumn.md``): eq. 9 addresses
+    almost uniformly over 256 slots, and near-uniform writes plus the batch-level triplet targets make the slots
+    alike. That is measured and reported, not changed: eqs. 9-12 and 17-18 are followed as published.
     """
 
     def __init__(self, in_dim: int, slots: int = 256, width: int = 64, ffn: int = 512, key_strength: bool = False):
