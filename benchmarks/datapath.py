@@ -124,7 +124,7 @@ def make_log(rows: int, seed: int, path: Path) -> None:
 
 def run_both(rows: int, seed: int = 0) -> dict:
     from benchmarks import venv
-    from denoiserec.data.schema import FEEDBACK_CODE
+    from denoiserec.data.kinds import FEEDBACK_CODE
 
     work = ROOT / ".bench_venvs" / "datapath"
     log = work / f"log{rows}_s{seed}.parquet"

@@ -114,7 +114,7 @@ class CTRBundle:
         for c in ("user", "item"):
             if c not in log.columns:
                 raise DataError("log", f"missing required column {c!r}", column=c)
-        from denoiserec.data.schema import FEEDBACK_KINDS
+        from denoiserec.data.kinds import FEEDBACK_KINDS
 
         if "feedback" in log.columns:
             bad = log.filter(pl.col("feedback").is_not_null() & ~pl.col("feedback").is_in(list(FEEDBACK_KINDS)))
@@ -428,7 +428,8 @@ def load(path: str | Path) -> CTRBundle | SeqBundle:
         load_model(model, str(path / WEIGHTS))
         model.eval()
         return SeqBundle(path, meta, model, vocabs, pl.read_parquet(path / STATION_ITEMS))
-    from denoiserec.data.features import Encoder, FeatureConfig, FeatureSpec, HistoryConfig
+    from denoiserec.data.features import Encoder, FeatureConfig, HistoryConfig
+    from denoiserec.data.spec import FeatureSpec
     from denoiserec.models import build_model
 
     spec = FeatureSpec(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v

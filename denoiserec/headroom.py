@@ -18,7 +18,8 @@ import math
 
 import torch
 
-from denoiserec.data.features import EncodedData, FeatureSpec
+from denoiserec.data.features import EncodedData
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.errors import ConfigError
 from denoiserec.metrics import evaluate
 

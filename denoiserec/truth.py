@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.data.schema import FEEDBACK_CODE
+from denoiserec.data.kinds import FEEDBACK_CODE
 from denoiserec.metrics import auc
 
 

@@ -15,13 +15,9 @@ import numpy as np
 import polars as pl
 import torch
 
-from denoiserec.data.schema import (
-    FEEDBACK_CODE,
-    OPTIONAL,
-    POSITIVE_EXPLICIT,
-    SIDE_PREFIX,
-    TRUTH_PREFIX,
-)
+from denoiserec.data.kinds import FEEDBACK_CODE, POSITIVE_EXPLICIT
+from denoiserec.data.schema import OPTIONAL, SIDE_PREFIX, TRUTH_PREFIX
+from denoiserec.data.spec import FeatureSpec
 
 #: Optional canonical columns used as categorical features when present. ``played_ratio`` is left out on
 #: purpose: it reveals skips, i.e. the label.
@@ -79,28 +75,6 @@ class FeatureConfig:
                 s["kinds"] = tuple(s["kinds"])
             seqs[name] = HistoryConfig(**{**base.__dict__, **s})
         return cls(sequences=seqs, **d)
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """The encoded feature layout that models are built from."""
-
-    categorical: tuple[str, ...]
-    cardinalities: tuple[int, ...]  # per field, including the OOV id 0
-    numeric: tuple[str, ...]
-    sequences: tuple[tuple[str, int], ...]  # (name, max_len); ids are in the ``item`` field's vocabulary
-    n_feedback_kinds: int = len(FEEDBACK_CODE) + 1  # feedback codes, 0 = padding
-
-    def field_index(self, name: str) -> int:
-        return self.categorical.index(name)
-
-    @property
-    def item_field(self) -> int:
-        return self.field_index("item")
-
-    @property
-    def user_field(self) -> int | None:
-        return self.field_index("user") if "user" in self.categorical else None
 
 
 class EncodedData:

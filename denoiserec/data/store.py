@@ -42,7 +42,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import torch
 
-from denoiserec.data.features import EncodedData, Encoder, FeatureConfig, FeatureSpec, HistoryConfig
+from denoiserec.data.features import EncodedData, Encoder, FeatureConfig, HistoryConfig
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.data.split import TEST, TRAIN, VALID, _check, _seeded_units, split
 from denoiserec.errors import ConfigError, DataError
 from denoiserec.io import atomic_path

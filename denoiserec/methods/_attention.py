@@ -26,8 +26,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from denoiserec.data.features import EncodedData, FeatureSpec
-from denoiserec.data.schema import FEEDBACK_CODE
+from denoiserec.data.features import EncodedData
+from denoiserec.data.kinds import FEEDBACK_CODE
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.errors import ConfigError
 from denoiserec.methods._sessions import Sessions, SessionTensors
 from denoiserec.methods.base import Method

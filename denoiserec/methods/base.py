@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.data.features import EncodedData, FeatureSpec
+from denoiserec.data.features import EncodedData
+from denoiserec.data.spec import FeatureSpec
 
 
 class Method:
