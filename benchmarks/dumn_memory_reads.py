@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.experiment import load_config, load_data
 from denoiserec.models import build_model
 from denoiserec.train.trainer import TrainConfig, Trainer

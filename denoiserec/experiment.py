@@ -35,7 +35,8 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from denoiserec.data.features import FeatureConfig, fit_encode_splits
+from denoiserec.data.encoder import fit_encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.load import load_log
 from denoiserec.errors import ConfigError
 from denoiserec.headroom import oracle_labels, popularity_result

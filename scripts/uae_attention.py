@@ -20,7 +20,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.simulate import SimConfig, simulate
 from denoiserec.experiment import score_attention
 from denoiserec.methods import build_method

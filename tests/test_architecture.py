@@ -18,7 +18,8 @@ The rules asserted:
 3. ``denoiserec.methods`` never reaches ``denoiserec.models`` (directly or through other modules) and vice
    versa; ``denoiserec.nn`` reaches neither. What models and methods share lives in ``denoiserec.nn``.
 4. Every module of the model, method and source packages is registered by name there (and only those).
-5. Importing the models and :mod:`denoiserec.nn` does not import polars (the model contract is light).
+5. ``denoiserec.data`` reaches neither the trainer, the models, the methods nor ``nn``.
+6. Importing the models and :mod:`denoiserec.nn` does not import polars (the model contract is light).
 """
 
 from __future__ import annotations
@@ -146,6 +147,16 @@ def test_the_library_never_imports_the_orchestration_layer():
 def test_methods_and_models_stay_apart(source, forbidden):
     graph = _graph()
     bad = {(m, t) for m in graph if m == source or m.startswith(source + ".")
+           for t in _reaches(graph, m) if t == forbidden or t.startswith(forbidden + ".")}
+    assert not bad
+
+
+@pytest.mark.parametrize("forbidden", ["denoiserec.train", "denoiserec.models", "denoiserec.methods", "denoiserec.nn"])
+def test_data_flows_one_way(forbidden):
+    """Data never reaches what consumes it: the encoder returns :class:`denoiserec.data.tensors.EncodedTensors`,
+    which the trainer batches (:mod:`denoiserec.train.encoded`), not the other way round."""
+    graph = _graph()
+    bad = {(m, t) for m in graph if m.startswith("denoiserec.data.") or m == "denoiserec.data"
            for t in _reaches(graph, m) if t == forbidden or t.startswith(forbidden + ".")}
     assert not bad
 

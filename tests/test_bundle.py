@@ -13,7 +13,8 @@ from conftest import make_log
 
 import denoiserec
 from denoiserec.bundle import save_ctr
-from denoiserec.data.features import FeatureConfig, fit_encode_splits
+from denoiserec.data.encoder import fit_encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.log import write_log
 from denoiserec.errors import DataError, OutputError
 from denoiserec.experiment import check_config, run_experiment

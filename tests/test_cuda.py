@@ -8,9 +8,11 @@ import torch
 from conftest import make_log
 from test_fast_paths import _fit
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.methods import build_method
 from denoiserec.models import build_model
+from denoiserec.train.encoded import batchable
 from denoiserec.train.trainer import TrainConfig, Trainer
 
 pytestmark = pytest.mark.cuda
@@ -90,6 +92,6 @@ def test_methods_run_on_the_device(data, name):
     model = build_model("deepfm", spec, embed_dim=4, hidden=(16,))
     trainer = Trainer(TrainConfig(epochs=1, batch_size=128, progress=False, device="cuda"))
     trainer.fit(model, parts["train"], None, method, spec)
-    batch = next(parts["train"].to("cuda").batches(32))
+    batch = next(batchable(parts["train"].to("cuda")).batches(32))
     w, y = method.weights_and_targets(batch, torch.zeros(32, device="cuda"), torch.rand(32, device="cuda"))
     assert w.is_cuda and y.is_cuda

@@ -9,7 +9,8 @@ from conftest import make_log
 
 import denoiserec.models.dumn as dumn_module
 import denoiserec.nn.sequence as seq
-from denoiserec.data.features import DUMN_KINDS, FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import DUMN_KINDS, FeatureConfig
 from denoiserec.data.kinds import FEEDBACK_CODE
 from denoiserec.metrics import auc
 from denoiserec.models import build_model
@@ -379,8 +380,8 @@ def test_trains_through_the_trainer_and_beats_popularity(small_catalogue, name):
 
 
 def test_popularity_learns_the_item_click_rate_order():
-    from denoiserec.data.features import EncodedData
     from denoiserec.data.spec import FeatureSpec
+    from denoiserec.train.encoded import EncodedData
 
     spec = FeatureSpec(categorical=("user", "item"), cardinalities=(2, 11), numeric=(), sequences=())
     g = torch.Generator().manual_seed(0)

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from conftest import make_log
 from scipy import special
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.errors import ConfigError
 from denoiserec.methods import build_method
 from denoiserec.methods.lcd import BetaCDF, normalised_loss

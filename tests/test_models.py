@@ -11,13 +11,15 @@ import pytest
 import torch
 from conftest import make_log
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.split import split
 from denoiserec.metrics import auc
 from denoiserec.models import build_model
 from denoiserec.models.autoint import InteractingLayer
 from denoiserec.models.xdeepfm import CIN
 from denoiserec.nn.layers import CrossNetwork
+from denoiserec.train.encoded import batchable
 from denoiserec.train.trainer import TrainConfig, Trainer
 
 ZOO = ["lr", "fm", "widedeep", "youtubenet", "deepfm", "xdeepfm", "dcn", "dcnv2", "autoint", "pnn"]
@@ -94,7 +96,7 @@ def _model(name: str, spec, **hp) -> torch.nn.Module:
 
 
 def _batch(parts, n: int = 32) -> dict[str, torch.Tensor]:
-    return next(parts["train"].batches(n))
+    return next(batchable(parts["train"]).batches(n))
 
 
 @pytest.mark.parametrize("name,hp", [(m, {}) for m in ZOO] + VARIANTS)

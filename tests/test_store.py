@@ -6,7 +6,8 @@ import polars as pl
 import pytest
 import torch
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.simulate import SimConfig, simulate_to
 from denoiserec.data.split import split
 from denoiserec.data.store import build_store, cached_store, open_store, store_key

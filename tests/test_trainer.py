@@ -1,7 +1,8 @@
 import torch
 from conftest import make_log
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.methods import build_method
 from denoiserec.methods.base import Method
 from denoiserec.models import build_model

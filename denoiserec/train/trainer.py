@@ -31,11 +31,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from denoiserec.data.features import EncodedData
+from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
 from denoiserec.metrics import evaluate
 from denoiserec.train.batch import method_inputs, model_inputs, without_truth
+from denoiserec.train.encoded import batchable
 
 
 @dataclass
@@ -266,7 +267,7 @@ class Trainer:
         return new < best if self.config.monitor == "logloss" else new > best
 
     @torch.no_grad()
-    def predict(self, model: torch.nn.Module, data: EncodedData) -> torch.Tensor:
+    def predict(self, model: torch.nn.Module, data: EncodedTensors) -> torch.Tensor:
         """Logits for every row of ``data`` (on CPU, float32). Under DDP every rank scores a shard and the
         shards are gathered, so every rank returns the full, identically ordered vector."""
         module = model.module if hasattr(model, "module") else model
@@ -274,7 +275,7 @@ class Trainer:
         module.eval()
         n = len(data)
         idx = torch.arange(self.rank, n, self.world)
-        part = data.subset(idx) if self.world > 1 else data
+        part = batchable(data.subset(idx) if self.world > 1 else data)
         outs = []
         for batch in part.batches(self.config.eval_batch_size):
             batch = {k: v.to(self.device, non_blocking=True) for k, v in model_inputs(batch).items()}
@@ -295,11 +296,11 @@ class Trainer:
             full[r::self.world] = g[: len(range(r, n, self.world))].cpu()
         return full
 
-    def evaluate(self, model: torch.nn.Module, data: EncodedData) -> dict[str, float]:
+    def evaluate(self, model: torch.nn.Module, data: EncodedTensors) -> dict[str, float]:
         return evaluate(self.predict(model, data), data.tensors)
 
     # ------------------------------------------------------------------------------------------------------
-    def fit(self, model: torch.nn.Module, train: EncodedData, valid: EncodedData | None = None,
+    def fit(self, model: torch.nn.Module, train: EncodedTensors, valid: EncodedTensors | None = None,
             method: Method | None = None, spec=None, fingerprint: str | None = None) -> torch.nn.Module:
         """Train ``model`` in place with ``method`` (default: none); returns the best model on ``valid``.
 
@@ -307,7 +308,7 @@ class Trainer:
         checkpoint with another fingerprint is not resumed from (the run restarts, saying so)."""
         cfg = self.config
         method = method or Method()
-        train = without_truth(train)  # the hidden truth reaches only the metrics (denoiserec.train.batch)
+        train = batchable(without_truth(train))  # the hidden truth reaches only the metrics (denoiserec.train.batch)
         generator = seed_everything(cfg.seed)
         model.to(self.device)
         method.fit(train, spec, self.device)
