@@ -58,7 +58,7 @@ def main() -> None:
     trainer = Trainer(TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": args.seed, "progress": False}))
     trainer.fit(model, parts["train"], parts["valid"])
     after = summary(reads(model, rows))
-    print(f"dumn {hp} seed {args.seed}: test auc {trainer.evaluate(model, parts['test'])['auc']:.4f}")
+    print(f"dumn {hp} seed {args.seed}: test auc {trainer.split_metrics(model, parts['test'])['auc']:.4f}")
     print("train_aux_loss per epoch:", [round(h["train_aux_loss"], 4) for h in trainer.history])
     print("memory | mean pairwise cos before (raw, centred) | after (raw, centred)")
     for n in before:

@@ -21,7 +21,7 @@ import torch
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
-from denoiserec.metrics import evaluate
+from denoiserec.metrics import split_metrics
 
 ORACLE_KEY = "oracle"
 
@@ -49,8 +49,8 @@ def popularity_scores(train: EncodedTensors, test: EncodedTensors, spec: Feature
 def popularity_result(parts: dict[str, EncodedTensors], spec: FeatureSpec) -> dict:
     """A result record (like a run's) of the popularity scorer on the valid and test parts."""
     return {"model": "popularity", "method": "popularity", "seed": 0,
-            "test": evaluate(popularity_scores(parts["train"], parts["test"], spec), parts["test"].tensors),
-            "valid": evaluate(popularity_scores(parts["train"], parts["valid"], spec), parts["valid"].tensors)}
+            "test": split_metrics(popularity_scores(parts["train"], parts["test"], spec), parts["test"].tensors),
+            "valid": split_metrics(popularity_scores(parts["train"], parts["valid"], spec), parts["valid"].tensors)}
 
 
 def add_gap_closed(rows: list[dict], baseline: str | None, oracle: set[tuple[str, str]],
