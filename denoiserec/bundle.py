@@ -22,6 +22,7 @@ bundle keeps its 'up' kinds as resolved on the training log (``up: auto``).
 
 from __future__ import annotations
 
+import copy
 import json
 import platform
 from dataclasses import asdict, dataclass, field
@@ -70,7 +71,8 @@ def _write(path: str | Path, meta: dict, model: torch.nn.Module, vocabs: pl.Data
 
     path = Path(path)
     with output_dir(path, "bundle") as tmp:  # replaces only a previous bundle; refuses anything else
-        save_model(model.cpu() if next(model.parameters()).device.type != "cpu" else model, str(tmp / WEIGHTS))
+        cpu = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()  # caller's stays
+        save_model(cpu, str(tmp / WEIGHTS))
         vocabs.write_parquet(tmp / VOCABS)
         for name, df in (extra or {}).items():
             df.write_parquet(tmp / name)

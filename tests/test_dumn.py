@@ -250,7 +250,7 @@ def _fit(spec, parts, epochs=2, seed=0, **hp):
     torch.manual_seed(seed)
     model = build_model("dumn", spec, embed_dim=8, **{**SMALL["dumn"], **hp})
     trainer = Trainer(TrainConfig(epochs=epochs, batch_size=128, lr=5e-3, progress=False, patience=10, threads=1,
-                                  seed=seed))
+                                  seed=seed, device="cpu"))  # the tests below feed CPU tensors
     trainer.fit(model, parts["train"], parts["valid"])
     return model, trainer
 
@@ -392,6 +392,7 @@ def test_popularity_learns_the_item_click_rate_order():
     data = EncodedData({"cat": cat, "num": torch.zeros(4000, 0), "label": label, "active": torch.ones(4000)})
     torch.manual_seed(0)
     model = build_model("popularity", spec)
-    Trainer(TrainConfig(epochs=10, batch_size=256, lr=5e-2, progress=False, threads=1)).fit(model, data, None)
+    Trainer(TrainConfig(epochs=10, batch_size=256, lr=5e-2, progress=False, threads=1, device="cpu")).fit(
+        model, data, None)
     bias = model.item_bias.weight.detach().squeeze(1)[1:]
     assert torch.equal(torch.argsort(bias), torch.arange(10))

@@ -439,13 +439,13 @@ def test_checkpoint_of_another_config_is_not_resumed_and_method_state_is(tmp_pat
 
 
 def test_rng_states_restored_as_cpu_byte_tensors():
-    from denoiserec.train.trainer import _rng_states, _set_rng_states
+    from denoiserec.train.trainer import rng_states, set_rng_states
 
     g = torch.Generator().manual_seed(3)
-    saved = _rng_states(g)
+    saved = rng_states(g)
     a = torch.rand(3, generator=g), torch.rand(3)
     moved = {**saved, "generator": saved["generator"].to(torch.int64), "torch": saved["torch"].to(torch.int64)}
-    _set_rng_states(g, moved)  # any device/dtype the checkpoint held comes back as a CPU ByteTensor
+    set_rng_states(g, moved)  # any device/dtype the checkpoint held comes back as a CPU ByteTensor
     assert torch.equal(torch.rand(3, generator=g), a[0]) and torch.equal(torch.rand(3), a[1])
 
 

@@ -45,7 +45,15 @@ from denoiserec.errors import ConfigError
 from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, period_metrics
 from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, sample_negatives
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
-from denoiserec.train.trainer import Trainer, load_checkpoint, make_adam, resolve_device, seed_everything
+from denoiserec.train.trainer import (
+    Trainer,
+    load_checkpoint,
+    make_adam,
+    resolve_device,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
 
 
 @dataclass
@@ -201,7 +209,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         rng.bit_generator.state = state["rng"]["numpy_generator"]
-        torch.set_rng_state(state["rng"]["torch"])
+        set_rng_states(None, state["rng"])  # torch (CPU and CUDA: dropout draws there), NumPy, Python
         start, history, elapsed, done = state["epoch"], state["history"], state["elapsed"], state["done"]
         best, best_state, conv = state["best"], state["best_state"], state["conv"]
     for epoch in range(start, tcfg.epochs):
@@ -259,7 +267,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         done = stop
         if ckpt is not None:
             Trainer._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch + 1,
-                                 "rng": {"numpy_generator": rng.bit_generator.state, "torch": torch.get_rng_state()},
+                                 "rng": {"numpy_generator": rng.bit_generator.state, **rng_states(None)},
                                  "history": history, "elapsed": elapsed, "done": done, "best": best,
                                  "best_state": best_state, "conv": conv, "fingerprint": fingerprint})
         if stop:

@@ -336,7 +336,7 @@ class Trainer:
                 stale = state["stale"]
                 self.history = state["history"]
                 method.load_state_dict(state.get("method") or {})
-                _set_rng_states(generator, state["rng"])
+                set_rng_states(generator, state["rng"])
             except (KeyError, TypeError, ValueError, RuntimeError) as e:
                 raise _corrupt(ckpt, f"does not fit this run: {type(e).__name__}: {e}") from None
         if graph and self.device.type == "cuda":  # a resumed lr comes back on the CPU: the captured step reads
@@ -393,7 +393,7 @@ class Trainer:
             if ckpt is not None and self.rank == 0:
                 self._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch,
                                   "best": best, "best_state": best_state, "stale": stale, "history": self.history,
-                                  "rng": _rng_states(generator), "method": method.state_dict(),
+                                  "rng": rng_states(generator), "method": method.state_dict(),
                                   "fingerprint": fingerprint, "config": asdict(cfg)})
         if best_state is not None and cfg.restore_best:
             model.load_state_dict(best_state)
@@ -475,12 +475,14 @@ def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict | None:
     return state
 
 
-def _rng_states(generator: torch.Generator) -> dict:
-    """Every random state training draws from, as CPU tensors and plain lists (``weights_only``-loadable)."""
+def rng_states(generator: torch.Generator | None) -> dict:
+    """Every random state training draws from (the CUDA generators too), as CPU tensors and plain lists
+    (``weights_only``-loadable)."""
     np_state = np.random.get_state()
-    out = {"generator": generator.get_state(), "torch": torch.get_rng_state(),
-           "numpy": [np_state[0], np_state[1].tolist(), *[x for x in np_state[2:]]],
+    out = {"torch": torch.get_rng_state(), "numpy": [np_state[0], np_state[1].tolist(), *[x for x in np_state[2:]]],
            "python": _listify(random.getstate())}
+    if generator is not None:
+        out["generator"] = generator.get_state()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         out["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
     return out
@@ -499,8 +501,9 @@ def _byte_state(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to("cpu", torch.uint8)
 
 
-def _set_rng_states(generator: torch.Generator, rng: dict) -> None:
-    generator.set_state(_byte_state(rng["generator"]))
+def set_rng_states(generator: torch.Generator | None, rng: dict) -> None:
+    if generator is not None:
+        generator.set_state(_byte_state(rng["generator"]))
     torch.set_rng_state(_byte_state(rng["torch"]))
     name, keys, *rest = rng["numpy"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
