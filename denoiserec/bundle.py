@@ -147,7 +147,7 @@ class CTRBundle:
                                 pl.col("timestamp").cast(pl.Int64))
 
     def encode(self, log: pl.DataFrame, rows: np.ndarray | None = None):
-        """(EncodedData of every row, out-of-vocabulary counts per field over ``rows``, default all)."""
+        """(EncodedTensors of every row, out-of-vocabulary counts per field over ``rows``, default all)."""
         log = self._complete(log)
         data = self.encoder.transform(log)
         cat = data["cat"] if rows is None else data["cat"][torch.from_numpy(rows)]

@@ -102,7 +102,7 @@ def test_saving_a_bundle_leaves_the_model_on_the_gpu(data, tmp_path):
     the GPU trainer's within float32 rounding (CPU and GPU kernels differ in the last bits)."""
     import denoiserec
     from denoiserec.bundle import save_ctr
-    from denoiserec.data.features import fit_encode_splits
+    from denoiserec.data.encoder import fit_encode_splits
 
     log = make_log(n_users=30, per_user=30)
     enc, parts = fit_encode_splits(log, FeatureConfig())
