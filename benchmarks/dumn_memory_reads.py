@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.experiment import load_config, load_data
 from denoiserec.models import build_model
 from denoiserec.nn.sequence import UserMemory
@@ -102,7 +103,7 @@ def main() -> None:
     trainer = Trainer(TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": args.seed, "progress": False}))
     trainer.fit(model, parts["train"], parts["valid"])
     after = summary(model, reads(model, rows))
-    auc = trainer.evaluate(model, parts["test"])["auc"]
+    auc = trainer.split_metrics(model, parts["test"])["auc"]
     flags = [f for f, on in (("no-write", args.no_write), ("zero-bias", args.zero_bias),
                              (f"sharpness {args.sharpness}", args.sharpness)) if on]
     print(f"dumn {hp} {flags} seed {args.seed}: test auc {auc:.4f}")

@@ -86,7 +86,7 @@ def check_split(split: object, where: str = "split") -> dict:
 
 def check_features(features: object, where: str = "features") -> dict:
     from denoiserec.data.features import FeatureConfig, HistoryConfig
-    from denoiserec.data.schema import FEEDBACK_KINDS
+    from denoiserec.data.kinds import FEEDBACK_KINDS
 
     d = check_fields(FeatureConfig, features, where, rules={"min_count": at_least(1), "impute": one_of(None, "mean")},
                      skip=("sequences",))

@@ -35,7 +35,8 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from denoiserec.data.features import FeatureConfig, fit_encode_splits
+from denoiserec.data.encoder import fit_encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.load import load_log
 from denoiserec.errors import ConfigError
 from denoiserec.headroom import oracle_labels, popularity_result
@@ -155,8 +156,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 "model": model_label, "method": method_label, "seed": seed,
                 "model_module": model_name, "method_module": method_name,
                 "model_params": mhp, "method_params": hp, **({"oracle": True} if oracle else {}),
-                "test": trainer.evaluate(model, parts["test"]),
-                "valid": trainer.evaluate(model, parts["valid"]),
+                "test": trainer.split_metrics(model, parts["test"]),
+                "valid": trainer.split_metrics(model, parts["valid"]),
                 "history": trainer.history,
                 "method_state": {**method.state(), **score_attention(method, parts["train"])},
                 "train_seconds": seconds, "prepare_seconds": prep_seconds,

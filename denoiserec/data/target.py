@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from denoiserec.data.schema import TRUTH_PREFIX
+from denoiserec.data.schema import truth_columns
 
 #: target -> feedback kinds labelled 1 (``None``: the log's label as it is)
 TARGETS: dict[str, tuple[str, ...] | None] = {"click": None, "dislike": ("dislike",)}
@@ -28,5 +28,5 @@ def relabel(df: pl.DataFrame, target: str = "click") -> pl.DataFrame:
     kinds = TARGETS[target]
     if kinds is None:
         return df
-    df = df.drop([c for c in df.columns if c.startswith(TRUTH_PREFIX)])
+    df = df.drop(truth_columns(df.columns))
     return df.with_columns(label=pl.col("feedback").is_in(list(kinds)).cast(pl.Int8))

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from denoiserec.data.features import FeatureSpec
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.errors import ConfigError
 from denoiserec.nn.layers import MLP, FieldEmbedding
 
@@ -45,8 +45,9 @@ def user_item(embed: FieldEmbedding, batch: dict[str, torch.Tensor]) -> tuple[to
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Softmax of ``scores`` over ``mask``-ed entries; all-masked rows give all zeros (not NaN)."""
-    s = scores.float().masked_fill(~mask, NEG)
+    """Softmax of ``scores`` over ``mask``-ed entries; all-masked rows give all zeros (not NaN). Computed in the
+    scores' dtype when it is float64, else in float32 (half and bfloat16 scores too), and returned in theirs."""
+    s = scores.to(torch.float64 if scores.dtype == torch.float64 else torch.float32).masked_fill(~mask, NEG)
     return torch.softmax(s, dim=dim).masked_fill(~mask, 0.0).to(scores.dtype)
 
 
