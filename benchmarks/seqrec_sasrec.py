@@ -44,7 +44,7 @@ items, Adam lr 1e-3, max sequence 50, best validation epoch restored), except (:
 user's last 50 pre-test ups (the same history as the transformer's query, ups only) dotted with the item
 embeddings; SASRec has no station, so all stations of a user share a state. A user without any up in her
 history gets the state of the padding item (a non-personal score). Metrics:
-:func:`denoiserec.seqrec.evaluate.evaluate` (headline ``user_auc_down``, pooled ``pair_acc_down``, MRR/recall
+:func:`denoiserec.seqrec.evaluate.period_metrics` (headline ``user_auc_down``, pooled ``pair_acc_down``, MRR/recall
 among random items, skip-only users, coverage), identical to the transformer's and the popularity rows'.
 
 Writes ``<out>/runs/external__sasrec_recbole__seed<seed>.json`` per seed (test metrics, per-user AUCs for
@@ -73,7 +73,7 @@ if str(ROOT) not in sys.path:
 
 from denoiserec.data.sequences import UP, Sequences  # noqa: E402
 from denoiserec.io import write_json  # noqa: E402
-from denoiserec.seqrec.evaluate import EvalConfig, evaluate, histories  # noqa: E402
+from denoiserec.seqrec.evaluate import EvalConfig, histories, period_metrics  # noqa: E402
 from denoiserec.seqrec.run import data_summary, prepare  # noqa: E402
 from denoiserec.seqrec.train import SeqData  # noqa: E402
 
@@ -246,7 +246,7 @@ def run_seed(cfg: dict, seed: int, out_dir: Path, epochs: int | None = None, sto
             raise SystemExit(f"self-check failed: scores differ by {diff:.3g}")
     per_user: dict = {}
     ecfg = EvalConfig(**(cfg.get("eval") or {}))
-    test = evaluate(SASRecScorer(model, data.seq, item_ids), data.seq, ecfg, "test", seed, per_user)
+    test = period_metrics(SASRecScorer(model, data.seq, item_ids), data.seq, ecfg, "test", seed, per_user)
     write_json(out_dir / "runs" / f"external__{NAME}__seed{seed}.json",
                {"task": "seqrec", "external": NAME, "seed": seed, "data": data_summary(data), "rows": rows,
                 "params": {"library": "recbole==1.2.1", "model": "SASRec", **SETTINGS,

@@ -13,11 +13,12 @@ from conftest import make_log
 
 import denoiserec
 from denoiserec.bundle import save_ctr
-from denoiserec.data.features import FeatureConfig, fit_encode_splits
+from denoiserec.data.encoder import fit_encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.log import write_log
 from denoiserec.errors import DataError, OutputError
 from denoiserec.experiment import check_config, run_experiment
-from denoiserec.metrics import evaluate
+from denoiserec.metrics import split_metrics
 from denoiserec.models import build_model
 from denoiserec.train.trainer import TrainConfig, Trainer
 
@@ -109,7 +110,7 @@ def test_experiment_writes_a_bundle_per_run(tmp_path):
     test = log["split"].to_numpy() == 2
     enc, parts = fit_encode_splits(log, FeatureConfig.from_dict(FEATURES))
     logits = torch.from_numpy(b.predict(log).scores["logit"].to_numpy()[test])
-    assert evaluate(logits, parts["test"].tensors) == pytest.approx(run["test"], rel=0, abs=0)
+    assert split_metrics(logits, parts["test"].tensors) == pytest.approx(run["test"], rel=0, abs=0)
     with pytest.raises(OutputError, match="not a bundle folder"):
         save_ctr(prepared, b.model, b.encoder, "deepfm", {})  # a foreign folder is never overwritten
     assert (prepared / "events.parquet").exists()

@@ -9,8 +9,9 @@ from conftest import make_log
 
 import denoiserec.models.dumn as dumn_module
 import denoiserec.nn.sequence as seq
-from denoiserec.data.features import DUMN_KINDS, FeatureConfig, encode_splits
-from denoiserec.data.schema import FEEDBACK_CODE
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import DUMN_KINDS, FeatureConfig
+from denoiserec.data.kinds import FEEDBACK_CODE
 from denoiserec.metrics import auc
 from denoiserec.models import build_model
 from denoiserec.models.dsin import divide_sessions
@@ -374,12 +375,13 @@ def test_trains_through_the_trainer_and_beats_popularity(small_catalogue, name):
     model = build_model(name, spec, embed_dim=8, **SMALL.get(name, {}), **hp)
     trainer = Trainer(TrainConfig(epochs=10, batch_size=128, lr=2e-2, progress=False, patience=10, threads=1))
     trainer.fit(model, parts["train"], parts["valid"])
-    got = trainer.evaluate(model, parts["test"])["auc"]
+    got = trainer.split_metrics(model, parts["test"])["auc"]
     assert got > _popularity_auc(parts) + 0.1, got
 
 
 def test_popularity_learns_the_item_click_rate_order():
-    from denoiserec.data.features import EncodedData, FeatureSpec
+    from denoiserec.data.spec import FeatureSpec
+    from denoiserec.train.encoded import EncodedData
 
     spec = FeatureSpec(categorical=("user", "item"), cardinalities=(2, 11), numeric=(), sequences=())
     g = torch.Generator().manual_seed(0)

@@ -34,7 +34,7 @@ from denoiserec.data.load import load_log
 from denoiserec.data.sequences import UP, SeqSplitConfig, SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
 from denoiserec.io import write_json
-from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, OracleScorer, baseline_scorers, evaluate
+from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, OracleScorer, baseline_scorers, period_metrics
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, train_model
 
 _DATA_CACHE: dict[str, SeqData] = {}
@@ -106,7 +106,8 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
                                        + [table[label], seed], sort_keys=True, default=str).encode()).hexdigest()
         model, history, conv = train_model(data, mcfg, tcfg, ecfg, seed=seed, fingerprint=fp)
         per_user: dict = {}
-        test = evaluate(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed, per_user)
+        test = period_metrics(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed,
+                              per_user)
         if main:
             save_seqrec(Path(out_dir) / "bundles" / f"seqrec__{label}__seed{seed}", model, data, mcfg,
                         cfg.get("features"), {"variant": label, "seed": seed, "test": test, "data": cfg.get("data"),
@@ -123,7 +124,7 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
         scorers["oracle"] = OracleScorer(data.seq.truth)
     for name, scorer in scorers.items():
         per_user = {}
-        record["baselines"][name] = {"test": evaluate(scorer, data.seq, ecfg, "test", seed, per_user),
+        record["baselines"][name] = {"test": period_metrics(scorer, data.seq, ecfg, "test", seed, per_user),
                                      "per_user": per_user}
     fig1 = next((resolve_configs(cfg, v)[0] for v in table if resolve_configs(cfg, v)[0].feedback_inputs),
                 ModelConfig())

@@ -14,7 +14,7 @@ that window's input. Loss over the M masked positions::
 Without ``feedback_inputs`` the input holds 'up' events only and no type embedding (the paper's baseline).
 
 **Early stopping** (paper §2, Fig. 3). After every epoch the validation users are scored
-(:func:`denoiserec.seqrec.evaluate.evaluate` on ``part="valid"``); training stops after ``patience`` epochs
+(:func:`denoiserec.seqrec.evaluate.period_metrics` on ``part="valid"``); training stops after ``patience`` epochs
 without a better ``monitor`` (default: ``user_auc_down``, or ``user_auc_skip`` where the validation period
 has no downs) and ends with the best epoch's weights; where the validation users have no pair to score (tiny
 samples), it runs every epoch and the last one counts as the best. ``best_epoch`` (epochs to convergence) and
@@ -53,7 +53,7 @@ from tqdm.auto import tqdm
 
 from denoiserec.data.sequences import DOWN, UP, Sequences, subset, training_windows
 from denoiserec.errors import ConfigError
-from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, evaluate
+from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, period_metrics
 from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, random_items, sample_negatives
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
 from denoiserec.train.trainer import (
@@ -299,7 +299,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
                   "hard_share": tiers / max(count, 1)}
         stop = False
         if validate:
-            v = evaluate(ModelScorer(model, data.seq, "valid", ecfg.batch_size), data.seq, ecfg, "valid", seed)
+            v = period_metrics(ModelScorer(model, data.seq, "valid", ecfg.batch_size), data.seq, ecfg, "valid", seed)
             record.update({f"valid_{k}": x for k, x in v.items() if k.startswith(("user_auc", "pair_acc"))})
             score = v.get(monitor, float("nan"))
             blind = np.isnan(score) and (best is None or np.isnan(best))  # no validation pair (yet): no signal
@@ -310,7 +310,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         else:
             conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
         if tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0:
-            t = evaluate(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed)
+            t = period_metrics(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed)
             record.update({f"test_{k}": x for k, x in t.items() if k.startswith(("user_auc", "pair_acc"))})
         history.append(record)
         if show:
