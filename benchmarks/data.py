@@ -51,7 +51,8 @@ def widen(df: pl.DataFrame) -> pl.DataFrame:
 
 def build(path: Path, rows: int, seed: int = 0) -> dict:
     """Simulate ~``rows`` rows, encode the 40 fields with denoiserec and write ``path`` (npz). Returns info."""
-    from denoiserec.data.features import FeatureConfig, encode_splits
+    from denoiserec.data.encoder import encode_splits
+    from denoiserec.data.features import FeatureConfig
     from denoiserec.data.simulate import SimConfig, simulate
     from denoiserec.data.split import split
 

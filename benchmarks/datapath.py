@@ -1,5 +1,5 @@
 """Data-path benchmark: a simulated canonical log (parquet, with its ``split`` column) → model-ready arrays,
-by denoiserec (polars + numpy: ``features.encode_splits`` with the ``hist`` sequence, max_len 20) and by an
+by denoiserec (polars + numpy: ``encoder.encode_splits`` with the ``hist`` sequence, max_len 20) and by an
 equivalent pandas pipeline (run in the competitors' venv: pandas never enters denoiserec's environment).
 
 Both do the same work: read the file; fit vocabularies on the train rows (order: count desc, value asc; OOV 0)
@@ -43,7 +43,8 @@ def peak_rss_mib() -> float:
 def prepare_ours(log: str) -> dict[str, np.ndarray]:
     import polars as pl
 
-    from denoiserec.data.features import FeatureConfig, encode_splits
+    from denoiserec.data.encoder import encode_splits
+    from denoiserec.data.features import FeatureConfig
 
     df = pl.read_parquet(log)
     _, parts = encode_splits(df, FeatureConfig.from_dict({"sequences": {"hist": {"max_len": MAX_LEN}}}))
@@ -124,7 +125,7 @@ def make_log(rows: int, seed: int, path: Path) -> None:
 
 def run_both(rows: int, seed: int = 0) -> dict:
     from benchmarks import venv
-    from denoiserec.data.schema import FEEDBACK_CODE
+    from denoiserec.data.kinds import FEEDBACK_CODE
 
     work = ROOT / ".bench_venvs" / "datapath"
     log = work / f"log{rows}_s{seed}.parquet"

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from benchmarks.ours import build_model, encoded, fuxictr_init
-from denoiserec.data.features import FeatureSpec
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.methods.base import Method
 from denoiserec.train.trainer import GraphStep, TrainConfig, Trainer, make_adam
 

@@ -73,7 +73,7 @@ def step(which: str, mode: str, log: Path, work: Path, rows: int, model: str, hp
             describe.by_position_streamed(log)
     elif which == "encode":
         if mode == "memory":
-            from denoiserec.data.features import encode_splits
+            from denoiserec.data.encoder import encode_splits
             from denoiserec.data.split import split
 
             spec, parts = encode_splits(split(pl.read_parquet(log)), FeatureConfig.from_dict(FEATURES))
@@ -100,7 +100,7 @@ def step(which: str, mode: str, log: Path, work: Path, rows: int, model: str, hp
         extra["all_rows_per_second"] = speeds
     elif which == "epoch":
         if mode == "memory":
-            from denoiserec.data.features import EncodedData
+            from denoiserec.train.encoded import EncodedData
 
             saved = torch.load(tensors, weights_only=False)
             extra.update(_train(saved["spec"], EncodedData(saved["train"]), model, hparams))

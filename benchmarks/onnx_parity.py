@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     import denoiserec
     from denoiserec.bundle import save_ctr
-    from denoiserec.data.features import FeatureConfig, fit_encode_splits
+    from denoiserec.data.encoder import fit_encode_splits
+    from denoiserec.data.features import FeatureConfig
     from denoiserec.data.simulate import SimConfig, simulate
     from denoiserec.data.split import split
     from denoiserec.export import example_inputs, export_onnx, parity

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from denoiserec.data.features import EncodedData, FeatureSpec
+from denoiserec.data.spec import FeatureSpec
+from denoiserec.train.encoded import EncodedData
 from denoiserec.train.trainer import TrainConfig, Trainer
 
 EMBED, HIDDEN = 8, (256, 128, 64)

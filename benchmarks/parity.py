@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.competitors import _stub_ray  # noqa: E402
-from denoiserec.data.features import FeatureSpec  # noqa: E402
+from denoiserec.data.spec import FeatureSpec  # noqa: E402
 from denoiserec.models import build_model  # noqa: E402
 
 CATEGORICAL = (("user", 7), ("item", 11), ("artist", 5), ("context", 4))

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     import denoiserec
     from denoiserec.bundle import save_ctr
-    from denoiserec.data.features import FeatureConfig, fit_encode_splits
+    from denoiserec.data.encoder import fit_encode_splits
+    from denoiserec.data.features import FeatureConfig
     from denoiserec.data.simulate import SimConfig, simulate
     from denoiserec.data.split import split
     from denoiserec.export import export_onnx

@@ -9,6 +9,12 @@ imports it only for its parquet loader and its preprocessing, which the benchmar
 (RecBole's logging and FLOP counting). pandas lives only here, never in denoiserec's environment.
 
 ``python -m benchmarks.venv`` builds it alone; a marker file makes a second run a no-op.
+
+RecBole 1.2.1 predates NumPy 2 (its ``Config`` reads ``np.float_``) and pandas 3 (its ID remapping uses
+``Series.agg(len)`` element-wise), so its SASRec (``benchmarks/seqrec_sasrec.py``) runs in a second venv,
+``.bench_venvs/recbole``, with ``numpy<2`` and ``pandas<3`` and RecBole's own dependencies (``tensorboard``
+included: RecBole imports it unconditionally); the competitors' venv keeps the newest NumPy and pandas that the
+other benchmarks were measured with. ``python -m benchmarks.venv recbole`` builds it.
 """
 
 from __future__ import annotations
@@ -26,14 +32,23 @@ LIBS = ["deepctr-torch==0.3.0", "fuxictr==2.3.10", "recbole==1.2.1"]
 LIB_DEPS = ["numpy", "pandas", "pyarrow", "polars", "scikit-learn", "scipy", "tqdm", "pyyaml", "h5py", "pydantic",
             "requests", "colorlog==4.7.2", "colorama==0.4.4", "tabulate", "texttable", "psutil"]
 MARKER = VENV / ".complete"
+RECBOLE_VENV = ROOT / ".bench_venvs" / "recbole"
+RECBOLE_LIBS = ["recbole==1.2.1"]
+RECBOLE_DEPS = ["numpy>=1.26,<2", "pandas>=2.0,<3", "polars", "pyarrow", "scipy", "scikit-learn", "tqdm", "pyyaml",
+                "tensorboard", "colorlog==4.7.2", "colorama==0.4.4", "tabulate", "texttable", "psutil", "requests"]
+RECBOLE_MARKER = RECBOLE_VENV / ".complete"
 
 
 def python() -> Path:
     return VENV / "bin" / "python"
 
 
-def _pip(*args: str) -> None:
-    cmd = [str(python()), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args]
+def recbole_python() -> Path:
+    return RECBOLE_VENV / "bin" / "python"
+
+
+def _pip(*args: str, venv: Path = VENV) -> None:
+    cmd = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args]
     print("+", " ".join(cmd[1:]), file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
 
@@ -57,5 +72,24 @@ def ensure() -> Path:
     return python()
 
 
+def ensure_recbole() -> Path:
+    """Build RecBole's venv once (same torch rule as :func:`ensure`); return its interpreter."""
+    if RECBOLE_MARKER.exists():
+        return recbole_python()
+    if not recbole_python().exists():
+        RECBOLE_VENV.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(RECBOLE_VENV)], check=True)
+    _pip("--no-deps", TORCH, venv=RECBOLE_VENV)
+    _pip(*TORCH_DEPS, venv=RECBOLE_VENV)
+    _pip("--no-deps", *RECBOLE_LIBS, venv=RECBOLE_VENV)
+    _pip(*RECBOLE_DEPS, venv=RECBOLE_VENV)
+    check = ("import torch, recbole, pandas, polars; from recbole.config import Config; v = torch.__version__; "
+             "print(v, recbole.__version__, pandas.__version__); "
+             "assert torch.version.cuda is None, 'a CUDA torch was installed: ' + v")
+    subprocess.run([str(recbole_python()), "-c", check], check=True)
+    RECBOLE_MARKER.write_text(" ".join([TORCH, *RECBOLE_LIBS, *RECBOLE_DEPS]) + "\n")
+    return recbole_python()
+
+
 if __name__ == "__main__":
-    print(ensure())
+    print(ensure_recbole() if sys.argv[1:] == ["recbole"] else ensure())

@@ -22,6 +22,7 @@ bundle keeps its 'up' kinds as resolved on the training log (``up: auto``).
 
 from __future__ import annotations
 
+import copy
 import json
 import platform
 from dataclasses import asdict, dataclass, field
@@ -70,7 +71,8 @@ def _write(path: str | Path, meta: dict, model: torch.nn.Module, vocabs: pl.Data
 
     path = Path(path)
     with output_dir(path, "bundle") as tmp:  # replaces only a previous bundle; refuses anything else
-        save_model(model.cpu() if next(model.parameters()).device.type != "cpu" else model, str(tmp / WEIGHTS))
+        cpu = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()  # caller's stays
+        save_model(cpu, str(tmp / WEIGHTS))
         vocabs.write_parquet(tmp / VOCABS)
         for name, df in (extra or {}).items():
             df.write_parquet(tmp / name)
@@ -84,7 +86,7 @@ def _write(path: str | Path, meta: dict, model: torch.nn.Module, vocabs: pl.Data
 
 def save_ctr(path: str | Path, model: torch.nn.Module, encoder, model_module: str, model_params: dict,
              info: dict | None = None) -> Path:
-    """Save a CTR model (``Model(spec, **hparams)``) with its fitted :class:`~denoiserec.data.features.Encoder`."""
+    """Save a CTR model (``Model(spec, **hparams)``) with its fitted :class:`~denoiserec.data.encoder.Encoder`."""
     cfg = encoder.config
     meta = {
         "kind": "ctr", "model": model_module, "model_params": model_params,
@@ -114,7 +116,7 @@ class CTRBundle:
         for c in ("user", "item"):
             if c not in log.columns:
                 raise DataError("log", f"missing required column {c!r}", column=c)
-        from denoiserec.data.schema import FEEDBACK_KINDS
+        from denoiserec.data.kinds import FEEDBACK_KINDS
 
         if "feedback" in log.columns:
             bad = log.filter(pl.col("feedback").is_not_null() & ~pl.col("feedback").is_in(list(FEEDBACK_KINDS)))
@@ -145,7 +147,7 @@ class CTRBundle:
                                 pl.col("timestamp").cast(pl.Int64))
 
     def encode(self, log: pl.DataFrame, rows: np.ndarray | None = None):
-        """(EncodedData of every row, out-of-vocabulary counts per field over ``rows``, default all)."""
+        """(EncodedTensors of every row, out-of-vocabulary counts per field over ``rows``, default all)."""
         log = self._complete(log)
         data = self.encoder.transform(log)
         cat = data["cat"] if rows is None else data["cat"][torch.from_numpy(rows)]
@@ -297,7 +299,7 @@ class SeqBundle:
     def _histories(self, d: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For every event of ``d`` (sorted by user and time): the user's earlier input-eligible events, as the
         model was trained (in-vocabulary items; 'up' only without feedback inputs), left-padded to max_len - 1."""
-        from denoiserec.data.features import _group_starts, history
+        from denoiserec.data.history import group_starts, history
         from denoiserec.data.sequences import UP
 
         L = self.model.max_len - 1
@@ -305,7 +307,7 @@ class SeqBundle:
         mask = item > 0
         if not self.model.feedback_inputs:
             mask &= fb == UP
-        start = _group_starts(d["user"].to_numpy())
+        start = group_starts(d["user"].to_numpy())
         tok, fbs = history(item + 1, fb, mask, start, L)
         sts, _ = history(station, fb, mask, start, L)
         if not self.model.feedback_inputs:
@@ -428,7 +430,9 @@ def load(path: str | Path) -> CTRBundle | SeqBundle:
         load_model(model, str(path / WEIGHTS))
         model.eval()
         return SeqBundle(path, meta, model, vocabs, pl.read_parquet(path / STATION_ITEMS))
-    from denoiserec.data.features import Encoder, FeatureConfig, FeatureSpec, HistoryConfig
+    from denoiserec.data.encoder import Encoder
+    from denoiserec.data.features import FeatureConfig, HistoryConfig
+    from denoiserec.data.spec import FeatureSpec
     from denoiserec.models import build_model
 
     spec = FeatureSpec(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v

@@ -12,7 +12,7 @@ from denoiserec.io import safe_name
 from denoiserec.validate import at_least, check_fields, check_mapping, check_params, coerce, one_of
 
 KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "select", "baseline_model"}
+              "description", "select", "baseline_model", "target"}
 
 
 def _prefixed(where: str, e: Exception) -> ConfigError:
@@ -57,6 +57,18 @@ def check_data(data: object, where: str = "data") -> dict:
     return data
 
 
+def check_target(cfg: dict) -> None:
+    """``target`` (:mod:`denoiserec.data.target`): what the CTR task predicts; relabelled in memory, so not with a
+    streamed log."""
+    from denoiserec.data.target import TARGETS
+
+    target = cfg.get("target", "click")
+    if target not in TARGETS:
+        raise ConfigError(f"target: must be one of {sorted(TARGETS)}, got {target!r}")
+    if target != "click" and cfg["data"].get("stream") is True:
+        raise ConfigError(f"target: {target!r} relabels the log in memory; set data.stream: false")
+
+
 def check_split(split: object, where: str = "split") -> dict:
     from denoiserec.data import split as split_module
 
@@ -74,7 +86,7 @@ def check_split(split: object, where: str = "split") -> dict:
 
 def check_features(features: object, where: str = "features") -> dict:
     from denoiserec.data.features import FeatureConfig, HistoryConfig
-    from denoiserec.data.schema import FEEDBACK_KINDS
+    from denoiserec.data.kinds import FEEDBACK_KINDS
 
     d = check_fields(FeatureConfig, features, where, rules={"min_count": at_least(1), "impute": one_of(None, "mean")},
                      skip=("sequences",))
@@ -184,6 +196,7 @@ def check_config(cfg: object, where: str = "config") -> dict:
         if "description" in cfg:
             coerce(cfg["description"], str, "description")
         cfg["data"] = check_data(cfg["data"])
+        check_target(cfg)
         cfg["seeds"] = check_seeds(cfg.get("seeds", [0, 1, 2, 3, 4]))
         check_split(cfg.get("split"))
         check_features(cfg.get("features"))

@@ -35,7 +35,8 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from denoiserec.data.features import FeatureConfig, fit_encode_splits
+from denoiserec.data.encoder import fit_encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.load import load_log
 from denoiserec.errors import ConfigError
 from denoiserec.headroom import oracle_labels, popularity_result
@@ -61,13 +62,16 @@ def check_config(cfg: dict, where: str = "config") -> dict:
 
 
 def load_data(cfg: dict) -> pl.DataFrame:
-    """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']``."""
+    """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']`` and the label of
+    ``cfg['target']`` (:mod:`denoiserec.data.target`)."""
+    from denoiserec.data.target import relabel
+
     df = load_log(cfg["data"])
     if "split" not in df.columns:
         from denoiserec.data.split import split
 
         df = split(df, **(cfg.get("split") or {"how": "temporal"}))
-    return df
+    return relabel(df, cfg.get("target", "click"))
 
 
 def score_attention(method, train) -> dict:
@@ -114,7 +118,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         t0 = time.perf_counter()
         from denoiserec.data.store import streamed_splits, use_stream
 
-        if use_stream(cfg):  # logs larger than memory: encoded once into an on-disk store, read in batches
+        # logs larger than memory: encoded once into an on-disk store, read in batches (a relabelled target: in memory)
+        if cfg.get("target", "click") == "click" and use_stream(cfg):
             encoder, parts = streamed_splits(cfg)
         else:
             df = load_data(cfg)
@@ -151,8 +156,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 "model": model_label, "method": method_label, "seed": seed,
                 "model_module": model_name, "method_module": method_name,
                 "model_params": mhp, "method_params": hp, **({"oracle": True} if oracle else {}),
-                "test": trainer.evaluate(model, parts["test"]),
-                "valid": trainer.evaluate(model, parts["valid"]),
+                "test": trainer.split_metrics(model, parts["test"]),
+                "valid": trainer.split_metrics(model, parts["valid"]),
                 "history": trainer.history,
                 "method_state": {**method.state(), **score_attention(method, parts["train"])},
                 "train_seconds": seconds, "prepare_seconds": prep_seconds,

@@ -45,7 +45,8 @@ def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str)
     train["seed"] = seed
     return _digest({"data": data_fp, "split": cfg.get("split") or {"how": "temporal"},
                     "features": cfg.get("features"), "train": train, "model": cfg["models"][model],
-                    "model_label": model, "method": cfg["methods"][method], "method_label": method})
+                    "model_label": model, "method": cfg["methods"][method], "method_label": method,
+                    **({"target": cfg["target"]} if cfg.get("target", "click") != "click" else {})})
 
 
 def seqrec_fingerprint(cfg: dict, seed: int) -> str:

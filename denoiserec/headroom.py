@@ -18,14 +18,15 @@ import math
 
 import torch
 
-from denoiserec.data.features import EncodedData, FeatureSpec
+from denoiserec.data.spec import FeatureSpec
+from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
-from denoiserec.metrics import evaluate
+from denoiserec.metrics import split_metrics
 
 ORACLE_KEY = "oracle"
 
 
-def oracle_labels(part: EncodedData, where: str = "oracle") -> EncodedData:
+def oracle_labels(part: EncodedTensors, where: str = "oracle") -> EncodedTensors:
     """``part`` with ``label`` replaced by the hidden ``true_preference`` (simulated data only)."""
     if "true_preference" not in part.tensors:
         raise ConfigError(f"{where}: the oracle trains on the hidden true_preference, which this data lacks "
@@ -33,10 +34,10 @@ def oracle_labels(part: EncodedData, where: str = "oracle") -> EncodedData:
     truth = part["true_preference"]
     if torch.isnan(truth).any():
         raise ConfigError(f"{where}: true_preference is missing on some rows")
-    return EncodedData({**part.tensors, "label": truth.clone()})
+    return EncodedTensors({**part.tensors, "label": truth.clone()})
 
 
-def popularity_scores(train: EncodedData, test: EncodedData, spec: FeatureSpec) -> torch.Tensor:
+def popularity_scores(train: EncodedTensors, test: EncodedTensors, spec: FeatureSpec) -> torch.Tensor:
     """``log(1 + positives of the item in train)`` for every test row."""
     f = spec.item_field
     items_train = train["cat"][:, f].long()
@@ -45,11 +46,11 @@ def popularity_scores(train: EncodedData, test: EncodedData, spec: FeatureSpec) 
     return torch.log1p(positives[test["cat"][:, f].long()]).float()
 
 
-def popularity_result(parts: dict[str, EncodedData], spec: FeatureSpec) -> dict:
+def popularity_result(parts: dict[str, EncodedTensors], spec: FeatureSpec) -> dict:
     """A result record (like a run's) of the popularity scorer on the valid and test parts."""
     return {"model": "popularity", "method": "popularity", "seed": 0,
-            "test": evaluate(popularity_scores(parts["train"], parts["test"], spec), parts["test"].tensors),
-            "valid": evaluate(popularity_scores(parts["train"], parts["valid"], spec), parts["valid"].tensors)}
+            "test": split_metrics(popularity_scores(parts["train"], parts["test"], spec), parts["test"].tensors),
+            "valid": split_metrics(popularity_scores(parts["train"], parts["valid"], spec), parts["valid"].tensors)}
 
 
 def add_gap_closed(rows: list[dict], baseline: str | None, oracle: set[tuple[str, str]],

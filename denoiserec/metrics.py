@@ -101,7 +101,7 @@ def ctr_metrics(logits, labels, users) -> dict[str, float]:
     return {"auc": auc(logits, labels), "gauc": gauc(logits, labels, users), "logloss": logloss(probs, labels)}
 
 
-def evaluate(logits, tensors: dict) -> dict[str, float]:
+def split_metrics(logits, tensors: dict) -> dict[str, float]:
     """All CTR metrics against the observed (noisy) label, and -- on simulated data -- against the hidden
     truth (``true_preference``): ``auc_true``, ``gauc_true``, ``logloss_true``, plus metrics restricted to
     active rows (``auc_active``), whose labels are the user's explicit choices."""

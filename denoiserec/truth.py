@@ -1,5 +1,5 @@
 """Scores against the simulator's hidden truth (``docs/simulator.md``): the one place besides
-:func:`denoiserec.metrics.evaluate` (``*_true`` metrics) that reads ``true_*`` columns. The trainer drops them
+:func:`denoiserec.metrics.split_metrics` (``*_true`` metrics) that reads ``true_*`` columns. The trainer drops them
 before a model or method sees the data (:mod:`denoiserec.train.batch`); the experiment runner applies these
 scores after training.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.data.schema import FEEDBACK_CODE
+from denoiserec.data.kinds import FEEDBACK_CODE
 from denoiserec.metrics import auc
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.simulate import SimConfig, simulate
 from denoiserec.experiment import score_attention
 from denoiserec.methods import build_method
@@ -67,7 +68,7 @@ def main() -> None:
                 trainer = Trainer(TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=0.002, patience=1,
                                               seed=seed, progress=False, threads=args.threads))
                 trainer.fit(model, parts["train"], parts["valid"], method, spec)
-                test = trainer.evaluate(model, parts["test"])
+                test = trainer.split_metrics(model, parts["test"])
                 row.update({k: test[k] for k in ("gauc", "auc", "auc_true", "gauc_true") if k in test})
             else:
                 method.fit(parts["train"], spec, "cpu")

@@ -18,6 +18,8 @@ The rules asserted:
 3. ``denoiserec.methods`` never reaches ``denoiserec.models`` (directly or through other modules) and vice
    versa; ``denoiserec.nn`` reaches neither. What models and methods share lives in ``denoiserec.nn``.
 4. Every module of the model, method and source packages is registered by name there (and only those).
+5. ``denoiserec.data`` reaches neither the trainer, the models, the methods nor ``nn``.
+6. Importing the models and :mod:`denoiserec.nn` does not import polars (the model contract is light).
 """
 
 from __future__ import annotations
@@ -149,6 +151,16 @@ def test_methods_and_models_stay_apart(source, forbidden):
     assert not bad
 
 
+@pytest.mark.parametrize("forbidden", ["denoiserec.train", "denoiserec.models", "denoiserec.methods", "denoiserec.nn"])
+def test_data_flows_one_way(forbidden):
+    """Data never reaches what consumes it: the encoder returns :class:`denoiserec.data.tensors.EncodedTensors`,
+    which the trainer batches (:mod:`denoiserec.train.encoded`), not the other way round."""
+    graph = _graph()
+    bad = {(m, t) for m in graph if m.startswith("denoiserec.data.") or m == "denoiserec.data"
+           for t in _reaches(graph, m) if t == forbidden or t.startswith(forbidden + ".")}
+    assert not bad
+
+
 @pytest.mark.parametrize(("registry", "helpers"), [("denoiserec.models", set()), ("denoiserec.methods", {"base"}),
                                                    ("denoiserec.data.sources", set())])
 def test_every_module_of_a_registry_package_is_registered(registry, helpers):
@@ -161,3 +173,17 @@ def test_every_module_of_a_registry_package_is_registered(registry, helpers):
         registry, "SOURCES")))
     modules = {m.rpartition(".")[2] for m in MODULES if m.rpartition(".")[0] == registry}
     assert names == {m for m in modules if not m.startswith("_")} - helpers
+
+
+def test_models_and_nn_do_not_import_polars():
+    """The model contract (:mod:`denoiserec.data.spec`) is light: building any model imports torch, not polars."""
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib, denoiserec.models as m, denoiserec.nn.layers, denoiserec.nn.sequence, "
+            "denoiserec.nn.attention\n"
+            "for name in m.MODELS: importlib.import_module(f'denoiserec.models.{name}')\n"
+            "print(sorted(k for k in sys.modules if k == 'polars' or k.startswith('polars.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT.parent).stdout.strip()
+    assert out == "[]"

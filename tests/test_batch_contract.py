@@ -7,13 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from denoiserec.data.features import EncodedData, FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.schema import TRUTH_PREFIX
 from denoiserec.methods import available as methods
 from denoiserec.methods import build_method
 from denoiserec.models import available as models
 from denoiserec.models import build_model
 from denoiserec.train.batch import METADATA, is_model_input, method_inputs, model_inputs, without_truth
+from denoiserec.train.encoded import EncodedData, batchable
 from denoiserec.train.trainer import TrainConfig, Trainer
 
 #: every sequence any model attends over (DUMN's four, DIN/DIEN/DSIN's history, ``all``)
@@ -94,7 +96,7 @@ def test_every_method_returns_detached_weights_and_targets_of_shape_b(data, name
     assert set(method.needs) <= set(METADATA)
     method.fit(without_truth(parts["train"]), spec, "cpu")
     method.on_epoch_start(3)  # past every method's start epoch
-    batch = next(parts["train"].batches(32))
+    batch = next(batchable(parts["train"]).batches(32))
     given = method_inputs(batch, method.needs)
     assert set(given) == {"label", *method.needs}
     logits = torch.randn(32)

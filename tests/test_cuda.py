@@ -8,9 +8,11 @@ import torch
 from conftest import make_log
 from test_fast_paths import _fit
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.methods import build_method
 from denoiserec.models import build_model
+from denoiserec.train.encoded import batchable
 from denoiserec.train.trainer import TrainConfig, Trainer
 
 pytestmark = pytest.mark.cuda
@@ -80,7 +82,7 @@ def test_bf16_autocast_trains_on_cuda(data):
     trainer = Trainer(TrainConfig(epochs=6, batch_size=64, lr=1e-2, progress=False, patience=10, device="cuda",
                                   amp=True))
     trainer.fit(model, parts["train"], parts["valid"])
-    assert trainer.evaluate(model, parts["test"])["auc_true"] > 0.9
+    assert trainer.split_metrics(model, parts["test"])["auc_true"] > 0.9
 
 
 @pytest.mark.parametrize("name", ["lcd", "uae"])
@@ -90,6 +92,34 @@ def test_methods_run_on_the_device(data, name):
     model = build_model("deepfm", spec, embed_dim=4, hidden=(16,))
     trainer = Trainer(TrainConfig(epochs=1, batch_size=128, progress=False, device="cuda"))
     trainer.fit(model, parts["train"], None, method, spec)
-    batch = next(parts["train"].to("cuda").batches(32))
+    batch = next(batchable(parts["train"].to("cuda")).batches(32))
     w, y = method.weights_and_targets(batch, torch.zeros(32, device="cuda"), torch.rand(32, device="cuda"))
     assert w.is_cuda and y.is_cuda
+
+
+def test_saving_a_bundle_leaves_the_model_on_the_gpu(data, tmp_path):
+    """A bundle is written from a CPU copy: the caller's model stays on the GPU, and the bundle's CPU scores match
+    the GPU trainer's within float32 rounding (CPU and GPU kernels differ in the last bits)."""
+    import denoiserec
+    from denoiserec.bundle import save_ctr
+    from denoiserec.data.encoder import fit_encode_splits
+
+    log = make_log(n_users=30, per_user=30)
+    enc, parts = fit_encode_splits(log, FeatureConfig())
+    torch.manual_seed(0)
+    model = build_model("deepfm", enc.spec, embed_dim=4)
+    trainer = Trainer(TrainConfig(epochs=1, batch_size=128, lr=0.01, progress=False, **GPU))
+    trainer.fit(model, parts["train"], parts["valid"])
+    path = save_ctr(tmp_path / "b", model, enc, "deepfm", {"embed_dim": 4})
+    assert next(model.parameters()).device.type == "cuda"
+    test = log["split"].to_numpy() == 2
+    got = torch.from_numpy(denoiserec.load(path).predict(log).scores["logit"].to_numpy()[test])
+    assert torch.allclose(got.float(), trainer.predict(model, parts["test"]).cpu().float(), atol=1e-5)
+
+
+def test_seqrec_resume_on_cuda_continues_where_training_stopped(tmp_path):
+    """The seqrec checkpoint keeps the CUDA generator too (dropout draws there): a resumed run's losses equal an
+    uninterrupted one's."""
+    from test_negfeedback import test_checkpoint_resume_continues_where_training_stopped as resume
+
+    resume(tmp_path)  # on a GPU machine the trainer's "auto" device is CUDA

@@ -9,8 +9,9 @@ from conftest import make_log
 
 import denoiserec.models.dumn as dumn_module
 import denoiserec.nn.sequence as seq
-from denoiserec.data.features import DUMN_KINDS, FeatureConfig, encode_splits
-from denoiserec.data.schema import FEEDBACK_CODE
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import DUMN_KINDS, FeatureConfig
+from denoiserec.data.kinds import FEEDBACK_CODE
 from denoiserec.metrics import auc
 from denoiserec.models import build_model
 from denoiserec.models.dsin import divide_sessions
@@ -249,7 +250,7 @@ def _fit(spec, parts, epochs=2, seed=0, **hp):
     torch.manual_seed(seed)
     model = build_model("dumn", spec, embed_dim=8, **{**SMALL["dumn"], **hp})
     trainer = Trainer(TrainConfig(epochs=epochs, batch_size=128, lr=5e-3, progress=False, patience=10, threads=1,
-                                  seed=seed))
+                                  seed=seed, device="cpu"))  # the tests below feed CPU tensors
     trainer.fit(model, parts["train"], parts["valid"])
     return model, trainer
 
@@ -374,12 +375,13 @@ def test_trains_through_the_trainer_and_beats_popularity(small_catalogue, name):
     model = build_model(name, spec, embed_dim=8, **SMALL.get(name, {}), **hp)
     trainer = Trainer(TrainConfig(epochs=10, batch_size=128, lr=2e-2, progress=False, patience=10, threads=1))
     trainer.fit(model, parts["train"], parts["valid"])
-    got = trainer.evaluate(model, parts["test"])["auc"]
+    got = trainer.split_metrics(model, parts["test"])["auc"]
     assert got > _popularity_auc(parts) + 0.1, got
 
 
 def test_popularity_learns_the_item_click_rate_order():
-    from denoiserec.data.features import EncodedData, FeatureSpec
+    from denoiserec.data.spec import FeatureSpec
+    from denoiserec.train.encoded import EncodedData
 
     spec = FeatureSpec(categorical=("user", "item"), cardinalities=(2, 11), numeric=(), sequences=())
     g = torch.Generator().manual_seed(0)
@@ -390,6 +392,7 @@ def test_popularity_learns_the_item_click_rate_order():
     data = EncodedData({"cat": cat, "num": torch.zeros(4000, 0), "label": label, "active": torch.ones(4000)})
     torch.manual_seed(0)
     model = build_model("popularity", spec)
-    Trainer(TrainConfig(epochs=10, batch_size=256, lr=5e-2, progress=False, threads=1)).fit(model, data, None)
+    Trainer(TrainConfig(epochs=10, batch_size=256, lr=5e-2, progress=False, threads=1, device="cpu")).fit(
+        model, data, None)
     bias = model.item_bias.weight.detach().squeeze(1)[1:]
     assert torch.equal(torch.argsort(bias), torch.arange(10))

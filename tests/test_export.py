@@ -10,7 +10,8 @@ from conftest import make_log
 
 import denoiserec
 from denoiserec.bundle import save_ctr
-from denoiserec.data.features import FeatureConfig, fit_encode_splits
+from denoiserec.data.encoder import fit_encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.export import example_inputs, export_onnx, parity
 from denoiserec.models import build_model
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from conftest import make_log
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.errors import ConfigError
 from denoiserec.methods import build_method
 from denoiserec.methods.base import Method

@@ -3,7 +3,9 @@ import polars as pl
 import torch
 from conftest import make_log
 
-from denoiserec.data.features import Encoder, FeatureConfig, encode_splits, history
+from denoiserec.data.encoder import Encoder, encode_splits
+from denoiserec.data.features import FeatureConfig
+from denoiserec.data.history import history
 
 
 def test_history_is_strictly_past_same_user():

@@ -7,11 +7,11 @@ import pytest
 import torch
 from conftest import make_log
 
-from denoiserec.data.features import EncodedData
 from denoiserec.data.log import write_log
 from denoiserec.errors import ConfigError
 from denoiserec.experiment import check_config, run_experiment
 from denoiserec.headroom import add_gap_closed, oracle_labels, popularity_scores
+from denoiserec.train.encoded import EncodedData
 
 
 def _cfg(path, **kw):

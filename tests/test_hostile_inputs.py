@@ -317,7 +317,7 @@ def test_nan_feature_is_an_error_unless_imputed(home):
     refused(invoke(["run", "cfg.yaml", "--out", "res", "--no-progress"]), "f_popularity", "NaN")
     assert snapshot(home, skip=home / "res") == before
     assert not list((home / "res" / "runs").glob("*.json"))
-    from denoiserec.data.features import check_finite
+    from denoiserec.data.encoder import check_finite
 
     df = pl.DataFrame({"f_x": [1.0, float("nan"), float("inf"), None]})
     with pytest.raises(DataError, match="'f_x': 2 NaN/inf"):
@@ -404,7 +404,8 @@ def test_changed_config_recomputes(home, tiny_log):
 
 
 def test_checkpoint_of_another_config_is_not_resumed_and_method_state_is(tmp_path):
-    from denoiserec.data.features import FeatureConfig, encode_splits
+    from denoiserec.data.encoder import encode_splits
+    from denoiserec.data.features import FeatureConfig
     from denoiserec.methods import build_method
     from denoiserec.models import build_model
     from denoiserec.train.trainer import TrainConfig, Trainer, load_checkpoint
@@ -438,13 +439,13 @@ def test_checkpoint_of_another_config_is_not_resumed_and_method_state_is(tmp_pat
 
 
 def test_rng_states_restored_as_cpu_byte_tensors():
-    from denoiserec.train.trainer import _rng_states, _set_rng_states
+    from denoiserec.train.trainer import rng_states, set_rng_states
 
     g = torch.Generator().manual_seed(3)
-    saved = _rng_states(g)
+    saved = rng_states(g)
     a = torch.rand(3, generator=g), torch.rand(3)
     moved = {**saved, "generator": saved["generator"].to(torch.int64), "torch": saved["torch"].to(torch.int64)}
-    _set_rng_states(g, moved)  # any device/dtype the checkpoint held comes back as a CPU ByteTensor
+    set_rng_states(g, moved)  # any device/dtype the checkpoint held comes back as a CPU ByteTensor
     assert torch.equal(torch.rand(3, generator=g), a[0]) and torch.equal(torch.rand(3), a[1])
 
 

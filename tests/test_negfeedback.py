@@ -35,8 +35,8 @@ from denoiserec.seqrec.evaluate import (
     ModelScorer,
     OracleScorer,
     baseline_scorers,
-    evaluate,
     histories,
+    period_metrics,
 )
 from denoiserec.seqrec.negatives import TIERS, build_cascade, hardest_of_k, random_items, sample_negatives
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, make_batch, train_model
@@ -247,7 +247,7 @@ def test_headline_is_per_user_auc_not_pooled_pairs():
     seq = _hand_seq(rows)
     table = np.zeros(21)
     table[[2, 4, 5, 6, 7, 8]] = [1.0, 0.5, 0.5, 0.5, 1.0, 1.0]  # item 9 (a down) scores 0: below every up
-    out = evaluate(ItemTableScorer(table), seq, EvalConfig(candidates=3))
+    out = period_metrics(ItemTableScorer(table), seq, EvalConfig(candidates=3))
     assert out["user_auc_down"] == pytest.approx((1 + 1 / 3) / 2)  # mean over the 2 users
     assert out["pair_acc_down"] == pytest.approx((1 + 3) / 10)  # 1 + 3 of 1 + 9 pooled pairs
     assert out["n_users_down"] == 2 and out["n_pairs_down"] == 10
@@ -261,13 +261,13 @@ def test_pairs_are_within_user_and_station():
     seq = _hand_seq(rows)
     table = np.zeros(21)
     table[[2, 4, 5, 6]] = [0.5, 0.9, 0.1, 0.2]  # user 1's pair ranked wrong
-    out = evaluate(ItemTableScorer(table), seq, EvalConfig(candidates=3))
+    out = period_metrics(ItemTableScorer(table), seq, EvalConfig(candidates=3))
     assert out["n_pairs_down"] == 2  # (2, 3) on station 1 and (5, 6) on station 2; never (2, 4)
     assert out["user_auc_down"] == pytest.approx(0.5) and out["pair_acc_down"] == pytest.approx(0.5)
     # per user across her stations: pairs of both stations count for that user, not one AUC per station
     rows += [(0, 7, UP, 2)]
     table[7] = 1.0  # beats user 0's station-2 down
-    out = evaluate(ItemTableScorer(table), _hand_seq(rows), EvalConfig(candidates=3))
+    out = period_metrics(ItemTableScorer(table), _hand_seq(rows), EvalConfig(candidates=3))
     assert out["n_pairs_down"] == 3 and out["user_auc_down"] == pytest.approx((1.0 + 0.0) / 2)
 
 
@@ -285,7 +285,7 @@ def test_evaluation_query_carries_the_station():
             seen.extend(zip(users.tolist(), stations.tolist(), strict=True))
             return super().queries(users, stations)
 
-    evaluate(Spy(model, seq, "test"), seq, EvalConfig(candidates=3))
+    period_metrics(Spy(model, seq, "test"), seq, EvalConfig(candidates=3))
     assert sorted(seen) == [(0, 1), (0, 2), (1, 1), (1, 2)]  # one query per (user, station) of the test period
     sc = ModelScorer(model, seq, "test")
     sc.queries(np.array([0, 0]), np.array([1, 2]))
@@ -307,7 +307,7 @@ def test_popularity_baselines_and_skip_only_users():
     table = np.zeros(21)
     table[[2, 4]] = 1.0
     per_user: dict = {}
-    out = evaluate(ItemTableScorer(table), seq, EvalConfig(candidates=3), per_user=per_user)
+    out = period_metrics(ItemTableScorer(table), seq, EvalConfig(candidates=3), per_user=per_user)
     assert out["n_users_down_skip_only"] == 1 and out["user_auc_down_skip_only"] == 1.0
     assert per_user["down"]["user"] == [0, 1] and per_user["down"]["up_share"] == [1.0, 0.0]
 
@@ -342,10 +342,10 @@ def test_training_improves_and_stops_early_on_validation_users():
     mcfg = ModelConfig(dim=16, layers=1, heads=2, dropout=0.0, max_len=30)
     ecfg = EvalConfig(candidates=20)
     untrained = NegFeedbackTransformer(seq.n_items, seq.n_stations, **vars(mcfg))
-    before = evaluate(ModelScorer(untrained, seq), seq, ecfg)
+    before = period_metrics(ModelScorer(untrained, seq), seq, ecfg)
     tcfg = SeqTrainConfig(epochs=25, patience=25, batch_size=16, lr=0.01, p_hard=1.0, progress=False)
     model, history, conv = train_model(data, mcfg, tcfg, ecfg, seed=0)
-    after = evaluate(ModelScorer(model, seq), seq, ecfg)
+    after = period_metrics(ModelScorer(model, seq), seq, ecfg)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert after["user_auc_down"] > max(before["user_auc_down"], 0.5) + 0.15, (before, after)
     assert after["coverage"] == 1.0 and after["n_pairs_down"] > 0
@@ -353,7 +353,7 @@ def test_training_improves_and_stops_early_on_validation_users():
     assert conv["seconds_to_best"] == history[conv["best_epoch"] - 1]["seconds"]
     best = max(h["valid_user_auc_down"] for h in history)
     assert history[conv["best_epoch"] - 1]["valid_user_auc_down"] == best == conv["valid_user_auc_down"]
-    restored = evaluate(ModelScorer(model, seq, "valid"), seq, ecfg, "valid")["user_auc_down"]
+    restored = period_metrics(ModelScorer(model, seq, "valid"), seq, ecfg, "valid")["user_auc_down"]
     assert restored == pytest.approx(best)  # the model ends with the best epoch's weights
     _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=25, patience=2, batch_size=16, lr=0.01,
                                                               progress=False), ecfg, seed=0)
@@ -425,7 +425,7 @@ def test_oracle_scores_events_by_the_hidden_preference():
     seq = _hand_seq(rows)
     seq.truth = np.where(seq.fb == UP, 1.0, 0.0).astype(np.float32)
     seq.truth[(seq.user == 1) & seq.test] = [0.0, 1.0]  # user 1's up was a slip: the truth ranks it below
-    out = evaluate(OracleScorer(seq.truth), seq, EvalConfig(candidates=3))
+    out = period_metrics(OracleScorer(seq.truth), seq, EvalConfig(candidates=3))
     assert out["user_auc_down"] == pytest.approx(0.5) and out["user_auc_true"] == 1.0 and "mrr_up" not in out
 
 

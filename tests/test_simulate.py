@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from denoiserec.cli import app
 from denoiserec.data import simulate as sim
+from denoiserec.data.kinds import FEEDBACK_KINDS
 from denoiserec.data.log import read_log, read_meta
-from denoiserec.data.schema import FEEDBACK_KINDS, REQUIRED, conform
+from denoiserec.data.schema import REQUIRED, conform
 from denoiserec.data.simulate import SimConfig, simulate, simulate_to, summary
 from denoiserec.errors import ConfigError
 

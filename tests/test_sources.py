@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from denoiserec.cli import app
+from denoiserec.data.kinds import FEEDBACK_KINDS
 from denoiserec.data.log import read_log, write_log
-from denoiserec.data.schema import FEEDBACK_KINDS, REQUIRED
+from denoiserec.data.schema import REQUIRED
 from denoiserec.data.sources import SOURCES, read
 from denoiserec.errors import DataError
 

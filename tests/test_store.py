@@ -6,7 +6,8 @@ import polars as pl
 import pytest
 import torch
 
-from denoiserec.data.features import FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.data.simulate import SimConfig, simulate_to
 from denoiserec.data.split import split
 from denoiserec.data.store import build_store, cached_store, open_store, store_key
@@ -70,7 +71,7 @@ def test_first_epoch_losses_and_metrics_equal(log_file, tmp_path):
         model = build_model("deepfm", spec, embed_dim=4)
         trainer = Trainer(TrainConfig(epochs=1, batch_size=1024, progress=False, threads=1))
         trainer.fit(model, data["train"], data["valid"])
-        results.append((trainer.history[0]["train_loss"], trainer.evaluate(model, data["test"])))
+        results.append((trainer.history[0]["train_loss"], trainer.split_metrics(model, data["test"])))
     torch.set_num_threads(threads)
     assert results[0][0] == results[1][0]
     assert results[0][1] == results[1][1]

@@ -5,13 +5,15 @@ import pytest
 import torch
 from conftest import make_log
 
-from denoiserec.data.features import EncodedData, FeatureConfig, encode_splits
+from denoiserec.data.encoder import encode_splits
+from denoiserec.data.features import FeatureConfig
 from denoiserec.errors import ConfigError
 from denoiserec.methods import build_method
 from denoiserec.methods._attention import passive_weight, pu_risk, reweighted_rows
 from denoiserec.methods._sessions import Sessions, SessionTensors, passive_run
 from denoiserec.models import build_model
 from denoiserec.nn.attention import AttentionNet, PropensityNet
+from denoiserec.train.encoded import EncodedData, batchable
 from denoiserec.train.trainer import TrainConfig, Trainer
 from denoiserec.truth import attention_metrics
 
@@ -233,7 +235,7 @@ def test_methods_fit_and_weight_through_the_trainer(name):
     assert a.shape == w.shape == (len(train),) and ((a >= 0) & (a <= 1)).all()
     active = train["active"] > 0.5
     assert (w[active] == 1).all() and ((w[~active] >= 0) & (w[~active] <= 1)).all()
-    batch = next(train.to(device).batches(50, shuffle=True, generator=torch.Generator().manual_seed(1)))
+    batch = next(batchable(train.to(device)).batches(50, shuffle=True, generator=torch.Generator().manual_seed(1)))
     zeros = torch.zeros(50, device=device)
     wb, y = method.weights_and_targets(batch, zeros, zeros)
     assert wb.device.type == device.type

@@ -10,7 +10,7 @@ item               str        item (song, ad, video) id as in the source
 timestamp          int64      seconds since the Unix epoch, UTC
 session            str        session id (the source's, or derived from an inactivity gap)
 position           int32      0-based position of the row inside its session
-feedback           str        raw feedback kind, one of :data:`FEEDBACK_KINDS`
+feedback           str        raw feedback kind, one of :data:`~denoiserec.data.kinds.FEEDBACK_KINDS`
 active             int8       e: 1 = the user acted (like, skip, click ...), 0 = passive (auto-play)
 label              int8       y: 1 = positive, 0 = negative (the *noisy* training label)
 =================  =========  ==========================================================================
@@ -27,32 +27,7 @@ from __future__ import annotations
 
 import polars as pl
 
-#: Raw feedback kinds and their (active e, label y) under the default music/feed mapping.
-#: ``autoplay`` = played to the end without any user action (passive positive);
-#: ``unplayed`` = recommended but never reached (session ended first; passive negative).
-FEEDBACK_KINDS: dict[str, tuple[int, int]] = {
-    "autoplay": (0, 1),
-    "complete": (0, 1),
-    "unplayed": (0, 0),
-    "skip": (1, 0),
-    "like": (1, 1),
-    "dislike": (1, 0),
-    "share": (1, 1),
-    "download": (1, 1),
-    "click": (1, 1),
-    "unclick": (0, 0),
-    "view": (0, 1),
-    "cart": (1, 1),
-    "fav": (1, 1),
-    "buy": (1, 1),
-}
-
-#: Integer code of each feedback kind (0 is kept for padding in sequence features).
-FEEDBACK_CODE: dict[str, int] = {k: i + 1 for i, k in enumerate(FEEDBACK_KINDS)}
-
-#: Kinds grouped by meaning, used by sequence features (e.g. DUMN's four sequences).
-POSITIVE_EXPLICIT = ("like", "share", "download", "cart", "fav", "buy")
-NEGATIVE_EXPLICIT = ("dislike", "skip")
+from denoiserec.data.kinds import FEEDBACK_KINDS
 
 REQUIRED: dict[str, pl.DataType] = {
     "user": pl.Utf8,

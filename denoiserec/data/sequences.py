@@ -7,7 +7,7 @@ Every kept event gets a feedback *type* (``features`` section of a ``task: seqre
 type    canonical kinds
 ======  =============================================================================================
 up      ``up: auto`` (default): the explicit positives (``like``, ``share``, ``download``, ``fav`` ...,
-        :data:`denoiserec.data.schema.POSITIVE_EXPLICIT`) where the log has any -- Piki and KuaiRand
+        :data:`denoiserec.data.kinds.POSITIVE_EXPLICIT`) where the log has any -- Piki and KuaiRand
         'like', the simulator's like/share/download; else every played-to-the-end kind (label 1:
         ``autoplay``, ``complete``, ``click`` -- the MSSD "play" of the paper's Spotify variant).
         Or an explicit list of kinds.
@@ -47,7 +47,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import polars as pl
 
-from denoiserec.data.schema import FEEDBACK_KINDS, POSITIVE_EXPLICIT
+from denoiserec.data.kinds import FEEDBACK_KINDS, POSITIVE_EXPLICIT
 from denoiserec.errors import ConfigError, DataError
 
 PAD, UP, SKIP, DOWN = 0, 1, 2, 3

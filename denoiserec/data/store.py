@@ -1,6 +1,6 @@
 """Streamed encoding: a canonical log larger than memory → on-disk ``.npy`` arrays, in bounded memory.
 
-The same tensors as :func:`denoiserec.data.features.encode_splits` (``docs/design.md``), built without ever
+The same tensors as :func:`denoiserec.data.encoder.encode_splits` (``docs/design.md``), built without ever
 holding the whole log:
 
 1. **Users.** One pass over the ``user`` column checks that each user's rows are contiguous (the simulator
@@ -14,7 +14,7 @@ holding the whole log:
 3. **Fit.** Vocabularies and numeric mean/std from the training rows, accumulated chunk by chunk (counts
    summed; mean and variance combined by Chan et al.'s pairwise update).
 4. **Transform.** Each chunk of whole users (so leak-free histories stay complete) is encoded by
-   :class:`~denoiserec.data.features.Encoder` and appended to one ``.npy`` file per split and tensor, with
+   :class:`~denoiserec.data.encoder.Encoder` and appended to one ``.npy`` file per split and tensor, with
    ``user``/``session`` given their global dense ranks. ``manifest.json`` records the spec and shapes.
 
 A store is cached under a hash of the log file (path, size, mtime), the split and the feature configuration,
@@ -42,8 +42,11 @@ import polars as pl
 import pyarrow.parquet as pq
 import torch
 
-from denoiserec.data.features import EncodedData, Encoder, FeatureConfig, FeatureSpec, HistoryConfig
+from denoiserec.data.encoder import Encoder
+from denoiserec.data.features import FeatureConfig, HistoryConfig
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.data.split import TEST, TRAIN, VALID, _check, _seeded_units, split
+from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError, DataError
 from denoiserec.io import atomic_path
 
@@ -489,7 +492,7 @@ class _Columns(Mapping):
 
 
 class StreamedData:
-    """One split of a store, served like :class:`~denoiserec.data.features.EncodedData`.
+    """One split of a store, served like :class:`~denoiserec.train.encoded.EncodedData`.
 
     Reads use ``np.fromfile`` at an offset (contiguous ranges) or a short-lived memory map (strided rows), so
     the process holds at most one buffer of rows, not the file's pages.
@@ -623,8 +626,8 @@ class StreamedData:
         if carry is not None and len(carry["label"]):
             yield self._send(carry)
 
-    def load(self) -> EncodedData:
+    def load(self) -> EncodedTensors:
         """The whole split in memory (for small stores and tests)."""
         t = self._load([(0, len(self))])
         t.pop("index")
-        return EncodedData(t)
+        return EncodedTensors(t)

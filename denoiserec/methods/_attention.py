@@ -26,8 +26,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from denoiserec.data.features import EncodedData, FeatureSpec
-from denoiserec.data.schema import FEEDBACK_CODE
+from denoiserec.data.kinds import FEEDBACK_CODE
+from denoiserec.data.spec import FeatureSpec
+from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
 from denoiserec.methods._sessions import Sessions, SessionTensors
 from denoiserec.methods.base import Method
@@ -106,10 +107,10 @@ class AttentionMethod(Method):
         self.weights: torch.Tensor | None = None
         self.diagnostics: dict = {}
 
-    def estimate(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str) -> torch.Tensor:
+    def estimate(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str) -> torch.Tensor:
         raise NotImplementedError
 
-    def fit(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
+    def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         t0 = time.perf_counter()
         alpha = self.estimate(train, spec, device).detach().float().cpu()
         self.attention = alpha

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from denoiserec.data.features import EncodedData
+from denoiserec.data.tensors import EncodedTensors
 
 
 class Sessions:
@@ -21,7 +21,7 @@ class Sessions:
     of similar length: ``index[b]`` is a ``[B, T]`` int64 matrix of row indices, right-padded with -1, holding
     at most ``batch_rows`` cells (at least one session)."""
 
-    def __init__(self, data: EncodedData, batch_rows: int = 1024, seed: int = 0):
+    def __init__(self, data: EncodedTensors, batch_rows: int = 1024, seed: int = 0):
         sess, pos = data["session"].cpu().numpy(), data["position"].cpu().numpy()
         n = len(sess)
         order = np.lexsort((pos, sess))
@@ -54,7 +54,7 @@ class Sessions:
 class SessionTensors:
     """The per-row inputs of the estimators, kept on ``device``, gathered per padded batch."""
 
-    def __init__(self, data: EncodedData, device: torch.device | str):
+    def __init__(self, data: EncodedTensors, device: torch.device | str):
         self.cat = data["cat"].to(device)
         self.num = data["num"].to(device)
         self.active = data["active"].float().to(device)

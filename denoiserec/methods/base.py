@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.data.features import EncodedData, FeatureSpec
+from denoiserec.data.spec import FeatureSpec
+from denoiserec.data.tensors import EncodedTensors
 
 
 class Method:
@@ -21,7 +22,7 @@ class Method:
     #: :data:`denoiserec.train.batch.METADATA`); the trainer passes nothing else
     needs: tuple[str, ...] = ()
 
-    def fit(self, train: EncodedData, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
+    def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here), with the
         training data less its hidden ``true_*`` tensors."""
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from denoiserec.data.features import FeatureSpec
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding, masked_mean
 from denoiserec.nn.sequence import Gate, UserMemory, sequence_names, umn_triplet, user_item
 

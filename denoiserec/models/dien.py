@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from denoiserec.data.features import FeatureSpec
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding
 from denoiserec.nn.sequence import MaskedGRU, masked_softmax, sequence_names, user_item
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from denoiserec.data.features import FeatureSpec
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.errors import ConfigError
 from denoiserec.nn.layers import MLP, FieldEmbedding
 from denoiserec.nn.sequence import key_padding, masked_softmax, sequence_names, user_item

@@ -57,7 +57,7 @@ import math
 import torch
 from torch import nn
 
-from denoiserec.data.features import FeatureSpec
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.errors import ConfigError
 from denoiserec.nn.layers import MLP, FieldEmbedding
 from denoiserec.nn.sequence import (

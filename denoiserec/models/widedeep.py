@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from denoiserec.data.features import FeatureSpec
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding, LinearTerm
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from denoiserec.data.features import FeatureSpec
+from denoiserec.data.spec import FeatureSpec
 from denoiserec.errors import ConfigError
 from denoiserec.nn.layers import MLP, FieldEmbedding
 
@@ -45,8 +45,9 @@ def user_item(embed: FieldEmbedding, batch: dict[str, torch.Tensor]) -> tuple[to
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Softmax of ``scores`` over ``mask``-ed entries; all-masked rows give all zeros (not NaN)."""
-    s = scores.float().masked_fill(~mask, NEG)
+    """Softmax of ``scores`` over ``mask``-ed entries; all-masked rows give all zeros (not NaN). Computed in the
+    scores' dtype when it is float64, else in float32 (half and bfloat16 scores too), and returned in theirs."""
+    s = scores.to(torch.float64 if scores.dtype == torch.float64 else torch.float32).masked_fill(~mask, NEG)
     return torch.softmax(s, dim=dim).masked_fill(~mask, 0.0).to(scores.dtype)
 
 
@@ -185,6 +186,10 @@ class UserMemory(nn.Module):
     out), and ``D = M − P`` is stored (no gradient through earlier batches' writes). Later batches, and
     evaluation, read the written state; evaluation does not write. ``D`` is in the ``state_dict``, so
     checkpoints and the best-epoch restore keep the written memory. Under DDP the buffer is broadcast from rank 0.
+
+    As written, this memory reads nearly the same vector for every user (``docs/results/dumn.md``): eq. 9 addresses
+    almost uniformly over 256 slots, and near-uniform writes plus the batch-level triplet targets make the slots
+    alike. That is measured and reported, not changed: eqs. 9-12 and 17-18 are followed as published.
     """
 
     def __init__(self, in_dim: int, slots: int = 256, width: int = 64, ffn: int = 512, key_strength: bool = False):

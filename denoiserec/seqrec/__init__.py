@@ -21,5 +21,10 @@ Departures from the paper, and why:
   elsewhere, as for Piki and Spotify.
 * *Hardest of k* for ``k >= 64`` scores the whole catalogue once and picks among the k drawn items (same
   result as scoring the k items, cheaper); the k items are drawn with replacement, so k may exceed the catalogue.
-* Not implemented: DDP, and the external RecBole SASRec baseline.
+* *Training loop*: its own, not :class:`denoiserec.train.trainer.Trainer`'s epoch loop (which trains on rows
+  of ``EncodedTensors`` with a method's weights and a BCE): batches are windows masked and given negatives at each
+  step, the loss is over masked positions, and early stopping reads the validation users' per-user AUC
+  (docs/design.md, "The seqrec training loop"); seeding, device, Adam, autocast, checkpoints and DDP are shared.
+* External baseline: RecBole's SASRec on the same training users' up sequences and the same test queries
+  (``benchmarks/seqrec_sasrec.py``, in its own venv), a row of the report beside the popularity scorers.
 """

@@ -134,7 +134,7 @@ def baseline_scorers(train: Sequences) -> dict[str, ItemTableScorer]:
     return {"pop_up": ItemTableScorer(ups), "fewest_neg": ItemTableScorer(-negs)}
 
 
-def evaluate(scorer, seq: Sequences, ecfg: EvalConfig, part: str = "test", seed: int = 0,
+def period_metrics(scorer, seq: Sequences, ecfg: EvalConfig, part: str = "test", seed: int = 0,
              per_user: dict | None = None) -> dict[str, float]:
     """The metrics of the module docstring for ``part``; fills ``per_user`` (when given) with each evaluated
     user's AUC and share of 'up' in her history: ``{"down": {"user", "auc", "up_share"}, "skip": ...}``."""

@@ -138,11 +138,12 @@ def sample_negatives(cascade: Cascade, events: np.ndarray, pos_item: np.ndarray,
 
 
 @torch.no_grad()
-def hardest_of_k(hidden: torch.Tensor, pos_item: np.ndarray, k: int, n_items: int, rng: np.random.Generator,
-                 score_fn) -> np.ndarray:
-    """For each row of ``hidden`` ``[M, E]``: of ``k`` random items (≠ the positive), the one with the highest
-    ``score_fn(hidden, items [M, k]) -> [M, k]``."""
-    cand = random_items(pos_item, n_items, rng, k=k)
+def hardest_of_k(hidden: torch.Tensor, pos_item: np.ndarray | None, k: int, n_items: int,
+                 rng: np.random.Generator | None, score_fn, cand: np.ndarray | None = None) -> np.ndarray:
+    """For each row of ``hidden`` ``[M, E]``: of ``k`` random items (≠ the positive; or the given ``cand``
+    ``[M, k]``, drawn the same way by the caller), the one with the highest ``score_fn(hidden, items [M, k])``."""
+    if cand is None:
+        cand = random_items(pos_item, n_items, rng, k=k)
     scores = score_fn(hidden, torch.as_tensor(cand, device=hidden.device))
     best = scores.argmax(1).cpu().numpy()
     return cand[np.arange(len(cand)), best]

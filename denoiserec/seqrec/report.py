@@ -6,7 +6,9 @@ the same report without the data):
   where the data has no downs), the pooled pair accuracy beside it, the skip-only users' AUC, the rank metrics,
   coverage, and epochs / seconds to convergence (best validation epoch); the popularity baselines ``pop_up``
   and ``fewest_neg`` (:mod:`denoiserec.seqrec.evaluate`) as rows; paired t-tests (seeds matched) of the
-  headline against the config's ``baseline`` label and against the better popularity baseline;
+  headline against the config's ``baseline`` label and against the better popularity baseline; external
+  baselines (RecBole's SASRec, ``benchmarks/seqrec_sasrec.py``) as rows of their own where their records are
+  in ``runs/``;
 * Fig. 1 ``fig1_negative_sources.png``: share of each hard-negative source by window position;
 * Fig. 2 ``sweep_p_hard.png``, ``sweep_hardest_of_k.png``: the headline against p_hard and k (baselines as
   lines);
@@ -37,7 +39,16 @@ MIX_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def load_runs(out_dir: str | Path) -> list[dict]:
-    return [json.loads(f.read_text()) for f in sorted((Path(out_dir) / "runs").glob("seqrec__seed*.json"))]
+    """The seed records; each with ``external``: the external baselines' records of that seed
+    (``runs/external__<name>__seed<seed>.json``, e.g. RecBole's SASRec from ``benchmarks/seqrec_sasrec.py``)
+    whose data summary is the seed's (one written for other data is left out)."""
+    runs = [json.loads(f.read_text()) for f in sorted((Path(out_dir) / "runs").glob("seqrec__seed*.json"))]
+    for f in sorted((Path(out_dir) / "runs").glob("external__*__seed*.json")):
+        ext = json.loads(f.read_text())
+        for r in runs:
+            if r["seed"] == ext.get("seed") and r.get("data") == ext.get("data"):
+                r.setdefault("external", {})[ext["external"]] = ext
+    return runs
 
 
 def headline_kind(runs: list[dict]) -> str:
@@ -59,6 +70,9 @@ def _entries(runs: list[dict]) -> dict[str, dict[int, dict]]:
     for r in runs:
         for label, v in r["variants"].items():
             out.setdefault(label, {})[r["seed"]] = v
+    for r in runs:
+        for name, e in r.get("external", {}).items():
+            out.setdefault(name, {})[r["seed"]] = e
     return out
 
 
@@ -302,6 +316,11 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
              "every pair instead. *Italic rows* are the baselines (non-personal: `pop_up`: how often the item was "
              "an 'up' in training; `fewest_neg`: how few skips/downs it got; `oracle`, simulator only: the hidden "
              "preference of each test event, the ceiling the observed feedback allows). "
+             + ("`sasrec_recbole`: RecBole's SASRec ('up' inputs only, the transformer rows' size; settings in "
+                "benchmarks/seqrec_sasrec.py) trained on the same training users and scored on the same queries "
+                "by the same code; its `best_epoch` counts RecBole's epochs (early stopping on the validation "
+                "users' GAUC). "
+                if any("sasrec_recbole" in r.get("external", {}) for r in runs) else "") +
              "`best_epoch` / `seconds_to_best`: "
              "epochs and training seconds to the best validation epoch. Δ: mean paired difference of the "
              "headline (seeds matched) and the paired t-test p-value. `*_skip_only`: users without any 'up' in "

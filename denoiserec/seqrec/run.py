@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import fields
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from denoiserec.data.load import load_log
 from denoiserec.data.sequences import UP, SeqSplitConfig, SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
 from denoiserec.io import write_json
-from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, OracleScorer, baseline_scorers, evaluate
+from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, OracleScorer, baseline_scorers, period_metrics
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, train_model
 
 _DATA_CACHE: dict[str, SeqData] = {}
@@ -88,10 +89,12 @@ def data_summary(data: SeqData) -> dict[str, float]:
 def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
              labels: list[str] | None = None, progress: bool = True) -> dict[str, dict[str, float]]:
     """Train and evaluate every labelled model (or those named) and the baselines for one seed; write the run
-    record and return ``{label: test metrics}``."""
+    record and return ``{label: test metrics}``. Under ``torchrun`` every process trains its share of each batch
+    (:func:`denoiserec.seqrec.train.train_model`) and evaluates; rank 0 writes."""
     data = prepare(cfg, log)
     table = cfg.get("models") or {"default": {}}
     record: dict = {"task": "seqrec", "seed": seed, "data": data_summary(data), "variants": {}, "baselines": {}}
+    main = int(os.environ.get("RANK", "0")) == 0
     results = {}
     for label in labels or list(table):
         if label not in table:
@@ -103,10 +106,12 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
                                        + [table[label], seed], sort_keys=True, default=str).encode()).hexdigest()
         model, history, conv = train_model(data, mcfg, tcfg, ecfg, seed=seed, fingerprint=fp)
         per_user: dict = {}
-        test = evaluate(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed, per_user)
-        save_seqrec(Path(out_dir) / "bundles" / f"seqrec__{label}__seed{seed}", model, data, mcfg,
-                    cfg.get("features"), {"variant": label, "seed": seed, "test": test, "data": cfg.get("data"),
-                                          "fingerprint": fp, "selected_epoch": conv.get("best_epoch")})
+        test = period_metrics(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed,
+                              per_user)
+        if main:
+            save_seqrec(Path(out_dir) / "bundles" / f"seqrec__{label}__seed{seed}", model, data, mcfg,
+                        cfg.get("features"), {"variant": label, "seed": seed, "test": test, "data": cfg.get("data"),
+                                              "fingerprint": fp, "selected_epoch": conv.get("best_epoch")})
         test.update(hard_share=history[-1]["hard_share"] if history else 0.0)
         if mcfg.feedback_inputs:
             test.update(model.feedback_similarity())
@@ -119,12 +124,14 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
         scorers["oracle"] = OracleScorer(data.seq.truth)
     for name, scorer in scorers.items():
         per_user = {}
-        record["baselines"][name] = {"test": evaluate(scorer, data.seq, ecfg, "test", seed, per_user),
+        record["baselines"][name] = {"test": period_metrics(scorer, data.seq, ecfg, "test", seed, per_user),
                                      "per_user": per_user}
     fig1 = next((resolve_configs(cfg, v)[0] for v in table if resolve_configs(cfg, v)[0].feedback_inputs),
                 ModelConfig())
     record["tier_positions"] = data.cascade.tier_shares_by_position(data.windows(fig1.max_len, True),
                                                                     data.train.fb == UP)
+    if not main:  # under torchrun, rank 0 writes
+        return results
     write_json(Path(out_dir) / "runs" / f"seqrec__seed{seed}.json", record)
     for label in record["variants"]:  # the seed is done: its per-epoch checkpoints are not needed any more
         (Path(out_dir) / "checkpoints" / f"seqrec__{label}__seed{seed}.pt").unlink(missing_ok=True)

@@ -14,7 +14,7 @@ that window's input. Loss over the M masked positions::
 Without ``feedback_inputs`` the input holds 'up' events only and no type embedding (the paper's baseline).
 
 **Early stopping** (paper §2, Fig. 3). After every epoch the validation users are scored
-(:func:`denoiserec.seqrec.evaluate.evaluate` on ``part="valid"``); training stops after ``patience`` epochs
+(:func:`denoiserec.seqrec.evaluate.period_metrics` on ``part="valid"``); training stops after ``patience`` epochs
 without a better ``monitor`` (default: ``user_auc_down``, or ``user_auc_skip`` where the validation period
 has no downs) and ends with the best epoch's weights; where the validation users have no pair to score (tiny
 samples), it runs every epoch and the last one counts as the best. ``best_epoch`` (epochs to convergence) and
@@ -23,9 +23,19 @@ samples), it runs every epoch and the last one counts as the best. ``best_epoch`
 Shared with the CTR trainer (:mod:`denoiserec.train.trainer`): seeding, device resolution, the Adam
 constructor, the bf16-on-CUDA autocast rule and the checkpoint file (written atomically after every epoch with
 the model, optimiser, random states and early-stopping state; read with its ``weights_only`` loader and
-fingerprint check; resumed from when present). Separate, because the batches are windows with masking and
-negative sampling rather than rows of a tensor: the epoch loop and the early-stopping bookkeeping (on the
-validation *users*, not rows); no DDP.
+fingerprint check; resumed from when present) and the DDP set-up (``torchrun``: the process group of
+:func:`denoiserec.train.trainer._distributed`, gloo on CPU, NCCL on CUDA). Separate, because the batches are
+windows with masking and negative sampling rather than rows of a tensor: the epoch loop and the
+early-stopping bookkeeping (on the validation *users*, not rows).
+
+**DDP.** Every process draws the same window permutation, masks and negatives (one NumPy generator, same
+seed, consumed identically: the hardest-of-k candidates are drawn for the whole global batch too) and trains
+on its contiguous share of the global batch's windows; its loss is its positions' summed loss divided by the
+global number of masked positions, times the world size, so that DDP's gradient mean is exactly the
+single-process gradient of the same ``batch_size`` (tests/test_seqrec_ddp.py: equal to one process up to the
+order of float sums; dropout masks are per process, so they match only with ``dropout: 0``). Validation and
+test scoring run on every process (same weights, same result); rank 0 writes the checkpoint, the run record
+and the bundle.
 """
 
 from __future__ import annotations
@@ -37,15 +47,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from denoiserec.data.sequences import DOWN, UP, Sequences, subset, training_windows
 from denoiserec.errors import ConfigError
-from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, evaluate
-from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, sample_negatives
+from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, period_metrics
+from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, random_items, sample_negatives
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
-from denoiserec.train.trainer import Trainer, load_checkpoint, make_adam, resolve_device, seed_everything
+from denoiserec.train.trainer import (
+    Trainer,
+    _distributed,
+    load_checkpoint,
+    make_adam,
+    resolve_device,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
 
 
 @dataclass
@@ -155,6 +175,37 @@ def _autocast(device: torch.device, amp: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
 
 
+def _shard(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of a global batch of ``n`` windows that ``rank`` of ``world`` trains on (contiguous)."""
+    return rank * n // world, (rank + 1) * n // world
+
+
+class _Step(torch.nn.Module):
+    """One training step's scores as a module, so that DDP sees every use of the parameters (the encoder in
+    ``forward``, the item embeddings and biases in ``score``): ``[M, 2]`` (positive, negative) scores of the
+    masked positions; with ``hardest_of_k`` the random negatives are replaced by the best-scored of the given
+    ``cand`` items ``[M_random, k]``."""
+
+    def __init__(self, model: NegFeedbackTransformer, k: int):
+        super().__init__()
+        self.model, self.k = model, k
+
+    def score_k(self, h: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        if self.k < 64:
+            return self.model.score(h, items)
+        return torch.gather(self.model.score_all(h), 1, items.long() - 1)  # the whole catalogue once
+
+    def forward(self, tokens, fb, station, masked, pos, neg, neg_random, cand=None) -> torch.Tensor:
+        h = self.model(tokens, fb, station)[masked]
+        pos, neg = pos[masked], neg[masked]
+        if cand is not None:
+            rand = neg_random[masked]
+            neg = neg.clone()
+            neg[rand] = torch.as_tensor(hardest_of_k(h[rand].detach(), None, self.k, 0, None, self.score_k,
+                                                     cand=cand), device=neg.device)
+        return self.model.score(h, torch.stack([pos, neg], 1)).float()
+
+
 def _monitor(tcfg: SeqTrainConfig, seq: Sequences) -> str:
     if tcfg.monitor != "auto":
         return tcfg.monitor
@@ -170,6 +221,8 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     device = resolve_device(tcfg.device)
+    rank, world = _distributed(device)
+    show = tcfg.progress and rank == 0
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     if data.train.n_items < 2:
@@ -187,12 +240,11 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
     best, best_state = None, None
     conv = {"monitor": monitor, "best_epoch": 0, "seconds_to_best": 0.0}
     n_batches = (len(windows) + tcfg.batch_size - 1) // tcfg.batch_size
-    full_k = tcfg.hardest_of_k >= 64  # score the whole catalogue once, then gather the k candidates
-
-    def score_k(h, items):
-        if not full_k:
-            return model.score(h, items)
-        return torch.gather(model.score_all(h), 1, items.long() - 1)
+    step = _Step(model, tcfg.hardest_of_k)
+    if world > 1:  # unused: the type / position embeddings of the ablations
+        step = torch.nn.parallel.DistributedDataParallel(
+            step, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=not (mcfg.feedback_inputs and mcfg.positional))
 
     ckpt = Path(tcfg.checkpoint) if tcfg.checkpoint else None
     state = load_checkpoint(ckpt, fingerprint) if ckpt is not None else None  # the CTR trainer's loader
@@ -201,7 +253,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         rng.bit_generator.state = state["rng"]["numpy_generator"]
-        torch.set_rng_state(state["rng"]["torch"])
+        set_rng_states(None, state["rng"])  # torch (CPU and CUDA: dropout draws there), NumPy, Python
         start, history, elapsed, done = state["epoch"], state["history"], state["elapsed"], state["done"]
         best, best_state, conv = state["best"], state["best_state"], state["conv"]
     for epoch in range(start, tcfg.epochs):
@@ -210,36 +262,44 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         t0 = time.perf_counter()
         model.train()
         perm = rng.permutation(len(windows))
-        total, count, tiers = 0.0, 0, 0
-        bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{tcfg.epochs}", disable=not tcfg.progress,
-                   leave=False)
+        total, count, tiers = torch.zeros((), device=device), 0, 0
+        bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{tcfg.epochs}", disable=not show, leave=False)
         for b in bar:
+            # the global batch, identical on every rank (same rng); each rank trains on its share of its windows
             nb = make_batch(data, windows[perm[b * tcfg.batch_size:(b + 1) * tcfg.batch_size]], tcfg, rng)
-            tb = {k: torch.as_tensor(v, device=device) for k, v in nb.items() if k not in ("event", "neg_event")}
+            masked = nb["masked"]
+            n_global = int(masked.sum())
+            lo, hi = _shard(len(masked), rank, world)
+            mine = (np.nonzero(masked)[0] >= lo) & (np.nonzero(masked)[0] < hi)  # its masked positions, in order
+            rand_all = nb["neg_random"][masked]
+            cand = None
+            if tcfg.hardest_of_k > 1 and rand_all.any():  # drawn for the global batch: every rank's rng in step
+                cand = random_items(nb["pos"][masked][rand_all], data.train.n_items, rng, k=tcfg.hardest_of_k)
+                cand = cand[mine[rand_all]]
+                cand = cand if len(cand) else None
+            tb = {k: torch.as_tensor(v[lo:hi], device=device) for k, v in nb.items()
+                  if k not in ("event", "neg_event")}
             with _autocast(device, tcfg.amp):
-                h = model(tb["tokens"], tb["fb"], tb["station"])[tb["masked"]]
-                pos, neg = tb["pos"][tb["masked"]], tb["neg"][tb["masked"]]
-                if tcfg.hardest_of_k > 1:
-                    rand = tb["neg_random"][tb["masked"]]
-                    if rand.any():
-                        best_k = hardest_of_k(h[rand].detach(), pos[rand].cpu().numpy(), tcfg.hardest_of_k,
-                                              data.train.n_items, rng, score_k)
-                        neg = neg.clone()
-                        neg[rand] = torch.as_tensor(best_k, device=device)
-                s = model.score(h, torch.stack([pos, neg], 1)).float()
-            loss = (F.softplus(-s[:, 0]) + F.softplus(s[:, 1])).mean()
+                s = step(tb["tokens"], tb["fb"], tb["station"], tb["masked"], tb["pos"], tb["neg"],
+                         tb["neg_random"], cand)
+            per = F.softplus(-s[:, 0]) + F.softplus(s[:, 1])
+            # Σ over this rank's positions / the global count, × world: DDP's gradient mean is then the
+            # single-process mean over the global batch
+            loss = per.sum() * (world / max(n_global, 1))
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            total += float(loss.detach()) * len(pos)
-            count += len(pos)
-            tiers += int((~tb["neg_random"][tb["masked"]]).sum())
+            total += per.detach().sum()
+            count += n_global
+            tiers += int((~rand_all).sum())
+        if world > 1:
+            dist.all_reduce(total)
         elapsed += time.perf_counter() - t0
-        record = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "seconds": elapsed,
+        record = {"epoch": epoch + 1, "train_loss": float(total) / max(count, 1), "seconds": elapsed,
                   "hard_share": tiers / max(count, 1)}
         stop = False
         if validate:
-            v = evaluate(ModelScorer(model, data.seq, "valid", ecfg.batch_size), data.seq, ecfg, "valid", seed)
+            v = period_metrics(ModelScorer(model, data.seq, "valid", ecfg.batch_size), data.seq, ecfg, "valid", seed)
             record.update({f"valid_{k}": x for k, x in v.items() if k.startswith(("user_auc", "pair_acc"))})
             score = v.get(monitor, float("nan"))
             blind = np.isnan(score) and (best is None or np.isnan(best))  # no validation pair (yet): no signal
@@ -250,16 +310,16 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         else:
             conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
         if tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0:
-            t = evaluate(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed)
+            t = period_metrics(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed)
             record.update({f"test_{k}": x for k, x in t.items() if k.startswith(("user_auc", "pair_acc"))})
         history.append(record)
-        if tcfg.progress:
+        if show:
             tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k}={x:.4g}" for k, x in record.items()
                                                           if k in ("train_loss", f"valid_{monitor}", "hard_share")))
         done = stop
-        if ckpt is not None:
+        if ckpt is not None and rank == 0:
             Trainer._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch + 1,
-                                 "rng": {"numpy_generator": rng.bit_generator.state, "torch": torch.get_rng_state()},
+                                 "rng": {"numpy_generator": rng.bit_generator.state, **rng_states(None)},
                                  "history": history, "elapsed": elapsed, "done": done, "best": best,
                                  "best_state": best_state, "conv": conv, "fingerprint": fingerprint})
         if stop:

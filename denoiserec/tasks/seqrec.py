@@ -4,6 +4,7 @@ Music Personalization" (UMAP '24) -- :mod:`denoiserec.seqrec` (config layout: :m
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from denoiserec.errors import ConfigError
@@ -11,6 +12,11 @@ from denoiserec.tasks import Task
 
 KNOWN_KEYS = {"name", "task", "description", "data", "split", "features", "train", "eval", "models", "baseline",
               "seeds"}
+
+
+def _main_process() -> bool:
+    """Rank 0 under ``torchrun`` (the one process that writes), or a plain run."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 class SeqrecTask(Task):
@@ -84,8 +90,9 @@ class SeqrecTask(Task):
 
         runs_dir = Path(out_dir) / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
-        set_aside_stale_runs(runs_dir, {f"seqrec__seed{s}": seqrec_fingerprint(cfg, s) for s in cfg["seeds"]},
-                             prefix="seqrec__")
+        if _main_process():  # under torchrun, one process moves files
+            wanted = {f"seqrec__seed{s}": seqrec_fingerprint(cfg, s) for s in cfg["seeds"]}
+            set_aside_stale_runs(runs_dir, wanted, prefix="seqrec__")
         return super().run(cfg, out_dir, progress)
 
     def done(self, cfg: dict, seed: int, out_dir: str | Path) -> bool:
@@ -97,12 +104,16 @@ class SeqrecTask(Task):
         from denoiserec.seqrec.run import run_seed
 
         run_seed(cfg, seed, out_dir, progress=progress)
+        if not _main_process():
+            return
         file = Path(out_dir) / "runs" / f"seqrec__seed{seed}.json"
         write_json(file, {**json.loads(file.read_text()), "fingerprint": seqrec_fingerprint(cfg, seed)})
 
     def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
         from denoiserec.seqrec.report import write_report
 
+        if not _main_process():
+            return Path(out_dir) / "report.md"
         return write_report(out_dir, cfg)
 
     def print_summary(self, out_dir: str | Path, cfg: dict) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.data.features import EncodedData
 from denoiserec.data.schema import TRUTH_PREFIX
+from denoiserec.data.tensors import EncodedTensors
 
 MODEL_KEYS = ("cat", "num")
 MODEL_PREFIXES = ("seq_", "kind_", "sess_")
@@ -37,10 +37,10 @@ def method_inputs(batch: dict[str, torch.Tensor], needs: tuple[str, ...]) -> dic
 
 
 def without_truth(data):
-    """``data`` without its hidden ``true_*`` tensors: an :class:`EncodedData` sharing the other tensors, or
+    """``data`` without its hidden ``true_*`` tensors: in-memory rows of the same class sharing the other tensors, or
     a streamed split's view without those columns (:meth:`denoiserec.data.store.StreamedData.without`)."""
-    if not isinstance(data, EncodedData):
+    if not isinstance(data, EncodedTensors):
         return data.without(TRUTH_PREFIX)
     if not any(k.startswith(TRUTH_PREFIX) for k in data.tensors):
         return data
-    return EncodedData({k: v for k, v in data.tensors.items() if not k.startswith(TRUTH_PREFIX)})
+    return type(data)({k: v for k, v in data.tensors.items() if not k.startswith(TRUTH_PREFIX)})

@@ -31,11 +31,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from denoiserec.data.features import EncodedData
+from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
-from denoiserec.metrics import evaluate
+from denoiserec.metrics import split_metrics
 from denoiserec.train.batch import method_inputs, model_inputs, without_truth
+from denoiserec.train.encoded import batchable
 
 
 @dataclass
@@ -46,7 +47,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 2  # epochs without improvement of ``monitor`` on valid before stopping
-    monitor: str = "auc"  # a key of metrics.evaluate; logloss is minimised, anything else maximised
+    monitor: str = "auc"  # a key of metrics.split_metrics; logloss is minimised, anything else maximised
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = False  # bf16 autocast, CUDA only (off: measured slower than fp32 on an H100 for these models)
     tf32: bool = False  # TF32 matmuls on CUDA (fp32 storage, 10-bit mantissa products)
@@ -113,7 +114,7 @@ class TrainConfig:
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
-#: what ``monitor`` may name: the keys of :func:`denoiserec.metrics.evaluate` (``*_true`` on simulated data)
+#: what ``monitor`` may name: the keys of :func:`denoiserec.metrics.split_metrics` (``*_true`` on simulated data)
 MONITORS = ("auc", "gauc", "logloss", "auc_active", "auc_true", "gauc_true", "logloss_true")
 
 
@@ -266,7 +267,7 @@ class Trainer:
         return new < best if self.config.monitor == "logloss" else new > best
 
     @torch.no_grad()
-    def predict(self, model: torch.nn.Module, data: EncodedData) -> torch.Tensor:
+    def predict(self, model: torch.nn.Module, data: EncodedTensors) -> torch.Tensor:
         """Logits for every row of ``data`` (on CPU, float32). Under DDP every rank scores a shard and the
         shards are gathered, so every rank returns the full, identically ordered vector."""
         module = model.module if hasattr(model, "module") else model
@@ -274,7 +275,7 @@ class Trainer:
         module.eval()
         n = len(data)
         idx = torch.arange(self.rank, n, self.world)
-        part = data.subset(idx) if self.world > 1 else data
+        part = batchable(data.subset(idx) if self.world > 1 else data)
         outs = []
         for batch in part.batches(self.config.eval_batch_size):
             batch = {k: v.to(self.device, non_blocking=True) for k, v in model_inputs(batch).items()}
@@ -295,11 +296,12 @@ class Trainer:
             full[r::self.world] = g[: len(range(r, n, self.world))].cpu()
         return full
 
-    def evaluate(self, model: torch.nn.Module, data: EncodedData) -> dict[str, float]:
-        return evaluate(self.predict(model, data), data.tensors)
+    def split_metrics(self, model: torch.nn.Module, data: EncodedTensors) -> dict[str, float]:
+        """:func:`denoiserec.metrics.split_metrics` of the model's predictions on ``data``."""
+        return split_metrics(self.predict(model, data), data.tensors)
 
     # ------------------------------------------------------------------------------------------------------
-    def fit(self, model: torch.nn.Module, train: EncodedData, valid: EncodedData | None = None,
+    def fit(self, model: torch.nn.Module, train: EncodedTensors, valid: EncodedTensors | None = None,
             method: Method | None = None, spec=None, fingerprint: str | None = None) -> torch.nn.Module:
         """Train ``model`` in place with ``method`` (default: none); returns the best model on ``valid``.
 
@@ -307,7 +309,7 @@ class Trainer:
         checkpoint with another fingerprint is not resumed from (the run restarts, saying so)."""
         cfg = self.config
         method = method or Method()
-        train = without_truth(train)  # the hidden truth reaches only the metrics (denoiserec.train.batch)
+        train = batchable(without_truth(train))  # the hidden truth reaches only the metrics (denoiserec.train.batch)
         generator = seed_everything(cfg.seed)
         model.to(self.device)
         method.fit(train, spec, self.device)
@@ -334,7 +336,7 @@ class Trainer:
                 stale = state["stale"]
                 self.history = state["history"]
                 method.load_state_dict(state.get("method") or {})
-                _set_rng_states(generator, state["rng"])
+                set_rng_states(generator, state["rng"])
             except (KeyError, TypeError, ValueError, RuntimeError) as e:
                 raise _corrupt(ckpt, f"does not fit this run: {type(e).__name__}: {e}") from None
         if graph and self.device.type == "cuda":  # a resumed lr comes back on the CPU: the captured step reads
@@ -376,7 +378,7 @@ class Trainer:
                       "train_aux_loss": float(aux_sum) / max(count, 1) if aux_sum is not None else 0.0,
                       "seconds": time.perf_counter() - t0}
             if valid is not None:
-                metrics = self.evaluate(model, valid)
+                metrics = self.split_metrics(model, valid)
                 record.update({f"valid_{k}": v for k, v in metrics.items()})
                 score = metrics.get(cfg.monitor, float("nan"))
                 if self._better(score, best):
@@ -391,7 +393,7 @@ class Trainer:
             if ckpt is not None and self.rank == 0:
                 self._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch,
                                   "best": best, "best_state": best_state, "stale": stale, "history": self.history,
-                                  "rng": _rng_states(generator), "method": method.state_dict(),
+                                  "rng": rng_states(generator), "method": method.state_dict(),
                                   "fingerprint": fingerprint, "config": asdict(cfg)})
         if best_state is not None and cfg.restore_best:
             model.load_state_dict(best_state)
@@ -473,12 +475,14 @@ def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict | None:
     return state
 
 
-def _rng_states(generator: torch.Generator) -> dict:
-    """Every random state training draws from, as CPU tensors and plain lists (``weights_only``-loadable)."""
+def rng_states(generator: torch.Generator | None) -> dict:
+    """Every random state training draws from (the CUDA generators too), as CPU tensors and plain lists
+    (``weights_only``-loadable)."""
     np_state = np.random.get_state()
-    out = {"generator": generator.get_state(), "torch": torch.get_rng_state(),
-           "numpy": [np_state[0], np_state[1].tolist(), *[x for x in np_state[2:]]],
+    out = {"torch": torch.get_rng_state(), "numpy": [np_state[0], np_state[1].tolist(), *[x for x in np_state[2:]]],
            "python": _listify(random.getstate())}
+    if generator is not None:
+        out["generator"] = generator.get_state()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         out["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
     return out
@@ -497,8 +501,9 @@ def _byte_state(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to("cpu", torch.uint8)
 
 
-def _set_rng_states(generator: torch.Generator, rng: dict) -> None:
-    generator.set_state(_byte_state(rng["generator"]))
+def set_rng_states(generator: torch.Generator | None, rng: dict) -> None:
+    if generator is not None:
+        generator.set_state(_byte_state(rng["generator"]))
     torch.set_rng_state(_byte_state(rng["torch"]))
     name, keys, *rest = rng["numpy"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))

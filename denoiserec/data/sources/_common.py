@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from denoiserec.data.schema import FEEDBACK_KINDS
+from denoiserec.data.kinds import FEEDBACK_KINDS
 from denoiserec.errors import DataError
 
 ROW = "_row"  #: 1-based line number in the source file, kept until the adapter drops it
@@ -198,7 +198,7 @@ def positions(df: pl.DataFrame, order: Iterable[str] = ("timestamp",)) -> pl.Dat
 
 
 def with_kinds(df: pl.DataFrame) -> pl.DataFrame:
-    """Fill ``active`` (e) and ``label`` (y) from the ``feedback`` kind (see schema.FEEDBACK_KINDS)."""
+    """Fill ``active`` (e) and ``label`` (y) from the ``feedback`` kind (see kinds.FEEDBACK_KINDS)."""
     kinds = list(FEEDBACK_KINDS)
     e = [FEEDBACK_KINDS[k][0] for k in kinds]
     y = [FEEDBACK_KINDS[k][1] for k in kinds]

@@ -29,7 +29,7 @@ layout). The mapping names the columns (see docs/data.md for a worked example)::
 
 A condition is ``COLUMN OP VALUE`` with OP one of ``== != < <= > >= in`` (VALUE read as YAML: ``0``,
 ``'radio'``, ``[1, 2]``); numbers compare numerically, anything else as text; a null cell matches nothing.
-Feedback kinds are those of :data:`denoiserec.data.schema.FEEDBACK_KINDS`; (active e, label y) follow from
+Feedback kinds are those of :data:`denoiserec.data.kinds.FEEDBACK_KINDS`; (active e, label y) follow from
 the kind. Errors name the mapping file and key, or the data file with its line (1-based, header = line 1;
 for Parquet, the row number + 1) and column, as the named sources do.
 """
@@ -42,7 +42,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from denoiserec.data.schema import FEEDBACK_KINDS
+from denoiserec.data.kinds import FEEDBACK_KINDS
 from denoiserec.data.sources._common import (
     DEFAULT_GAP,
     ROW,
