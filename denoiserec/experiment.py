@@ -26,7 +26,6 @@ A config with another ``task`` (``seqrec``) is checked and run by that task (:mo
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from denoiserec.data.features import FeatureConfig
 from denoiserec.data.load import load_log
 from denoiserec.errors import ConfigError
 from denoiserec.headroom import oracle_labels, popularity_result
-from denoiserec.io import write_json, write_text
+from denoiserec.io import is_writer, write_json, write_text
 
 
 def load_config(path: str | Path) -> dict:
@@ -110,7 +109,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     data_fp = data_fingerprint(cfg["data"])
     wanted = {run_name(m, me, s): run_fingerprint(cfg, m, me, s, data_fp)
               for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]}
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process moves files
+    if is_writer():  # under torchrun, one process moves files
         set_aside_stale_runs(runs_dir, wanted)
     plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
             if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]

@@ -26,6 +26,12 @@ _OWNER = ".owner"  #: inside a temporary sibling: marks it as ours so a later ru
 _DATA_FILES = {"events.parquet", "meta.json"}  # a data folder written before markers existed
 
 
+def is_writer() -> bool:
+    """Whether this process writes outputs: rank 0 under ``torchrun`` (its ``RANK`` variable, set before any
+    process group exists), or a plain run."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _marker_kind(folder: Path) -> str | None:
     """The kind recorded in ``folder``'s marker, or None when it is not a denoiserec output."""
     try:

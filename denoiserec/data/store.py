@@ -48,7 +48,7 @@ from denoiserec.data.spec import FeatureSpec
 from denoiserec.data.split import TEST, TRAIN, VALID, _check, _seeded_units, split
 from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError, DataError
-from denoiserec.io import atomic_path
+from denoiserec.io import atomic_path, is_writer
 
 VERSION = 2
 MANIFEST = "manifest.json"
@@ -439,7 +439,7 @@ def streamed_splits(cfg: dict, **options) -> tuple[Encoder, dict[str, StreamedDa
     rank 0 simulates and encodes; the other ranks wait for its finished (atomically renamed) files."""
     cache = cache_dir(cfg["data"])
     config = FeatureConfig.from_dict(cfg.get("features"))
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_writer():
         file = _log_file(cfg["data"], cache)
         out = cached_store(file, cfg.get("split"), config, cache)
         return load_encoder(out), open_store(out, **options)[1]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import fields
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from denoiserec.bundle import save_seqrec
 from denoiserec.data.load import load_log
 from denoiserec.data.sequences import UP, SeqSplitConfig, SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
-from denoiserec.io import write_json
+from denoiserec.io import is_writer, write_json
 from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, OracleScorer, baseline_scorers, period_metrics
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, train_model
 
@@ -94,7 +93,7 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
     data = prepare(cfg, log)
     table = cfg.get("models") or {"default": {}}
     record: dict = {"task": "seqrec", "seed": seed, "data": data_summary(data), "variants": {}, "baselines": {}}
-    main = int(os.environ.get("RANK", "0")) == 0
+    main = is_writer()
     results = {}
     for label in labels or list(table):
         if label not in table:

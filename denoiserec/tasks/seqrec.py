@@ -4,19 +4,14 @@ Music Personalization" (UMAP '24) -- :mod:`denoiserec.seqrec` (config layout: :m
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from denoiserec.errors import ConfigError
+from denoiserec.io import is_writer
 from denoiserec.tasks import Task
 
 KNOWN_KEYS = {"name", "task", "description", "data", "split", "features", "train", "eval", "models", "baseline",
               "seeds"}
-
-
-def _main_process() -> bool:
-    """Rank 0 under ``torchrun`` (the one process that writes), or a plain run."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 class SeqrecTask(Task):
@@ -90,7 +85,7 @@ class SeqrecTask(Task):
 
         runs_dir = Path(out_dir) / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
-        if _main_process():  # under torchrun, one process moves files
+        if is_writer():  # under torchrun, one process moves files
             wanted = {f"seqrec__seed{s}": seqrec_fingerprint(cfg, s) for s in cfg["seeds"]}
             set_aside_stale_runs(runs_dir, wanted, prefix="seqrec__")
         return super().run(cfg, out_dir, progress)
@@ -104,7 +99,7 @@ class SeqrecTask(Task):
         from denoiserec.seqrec.run import run_seed
 
         run_seed(cfg, seed, out_dir, progress=progress)
-        if not _main_process():
+        if not is_writer():
             return
         file = Path(out_dir) / "runs" / f"seqrec__seed{seed}.json"
         write_json(file, {**json.loads(file.read_text()), "fingerprint": seqrec_fingerprint(cfg, seed)})
@@ -112,7 +107,7 @@ class SeqrecTask(Task):
     def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
         from denoiserec.seqrec.report import write_report
 
-        if not _main_process():
+        if not is_writer():
             return Path(out_dir) / "report.md"
         return write_report(out_dir, cfg)
 
