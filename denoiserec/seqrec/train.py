@@ -24,7 +24,7 @@ Shared with the CTR trainer (:mod:`denoiserec.train.trainer`): seeding, device r
 constructor, the bf16-on-CUDA autocast rule and the checkpoint file (written atomically after every epoch with
 the model, optimiser, random states and early-stopping state; read with its ``weights_only`` loader and
 fingerprint check; resumed from when present) and the DDP set-up (``torchrun``: the process group of
-:func:`denoiserec.train.trainer._distributed`, gloo on CPU, NCCL on CUDA). Separate, because the batches are
+:func:`denoiserec.train.trainer.init_distributed`, gloo on CPU, NCCL on CUDA). Separate, because the batches are
 windows with masking and negative sampling rather than rows of a tensor: the epoch loop and the
 early-stopping bookkeeping (on the validation *users*, not rows).
 
@@ -58,7 +58,7 @@ from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, ra
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
 from denoiserec.train.trainer import (
     Trainer,
-    _distributed,
+    init_distributed,
     load_checkpoint,
     make_adam,
     resolve_device,
@@ -221,7 +221,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     device = resolve_device(tcfg.device)
-    rank, world = _distributed(device)
+    rank, world = init_distributed(device)
     show = tcfg.progress and rank == 0
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
@@ -270,7 +270,8 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
             masked = nb["masked"]
             n_global = int(masked.sum())
             lo, hi = _shard(len(masked), rank, world)
-            mine = (np.nonzero(masked)[0] >= lo) & (np.nonzero(masked)[0] < hi)  # its masked positions, in order
+            rows = np.nonzero(masked)[0]  # the window of each masked position
+            mine = (rows >= lo) & (rows < hi)  # this rank's masked positions, in order
             rand_all = nb["neg_random"][masked]
             cand = None
             if tcfg.hardest_of_k > 1 and rand_all.any():  # drawn for the global batch: every rank's rng in step

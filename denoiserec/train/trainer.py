@@ -131,7 +131,7 @@ def ddp_backend(device: torch.device | str) -> str:
     return "nccl" if torch.device(device).type == "cuda" else "gloo"
 
 
-def _distributed(device: torch.device) -> tuple[int, int]:
+def init_distributed(device: torch.device) -> tuple[int, int]:
     """(rank, world size); initialises the process group for ``device`` when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -242,7 +242,7 @@ class Trainer:
         self.config = config or TrainConfig()
         self.device = resolve_device(self.config.device)
         self.backend = ddp_backend(self.device)
-        self.rank, self.world = _distributed(self.device)
+        self.rank, self.world = init_distributed(self.device)
         if self.config.cuda_graph and (self.device.type != "cuda" or self.world > 1):
             raise ConfigError("train.cuda_graph needs a CUDA device and one process (no torchrun)")
         if self.config.threads:
