@@ -22,6 +22,14 @@ def _batch(labels, logits):
     return {"label": y}, s, F.binary_cross_entropy_with_logits(s, y, reduction="none")
 
 
+def _random_batch(n):
+    """``n`` noisy labels (40 % ones) and logits, their per-sample BCE and predictions ``p = σ(s)``, seed 0."""
+    g = torch.Generator().manual_seed(0)
+    y = (torch.rand(n, generator=g) < 0.4).float()
+    s = torch.randn(n, generator=g) * 2
+    return y, s, F.binary_cross_entropy_with_logits(s, y, reduction="none"), torch.sigmoid(s)
+
+
 def _active(name, **hp):
     m = build_method(name, **hp)
     m.on_epoch_start(10**6)
@@ -103,11 +111,7 @@ def test_identity_before_start_epoch():
 
 
 def test_monotone_in_loss_and_target_between_label_and_prediction():
-    g = torch.Generator().manual_seed(0)
-    y = (torch.rand(500, generator=g) < 0.4).float()
-    s = torch.randn(500, generator=g) * 2
-    losses = F.binary_cross_entropy_with_logits(s, y, reduction="none")
-    p = torch.sigmoid(s)
+    y, s, losses, p = _random_batch(500)
     for a, b in [(0.5, 0.5), (1, 1), (2, 2), (3, 0.7)]:
         for name in ("lcd", "lcd_re"):
             m = _active(name, a=a, b=b)
@@ -157,11 +161,7 @@ def test_start_step_counts_plain_steps(name):
 
 
 def test_permuted_control_keeps_the_w_values_but_not_their_order():
-    g = torch.Generator().manual_seed(0)
-    y = (torch.rand(400, generator=g) < 0.4).float()
-    s = torch.randn(400, generator=g) * 2
-    losses = F.binary_cross_entropy_with_logits(s, y, reduction="none")
-    p = torch.sigmoid(s)
+    y, s, losses, p = _random_batch(400)
     w, _ = _active("lcd").mixing_weight(losses)
     _, y_star = _active("lcd_permuted").weights_and_targets({"label": y}, s, losses)
     # y* = v·y + (1 - v)·p  =>  v = (y* - p) / (y - p)
