@@ -53,42 +53,37 @@ def _pip(*args: str, venv: Path = VENV) -> None:
     subprocess.run(cmd, check=True)
 
 
+def _build(venv: Path, libs: list[str], deps: list[str], check: str, marker_text: str) -> Path:
+    """Build ``venv`` once (CPU torch without its dependencies first, then torch's own, then ``libs`` with
+    ``--no-deps`` and their ``deps``), run the ``check`` import, leave the marker; return its interpreter."""
+    interpreter, marker = venv / "bin" / "python", venv / ".complete"
+    if marker.exists():
+        return interpreter
+    if not interpreter.exists():
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    _pip("--no-deps", TORCH, venv=venv)
+    _pip(*TORCH_DEPS, venv=venv)
+    _pip("--no-deps", *libs, venv=venv)
+    _pip(*deps, venv=venv)
+    subprocess.run([str(interpreter), "-c", check + "; assert torch.version.cuda is None, "
+                    "'a CUDA torch was installed: ' + torch.__version__"], check=True)
+    marker.write_text(marker_text + "\n")
+    return interpreter
+
+
 def ensure() -> Path:
-    """Build the venv once; return its interpreter."""
-    if MARKER.exists():
-        return python()
-    if not python().exists():
-        VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    _pip("--no-deps", TORCH)
-    _pip(*TORCH_DEPS)
-    _pip("--no-deps", *LIBS)
-    _pip(*LIB_DEPS)
-    check = ("import torch, deepctr_torch, fuxictr, pandas; v = torch.__version__; "
-             "assert not torch.cuda.is_available() or True; print(v); "
-             "assert torch.version.cuda is None, 'a CUDA torch was installed: ' + v")
-    subprocess.run([str(python()), "-c", check], check=True)
-    MARKER.write_text(" ".join([TORCH, *LIBS]) + "\n")
-    return python()
+    """Build the competitors' venv once; return its interpreter."""
+    return _build(VENV, LIBS, LIB_DEPS, "import torch, deepctr_torch, fuxictr, pandas; print(torch.__version__)",
+                  " ".join([TORCH, *LIBS]))
 
 
 def ensure_recbole() -> Path:
     """Build RecBole's venv once (same torch rule as :func:`ensure`); return its interpreter."""
-    if RECBOLE_MARKER.exists():
-        return recbole_python()
-    if not recbole_python().exists():
-        RECBOLE_VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", str(RECBOLE_VENV)], check=True)
-    _pip("--no-deps", TORCH, venv=RECBOLE_VENV)
-    _pip(*TORCH_DEPS, venv=RECBOLE_VENV)
-    _pip("--no-deps", *RECBOLE_LIBS, venv=RECBOLE_VENV)
-    _pip(*RECBOLE_DEPS, venv=RECBOLE_VENV)
-    check = ("import torch, recbole, pandas, polars; from recbole.config import Config; v = torch.__version__; "
-             "print(v, recbole.__version__, pandas.__version__); "
-             "assert torch.version.cuda is None, 'a CUDA torch was installed: ' + v")
-    subprocess.run([str(recbole_python()), "-c", check], check=True)
-    RECBOLE_MARKER.write_text(" ".join([TORCH, *RECBOLE_LIBS, *RECBOLE_DEPS]) + "\n")
-    return recbole_python()
+    return _build(RECBOLE_VENV, RECBOLE_LIBS, RECBOLE_DEPS,
+                  "import torch, recbole, pandas, polars; from recbole.config import Config; "
+                  "print(torch.__version__, recbole.__version__, pandas.__version__)",
+                  " ".join([TORCH, *RECBOLE_LIBS, *RECBOLE_DEPS]))
 
 
 if __name__ == "__main__":
