@@ -4,10 +4,13 @@ the read addressing ``w^r`` (eq. 9): mean entropy / log m (1 = uniform) and mean
 the user-specific part's size, mean |r − r̄| / |r̄|; and the slots themselves: mean pairwise cosine of the m slots
 and |mean slot| / mean |slot| (1 = all slots alike). ``--no-write`` undoes every training write after it is made
 (the memory is then the learned parameter alone), to separate what the eq.-12 writes do from what training does.
+Whether the model uses what differs between users' reads: test AUC with every read replaced by the mean read, and
+with each row's reads replaced by another row's (a fixed permutation); and whether a user's reads agree with each
+other more than with other users' (mean centred cosine between rows of the same user vs of different users, Fig. 4).
 Two more diagnostics, not DUMN options: ``--zero-bias`` starts the controllers' biases at 0 (TensorFlow's dense-layer
 default, where PyTorch draws them at random), ``--sharpness B`` multiplies eq. 9's cosine by a fixed ``B``.
 
-    OMP_NUM_THREADS=1 python benchmarks/dumn_memory_reads.py configs/dumn_ablation_cpu.yaml [--seed 0] \
+    OMP_NUM_THREADS=1 python benchmarks/dumn_memory_reads.py configs/dumn_ablation_cpu.yaml [--seeds 0 1 2 3 4] \
         [--data-path P] [--no-write] [--zero-bias] [--sharpness B] [KEY=VALUE ...]
 
 ``KEY=VALUE`` are DUMN hyper-parameters (e.g. ``key_strength=true``), parsed as YAML.
@@ -17,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
+from scipy.stats import ttest_rel
 
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import FeatureConfig
@@ -55,6 +60,33 @@ def reads(model, rows) -> dict[str, tuple[torch.Tensor, ...]]:
     return got
 
 
+def user_agreement(v: torch.Tensor, users: torch.Tensor) -> tuple[float, float]:
+    """Mean cosine of centred reads between rows of the same user and between rows of different users."""
+    z = F.normalize((v - v.mean(0)).float(), dim=-1)
+    cos = z @ z.T
+    same = users[:, None] == users[None, :]
+    off = ~torch.eye(len(z), dtype=torch.bool)
+    return float(cos[same & off].mean()), float(cos[~same].mean())
+
+
+def substituted_auc(trainer, model, test, how: str, mean_reads: dict[str, torch.Tensor]) -> float:
+    """Test AUC with the memory reads replaced: ``mean`` (every row reads the mean read) or ``permuted``."""
+    hooks = []
+    for n, mem in model.memories.items():
+        def hook(mod, inp, out, n=n):
+            r = out[0]
+            if how == "mean":
+                return mean_reads[n].expand_as(r), out[1]
+            g = torch.Generator().manual_seed(0)
+            return r[torch.randperm(len(r), generator=g)], out[1]
+        hooks.append(mem.register_forward_hook(hook))
+    try:
+        return trainer.split_metrics(model, test)["auc"]
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def summary(model, r: dict[str, tuple[torch.Tensor, ...]]) -> dict[str, tuple[float, ...]]:
     """memory -> (read cos raw, centred, spread, key cos, entropy / log m, max weight × m, slot cos, mean slot)."""
     out = {}
@@ -70,16 +102,47 @@ def summary(model, r: dict[str, tuple[torch.Tensor, ...]]) -> dict[str, tuple[fl
     return out
 
 
+def one_seed(args, cfg, spec, parts, hp: dict, seed: int) -> dict:
+    """Train DUMN once; the read statistics before and after, and the substituted-read test AUCs."""
+    torch.manual_seed(seed)
+    model = build_model("dumn", spec, **hp)
+    if args.zero_bias:
+        for mem in model.memories.values():
+            for layer in mem.controller:
+                if isinstance(layer, torch.nn.Linear):
+                    torch.nn.init.zeros_(layer.bias)
+    rows = {k: v[:4096] for k, v in parts["test"].tensors.items()}
+    users = rows["cat"][:, spec.categorical.index("user")]
+    got = reads(model, rows)
+    before = {n: summary(model, got)[n] + user_agreement(v[0], users) for n, v in got.items()}
+    if args.no_write:
+        for mem in model.memories.values():
+            mem.register_forward_hook(lambda mod, inp, out: (mod.written.zero_(), None)[1])
+    trainer = Trainer(TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": seed, "progress": False}))
+    trainer.fit(model, parts["train"], parts["valid"])
+    got = reads(model, rows)
+    after = {n: summary(model, got)[n] + user_agreement(v[0], users) for n, v in got.items()}
+    mean_reads = {n: v[0].mean(0) for n, v in got.items()}
+    auc = {"trained": trainer.split_metrics(model, parts["test"])["auc"]}
+    auc.update({how: substituted_auc(trainer, model, parts["test"], how, mean_reads) for how in ("mean", "permuted")})
+    return {"before": before, "after": after, "auc": auc,
+            "aux": [round(h["train_aux_loss"], 4) for h in trainer.history]}
+
+
+COLUMNS = ("read cos raw", "read cos centred", "|r − r̄|/|r̄|", "key cos", "entropy/log m", "max w × m", "slot cos",
+           "|mean slot|/|slot|", "centred cos same user", "centred cos other users")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("config")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--data-path", help="overrides the config's data.path (e.g. ../shared/data/kuairand)")
     ap.add_argument("--no-write", action="store_true", help="undo each training write (memory = parameter only)")
     ap.add_argument("--zero-bias", action="store_true", help="controllers' biases start at 0 (TensorFlow's default)")
     ap.add_argument("--sharpness", type=float, help="eq. 9 as softmax_j(B · cos): a fixed sharpness B")
     ap.add_argument("hparams", nargs="*")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()
     cfg = load_config(args.config)
     if args.data_path:
         cfg["data"]["path"] = args.data_path
@@ -88,31 +151,33 @@ def main() -> None:
     if args.sharpness:
         plain = UserMemory.address
         UserMemory.address = staticmethod(lambda k, mem, beta=None: plain(k, mem, torch.tensor(args.sharpness)))
-    torch.manual_seed(args.seed)
-    model = build_model("dumn", spec, **hp)
-    if args.zero_bias:
-        for mem in model.memories.values():
-            for layer in mem.controller:
-                if isinstance(layer, torch.nn.Linear):
-                    torch.nn.init.zeros_(layer.bias)
-    rows = {k: v[:4096] for k, v in parts["test"].tensors.items()}
-    before = summary(model, reads(model, rows))
-    if args.no_write:
-        for mem in model.memories.values():
-            mem.register_forward_hook(lambda mod, inp, out: (mod.written.zero_(), None)[1])
-    trainer = Trainer(TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": args.seed, "progress": False}))
-    trainer.fit(model, parts["train"], parts["valid"])
-    after = summary(model, reads(model, rows))
-    auc = trainer.split_metrics(model, parts["test"])["auc"]
     flags = [f for f, on in (("no-write", args.no_write), ("zero-bias", args.zero_bias),
                              (f"sharpness {args.sharpness}", args.sharpness)) if on]
-    print(f"dumn {hp} {flags} seed {args.seed}: test auc {auc:.4f}")
-    print("train_aux_loss per epoch:", [round(h["train_aux_loss"], 4) for h in trainer.history])
-    print("memory | when | read cos raw | read cos centred | |r − r̄|/|r̄| | key cos | entropy/log m | max w × m | "
-          "slot cos | |mean slot|/|slot|")
-    for n in before:
-        for when, v in (("before", before[n]), ("after", after[n])):
-            print(f"{n} | {when} | " + " | ".join(str(x) for x in v))
+    res = []
+    for seed in args.seeds:
+        r = one_seed(args, cfg, spec, parts, hp, seed)
+        res.append(r)
+        a = r["auc"]
+        print(f"seed {seed}: test auc {a['trained']:.4f}, every read = the mean read {a['mean']:.4f}, "
+              f"each row another row's reads {a['permuted']:.4f}; train_aux_loss per epoch {r['aux']}", flush=True)
+    print(f"\n{cfg['name']}: dumn {hp} {flags}, seeds {args.seeds} (mean ± std over seeds; reads of the first "
+          "4,096 test rows)\n")
+    print("| memory | when | " + " | ".join(COLUMNS) + " |")
+    print("|---|---|" + "---|" * len(COLUMNS))
+    for n in res[0]["before"]:
+        for when in ("before", "after"):
+            vals = np.array([r[when][n] for r in res])
+            sd = vals.std(0, ddof=1) if len(res) > 1 else None
+            cells = [f"{m:.4f}" + (f" ± {sd[i]:.4f}" if sd is not None else "") for i, m in enumerate(vals.mean(0))]
+            print(f"| {n} | {when} | " + " | ".join(cells) + " |")
+    trained = np.array([r["auc"]["trained"] for r in res])
+    for how, text in (("mean", "every read replaced by the mean read"),
+                      ("permuted", "each row given another row's reads")):
+        sub = np.array([r["auc"][how] for r in res])
+        d = sub - trained
+        p = f", paired t-test p = {ttest_rel(sub, trained).pvalue:.2g}" if len(res) > 1 and d.std() > 0 else ""
+        print(f"\ntest AUC {trained.mean():.4f}; {text}: {sub.mean():.4f} (difference {d.mean():+.5f}, "
+              f"min {d.min():+.5f}, max {d.max():+.5f}{p})")
 
 
 if __name__ == "__main__":
