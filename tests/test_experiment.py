@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -8,7 +9,7 @@ from typer.testing import CliRunner
 from denoiserec.cli import app
 from denoiserec.data.log import write_log
 from denoiserec.errors import ConfigError
-from denoiserec.experiment import check_config, run_experiment
+from denoiserec.experiment import check_config, load_config, run_experiment
 
 
 @pytest.fixture
@@ -84,3 +85,9 @@ def test_baseline_model_compares_models():
     rows = {r["model"]: r for r in summarize(runs, "none", baseline_model="din")}
     assert "relaimpr_auc" not in rows["din"]
     assert abs(rows["dumn"]["relaimpr_auc"] - (0.155 / 0.105 - 1) * 100) < 1e-6
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_passes_the_config_check(path):
+    """A typo in a shipped config (an unknown model key, a bad method setting) fails here, not hours into a run."""
+    assert load_config(path)["name"]
