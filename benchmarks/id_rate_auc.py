@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 
 import torch
-from sklearn.metrics import roc_auc_score
 
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import FeatureConfig
 from denoiserec.experiment import load_config, load_data
+from denoiserec.metrics import auc
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
         pos = torch.bincount(train["cat"][:, col], weights=train["label"].float(), minlength=n)
         rows = torch.bincount(train["cat"][:, col], minlength=n).float()
         score = ((pos + 1) / (rows + 2))[test["cat"][:, col]].numpy()
-        aucs = ", ".join(f"{k} {roc_auc_score(y.numpy(), score):.3f}" for k, y in targets.items())
+        aucs = ", ".join(f"{k} {auc(score, y.numpy()):.3f}" for k, y in targets.items())
         print(f"{field}'s training rate, test AUC vs {aucs}")
 
 
