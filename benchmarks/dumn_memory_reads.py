@@ -102,6 +102,13 @@ def summary(model, r: dict[str, tuple[torch.Tensor, ...]]) -> dict[str, tuple[fl
     return out
 
 
+def read_statistics(model, rows, users: torch.Tensor) -> tuple[dict, dict[str, tuple[float, ...]]]:
+    """The reads of ``rows`` and, per memory, :func:`summary`'s columns then :func:`user_agreement`'s."""
+    got = reads(model, rows)
+    stats = summary(model, got)
+    return got, {n: stats[n] + user_agreement(v[0], users) for n, v in got.items()}
+
+
 def one_seed(args, cfg, spec, parts, hp: dict, seed: int) -> dict:
     """Train DUMN once; the read statistics before and after, and the substituted-read test AUCs."""
     torch.manual_seed(seed)
@@ -112,16 +119,14 @@ def one_seed(args, cfg, spec, parts, hp: dict, seed: int) -> dict:
                 if isinstance(layer, torch.nn.Linear):
                     torch.nn.init.zeros_(layer.bias)
     rows = {k: v[:4096] for k, v in parts["test"].tensors.items()}
-    users = rows["cat"][:, spec.categorical.index("user")]
-    got = reads(model, rows)
-    before = {n: summary(model, got)[n] + user_agreement(v[0], users) for n, v in got.items()}
+    users = rows["cat"][:, spec.user_field]
+    _, before = read_statistics(model, rows, users)
     if args.no_write:
         for mem in model.memories.values():
             mem.register_forward_hook(lambda mod, inp, out: (mod.written.zero_(), None)[1])
     trainer = Trainer(TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": seed, "progress": False}))
     trainer.fit(model, parts["train"], parts["valid"])
-    got = reads(model, rows)
-    after = {n: summary(model, got)[n] + user_agreement(v[0], users) for n, v in got.items()}
+    got, after = read_statistics(model, rows, users)
     mean_reads = {n: v[0].mean(0) for n, v in got.items()}
     auc = {"trained": trainer.split_metrics(model, parts["test"])["auc"]}
     auc.update({how: substituted_auc(trainer, model, parts["test"], how, mean_reads) for how in ("mean", "permuted")})

@@ -34,7 +34,7 @@ def main() -> None:
     print(f"{cfg['name']}: training positive rate {train['label'].float().mean():.3f}, "
           f"test {test['label'].float().mean():.3f}")
     for field in ("user", "item"):
-        col = spec.categorical.index(field)
+        col = spec.field_index(field)
         n = int(max(train["cat"][:, col].max(), test["cat"][:, col].max())) + 1
         pos = torch.bincount(train["cat"][:, col], weights=train["label"].float(), minlength=n)
         rows = torch.bincount(train["cat"][:, col], minlength=n).float()
