@@ -8,12 +8,16 @@ import numpy as np
 import polars as pl
 
 
+def _new_group(keys: np.ndarray) -> np.ndarray:
+    """For rows sorted by ``keys``: True where a row starts a new group."""
+    new = np.ones(len(keys), dtype=bool)
+    new[1:] = keys[1:] != keys[:-1]
+    return new
+
+
 def group_starts(keys: np.ndarray) -> np.ndarray:
     """For rows sorted by ``keys``: the index of the first row of each row's group."""
-    n = len(keys)
-    new = np.ones(n, dtype=bool)
-    if n > 1:
-        new[1:] = keys[1:] != keys[:-1]
+    new = _new_group(keys)
     starts = np.flatnonzero(new)
     return starts[np.cumsum(new) - 1]
 
@@ -21,9 +25,7 @@ def group_starts(keys: np.ndarray) -> np.ndarray:
 def session_numbers(df: pl.DataFrame) -> np.ndarray:
     """For rows sorted by (user, time): a running session number that grows by one at every new (user, session)."""
     key = df.select(pl.struct("user", "session").rank("dense")).to_series().to_numpy()
-    new = np.ones(len(key), dtype=bool)
-    new[1:] = key[1:] != key[:-1]
-    return (np.cumsum(new) - 1).astype(np.int32)
+    return (np.cumsum(_new_group(key)) - 1).astype(np.int32)
 
 
 def history(items: np.ndarray, kinds: np.ndarray, mask: np.ndarray, group_start: np.ndarray,
