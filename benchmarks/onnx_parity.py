@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| model | exporter | export s | max abs diff |\n|---|---|---|---|")
     for name in names:
         if name == "transformer":
-            from denoiserec.seqrec.run import run_seed
+            from denoiserec.tasks.seqrec import run_seed
 
             cfg = {"task": "seqrec", "split": {"test_frac": 0.2}, "train": {"epochs": 1, "progress": False},
                    "models": {"default": {"dim": 32, "layers": 2, "max_len": 20}}}

@@ -10,7 +10,7 @@ repository root), on a ``task: seqrec`` config and the results folder of ``denoi
     denoiserec report docs/results/negfeedback_cpu     # the table gets a ``sasrec_recbole`` row
 
 **Data** (:func:`export`). The split, vocabularies and sequences are denoiserec's
-(:func:`denoiserec.seqrec.run.prepare`, the paper's protocol of :mod:`denoiserec.data.sequences`). SASRec reads
+(:func:`denoiserec.tasks.seqrec.prepare`, the paper's protocol of :mod:`denoiserec.data.sequences`). SASRec reads
 'up' events only -- like the paper's baseline, it has no feedback-type input -- and RecBole's pre-split
 ("benchmark") atomic files carry them: ``<name>.train.inter`` holds, for every training user, each 'up' after
 her first with the previous ups (at most ``MAX_ITEM_LIST_LENGTH``) as ``item_id_list`` -- exactly RecBole's own
@@ -74,8 +74,8 @@ if str(ROOT) not in sys.path:
 from denoiserec.data.sequences import UP, Sequences  # noqa: E402
 from denoiserec.io import write_json  # noqa: E402
 from denoiserec.seqrec.evaluate import EvalConfig, histories, period_metrics  # noqa: E402
-from denoiserec.seqrec.run import data_summary, prepare  # noqa: E402
 from denoiserec.seqrec.train import SeqData  # noqa: E402
+from denoiserec.tasks.seqrec import data_summary, prepare  # noqa: E402
 
 NAME = "sasrec_recbole"
 DATASET = "negfb"

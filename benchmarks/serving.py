@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
             "torch_forward_rows_per_s": rows / t_forward, "onnx_forward_rows_per_s": rows / t_onnx,
             "onnx_max_abs_diff": float(np.abs(got - ref.numpy()).max()),
             "seconds": {"predict": t_predict, "encode": t_encode, "torch_forward": t_forward, "onnx": t_onnx}}
-    from denoiserec.seqrec.run import run_seed
+    from denoiserec.tasks.seqrec import run_seed
 
     cfg = {"task": "seqrec", "split": {"test_frac": 0.2},
            "models": {"default": {"dim": 64, "layers": 2, "max_len": 50}},

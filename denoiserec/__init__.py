@@ -1,6 +1,8 @@
 """denoiserec: recommenders trained from noisy user feedback."""
 
-__version__ = "0.1.0"
+from denoiserec._version import __version__
+
+__all__ = ["__version__", "load"]
 
 
 def load(path):

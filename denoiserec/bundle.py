@@ -49,9 +49,9 @@ class Predictions:
 
 
 def _versions() -> dict:
-    import denoiserec
+    from denoiserec._version import __version__
 
-    return {"denoiserec": denoiserec.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    return {"denoiserec": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
 def _vocab_frame(vocabs: dict[str, pl.DataFrame | list[str]]) -> pl.DataFrame:

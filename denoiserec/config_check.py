@@ -2,6 +2,10 @@
 features, train, seeds, models, methods, baseline, select -- is checked with
 :mod:`denoiserec.validate` before any data is read, so a bad setting is one :class:`ConfigError` naming the key
 path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently wrong run.
+
+:func:`check_ctr_config` checks a CTR config; the section checks (:func:`check_data`, :func:`check_seeds`,
+:func:`labelled`, :func:`positive`) are shared with the seqrec task. Which task checks a config is decided by
+:func:`denoiserec.tasks.check_config`.
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ def check_models(models: object, where: str = "models") -> dict:
     from denoiserec import models as registry
 
     out = {}
-    for label, hp in _labelled(models, where).items():
+    for label, hp in labelled(models, where).items():
         hp = dict(check_mapping(hp, f"{where}.{label}"))
         name = hp.pop("model", label)
         if name not in registry.available():
@@ -137,7 +141,7 @@ def check_methods(methods: object, where: str = "methods") -> dict:
     from denoiserec import methods as registry
 
     out = {}
-    for label, hp in _labelled(methods, where).items():
+    for label, hp in labelled(methods, where).items():
         hp = dict(check_mapping(hp, f"{where}.{label}"))
         oracle = hp.pop("oracle", False)  # trains on the hidden truth (denoiserec.headroom)
         if oracle:
@@ -156,7 +160,8 @@ def check_methods(methods: object, where: str = "methods") -> dict:
     return out
 
 
-def _labelled(d: object, where: str) -> dict:
+def labelled(d: object, where: str) -> dict:
+    """A non-empty mapping of safe labels (``models``, ``methods``) to their settings."""
     if not isinstance(d, dict) or not d:
         raise ConfigError(f"{where}: expected a non-empty mapping of labels to hyper-parameters, got {d!r}")
     for label in d:
@@ -164,23 +169,20 @@ def _labelled(d: object, where: str) -> dict:
     return d
 
 
-def _positive(v: object) -> str | None:
+def positive(v: object) -> str | None:
+    """A :func:`denoiserec.validate.check_fields` rule: > 0 (None passes)."""
     return None if v is None or v > 0 else f"must be > 0, got {v!r}"
 
 
-def check_config(cfg: object, where: str = "config") -> dict:
-    """Check every section of ``cfg`` (see the module docstring) and fill the defaults; ``where`` names the
-    file in messages. Returns the checked config; raises :class:`ConfigError` at the first problem."""
+def check_ctr_config(cfg: object, where: str = "config") -> dict:
+    """Check every section of a CTR config ``cfg`` (see the module docstring) and fill the defaults; ``where``
+    names the file in messages (:class:`denoiserec.tasks.ctr.CtrTask`; a seqrec config is checked by
+    :class:`denoiserec.tasks.seqrec.SeqrecTask` with the shared checks here). Returns the checked config; raises
+    :class:`ConfigError` at the first problem."""
     from pathlib import Path
 
     if not isinstance(cfg, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
-    if cfg.get("task") not in (None, "ctr", "seqrec"):
-        raise ConfigError(f"{where}: task: must be one of ['ctr', 'seqrec'], got {cfg['task']!r}")
-    if cfg.get("task") == "seqrec":  # its own sections (denoiserec.tasks.seqrec)
-        from denoiserec.tasks import get_task
-
-        return get_task(cfg).check_config(cfg, where)
     unknown = sorted(set(cfg) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(f"{where}: {unknown[0]}: unknown key; known: {', '.join(sorted(KNOWN_KEYS))}")

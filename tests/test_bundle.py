@@ -134,8 +134,8 @@ def test_transformer_bundle_recommends_with_the_test_query(tmp_path):
     from test_negfeedback import _log
 
     from denoiserec.seqrec.evaluate import ModelScorer
-    from denoiserec.seqrec.run import prepare, run_seed
     from denoiserec.seqrec.train import ModelConfig
+    from denoiserec.tasks.seqrec import prepare, run_seed
 
     log = _log(n_users=8, per_user=30)
     cfg = seq_config()

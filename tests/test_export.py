@@ -47,7 +47,7 @@ def test_transformer_onnx_parity_on_1000_rows(tmp_path):
     from test_bundle import seq_config
     from test_negfeedback import _log
 
-    from denoiserec.seqrec.run import run_seed
+    from denoiserec.tasks.seqrec import run_seed
 
     run_seed(seq_config(), 0, tmp_path, log=_log(n_users=6, per_user=20))
     b = denoiserec.load(tmp_path / "bundles" / "seqrec__default__seed0")

@@ -1,57 +1,27 @@
-"""Experiment tasks: what a config's ``task`` key selects (``ctr``, the default, or ``seqrec``).
+"""Experiment tasks: what a config's ``task`` key selects (``ctr``, the default, or ``seqrec``), and the one
+place that dispatches on it.
 
-A :class:`Task` checks its config, runs one seed, runs every seed not yet in the results folder, writes the
-report and prints the summary; :mod:`denoiserec.experiment` and the ``run``/``report`` commands of
-:mod:`denoiserec.cli` dispatch on it, so a results folder is always re-reported by the task that wrote it.
+A :class:`~denoiserec.tasks.base.Task` checks its config, runs it into a results folder, writes the report and
+prints the summary; :mod:`denoiserec.experiment`, the ``run``/``report`` commands of :mod:`denoiserec.cli` and
+any Python entry go through :func:`get_task` (or :func:`check_config`), so a results folder is always
+re-reported by the task that wrote it. The CTR experiment loop is :mod:`denoiserec.tasks.ctr`, the seqrec one
+:mod:`denoiserec.tasks.seqrec`.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from pathlib import Path
 
 import yaml
 
 from denoiserec.errors import ConfigError
+from denoiserec.tasks.base import Task
 
-
-class Task(ABC):
-    name: str
-
-    @abstractmethod
-    def check_config(self, cfg: dict, where: str = "config") -> dict:
-        """Validate ``cfg`` and fill its defaults; a one-line :class:`ConfigError` naming the key otherwise."""
-
-    @abstractmethod
-    def run_seed(self, cfg: dict, seed: int, out_dir: str | Path, progress: bool = True) -> None:
-        """Run one seed of ``cfg`` into ``out_dir/runs``."""
-
-    @abstractmethod
-    def done(self, cfg: dict, seed: int, out_dir: str | Path) -> bool:
-        """Whether seed ``seed`` is complete in ``out_dir`` (a re-run skips it)."""
-
-    @abstractmethod
-    def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
-        """(Re-)write ``out_dir/report.md`` and its figures from the run records."""
-
-    @abstractmethod
-    def print_summary(self, out_dir: str | Path, cfg: dict) -> None:
-        """Print the compact summary table of ``out_dir``."""
-
-    def run(self, cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
-        """Every seed not yet done, then the report."""
-        from tqdm.auto import tqdm
-
-        out_dir = Path(out_dir)
-        for seed in tqdm(cfg["seeds"], desc=cfg.get("name", self.name), disable=not progress):
-            if not self.done(cfg, seed, out_dir):
-                self.run_seed(cfg, seed, out_dir, progress)
-        self.write_report(out_dir, cfg)
-        return out_dir
+TASKS = ("ctr", "seqrec")
 
 
 def available() -> list[str]:
-    return ["ctr", "seqrec"]
+    return list(TASKS)
 
 
 def get_task(cfg: dict | str | None) -> Task:
@@ -68,6 +38,16 @@ def get_task(cfg: dict | str | None) -> Task:
     raise ConfigError(f"task: unknown task {name!r}; available: {', '.join(available())}")
 
 
+def check_config(cfg: object, where: str = "config") -> dict:
+    """Check every section of ``cfg`` with its task's rules and fill the defaults; ``where`` names the file in
+    messages. Returns the checked config; raises :class:`ConfigError` at the first problem."""
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level")
+    if cfg.get("task") not in (None, *TASKS):
+        raise ConfigError(f"{where}: task: must be one of {list(TASKS)}, got {cfg['task']!r}")
+    return get_task(cfg).check_config(cfg, where)
+
+
 def folder_config(out_dir: str | Path) -> dict:
     """The ``config.yaml`` a results folder was run with (``{}`` when absent; ``task`` inferred from the runs)."""
     out_dir = Path(out_dir)
@@ -76,3 +56,6 @@ def folder_config(out_dir: str | Path) -> dict:
     if "task" not in cfg and any((out_dir / "runs").glob("seqrec__seed*.json")):
         cfg["task"] = "seqrec"
     return cfg
+
+
+__all__ = ["TASKS", "Task", "available", "check_config", "folder_config", "get_task"]

@@ -1,36 +1,152 @@
-"""The CTR task: models x methods x seeds on rows of a canonical log (:mod:`denoiserec.experiment`,
-:mod:`denoiserec.train.trainer`, :mod:`denoiserec.report`)."""
+"""The CTR task: models x methods x seeds on rows of a canonical log -- the experiment loop (data → encoded
+parts → one :class:`~denoiserec.train.trainer.Trainer` run per (model, method, seed) → run records and bundles
+→ :mod:`denoiserec.report`). Config layout: :mod:`denoiserec.experiment`."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from denoiserec.tasks import Task
+import polars as pl
+import torch
+from tqdm.auto import tqdm
+
+from denoiserec.io import is_writer, write_json
+from denoiserec.tasks.base import Task, set_aside_stale_runs
+
+
+def run_name(model: str, method: str, seed: int) -> str:
+    return f"{model}__{method}__seed{seed}"
+
+
+def load_data(cfg: dict) -> pl.DataFrame:
+    """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']`` and the label of
+    ``cfg['target']`` (:mod:`denoiserec.data.target`)."""
+    from denoiserec.data.load import load_log
+    from denoiserec.data.target import relabel
+
+    df = load_log(cfg["data"])
+    if "split" not in df.columns:
+        from denoiserec.data.split import split
+
+        df = split(df, **(cfg.get("split") or {"how": "temporal"}))
+    return relabel(df, cfg.get("target", "click"))
+
+
+def score_attention(method, train) -> dict:
+    """An attention method's per-row estimate scored against the simulator's hidden truth, after training (the
+    method itself never reads ``true_*`` columns); empty for other methods and on real data."""
+    from denoiserec.truth import attention_metrics
+
+    attention = getattr(method, "attention", None)
+    return attention_metrics(attention, train.tensors) if attention is not None else {}
+
+
+def check_parts(parts: dict) -> None:
+    """Train, valid and test must each hold rows of both labels: an empty part or a single class makes the
+    metrics (AUC, GAUC, early stopping) undefined, so it is an error naming the part instead of a table with
+    silently missing columns."""
+    from denoiserec.errors import DataError
+
+    for name, data in parts.items():
+        n = len(data)
+        if n == 0:
+            raise DataError("split", f"the {name} part is empty (0 rows): change split.how / split.fractions "
+                            "or give more data")
+        pos = int(data["label"].sum())
+        if pos in (0, n):
+            raise DataError("split", f"every label of the {name} part is {int(pos == n)} ({n} rows): AUC and "
+                            "GAUC are undefined with one class; change the split or the data")
 
 
 class CtrTask(Task):
     name = "ctr"
 
     def check_config(self, cfg: dict, where: str = "config") -> dict:
-        from denoiserec.experiment import check_config
+        from denoiserec.config_check import check_ctr_config
 
-        return check_config(cfg, where)
-
-    def done(self, cfg: dict, seed: int, out_dir: str | Path) -> bool:
-        from denoiserec.experiment import run_name
-
-        runs = Path(out_dir) / "runs"
-        return all((runs / f"{run_name(m, me, seed)}.json").exists() for m in cfg["models"] for me in cfg["methods"])
-
-    def run_seed(self, cfg: dict, seed: int, out_dir: str | Path, progress: bool = True) -> None:
-        from denoiserec.experiment import run_experiment
-
-        run_experiment({**cfg, "seeds": [seed]}, out_dir, progress)
+        return check_ctr_config(cfg, where)
 
     def run(self, cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
-        from denoiserec.experiment import run_experiment
+        """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
+        from denoiserec.bundle import save_run_bundle
+        from denoiserec.data.encoder import fit_encode_splits
+        from denoiserec.data.features import FeatureConfig
+        from denoiserec.fingerprint import data_fingerprint, run_fingerprint
+        from denoiserec.headroom import oracle_labels, popularity_result
+        from denoiserec.methods import build_method
+        from denoiserec.models import build_model
+        from denoiserec.train.trainer import TrainConfig, Trainer
 
-        return run_experiment(cfg, out_dir, progress)
+        out_dir = Path(out_dir)
+        runs_dir = out_dir / "runs"
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        data_fp = data_fingerprint(cfg["data"])
+        wanted = {run_name(m, me, s): run_fingerprint(cfg, m, me, s, data_fp)
+                  for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]}
+        if is_writer():  # under torchrun, one process moves files
+            set_aside_stale_runs(runs_dir, wanted)
+        plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
+                if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]
+        if plan:
+            t0 = time.perf_counter()
+            from denoiserec.data.store import streamed_splits, use_stream
+
+            # logs larger than memory: encoded once into an on-disk store, read in batches (a relabelled target: in
+            # memory)
+            if cfg.get("target", "click") == "click" and use_stream(cfg):
+                encoder, parts = streamed_splits(cfg)
+            else:
+                df = load_data(cfg)
+                encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+            spec = encoder.spec
+            check_parts(parts)
+            prep_seconds = time.perf_counter() - t0
+            if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
+                write_json(out_dir / "popularity.json", popularity_result(parts, spec))
+            bar = tqdm(plan, desc=cfg["name"], disable=not progress)
+            for model_label, method_label, seed in bar:
+                bar.set_postfix_str(run_name(model_label, method_label, seed))
+                mhp = dict(cfg["models"][model_label] or {})
+                model_name = mhp.pop("model", model_label)
+                hp = dict(cfg["methods"][method_label] or {})
+                oracle = bool(hp.pop("oracle", False))
+                method_name = hp.pop("method", "none" if oracle else method_label)
+                train_part, valid_part = parts["train"], parts["valid"]
+                if oracle:  # the documented exception: labels := hidden truth, before the method/model see them
+                    where = f"methods.{method_label}"
+                    train_part, valid_part = oracle_labels(train_part, where), oracle_labels(valid_part, where)
+                name = run_name(model_label, method_label, seed)
+                train_cfg = TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": seed,
+                                                   "checkpoint": str(out_dir / "checkpoints" / f"{name}.pt"),
+                                                   "progress": progress})
+                trainer = Trainer(train_cfg)
+                torch.manual_seed(seed)
+                model = build_model(model_name, spec, **mhp)
+                method = build_method(method_name, **hp)
+                t0 = time.perf_counter()
+                trainer.fit(model, train_part, valid_part, method, spec, fingerprint=wanted[name])
+                seconds = time.perf_counter() - t0
+                result = {
+                    "model": model_label, "method": method_label, "seed": seed,
+                    "model_module": model_name, "method_module": method_name,
+                    "model_params": mhp, "method_params": hp, **({"oracle": True} if oracle else {}),
+                    "test": trainer.split_metrics(model, parts["test"]),
+                    "valid": trainer.split_metrics(model, parts["valid"]),
+                    "history": trainer.history,
+                    "method_state": {**method.state(), **score_attention(method, parts["train"])},
+                    "train_seconds": seconds, "prepare_seconds": prep_seconds,
+                    "rows": {k: len(v) for k, v in parts.items()},
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "fingerprint": wanted[name],
+                }
+                if trainer.rank == 0:
+                    write_json(runs_dir / f"{name}.json", result)
+                    save_run_bundle(out_dir / "bundles" / name, model, encoder, result, train_cfg, cfg)
+                    (out_dir / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)  # the run is done
+        if not plan or Trainer.is_main_process():
+            self.write_report(out_dir, cfg)
+        return out_dir
 
     def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
         from denoiserec.report import write_report
