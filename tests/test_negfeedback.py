@@ -355,9 +355,10 @@ def test_training_improves_and_stops_early_on_validation_users():
     assert history[conv["best_epoch"] - 1]["valid_user_auc_down"] == best == conv["valid_user_auc_down"]
     restored = period_metrics(ModelScorer(model, seq, "valid"), seq, ecfg, "valid")["user_auc_down"]
     assert restored == pytest.approx(best)  # the model ends with the best epoch's weights
-    _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=25, patience=2, batch_size=16, lr=0.01,
+    _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=25, patience=1, batch_size=16, lr=0.01,
                                                               progress=False), ecfg, seed=0)
-    assert conv["epochs_run"] == len(history) == min(conv["best_epoch"] + 2, 25)  # stopped 2 epochs after the best
+    # patience 1: one epoch without improvement tolerated, the second one stops (as the CTR trainer)
+    assert conv["epochs_run"] == len(history) == min(conv["best_epoch"] + 2, 25)
 
 
 def _config(tmp_path, **over):
@@ -415,7 +416,7 @@ def test_seqrec_config_errors(tmp_path):
 
 
 def test_no_import_cycle_between_experiment_and_seqrec():
-    code = ("import sys, denoiserec.tasks.seqrec, denoiserec.seqrec.run, denoiserec.seqrec.report; "
+    code = ("import sys, denoiserec.tasks.seqrec, denoiserec.seqrec.report; "
             "assert 'denoiserec.experiment' not in sys.modules, 'seqrec imports experiment'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

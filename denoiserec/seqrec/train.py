@@ -14,15 +14,17 @@ that window's input. Loss over the M masked positions::
 Without ``feedback_inputs`` the input holds 'up' events only and no type embedding (the paper's baseline).
 
 **Early stopping** (paper §2, Fig. 3). After every epoch the validation users are scored
-(:func:`denoiserec.seqrec.evaluate.period_metrics` on ``part="valid"``); training stops after ``patience`` epochs
-without a better ``monitor`` (default: ``user_auc_down``, or ``user_auc_skip`` where the validation period
-has no downs) and ends with the best epoch's weights; where the validation users have no pair to score (tiny
-samples), it runs every epoch and the last one counts as the best. ``best_epoch`` (epochs to convergence) and
-``seconds_to_best`` (training seconds up to it, validation excluded) are recorded.
+(:func:`denoiserec.seqrec.evaluate.period_metrics` on ``part="valid"``) on ``monitor`` (default:
+``user_auc_down``, or ``user_auc_skip`` where the validation period has no downs); training tolerates
+``patience`` epochs without a better one and stops at the next (:mod:`denoiserec.train.early_stopping`, the
+CTR trainer's meaning), and ends with the best epoch's weights; where the validation users have no pair to
+score (tiny samples), it runs every epoch and the last one counts as the best. ``best_epoch`` (epochs to
+convergence) and ``seconds_to_best`` (training seconds up to it, validation excluded) are recorded.
 
-Shared with the CTR trainer (:mod:`denoiserec.train.trainer`): seeding, device resolution, the Adam
-constructor, the bf16-on-CUDA autocast rule and the checkpoint file (written atomically after every epoch with
-the model, optimiser, random states and early-stopping state; read with its ``weights_only`` loader and
+Shared with the CTR trainer (:mod:`denoiserec.train`): seeding, device resolution, the Adam constructor, the
+precision policy (:mod:`denoiserec.train.precision`), early stopping (:mod:`denoiserec.train.early_stopping`)
+and the checkpoint file (:mod:`denoiserec.train.checkpoint`: written atomically after every epoch with the
+model, optimiser, random states and early-stopping state; read with its ``weights_only`` loader and
 fingerprint check; resumed from when present) and the DDP set-up (``torchrun``: the process group of
 :func:`denoiserec.train.trainer.init_distributed`, gloo on CPU, NCCL on CUDA). Separate, because the batches are
 windows with masking and negative sampling rather than rows of a tensor: the epoch loop and the
@@ -42,7 +44,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,16 +58,10 @@ from denoiserec.errors import ConfigError
 from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, period_metrics
 from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, random_items, sample_negatives
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
-from denoiserec.train.trainer import (
-    Trainer,
-    init_distributed,
-    load_checkpoint,
-    make_adam,
-    resolve_device,
-    rng_states,
-    seed_everything,
-    set_rng_states,
-)
+from denoiserec.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from denoiserec.train.early_stopping import EarlyStopping
+from denoiserec.train.precision import AMP_DEFAULT, autocast
+from denoiserec.train.trainer import init_distributed, make_adam, resolve_device, seed_everything
 
 
 @dataclass
@@ -82,9 +78,9 @@ class ModelConfig:
 @dataclass
 class SeqTrainConfig:
     epochs: int = 50  # at most; early stopping on the validation users usually ends training sooner
-    patience: int = 3  # epochs without a better validation ``monitor`` before stopping
+    patience: int = 2  # epochs without a better ``monitor`` tolerated; the next one stops (train.early_stopping)
     monitor: str = "auto"  # user_auc_down (auto: user_auc_skip where the validation period has no down)
-    amp: bool = True  # bf16 autocast on CUDA (as the CTR trainer)
+    amp: bool = AMP_DEFAULT  # bf16 autocast on CUDA (train.precision: one default for both tasks)
     checkpoint: str | None = None  # file written atomically after every epoch and resumed from when present
     batch_size: int = 128
     lr: float = 1e-3
@@ -96,28 +92,6 @@ class SeqTrainConfig:
     progress: bool = True
     threads: int | None = None
     eval_every: int = 0  # > 0: also evaluate every n epochs into the history (training-time curves)
-
-
-def _from(cls, d: dict, what: str):
-    known = {f.name for f in fields(cls)}
-    bad = set(d) - known
-    if bad:
-        raise ConfigError(f"unknown {what} option(s) {sorted(bad)}; known: {sorted(known)}")
-    return cls(**d)
-
-
-def resolve_configs(config: dict, override: dict | None = None) -> tuple[ModelConfig, SeqTrainConfig, EvalConfig]:
-    """The config's ``model``/``train``/``eval`` sections with a variant's flat ``override`` keys applied to
-    whichever section has them."""
-    parts = {"model": dict(config.get("model") or {}), "train": dict(config.get("train") or {}),
-             "eval": dict(config.get("eval") or {})}
-    classes = {"model": ModelConfig, "train": SeqTrainConfig, "eval": EvalConfig}
-    for key, value in (override or {}).items():
-        home = [p for p, c in classes.items() if key in {f.name for f in fields(c)}]
-        if not home:
-            raise ConfigError(f"unknown variant option {key!r}")
-        parts[home[0]][key] = value
-    return tuple(_from(classes[p], parts[p], p) for p in ("model", "train", "eval"))  # type: ignore[return-value]
 
 
 class SeqData:
@@ -168,11 +142,6 @@ def make_batch(data: SeqData, win: np.ndarray, cfg: SeqTrainConfig, rng: np.rand
     return {"tokens": g(tokens), "fb": g(fb_in), "station": g(st * keep), "masked": g(masked & keep),
             "pos": g(pos_item), "neg": g(neg_item), "neg_random": g(neg_rand),
             "event": np.where(g(keep), g(win), -1), "neg_event": g(negev)}  # the last two: diagnostics only
-
-
-def _autocast(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when ``amp`` (the CTR trainer's rule; CPU runs in float32)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
 
 
 def _shard(n: int, rank: int, world: int) -> tuple[int, int]:
@@ -237,7 +206,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
     validate = bool(data.seq.valid.any())
     monitor = _monitor(tcfg, data.seq)
     history, elapsed = [], 0.0
-    best, best_state = None, None
+    stopper, best_state = EarlyStopping(tcfg.patience, blind_keeps_latest=True), None
     conv = {"monitor": monitor, "best_epoch": 0, "seconds_to_best": 0.0}
     n_batches = (len(windows) + tcfg.batch_size - 1) // tcfg.batch_size
     step = _Step(model, tcfg.hardest_of_k)
@@ -255,7 +224,9 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         rng.bit_generator.state = state["rng"]["numpy_generator"]
         set_rng_states(None, state["rng"])  # torch (CPU and CUDA: dropout draws there), NumPy, Python
         start, history, elapsed, done = state["epoch"], state["history"], state["elapsed"], state["done"]
-        best, best_state, conv = state["best"], state["best_state"], state["conv"]
+        stopper.best, best_state, conv = state["best"], state["best_state"], state["conv"]
+        stopper.best_epoch = conv["best_epoch"]
+        stopper.stale = start - stopper.best_epoch
     for epoch in range(start, tcfg.epochs):
         if done:
             break
@@ -280,7 +251,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
                 cand = cand if len(cand) else None
             tb = {k: torch.as_tensor(v[lo:hi], device=device) for k, v in nb.items()
                   if k not in ("event", "neg_event")}
-            with _autocast(device, tcfg.amp):
+            with autocast(device, tcfg.amp):
                 s = step(tb["tokens"], tb["fb"], tb["station"], tb["masked"], tb["pos"], tb["neg"],
                          tb["neg_random"], cand)
             per = F.softplus(-s[:, 0]) + F.softplus(s[:, 1])
@@ -302,12 +273,11 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         if validate:
             v = period_metrics(ModelScorer(model, data.seq, "valid", ecfg.batch_size), data.seq, ecfg, "valid", seed)
             record.update({f"valid_{k}": x for k, x in v.items() if k.startswith(("user_auc", "pair_acc"))})
-            score = v.get(monitor, float("nan"))
-            blind = np.isnan(score) and (best is None or np.isnan(best))  # no validation pair (yet): no signal
-            if blind or best is None or (not np.isnan(score) and (np.isnan(best) or score > best)):
-                best, best_state = score, copy.deepcopy(model.state_dict())
+            # no validation pair (yet): no signal, the latest weights are kept and training goes on
+            if stopper.update(v.get(monitor, float("nan")), epoch + 1):
+                best_state = copy.deepcopy(model.state_dict())
                 conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
-            stop = not blind and epoch + 1 - conv["best_epoch"] >= tcfg.patience
+            stop = stopper.should_stop
         else:
             conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
         if tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0:
@@ -319,13 +289,13 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
                                                           if k in ("train_loss", f"valid_{monitor}", "hard_share")))
         done = stop
         if ckpt is not None and rank == 0:
-            Trainer._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch + 1,
+            save_checkpoint(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch + 1,
                                  "rng": {"numpy_generator": rng.bit_generator.state, **rng_states(None)},
-                                 "history": history, "elapsed": elapsed, "done": done, "best": best,
+                                 "history": history, "elapsed": elapsed, "done": done, "best": stopper.best,
                                  "best_state": best_state, "conv": conv, "fingerprint": fingerprint})
         if stop:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    conv.update(epochs_run=len(history), train_seconds=elapsed, **{f"valid_{monitor}": best})
+    conv.update(epochs_run=len(history), train_seconds=elapsed, **{f"valid_{monitor}": stopper.best})
     return model, history, conv

@@ -36,7 +36,10 @@ from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
 from denoiserec.metrics import split_metrics
 from denoiserec.train.batch import method_inputs, model_inputs, without_truth
+from denoiserec.train.checkpoint import corrupt, load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from denoiserec.train.early_stopping import EarlyStopping
 from denoiserec.train.encoded import batchable
+from denoiserec.train.precision import AMP_DEFAULT, autocast
 
 
 @dataclass
@@ -46,10 +49,10 @@ class TrainConfig:
     reduction: str = "weighted"  # "weighted": Σ w·BCE / Σ w;  "mean": Σ w·BCE / B
     lr: float = 1e-3
     weight_decay: float = 0.0
-    patience: int = 2  # epochs without improvement of ``monitor`` on valid before stopping
+    patience: int = 2  # epochs without improvement of ``monitor`` tolerated; the next one stops (train.early_stopping)
     monitor: str = "auc"  # a key of metrics.split_metrics; logloss is minimised, anything else maximised
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = False  # bf16 autocast, CUDA only (off: measured slower than fp32 on an H100 for these models)
+    amp: bool = AMP_DEFAULT  # bf16 autocast, CUDA only (train.precision: measured slower than fp32 on an H100)
     tf32: bool = False  # TF32 matmuls on CUDA (fp32 storage, 10-bit mantissa products)
     amp_cpu: bool = False  # bf16 autocast on CPU too (pays on AMX / AVX512-BF16 cores; changes the numerics)
     compile: bool = False  # torch.compile the training forward (pays over long runs; a fixed compile cost)
@@ -255,16 +258,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------
     def _autocast(self):
-        if self.device.type == "cpu":
-            return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.amp_cpu)
-        # no cast cache under graph capture: cached casts of the weights would be frozen into the graph
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.config.amp and self.device.type == "cuda",
-                              cache_enabled=not self.config.cuda_graph)
-
-    def _better(self, new: float, best: float | None) -> bool:
-        if best is None or np.isnan(best):
-            return not np.isnan(new)
-        return new < best if self.config.monitor == "logloss" else new > best
+        return autocast(self.device, self.config.amp, self.config.amp_cpu, cache_enabled=not self.config.cuda_graph)
 
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, data: EncodedTensors) -> torch.Tensor:
@@ -325,27 +319,29 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         optim = make_adam(model, cfg.lr_at(0), cfg.weight_decay, capturable=graph and self.device.type == "cuda")
         forward = torch.compile(ddp_model, mode=cfg.compile_mode) if cfg.compile else ddp_model
-        start_epoch, best, best_state, stale = 0, None, None, 0
+        start_epoch, best_state = 0, None
+        stopper = EarlyStopping(cfg.patience, minimize=cfg.monitor.startswith("logloss"))
         ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
         state = load_checkpoint(ckpt, fingerprint) if ckpt is not None else None
         if state is not None:
             try:
                 model.load_state_dict(state["model"])
                 optim.load_state_dict(state["optim"])
-                start_epoch, best, best_state = state["epoch"] + 1, state["best"], state["best_state"]
-                stale = state["stale"]
+                start_epoch, best_state = state["epoch"] + 1, state["best_state"]
+                stopper.best, stopper.stale = state["best"], state["stale"]
+                stopper.best_epoch = state["epoch"] + 1 - stopper.stale
                 self.history = state["history"]
                 method.load_state_dict(state.get("method") or {})
                 set_rng_states(generator, state["rng"])
             except (KeyError, TypeError, ValueError, RuntimeError) as e:
-                raise _corrupt(ckpt, f"does not fit this run: {type(e).__name__}: {e}") from None
+                raise corrupt(ckpt, f"does not fit this run: {type(e).__name__}: {e}") from None
         if graph and self.device.type == "cuda":  # a resumed lr comes back on the CPU: the captured step reads
             for group in optim.param_groups:
                 group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32).to(self.device)  # a device tensor
         train_dev = train.to(self.device) if self.device.type == "cuda" else train
         show = cfg.progress and self.rank == 0
         for epoch in range(start_epoch, cfg.epochs):
-            if stale > cfg.patience:
+            if stopper.should_stop:
                 break
             t0 = time.perf_counter()
             method.on_epoch_start(epoch)
@@ -381,19 +377,17 @@ class Trainer:
                 metrics = self.split_metrics(model, valid)
                 record.update({f"valid_{k}": v for k, v in metrics.items()})
                 score = metrics.get(cfg.monitor, float("nan"))
-                if self._better(score, best):
-                    best, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
-                else:
-                    stale += 1
+                if stopper.update(score, epoch + 1):
+                    best_state = copy.deepcopy(model.state_dict())
             self.history.append(record)
             if show:
                 keys = ("train_loss", "valid_auc", "valid_auc_true")
                 shown = {k: round(v, 4) for k, v in record.items() if k in keys}
                 tqdm.write(f"epoch {epoch + 1}: {shown} ({record['seconds']:.1f}s)")
             if ckpt is not None and self.rank == 0:
-                self._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch,
-                                  "best": best, "best_state": best_state, "stale": stale, "history": self.history,
-                                  "rng": rng_states(generator), "method": method.state_dict(),
+                save_checkpoint(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch,
+                                  "best": stopper.best, "best_state": best_state, "stale": stopper.stale,
+                                  "history": self.history, "rng": rng_states(generator), "method": method.state_dict(),
                                   "fingerprint": fingerprint, "config": asdict(cfg)})
         if best_state is not None and cfg.restore_best:
             model.load_state_dict(best_state)
@@ -429,86 +423,3 @@ class Trainer:
         aux_sum = torch.zeros((), device=self.device)
         step.aux_sum = aux_sum
         return step
-
-    @staticmethod
-    def _save(path: Path, state: dict) -> None:
-        from denoiserec.io import atomic_path
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-
-
-# --- checkpoint (de)serialisation ------------------------------------------------------------------------------
-
-
-def _corrupt(path: Path, why: str):
-    from denoiserec.errors import CheckpointError
-
-    return CheckpointError(f"{path}: cannot resume from this checkpoint ({why}); delete the file to restart "
-                           "the run from its first epoch")
-
-
-def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict | None:
-    """The checkpoint at ``path`` loaded on the CPU with ``weights_only=True`` (tensors and plain types only:
-    opening it runs no pickled code), or None when there is none or it was written for another config/data
-    (its ``fingerprint`` differs; the run then restarts, saying so). An unreadable file is a one-line
-    :class:`~denoiserec.errors.CheckpointError` naming it and how to restart."""
-    if not path.exists():
-        return None
-    if not path.is_file() or path.stat().st_size == 0:
-        raise _corrupt(path, "empty file" if path.is_file() else "not a file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, garbage, or a pickle needing code: all unreadable here
-        import pickle
-
-        why = ("garbage, truncated, or holding objects other than tensors and plain values"
-               if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
-               if str(e) else type(e).__name__)
-        raise _corrupt(path, why) from None
-    if not isinstance(state, dict) or not {"model", "optim", "epoch", "rng"} <= set(state):
-        raise _corrupt(path, "not a denoiserec training checkpoint")
-    if fingerprint is not None and state.get("fingerprint") != fingerprint:
-        tqdm.write(f"{path}: written for another config or data; not resuming from it, training from epoch 1")
-        return None
-    return state
-
-
-def rng_states(generator: torch.Generator | None) -> dict:
-    """Every random state training draws from (the CUDA generators too), as CPU tensors and plain lists
-    (``weights_only``-loadable)."""
-    np_state = np.random.get_state()
-    out = {"torch": torch.get_rng_state(), "numpy": [np_state[0], np_state[1].tolist(), *[x for x in np_state[2:]]],
-           "python": _listify(random.getstate())}
-    if generator is not None:
-        out["generator"] = generator.get_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        out["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
-    return out
-
-
-def _listify(x):
-    return [_listify(v) for v in x] if isinstance(x, (tuple, list)) else x
-
-
-def _tuplify(x):
-    return tuple(_tuplify(v) for v in x) if isinstance(x, list) else x
-
-
-def _byte_state(t: torch.Tensor) -> torch.Tensor:
-    """An RNG state as the CPU ByteTensor ``set_rng_state`` requires, wherever the checkpoint put it."""
-    return t.detach().to("cpu", torch.uint8)
-
-
-def set_rng_states(generator: torch.Generator | None, rng: dict) -> None:
-    if generator is not None:
-        generator.set_state(_byte_state(rng["generator"]))
-    torch.set_rng_state(_byte_state(rng["torch"]))
-    name, keys, *rest = rng["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
-    random.setstate(_tuplify(rng["python"]))
-    if "cuda" in rng and torch.cuda.is_available():
-        states = [_byte_state(s) for s in rng["cuda"]]
-        if len(states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(states)
