@@ -276,7 +276,7 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
           progress: bool = typer.Option(True)) -> None:
     """Train one model with one method (a one-line experiment). Works under `torchrun` for DDP."""
     from denoiserec.errors import ConfigError
-    from denoiserec.models import model_class
+    from denoiserec.models import default_sequences
 
     try:
         seed_list = [int(s) for s in seeds.split(",")]
@@ -293,8 +293,7 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device},
         "seeds": seed_list,
         "models": {model: _apply_sets({}, model_param)}, "methods": {method: _apply_sets({}, param)},
-        "features": {"sequences": {name: {"max_len": 20} for name in getattr(model_class(model), "default_sequences",
-                                                                            ("hist",))}},
+        "features": {"sequences": {name: {"max_len": 20} for name in default_sequences(model)}},
     }
     _run_config(cfg, out, progress)
 

@@ -23,8 +23,6 @@ from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
 from denoiserec.metrics import split_metrics
 
-ORACLE_KEY = "oracle"
-
 
 def oracle_labels(part: EncodedTensors, where: str = "oracle") -> EncodedTensors:
     """``part`` with ``label`` replaced by the hidden ``true_preference`` (simulated data only)."""
@@ -67,10 +65,6 @@ def add_gap_closed(rows: list[dict], baseline: str | None, oracle: set[tuple[str
             if m in r and m in o and m in b:
                 denom = o[m][0] - b[m][0]
                 r[f"gap_{m}"] = (r[m][0] - b[m][0]) / denom if denom > 0 else math.nan
-
-
-def is_oracle(hp: dict | None) -> bool:
-    return bool((hp or {}).get(ORACLE_KEY, False))
 
 
 def check_oracle_label(label: str, where: str) -> None:

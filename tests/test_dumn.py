@@ -13,12 +13,12 @@ from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import DUMN_KINDS, FeatureConfig
 from denoiserec.data.kinds import FEEDBACK_CODE
 from denoiserec.metrics import auc
-from denoiserec.models import build_model
+from denoiserec.models import SEQUENCE_MODELS, build_model
 from denoiserec.models.dsin import divide_sessions
 from denoiserec.nn.sequence import UserMemory, projection, purify, triplet_loss
 from denoiserec.train.trainer import TrainConfig, Trainer
 
-SEQ_MODELS = ["dumn", "din", "dien", "dsin", "dfn", "dmt"]
+SEQ_MODELS = list(SEQUENCE_MODELS)  # the registry's behaviour-sequence models
 SMALL = {"dumn": dict(slots=16, width=8, ffn=32), "dfn": dict(umn=True, slots=16, width=8, ffn=32)}
 FOUR = ("click", "unclick", "like", "dislike")
 

@@ -29,4 +29,3 @@ FEEDBACK_CODE: dict[str, int] = {k: i + 1 for i, k in enumerate(FEEDBACK_KINDS)}
 
 #: Kinds grouped by meaning, used by sequence features (e.g. DUMN's four sequences).
 POSITIVE_EXPLICIT = ("like", "share", "download", "cart", "fav", "buy")
-NEGATIVE_EXPLICIT = ("dislike", "skip")

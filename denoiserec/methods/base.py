@@ -21,6 +21,10 @@ class Method:
     #: the batch metadata ``weights_and_targets`` reads besides ``label`` (a subset of
     #: :data:`denoiserec.train.batch.METADATA`); the trainer passes nothing else
     needs: tuple[str, ...] = ()
+    #: a per-training-row estimate of the user's attention (``[N]``, set by :meth:`fit`), or None. Where a method
+    #: sets it, the CTR task scores it against the simulator's hidden ``true_attention`` after training
+    #: (:func:`denoiserec.truth.attention_metrics`, recorded in the run's ``method_state``)
+    attention: torch.Tensor | None = None
 
     def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here), with the

@@ -3,12 +3,14 @@
 :data:`denoiserec.data.sources.SOURCES`).
 
 ``build_model("deepfm", spec, embed_dim=16)`` imports ``denoiserec.models.deepfm`` (lazily) and calls
-``MODEL(spec, **hparams)``; ``available()`` lists the registered models.
+``MODEL(spec, **hparams)``; ``available()`` lists the registered models. What a model is: :class:`Model`;
+adding one: docs/extending.md.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import ClassVar, Protocol
 
 import torch
 
@@ -16,6 +18,27 @@ from denoiserec.errors import ConfigError
 
 MODELS = ("autoint", "dcn", "dcnv2", "deepfm", "dfn", "dien", "din", "dmt", "dsin", "dumn", "fm", "lr", "pnn",
           "popularity", "widedeep", "xdeepfm", "youtubenet")
+#: the behaviour-sequence models (target attention, interest evolution, memories: :mod:`denoiserec.nn.sequence`);
+#: their tests are in tests/test_dumn.py, every other model's in tests/test_models.py
+SEQUENCE_MODELS = ("dfn", "dien", "din", "dmt", "dsin", "dumn")
+#: the histories a model is given when a command builds its features for it (``denoiserec train``)
+DEFAULT_SEQUENCES = ("hist",)
+
+
+class Model(Protocol):
+    """The model contract (docs/design.md, "Model"): a :class:`torch.nn.Module` built as
+    ``MODEL(spec: FeatureSpec, **hparams)`` whose ``forward(batch)`` takes the model inputs of
+    :func:`denoiserec.train.batch.model_inputs` and returns logits ``[B]``, or ``(logits, aux_loss)``.
+
+    ``default_sequences`` (optional, default :data:`DEFAULT_SEQUENCES`): the history presets of
+    :mod:`denoiserec.data.features` the model needs when a command builds its features
+    (:func:`default_sequences`)."""
+
+    default_sequences: ClassVar[tuple[str, ...]]
+
+    def __init__(self, spec, **hparams) -> None: ...
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def available() -> list[str]:
@@ -26,6 +49,11 @@ def model_class(name: str) -> type[torch.nn.Module]:
     if name not in available():
         raise ConfigError(f"unknown model {name!r}; available: {', '.join(available())}")
     return importlib.import_module(f"{__name__}.{name}").MODEL
+
+
+def default_sequences(name: str) -> tuple[str, ...]:
+    """The history presets model ``name`` declares it needs (:attr:`Model.default_sequences`)."""
+    return tuple(getattr(model_class(name), "default_sequences", DEFAULT_SEQUENCES))
 
 
 def build_model(name: str, spec, **hparams) -> torch.nn.Module:

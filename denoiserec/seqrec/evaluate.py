@@ -30,6 +30,7 @@ that the observed ups and downs allow (no rank metrics: it scores events, not it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -62,6 +63,20 @@ def histories(seq: Sequences, part: str, users: np.ndarray, length: int, feedbac
     ev = idx[np.where(ok, src, 0)] if len(idx) else np.zeros(src.shape, dtype=np.int64)
     return {"tokens": np.where(ok, seq.item[ev] + 1, 0), "fb": np.where(ok, seq.fb[ev].astype(np.int64), 0),
             "station": np.where(ok, seq.station[ev], 0), "length": lens}
+
+
+class Scorer(Protocol):
+    """What :func:`period_metrics` scores a part with. ``queries(users, stations)`` prepares one query per
+    (user, station) of the part and returns each query's history length (None for a non-personal scorer);
+    ``scorer(q, items)`` returns the scores ``[M, K]`` of ``items [M, K]`` for the queries ``q [M]``. A scorer
+    with ``per_event = True`` scores the part's events themselves instead (``event_scores(events) -> [E]``: the
+    oracle) and is left out of the sampled-candidate metrics."""
+
+    per_event: ClassVar[bool]
+
+    def queries(self, users: np.ndarray, stations: np.ndarray) -> np.ndarray | None: ...
+
+    def __call__(self, q: np.ndarray, items: np.ndarray) -> np.ndarray: ...
 
 
 class ModelScorer:
@@ -134,7 +149,7 @@ def baseline_scorers(train: Sequences) -> dict[str, ItemTableScorer]:
     return {"pop_up": ItemTableScorer(ups), "fewest_neg": ItemTableScorer(-negs)}
 
 
-def period_metrics(scorer, seq: Sequences, ecfg: EvalConfig, part: str = "test", seed: int = 0,
+def period_metrics(scorer: Scorer, seq: Sequences, ecfg: EvalConfig, part: str = "test", seed: int = 0,
              per_user: dict | None = None) -> dict[str, float]:
     """The metrics of the module docstring for ``part``; fills ``per_user`` (when given) with each evaluated
     user's AUC and share of 'up' in her history: ``{"down": {"user", "auc", "up_share"}, "skip": ...}``."""

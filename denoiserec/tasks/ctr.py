@@ -38,8 +38,7 @@ def score_attention(method, train) -> dict:
     method itself never reads ``true_*`` columns); empty for other methods and on real data."""
     from denoiserec.truth import attention_metrics
 
-    attention = getattr(method, "attention", None)
-    return attention_metrics(attention, train.tensors) if attention is not None else {}
+    return attention_metrics(method.attention, train.tensors) if method.attention is not None else {}
 
 
 def check_parts(parts: dict) -> None:
