@@ -25,40 +25,10 @@ def _prefixed(where: str, e: Exception) -> ConfigError:
 
 
 def check_data(data: object, where: str = "data") -> dict:
-    data = check_mapping(data, where)
-    if not data:
-        raise ConfigError(f"{where}: required; give one of 'simulate', 'source' + 'path', or 'path'")
-    unknown = sorted(set(data) - {"simulate", "source", "path", "options", "stream", "cache"})
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: cache, options, path, simulate, source, stream")
-    if data.get("stream", "auto") not in (True, False, "auto"):  # denoiserec.data.store.use_stream
-        raise ConfigError(f"{where}.stream: true, false or auto, got {data['stream']!r}")
-    if "cache" in data:
-        coerce(data["cache"], str, f"{where}.cache")
-    if "simulate" in data:
-        other = set(data) - {"simulate", "stream", "cache"}
-        if other:
-            raise ConfigError(f"{where}: 'simulate' cannot be combined with {sorted(other)}")
-        from denoiserec.data.simulate import SimConfig
+    """The ``data`` section (:meth:`denoiserec.data.load.DataSpec.check`)."""
+    from denoiserec.data.load import DataSpec
 
-        sim = check_fields(SimConfig, data["simulate"], f"{where}.simulate")
-        try:
-            SimConfig.from_dict(sim)  # a scenario's preset, then the keys given
-        except (ConfigError, TypeError, ValueError) as e:
-            raise _prefixed(f"{where}.simulate", e) from None
-        return {**data, "simulate": sim}
-    if "path" not in data:
-        raise ConfigError(f"{where}.path: required (the raw files with 'source', else a prepared folder)")
-    coerce(data["path"], str, f"{where}.path")
-    if "source" in data:
-        from denoiserec.data.sources import check_options
-
-        coerce(data["source"], str, f"{where}.source")
-        opts = check_options(data["source"], data.get("options"), f"{where}.options")
-        return {**data, "options": opts} if "options" in data else data
-    if "options" in data:
-        raise ConfigError(f"{where}.options: only with 'source' (options of a raw-data adapter)")
-    return data
+    return DataSpec.check(data, where)
 
 
 def check_target(cfg: dict) -> None:

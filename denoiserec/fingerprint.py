@@ -9,32 +9,20 @@ options. Settings that cannot change a result (progress bars, thread count, chec
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
-from pathlib import Path
+
+from denoiserec.data.load import DataSpec, digest
 
 #: TrainConfig keys that do not change what a run computes
 _NOT_RESULT = {"progress", "threads", "checkpoint", "eval_batch_size"}
 
 
-def _digest(obj: object) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+_digest = digest
 
 
 def data_fingerprint(data: dict) -> str:
-    """Fingerprint of a config's ``data`` section and the files it names."""
-    if "simulate" in data:
-        from denoiserec.data.simulate import SimConfig
-
-        return _digest({"simulate": asdict(SimConfig.from_dict(data["simulate"]))})
-    path = Path(data["path"])
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
-    stats = []
-    for f in files:
-        st = f.stat()
-        stats.append([str(f.relative_to(path)) if f != path else f.name, st.st_size, st.st_mtime_ns])
-    return _digest({"source": data.get("source"), "options": data.get("options"), "files": stats})
+    """Fingerprint of a config's ``data`` section and the files it names (:meth:`DataSpec.fingerprint`)."""
+    return DataSpec.from_dict(data).fingerprint()
 
 
 def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str) -> str:

@@ -1,26 +1,161 @@
-"""The canonical log named by an experiment config's ``data`` section -- the one loader that every task
-(:mod:`denoiserec.tasks`: CTR and sequential recommendation) and :mod:`denoiserec.experiment` import."""
+"""A config's ``data`` section as one :class:`DataSpec` (simulate | source | prepared): its check, the canonical
+log it names (the one loader every task -- :mod:`denoiserec.tasks`: CTR and sequential recommendation -- uses),
+its content fingerprint, its expected number of rows and its cache key. Nothing else interprets the section."""
 
 from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import polars as pl
 
 from denoiserec.errors import ConfigError
 
+KEYS = ("cache", "options", "path", "simulate", "source", "stream")
 
-def load_log(data: dict) -> pl.DataFrame:
-    """The canonical log named by a config's ``data`` section: ``simulate``, ``source`` + ``path`` (raw files) or
-    ``path`` (a prepared folder)."""
-    if "simulate" in data:
-        from denoiserec.data.simulate import SimConfig, simulate
 
-        return simulate(SimConfig.from_dict(data["simulate"]))
-    if "source" in data:
-        from denoiserec.data.sources import read
+def digest(obj: object) -> str:
+    """SHA-256 of ``obj`` as sorted JSON (what every fingerprint hashes)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
-        return read(data["source"], data["path"], **(data.get("options") or {}))
-    if "path" in data:
+
+def _prefixed(where: str, e: Exception) -> ConfigError:
+    text = str(e)
+    return ConfigError(text if text.startswith(where) else f"{where}: {text}")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a log comes from: ``simulate`` (the simulator's settings), ``source`` (an adapter reading the raw
+    files at ``path`` with ``options``) or ``prepared`` (a prepared folder or Parquet file at ``path``);
+    ``stream`` (true | false | auto) and ``cache`` are read by :mod:`denoiserec.data.store`."""
+
+    kind: str
+    simulate: dict | None = None
+    source: str | None = None
+    path: str | None = None
+    options: dict | None = None  # as given (None: no options key)
+    stream: bool | str = "auto"
+    cache: str | None = None
+
+    @staticmethod
+    def check(data: object, where: str = "data") -> dict:
+        """The ``data`` section checked (keys, types, the simulator's settings, a source's options against its
+        ``read``) before any data is read; returns it with checked values (a :class:`ConfigError` naming the key
+        otherwise)."""
+        from denoiserec.validate import check_fields, check_mapping, coerce
+
+        data = check_mapping(data, where)
+        if not data:
+            raise ConfigError(f"{where}: required; give one of 'simulate', 'source' + 'path', or 'path'")
+        unknown = sorted(set(data) - set(KEYS))
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: {', '.join(KEYS)}")
+        if data.get("stream", "auto") not in (True, False, "auto"):  # denoiserec.data.store.use_stream
+            raise ConfigError(f"{where}.stream: true, false or auto, got {data['stream']!r}")
+        if "cache" in data:
+            coerce(data["cache"], str, f"{where}.cache")
+        if "simulate" in data:
+            other = set(data) - {"simulate", "stream", "cache"}
+            if other:
+                raise ConfigError(f"{where}: 'simulate' cannot be combined with {sorted(other)}")
+            from denoiserec.data.simulate import SimConfig
+
+            sim = check_fields(SimConfig, data["simulate"], f"{where}.simulate")
+            try:
+                SimConfig.from_dict(sim)  # a scenario's preset, then the keys given
+            except (ConfigError, TypeError, ValueError) as e:
+                raise _prefixed(f"{where}.simulate", e) from None
+            return {**data, "simulate": sim}
+        if "path" not in data:
+            raise ConfigError(f"{where}.path: required (the raw files with 'source', else a prepared folder)")
+        coerce(data["path"], str, f"{where}.path")
+        if "source" in data:
+            from denoiserec.data.sources import check_options
+
+            coerce(data["source"], str, f"{where}.source")
+            opts = check_options(data["source"], data.get("options"), f"{where}.options")
+            return {**data, "options": opts} if "options" in data else data
+        if "options" in data:
+            raise ConfigError(f"{where}.options: only with 'source' (options of a raw-data adapter)")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DataSpec:
+        """A (checked) ``data`` section as a spec."""
+        common = {"stream": data.get("stream", "auto"), "cache": data.get("cache")}
+        if "simulate" in data:
+            return cls("simulate", simulate=dict(data["simulate"] or {}), **common)
+        if "source" in data:
+            return cls("source", source=data["source"], path=data["path"], options=data.get("options"), **common)
+        if "path" in data:
+            return cls("prepared", path=data["path"], **common)
+        raise ConfigError("data: give one of 'simulate', 'source' + 'path', or 'path'")
+
+    def sim_config(self):
+        from denoiserec.data.simulate import SimConfig
+
+        return SimConfig.from_dict(self.simulate)
+
+    def load(self) -> pl.DataFrame:
+        """The canonical log."""
+        if self.kind == "simulate":
+            from denoiserec.data.simulate import simulate
+
+            return simulate(self.sim_config())
+        if self.kind == "source":
+            from denoiserec.data.sources import read
+
+            return read(self.source, self.path, **(self.options or {}))
         from denoiserec.data.log import read_log
 
-        return read_log(data["path"])
-    raise ConfigError("data: give one of 'simulate', 'source' + 'path', or 'path'")
+        return read_log(self.path)
+
+    def fingerprint(self) -> str:
+        """Content fingerprint, cheap and read before any data is: for ``simulate`` its settings (the simulator is
+        deterministic); for files, every file's relative name, size and modification time, plus the source and
+        its options."""
+        if self.kind == "simulate":
+            return digest({"simulate": asdict(self.sim_config())})
+        path = Path(self.path)
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+        stats = []
+        for f in files:
+            st = f.stat()
+            stats.append([str(f.relative_to(path)) if f != path else f.name, st.st_size, st.st_mtime_ns])
+        return digest({"source": self.source, "options": self.options, "files": stats})
+
+    def expected_rows(self) -> int | None:
+        """Rows of the log, known without reading it (the simulator's expectation, a prepared Parquet file's
+        metadata); None for a source's raw files or an unreadable file."""
+        if self.kind == "simulate":
+            return self.sim_config().expected_rows
+        if self.kind == "source":
+            return None
+        import pyarrow.parquet as pq
+
+        from denoiserec.data.log import EVENTS
+
+        p = Path(self.path)
+        p = p / EVENTS if p.is_dir() else p
+        try:
+            return pq.ParquetFile(p).metadata.num_rows
+        except (OSError, ValueError):  # missing or not Parquet: the in-memory reader names the problem
+            return None
+
+    def cache_key(self) -> str | None:
+        """The folder name of this log in a cache (simulated or prepared from a source; None for a prepared
+        log, read where it is)."""
+        if self.kind == "simulate":
+            return hashlib.sha256(json.dumps(asdict(self.sim_config()), sort_keys=True).encode()).hexdigest()[:16]
+        if self.kind == "source":
+            return hashlib.sha256(json.dumps([self.source, str(Path(self.path).resolve()), self.options or {}],
+                                             sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return None
+
+
+def load_log(data: dict) -> pl.DataFrame:
+    """The canonical log named by a config's ``data`` section (:meth:`DataSpec.load`)."""
+    return DataSpec.from_dict(data).load()

@@ -44,6 +44,7 @@ import torch
 
 from denoiserec.data.encoder import Encoder
 from denoiserec.data.features import FeatureConfig, HistoryConfig
+from denoiserec.data.load import DataSpec
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.data.split import TEST, TRAIN, VALID, _check, _seeded_units, split
 from denoiserec.data.tensors import EncodedTensors
@@ -373,20 +374,8 @@ def use_stream(cfg: dict) -> bool:
         return mode
     if mode != "auto":
         raise ConfigError(f"data.stream must be true, false or auto, got {mode!r}")
-    if "simulate" in data:
-        from denoiserec.data.simulate import SimConfig
-
-        rows = SimConfig.from_dict(data["simulate"]).expected_rows
-    elif "path" in data and "source" not in data:
-        from denoiserec.data.log import EVENTS
-
-        p = Path(data["path"])
-        p = p / EVENTS if p.is_dir() else p
-        try:
-            rows = pq.ParquetFile(p).metadata.num_rows
-        except (OSError, ValueError):  # missing or not Parquet: the in-memory reader names the problem
-            return False
-    else:
+    rows = DataSpec.from_dict(data).expected_rows()
+    if rows is None:  # a source's raw files, or a file the in-memory reader will name the problem of
         return False
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return rows * IN_MEMORY_BYTES_PER_ROW > ram / 2
@@ -397,26 +386,20 @@ def _log_file(data: dict, cache: Path, build: bool = True) -> Path | None:
     ``build=False``: only where it will be (None if that depends on files not written yet)."""
     from denoiserec.data.log import EVENTS, write_log
 
-    if "simulate" in data:
-        from denoiserec.data.simulate import SimConfig, simulate_to
+    spec = DataSpec.from_dict(data)
+    if spec.kind == "simulate":
+        from denoiserec.data.simulate import simulate_to
 
-        sim = SimConfig.from_dict(data["simulate"])
-        key = hashlib.sha256(json.dumps(asdict(sim), sort_keys=True).encode()).hexdigest()[:16]
-        out = cache / "simulated" / key
+        out = cache / "simulated" / spec.cache_key()
         if build and not (out / EVENTS).exists():
-            simulate_to(sim, out, progress=False)
+            simulate_to(spec.sim_config(), out, progress=False)
         return out / EVENTS
-    if "source" in data:  # the adapters read in memory; the log is then encoded in bounded memory
-        from denoiserec.data.sources import read
-
-        opts = data.get("options") or {}
-        key = hashlib.sha256(json.dumps([data["source"], str(Path(data["path"]).resolve()), opts],
-                                        sort_keys=True, default=str).encode()).hexdigest()[:16]
-        out = cache / "prepared" / key
+    if spec.kind == "source":  # the adapters read in memory; the log is then encoded in bounded memory
+        out = cache / "prepared" / spec.cache_key()
         if build and not (out / EVENTS).exists():
-            write_log(read(data["source"], data["path"], **opts), out, data["source"])
+            write_log(spec.load(), out, spec.source)
         return out / EVENTS
-    p = Path(data["path"])
+    p = Path(spec.path)
     return p / EVENTS if p.is_dir() else p
 
 
