@@ -10,8 +10,8 @@ path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently 
 
 from __future__ import annotations
 
+from denoiserec.data.target import check_oracle_label
 from denoiserec.errors import ConfigError
-from denoiserec.headroom import check_oracle_label
 from denoiserec.io import safe_name
 from denoiserec.validate import at_least, check_fields, check_mapping, check_params, coerce, one_of
 
@@ -113,7 +113,7 @@ def check_methods(methods: object, where: str = "methods") -> dict:
     out = {}
     for label, hp in labelled(methods, where).items():
         hp = dict(check_mapping(hp, f"{where}.{label}"))
-        oracle = hp.pop("oracle", False)  # trains on the hidden truth (denoiserec.headroom)
+        oracle = hp.pop("oracle", False)  # trains on the hidden truth (denoiserec.data.target)
         if oracle:
             check_oracle_label(str(label), where)
         name = hp.pop("method", "none" if oracle else label)

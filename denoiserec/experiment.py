@@ -12,7 +12,7 @@
     models: {deepfm: {embed_dim: 8}}         # label → hparams; `model: <module>` when the label differs
     methods: {none: {}, lcd: {a: 5, b: 1}}   # label → hparams; `method: <module>` when the label differs
              # oracle: {oracle: true}        # simulated data: the same model trained on true_preference
-             #                               # (denoiserec.headroom; a popularity.json is written beside runs/)
+             #                               # (denoiserec.data.target; a popularity.json is written beside runs/)
     baseline: none                           # RelaImpr and paired t-tests are against this method
     select: {lcd: [lcd_a05, lcd_a1, lcd_a2]} # optional: per model, the label with the best validation AUC
     baseline_model: din                      # optional: compare models with this model instead (same method)

@@ -1,10 +1,7 @@
-"""Headroom of denoising on simulated data: the oracle, the popularity scorer and the share of the gap closed.
+"""Headroom of denoising on simulated data, as evaluation: the popularity scorer and the share of the gap closed.
 
-* **Oracle.** A method entry with ``oracle: true`` (its label must start with ``oracle``; the method defaults to
-  ``none``) trains the same model on the simulator's hidden ``true_preference`` instead of the noisy label,
-  substituted in the training and validation data by the experiment runner *before* training
-  (:func:`oracle_labels`). This is the one documented exception to "training never reads the truth": neither the
-  method nor the model sees it, only the label column changes, and the row is labelled ``oracle`` in every table.
+* **Oracle.** A method entry with ``oracle: true`` trains the same model on the simulator's hidden
+  ``true_preference`` (:func:`denoiserec.data.target.oracle_labels`); its row is the top of the gap.
 * **Popularity.** :func:`popularity_result`: every test row scored by its item's count of positive labels in
   the training data -- what a model that learned nothing personal would reach.
 * **Gap closed.** :func:`add_gap_closed`: for each method, ``(method − none) / (oracle − none)`` of a metric,
@@ -20,19 +17,7 @@ import torch
 
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.data.tensors import EncodedTensors
-from denoiserec.errors import ConfigError
 from denoiserec.metrics import split_metrics
-
-
-def oracle_labels(part: EncodedTensors, where: str = "oracle") -> EncodedTensors:
-    """``part`` with ``label`` replaced by the hidden ``true_preference`` (simulated data only)."""
-    if "true_preference" not in part.tensors:
-        raise ConfigError(f"{where}: the oracle trains on the hidden true_preference, which this data lacks "
-                          f"(only simulated logs have it)")
-    truth = part["true_preference"]
-    if torch.isnan(truth).any():
-        raise ConfigError(f"{where}: true_preference is missing on some rows")
-    return EncodedTensors({**part.tensors, "label": truth.clone()})
 
 
 def popularity_scores(train: EncodedTensors, test: EncodedTensors, spec: FeatureSpec) -> torch.Tensor:
@@ -65,10 +50,3 @@ def add_gap_closed(rows: list[dict], baseline: str | None, oracle: set[tuple[str
             if m in r and m in o and m in b:
                 denom = o[m][0] - b[m][0]
                 r[f"gap_{m}"] = (r[m][0] - b[m][0]) / denom if denom > 0 else math.nan
-
-
-def check_oracle_label(label: str, where: str) -> None:
-    if not label.startswith("oracle"):
-        raise ConfigError(f"{where}: methods.{label} has oracle: true, so its label must start with 'oracle' "
-                          f"(it trains on the hidden truth and must read as such in every table)")
-

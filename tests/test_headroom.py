@@ -8,9 +8,10 @@ import torch
 from conftest import make_log
 
 from denoiserec.data.log import write_log
+from denoiserec.data.target import oracle_labels
 from denoiserec.errors import ConfigError
 from denoiserec.experiment import check_config, run_experiment
-from denoiserec.headroom import add_gap_closed, oracle_labels, popularity_scores
+from denoiserec.headroom import add_gap_closed, popularity_scores
 from denoiserec.train.encoded import EncodedData
 
 

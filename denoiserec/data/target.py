@@ -9,13 +9,23 @@ prediction. The histories are unchanged (they are built from the feedback kinds 
 
 The simulator's hidden ``true_*`` columns describe preference and attention, not dislike, so a ``dislike`` target
 drops them: no ``auc_true`` is reported against a truth that does not describe the target.
+
+**Oracle.** A method entry with ``oracle: true`` (its label must start with ``oracle``; the method defaults to
+``none``) trains the same model on the simulator's hidden ``true_preference`` instead of the noisy label,
+substituted in the training and validation tensors by the CTR task *before* training (:func:`oracle_labels`).
+This is the one documented exception to "training never reads the truth": neither the method nor the model sees
+it, only the label column changes, and the row is labelled ``oracle`` in every table (its gap:
+:mod:`denoiserec.headroom`).
 """
 
 from __future__ import annotations
 
 import polars as pl
+import torch
 
 from denoiserec.data.schema import truth_columns
+from denoiserec.data.tensors import EncodedTensors
+from denoiserec.errors import ConfigError
 
 #: target -> feedback kinds labelled 1 (``None``: the log's label as it is)
 TARGETS: dict[str, tuple[str, ...] | None] = {"click": None, "dislike": ("dislike",)}
@@ -30,3 +40,21 @@ def relabel(df: pl.DataFrame, target: str = "click") -> pl.DataFrame:
         return df
     df = df.drop(truth_columns(df.columns))
     return df.with_columns(label=pl.col("feedback").is_in(list(kinds)).cast(pl.Int8))
+
+
+def oracle_labels(part: EncodedTensors, where: str = "oracle") -> EncodedTensors:
+    """``part`` with ``label`` replaced by the hidden ``true_preference`` (simulated data only)."""
+    if "true_preference" not in part.tensors:
+        raise ConfigError(f"{where}: the oracle trains on the hidden true_preference, which this data lacks "
+                          f"(only simulated logs have it)")
+    truth = part["true_preference"]
+    if torch.isnan(truth).any():
+        raise ConfigError(f"{where}: true_preference is missing on some rows")
+    return EncodedTensors({**part.tensors, "label": truth.clone()})
+
+
+def check_oracle_label(label: str, where: str) -> None:
+    if not label.startswith("oracle"):
+        raise ConfigError(f"{where}: methods.{label} has oracle: true, so its label must start with 'oracle' "
+                          f"(it trains on the hidden truth and must read as such in every table)")
+

@@ -71,8 +71,9 @@ class CtrTask(Task):
         from denoiserec.bundle import save_run_bundle
         from denoiserec.data.encoder import fit_encode_splits
         from denoiserec.data.features import FeatureConfig
+        from denoiserec.data.target import oracle_labels
         from denoiserec.fingerprint import data_fingerprint, run_fingerprint
-        from denoiserec.headroom import oracle_labels, popularity_result
+        from denoiserec.headroom import popularity_result
         from denoiserec.methods import build_method
         from denoiserec.models import build_model
         from denoiserec.train.trainer import TrainConfig, Trainer
