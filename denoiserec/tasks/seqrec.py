@@ -47,25 +47,29 @@ _DATA_CACHE: dict[str, SeqData] = {}
 _SECTIONS = {"model": ModelConfig, "train": SeqTrainConfig, "eval": EvalConfig}
 
 
-def resolve_configs(cfg: dict, label: str) -> tuple[ModelConfig, SeqTrainConfig, EvalConfig]:
-    """The ``train``/``eval`` sections with the label's flat keys (``models.<label>``) applied to whichever of
-    model / train / eval has them."""
-    parts: dict[str, dict] = {"model": {}, "train": dict(cfg.get("train") or {}), "eval": dict(cfg.get("eval") or {})}
-    for sec in ("train", "eval"):
-        known = {f.name for f in fields(_SECTIONS[sec])}
-        bad = set(parts[sec]) - known
-        if bad:
-            raise ConfigError(f"{sec}: unknown option(s) {sorted(bad)}; known: {sorted(known)}")
-    for key, value in ((cfg.get("models") or {}).get(label) or {}).items():
+def route(hp: dict | None, label: str) -> dict[str, dict]:
+    """A label's flat keys (``models.<label>``) routed to the section that has them: ``{section: {key: value}}``
+    for ``model`` / ``train`` / ``eval`` (the one routing, used by the check and by :func:`resolve_configs`)."""
+    parts: dict[str, dict] = {sec: {} for sec in _SECTIONS}
+    for key, value in (hp or {}).items():
         if key == "model":
             if value != "negfeedback":
-                raise ConfigError(f"models.{label}.model: the seqrec task has one model, 'negfeedback'")
+                raise ConfigError(f"models.{label}.model: the seqrec task has one model, 'negfeedback', "
+                                  f"got {value!r}")
             continue
-        home = [p for p, c in _SECTIONS.items() if key in {f.name for f in fields(c)}]
+        home = [sec for sec, c in _SECTIONS.items() if key in {f.name for f in fields(c)}]
         if not home:
-            known = sorted(f.name for c in _SECTIONS.values() for f in fields(c))
-            raise ConfigError(f"models.{label}: unknown option {key!r}; known: {known}")
+            raise ConfigError(f"models.{label}.{key}: unknown key (not a model/train/eval option)")
         parts[home[0]][key] = value
+    return parts
+
+
+def resolve_configs(cfg: dict, label: str) -> tuple[ModelConfig, SeqTrainConfig, EvalConfig]:
+    """The ``train``/``eval`` sections with the label's flat keys (``models.<label>``) applied to whichever of
+    model / train / eval has them (``cfg`` checked by :meth:`SeqrecTask.check_config`)."""
+    routed = route((cfg.get("models") or {}).get(label), label)
+    parts = {"model": routed["model"], "train": {**(cfg.get("train") or {}), **routed["train"]},
+             "eval": {**(cfg.get("eval") or {}), **routed["eval"]}}
     return tuple(_SECTIONS[p](**parts[p]) for p in ("model", "train", "eval"))  # type: ignore[return-value]
 
 
@@ -202,17 +206,8 @@ class SeqrecTask(Task):
                 check_fields(*classes[part][:1], cfg.get(part), part, rules=classes[part][1])
             cfg["models"] = labelled(cfg.get("models", {"default": {}}), "models")
             for label, hp in cfg["models"].items():
-                for key, value in check_mapping(hp, f"models.{label}").items():
-                    if key == "model":
-                        if value != "negfeedback":
-                            raise ConfigError(f"models.{label}.model: the seqrec task has one model, "
-                                              f"'negfeedback', got {value!r}")
-                        continue
-                    home = [p for p, (c, _) in classes.items() if key in c.__dataclass_fields__]
-                    if not home:
-                        raise ConfigError(f"models.{label}.{key}: unknown key (not a model/train/eval option)")
-                    c, rules = classes[home[0]]
-                    check_fields(c, {key: value}, f"models.{label}", rules=rules)
+                for sec, given in route(check_mapping(hp, f"models.{label}"), label).items():
+                    check_fields(classes[sec][0], given, f"models.{label}", rules=classes[sec][1])
             if cfg.get("baseline") is not None and cfg["baseline"] not in cfg["models"]:
                 raise ConfigError(f"baseline: {cfg['baseline']!r} is not a models label; labels: "
                                   f"{list(cfg['models'])}")
