@@ -68,3 +68,15 @@ def test_seqrec_loop_stops_patience_plus_one_epochs_after_the_best(patience):
     _, history, conv = train_model(SeqData(seq), ModelConfig(dim=8, layers=1, heads=2, max_len=10), tcfg,
                                    EvalConfig(candidates=5), seed=0)
     assert conv["best_epoch"] == 1 and conv["epochs_run"] == len(history) == 1 + patience + 1
+
+
+@pytest.mark.parametrize("monitor", ["logloss", "logloss_true", "auc_true"])
+def test_the_restored_epoch_is_the_best_in_the_monitor_s_direction(monitor):
+    torch.set_num_threads(1)
+    spec, parts = encode_splits(make_log(), FeatureConfig())
+    model = build_model("deepfm", spec, embed_dim=4)
+    trainer = Trainer(TrainConfig(epochs=4, batch_size=64, lr=0.05, progress=False, patience=10, monitor=monitor))
+    trainer.fit(model, parts["train"], parts["valid"])
+    seen = [h[f"valid_{monitor}"] for h in trainer.history]
+    best = min(seen) if monitor.startswith("logloss") else max(seen)
+    assert len(set(seen)) > 1 and trainer.split_metrics(model, parts["valid"])[monitor] == pytest.approx(best)
