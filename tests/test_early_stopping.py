@@ -32,6 +32,11 @@ def test_patience_is_the_number_of_non_improving_epochs_tolerated(patience, stop
     assert _epochs_until_stop(EarlyStopping(patience), [0.5, 0.6, 0.6, 0.55, 0.4, 0.3, 0.2]) == stops_at
 
 
+def test_a_new_best_restarts_the_count():
+    # patience 1: epoch 2 does not improve, epoch 3 does (count back to 0), epochs 4 and 5 do not: 5 stops
+    assert _epochs_until_stop(EarlyStopping(1), [0.5, 0.4, 0.6, 0.55, 0.5, 0.3]) == 5
+
+
 def test_direction_and_best_epoch():
     up = EarlyStopping(0)
     assert up.update(0.5, 1) and up.update(0.6, 2) and not up.update(0.55, 3)
