@@ -85,3 +85,16 @@ def test_the_restored_epoch_is_the_best_in_the_monitor_s_direction(monitor):
     seen = [h[f"valid_{monitor}"] for h in trainer.history]
     best = min(seen) if monitor.startswith("logloss") else max(seen)
     assert len(set(seen)) > 1 and trainer.split_metrics(model, parts["valid"])[monitor] == pytest.approx(best)
+
+
+def test_seqrec_without_a_validation_signal_runs_every_epoch_and_keeps_the_last(monkeypatch):
+    """Validation users with no pair to score (tiny samples): NaN every epoch; no stop, the last epoch counts."""
+    import denoiserec.seqrec.train as seqrec_train
+
+    torch.set_num_threads(1)
+    monkeypatch.setattr(seqrec_train, "period_metrics", lambda *a, **k: {"user_auc_down": math.nan})
+    seq = build_sequences(_log(n_users=20, per_user=20), EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.2))
+    tcfg = SeqTrainConfig(epochs=3, patience=0, batch_size=32, lr=0.01, progress=False, monitor="user_auc_down")
+    _, history, conv = train_model(SeqData(seq), ModelConfig(dim=8, layers=1, heads=2, max_len=10), tcfg,
+                                   EvalConfig(candidates=5), seed=0)
+    assert conv["epochs_run"] == len(history) == conv["best_epoch"] == 3
