@@ -203,13 +203,52 @@ def test_no_gradient_flows_through_the_prediction_in_the_target():
     batch, s, _ = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
     s = s.clone().requires_grad_(True)
     losses = F.binary_cross_entropy_with_logits(s.detach(), batch["label"], reduction="none")
-    for name, hp in [("lcd", {"a": 2, "b": 2}), ("lcd_re", {}), ("bootstrap", {"lam": 0.7}), ("lcd_scale", {}),
-                     ("lcd_permuted", {})]:
-        w, y_star = _active(name, **hp).weights_and_targets(batch, s, losses)  # even when handed live logits
+    for name, hp in [("lcd", {"a": 2, "b": 2}), ("lcd_re", {}), ("bootstrap", {"lam": 0.7, "form": "detached"}),
+                     ("bootstrap", {"form": "hard"}), ("lcd_scale", {}), ("lcd_permuted", {})]:
+        m = _active(name, **hp)
+        assert not m.target_grad
+        w, y_star = m.weights_and_targets(batch, s, losses)  # even when handed live logits
         assert not y_star.requires_grad
         loss = (w * F.binary_cross_entropy_with_logits(s, y_star, reduction="none")).sum() / w.sum()
         (grad,) = torch.autograd.grad(loss, s)
         torch.testing.assert_close(grad, (torch.sigmoid(s) - y_star).detach() / len(s))  # y* held constant
+
+
+def _trainer_gradient(method, y, s):
+    """The gradient the trainer's step puts on logits ``s`` (a leaf standing in for the model's output)."""
+    s = s.clone().requires_grad_(True)
+    trainer = Trainer(TrainConfig(progress=False, threads=1))
+    step = trainer._step_fn(lambda inputs: s, method, torch.optim.SGD([s], lr=0.0))
+    step({"label": y, "cat": torch.zeros(len(y), 1, dtype=torch.int32)})
+    return s.grad
+
+
+def test_bootstrap_soft_trains_through_the_target():
+    """Reed et al.'s soft form: L = β·BCE(q, y) + (1 - β)·H(q), gradient β(q - y) - (1 - β)·s·q(1 - q) per row."""
+    y, s, _, q = _random_batch(64)
+    beta = 0.8
+    grad = _trainer_gradient(_active("bootstrap", lam=beta), y, s)
+    want = (beta * (q - y) - (1 - beta) * s * q * (1 - q)) / len(y)
+    torch.testing.assert_close(grad, want)
+    raw = _trainer_gradient(build_method("none"), y, s)
+    ratio = grad / raw
+    assert ratio.std() > 0.05  # not a constant multiple of raw's (the detached form is: ratio = β everywhere)
+    detached = _trainer_gradient(_active("bootstrap", lam=beta, form="detached"), y, s)
+    torch.testing.assert_close(detached, beta * raw)
+    # the entropy term pushes every prediction away from 0.5: more confident, whatever the label
+    entropy_push = (grad - beta * raw) * len(y)
+    assert (entropy_push * s <= 0).all() and (entropy_push * s < 0).any()
+    torch.testing.assert_close(_trainer_gradient(_active("bootstrap", lam=1.0), y, s), raw)
+
+
+def test_bootstrap_hard_uses_the_map_class():
+    batch, s, losses = _batch([1.0, 0.0, 1.0, 0.0], [2.0, 1.0, -3.0, -0.5])
+    w, y_star = _active("bootstrap", form="hard").weights_and_targets(batch, s, losses)
+    z = torch.tensor([1.0, 1.0, 0.0, 0.0])  # 1[σ(s) > 0.5]
+    torch.testing.assert_close(y_star, 0.8 * batch["label"] + 0.2 * z)  # Reed et al.'s hard β = 0.8
+    y, s, _, q = _random_batch(64)
+    grad = _trainer_gradient(_active("bootstrap", form="hard", lam=0.6), y, s)
+    torch.testing.assert_close(grad, (0.6 * (q - y) + 0.4 * (q - (s > 0).float())) / len(y))
 
 
 def test_bootstrap_fixed_mixture():
@@ -220,8 +259,11 @@ def test_bootstrap_fixed_mixture():
     torch.testing.assert_close(y_star, 0.8 * batch["label"] + 0.2 * torch.sigmoid(s))
     _, y1 = _active("bootstrap", lam=1.0).weights_and_targets(batch, s, losses)
     assert torch.equal(y1, batch["label"])
+    assert build_method("bootstrap").lam == 0.95 and build_method("bootstrap", form="hard").lam == 0.8
     with pytest.raises(ConfigError):
         build_method("bootstrap", lam=1.5)
+    with pytest.raises(ConfigError):
+        build_method("bootstrap", form="argmax")
 
 
 # ---------------------------------------------------------------------------------------------------- end to end

@@ -1,6 +1,8 @@
 """The denoising-method contract. A method never sees the model: it sees the data and, at each step, the
 detached logits and per-sample losses, and returns per-sample weights ``w`` and targets ``y*``. The trainer
-minimises ``L = Σ_i w_i · BCE(σ(s_i), y*_i) / Σ_i w_i`` (plus a model's auxiliary loss)."""
+minimises ``L = Σ_i w_i · BCE(σ(s_i), y*_i) / Σ_i w_i`` (plus a model's auxiliary loss). ``y*`` is held constant
+unless the method declares ``target_grad`` (then it gets the live logits and ``y*`` may carry their gradient:
+Reed et al.'s soft bootstrapping)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ class Method:
     #: the batch metadata ``weights_and_targets`` reads besides ``label`` (a subset of
     #: :data:`denoiserec.train.batch.METADATA`); the trainer passes nothing else
     needs: tuple[str, ...] = ()
+    #: ``y*`` is a function of the live logits whose gradient the loss keeps (the trainer then passes the logits
+    #: undetached, outside ``no_grad``); ``w`` stays without gradient either way
+    target_grad = False
 
     def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here), with the
@@ -32,8 +37,8 @@ class Method:
 
     def weights_and_targets(self, batch: dict[str, torch.Tensor], logits: torch.Tensor,
                             losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch`` holds ``label`` and the metadata in :attr:`needs`; ``logits``, ``losses`` are detached ``[B]``;
-        return ``(w [B], y* [B])``."""
+        """``batch`` holds ``label`` and the metadata in :attr:`needs`; ``losses`` is detached ``[B]``, ``logits`` too
+        unless :attr:`target_grad`; return ``(w [B], y* [B])``."""
         return torch.ones_like(logits), batch["label"]
 
     def state(self) -> dict:
