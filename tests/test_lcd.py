@@ -266,6 +266,59 @@ def test_bootstrap_fixed_mixture():
         build_method("bootstrap", form="argmax")
 
 
+# ---------------------------------------------------------------------------------------------------- T-CE, R-CE
+def test_tce_drop_rate_ramps_linearly_to_eps_max():
+    m = build_method("tce", eps_max=0.2, eps_n=11)
+    rates = [m.drop_rate(t) for t in range(14)]
+    torch.testing.assert_close(torch.tensor(rates[:11]), torch.linspace(0, 0.2, 11), rtol=0, atol=1e-7)
+    assert rates[11:] == [0.2] * 3  # np.linspace(0, ε_max, ε_N)[t], then ε_max (authors' main.py)
+    d = build_method("tce")
+    assert (d.eps_max, d.eps_n) == (0.2, 30000)
+    with pytest.raises(ConfigError):
+        build_method("tce", eps_max=1.0)
+
+
+def test_tce_drops_the_largest_loss_positives():
+    #           y:   1     1     1     0     0     1     0     1     0     0
+    batch, s, losses = _batch([1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0],
+                              [2.0, -3.0, 0.5, 4.0, -1.0, -1.0, 0.0, 1.0, 3.0, -2.0])
+    m = build_method("tce", eps_max=0.2, eps_n=1)  # ε = 0 at step 0 (linspace(0, ε, 1) = [0]), then 0.2
+    assert torch.equal(m.weights_and_targets(batch, s, losses)[0], torch.ones(10))
+    w, y_star = m.weights_and_targets(batch, s, losses)  # drop 2 of 10
+    assert torch.equal(y_star, batch["label"])
+    # positives' losses: s = -3 (largest), -1 (second), then 0.5, 1, 2; the negative with s = 4 (largest loss of
+    # the batch) is kept: only positives are truncated
+    assert w.tolist() == [1, 0, 1, 1, 1, 0, 1, 1, 1, 1]
+    m = build_method("tce", eps_max=0.6, eps_n=1)  # 6 to drop, 5 positives: the negatives still stay
+    m.weights_and_targets(batch, s, losses)
+    w, _ = m.weights_and_targets(batch, s, losses)
+    assert torch.equal(w, 1 - batch["label"])
+    ramp = build_method("tce", eps_max=0.2, eps_n=3)  # ε = 0, 0.1, 0.2: 0, 1, 2 rows dropped
+    assert [int(10 - ramp.weights_and_targets(batch, s, losses)[0].sum()) for _ in range(4)] == [0, 1, 2, 2]
+    assert ramp.state_dict()["steps"] == 4
+    resumed = build_method("tce", eps_max=0.2, eps_n=3)
+    resumed.load_state_dict(ramp.state_dict())
+    assert int(10 - resumed.weights_and_targets(batch, s, losses)[0].sum()) == 2
+
+
+def test_rce_weights_by_the_prediction():
+    batch, s, losses = _batch([1.0, 1.0, 0.0, 0.0], [2.0, -2.0, 1.0, -3.0])
+    p = torch.sigmoid(s)
+    w, y_star = build_method("rce", beta=0.5).weights_and_targets(batch, s, losses)
+    assert torch.equal(y_star, batch["label"])
+    torch.testing.assert_close(w, torch.stack([p[0] ** 0.5, p[1] ** 0.5, (1 - p[2]) ** 0.5, (1 - p[3]) ** 0.5]))
+    assert w[0] > w[1] and w[3] > w[2]  # the row the model disbelieves counts less, in both classes
+    w, _ = build_method("rce", beta=0.5, negatives=False).weights_and_targets(batch, s, losses)
+    torch.testing.assert_close(w[2:], torch.ones(2))
+    w0, _ = build_method("rce", beta=0.0).weights_and_targets(batch, s, losses)
+    assert torch.equal(w0, torch.ones(4))
+    assert build_method("rce").beta == 0.2
+    y, s, _, q = _random_batch(64)
+    grad = _trainer_gradient(build_method("rce", beta=0.25), y, s)
+    w = torch.where(y > 0, q ** 0.25, (1 - q) ** 0.25)
+    torch.testing.assert_close(grad, w * (q - y) / w.sum())  # weights detached: no gradient through p^β
+
+
 # ---------------------------------------------------------------------------------------------------- end to end
 CFG = dict(epochs=2, batch_size=256, lr=1e-2, progress=False, patience=10, threads=1)
 
