@@ -15,6 +15,8 @@
              #                               # (denoiserec.headroom; a popularity.json is written beside runs/)
     baseline: none                           # RelaImpr and paired t-tests are against this method
     select: {lcd: [lcd_a05, lcd_a1, lcd_a2]} # optional: per model, the label with the best validation AUC
+    noise: {flip: 0.3}                       # optional, simulated data: labels := true_preference, train/valid
+                                             # flipped (denoiserec.data.noise)
     baseline_model: din                      # optional: compare models with this model instead (same method)
 
 The folder gets ``config.yaml``, ``runs/<model>__<method>__seed<k>.json`` (one per run, written atomically;
@@ -70,7 +72,12 @@ def load_data(cfg: dict) -> pl.DataFrame:
         from denoiserec.data.split import split
 
         df = split(df, **(cfg.get("split") or {"how": "temporal"}))
-    return relabel(df, cfg.get("target", "click"))
+    df = relabel(df, cfg.get("target", "click"))
+    if cfg.get("noise") is not None:  # known-answer control: labels := hidden truth, train/valid flipped
+        from denoiserec.data.noise import LabelNoise, flip_labels
+
+        df = flip_labels(df, LabelNoise(**cfg["noise"]))
+    return df
 
 
 def score_attention(method, train) -> dict:
@@ -118,7 +125,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         from denoiserec.data.store import streamed_splits, use_stream
 
         # logs larger than memory: encoded once into an on-disk store, read in batches (a relabelled target: in memory)
-        if cfg.get("target", "click") == "click" and use_stream(cfg):
+        if cfg.get("target", "click") == "click" and cfg.get("noise") is None and use_stream(cfg):
             encoder, parts = streamed_splits(cfg)
         else:
             df = load_data(cfg)
