@@ -90,6 +90,43 @@ def test_lcd_hand_computed_case():
     assert abs(float(y_star[0]) - float(p[0])) < 1e-6
 
 
+def test_lcd_asymmetric_beta_parameters_are_not_swapped():
+    """Beta(a = 5, b = 1) has CDF t^5 (w stays small until the loss is near the batch's largest), Beta(1, 5) has
+    1 - (1 - t)^5: every test with a = b would pass with the two swapped."""
+    batch, s, losses = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
+    t = (losses - losses.min()) / (losses.max() - losses.min())
+    p = torch.sigmoid(s)
+    for name, (a, b), w in [("lcd", (5, 1), t**5), ("lcd", (1, 5), 1 - (1 - t) ** 5), ("lcd_re", (5, 1), t**5)]:
+        m = _active(name, a=a, b=b)
+        torch.testing.assert_close(m.mixing_weight(losses)[0], w, atol=1e-5, rtol=0)
+        share = 1 - w if name == "lcd_re" else w
+        _, y_star = m.weights_and_targets(batch, s, losses)
+        torch.testing.assert_close(y_star, share * batch["label"] + (1 - share) * p, atol=1e-5, rtol=0)
+        assert (m.state()["a"], m.state()["b"]) == (a, b)
+
+
+def test_the_trainer_hands_the_method_the_loss_against_the_label():
+    """Through the trainer's step, LCD (a = b = 1: w = t) must rank rows by BCE against the noisy label y; ranked
+    by the loss against 1 - y it silently becomes LCD-Re (t → 1 - t)."""
+    y, s, losses, p = _random_batch(64)
+    t = (losses - losses.min()) / (losses.max() - losses.min())
+    got = _trainer_gradient(build_method("lcd", start_step=0), y, s)
+    torch.testing.assert_close(got, t * (p - y) / len(y))  # ∂BCE(σ(s), y*)/∂s = w·(p - y), y* held constant
+    got = _trainer_gradient(build_method("lcd_re", start_step=0), y, s)
+    torch.testing.assert_close(got, (1 - t) * (p - y) / len(y))
+    seen = {}
+
+    class Spy(type(build_method("none"))):
+        def weights_and_targets(self, batch, logits, losses):
+            seen.update(label=batch["label"], logits=logits, losses=losses)
+            return super().weights_and_targets(batch, logits, losses)
+
+    _trainer_gradient(Spy(), y, s)
+    torch.testing.assert_close(seen["losses"], losses)
+    torch.testing.assert_close(seen["logits"], s)
+    assert torch.equal(seen["label"], y) and not seen["logits"].requires_grad
+
+
 def test_lcd_re_is_the_reverse():
     batch, s, losses = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
     w, _ = _active("lcd", a=2, b=2).mixing_weight(losses)
