@@ -16,7 +16,7 @@ from denoiserec.io import safe_name
 from denoiserec.validate import at_least, check_fields, check_mapping, check_params, coerce, one_of
 
 KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "select", "baseline_model", "target"}
+              "description", "select", "baseline_model", "target", "noise"}
 
 
 def _prefixed(where: str, e: Exception) -> ConfigError:
@@ -41,6 +41,26 @@ def check_target(cfg: dict) -> None:
         raise ConfigError(f"target: must be one of {sorted(TARGETS)}, got {target!r}")
     if target != "click" and cfg["data"].get("stream") is True:
         raise ConfigError(f"target: {target!r} relabels the log in memory; set data.stream: false")
+
+
+def check_noise(cfg: dict) -> None:
+    """``noise`` (:mod:`denoiserec.data.noise`): known-answer label flips on simulated data, relabelled in memory."""
+    if cfg.get("noise") is None:
+        return
+    from denoiserec.data.noise import LabelNoise
+
+    cfg["noise"] = check_fields(LabelNoise, cfg["noise"], "noise")
+    try:
+        LabelNoise(**cfg["noise"])
+    except ConfigError as e:
+        raise _prefixed("noise", e) from None
+    if "simulate" not in cfg["data"] and "path" not in cfg["data"]:
+        raise ConfigError("noise: needs the simulator's hidden true_preference (data.simulate or a simulated log)")
+    if cfg.get("target", "click") != "click":
+        raise ConfigError("noise: replaces the click label with the hidden preference; not with target: "
+                          f"{cfg['target']!r}")
+    if cfg["data"].get("stream") is True:
+        raise ConfigError("noise: relabels the log in memory; set data.stream: false")
 
 
 def check_split(split: object, where: str = "split") -> dict:
@@ -169,6 +189,7 @@ def check_ctr_config(cfg: object, where: str = "config") -> dict:
             coerce(cfg["description"], str, "description")
         cfg["data"] = check_data(cfg["data"])
         check_target(cfg)
+        check_noise(cfg)
         cfg["seeds"] = check_seeds(cfg.get("seeds", [0, 1, 2, 3, 4]))
         check_split(cfg.get("split"))
         check_features(cfg.get("features"))

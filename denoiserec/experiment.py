@@ -15,6 +15,8 @@
              #                               # (denoiserec.data.target; a popularity.json is written beside runs/)
     baseline: none                           # RelaImpr and paired t-tests are against this method
     select: {lcd: [lcd_a05, lcd_a1, lcd_a2]} # optional: per model, the label with the best validation AUC
+    noise: {flip: 0.3}                       # optional, simulated data: labels := true_preference, train/valid
+                                             # flipped (denoiserec.data.noise)
     baseline_model: din                      # optional: compare models with this model instead (same method)
 
 The folder gets ``config.yaml``, ``runs/<model>__<method>__seed<k>.json`` (one per run, written atomically;

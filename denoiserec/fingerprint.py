@@ -34,7 +34,8 @@ def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str)
     return _digest({"data": data_fp, "split": cfg.get("split") or {"how": "temporal"},
                     "features": cfg.get("features"), "train": train, "model": cfg["models"][model],
                     "model_label": model, "method": cfg["methods"][method], "method_label": method,
-                    **({"target": cfg["target"]} if cfg.get("target", "click") != "click" else {})})
+                    **({"target": cfg["target"]} if cfg.get("target", "click") != "click" else {}),
+                    **({"noise": cfg["noise"]} if cfg.get("noise") is not None else {})})
 
 
 def seqrec_fingerprint(cfg: dict, seed: int) -> str:

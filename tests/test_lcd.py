@@ -90,6 +90,43 @@ def test_lcd_hand_computed_case():
     assert abs(float(y_star[0]) - float(p[0])) < 1e-6
 
 
+def test_lcd_asymmetric_beta_parameters_are_not_swapped():
+    """Beta(a = 5, b = 1) has CDF t^5 (w stays small until the loss is near the batch's largest), Beta(1, 5) has
+    1 - (1 - t)^5: every test with a = b would pass with the two swapped."""
+    batch, s, losses = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
+    t = (losses - losses.min()) / (losses.max() - losses.min())
+    p = torch.sigmoid(s)
+    for name, (a, b), w in [("lcd", (5, 1), t**5), ("lcd", (1, 5), 1 - (1 - t) ** 5), ("lcd_re", (5, 1), t**5)]:
+        m = _active(name, a=a, b=b)
+        torch.testing.assert_close(m.mixing_weight(losses)[0], w, atol=1e-5, rtol=0)
+        share = 1 - w if name == "lcd_re" else w
+        _, y_star = m.weights_and_targets(batch, s, losses)
+        torch.testing.assert_close(y_star, share * batch["label"] + (1 - share) * p, atol=1e-5, rtol=0)
+        assert (m.state()["a"], m.state()["b"]) == (a, b)
+
+
+def test_the_trainer_hands_the_method_the_loss_against_the_label():
+    """Through the trainer's step, LCD (a = b = 1: w = t) must rank rows by BCE against the noisy label y; ranked
+    by the loss against 1 - y it silently becomes LCD-Re (t → 1 - t)."""
+    y, s, losses, p = _random_batch(64)
+    t = (losses - losses.min()) / (losses.max() - losses.min())
+    got = _trainer_gradient(build_method("lcd", start_step=0), y, s)
+    torch.testing.assert_close(got, t * (p - y) / len(y))  # ∂BCE(σ(s), y*)/∂s = w·(p - y), y* held constant
+    got = _trainer_gradient(build_method("lcd_re", start_step=0), y, s)
+    torch.testing.assert_close(got, (1 - t) * (p - y) / len(y))
+    seen = {}
+
+    class Spy(type(build_method("none"))):
+        def weights_and_targets(self, batch, logits, losses):
+            seen.update(label=batch["label"], logits=logits, losses=losses)
+            return super().weights_and_targets(batch, logits, losses)
+
+    _trainer_gradient(Spy(), y, s)
+    torch.testing.assert_close(seen["losses"], losses)
+    torch.testing.assert_close(seen["logits"], s)
+    assert torch.equal(seen["label"], y) and not seen["logits"].requires_grad
+
+
 def test_lcd_re_is_the_reverse():
     batch, s, losses = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
     w, _ = _active("lcd", a=2, b=2).mixing_weight(losses)
@@ -203,13 +240,52 @@ def test_no_gradient_flows_through_the_prediction_in_the_target():
     batch, s, _ = _batch([1.0, 0.0, 1.0, 0.0], [2.0, -1.0, 0.0, 3.0])
     s = s.clone().requires_grad_(True)
     losses = F.binary_cross_entropy_with_logits(s.detach(), batch["label"], reduction="none")
-    for name, hp in [("lcd", {"a": 2, "b": 2}), ("lcd_re", {}), ("bootstrap", {"lam": 0.7}), ("lcd_scale", {}),
-                     ("lcd_permuted", {})]:
-        w, y_star = _active(name, **hp).weights_and_targets(batch, s, losses)  # even when handed live logits
+    for name, hp in [("lcd", {"a": 2, "b": 2}), ("lcd_re", {}), ("bootstrap", {"lam": 0.7, "form": "detached"}),
+                     ("bootstrap", {"form": "hard"}), ("lcd_scale", {}), ("lcd_permuted", {})]:
+        m = _active(name, **hp)
+        assert not m.target_grad
+        w, y_star = m.weights_and_targets(batch, s, losses)  # even when handed live logits
         assert not y_star.requires_grad
         loss = (w * F.binary_cross_entropy_with_logits(s, y_star, reduction="none")).sum() / w.sum()
         (grad,) = torch.autograd.grad(loss, s)
         torch.testing.assert_close(grad, (torch.sigmoid(s) - y_star).detach() / len(s))  # y* held constant
+
+
+def _trainer_gradient(method, y, s):
+    """The gradient the trainer's step puts on logits ``s`` (a leaf standing in for the model's output)."""
+    s = s.clone().requires_grad_(True)
+    trainer = Trainer(TrainConfig(progress=False, threads=1))
+    step = trainer._step_fn(lambda inputs: s, method, torch.optim.SGD([s], lr=0.0))
+    step({"label": y, "cat": torch.zeros(len(y), 1, dtype=torch.int32)})
+    return s.grad
+
+
+def test_bootstrap_soft_trains_through_the_target():
+    """Reed et al.'s soft form: L = β·BCE(q, y) + (1 - β)·H(q), gradient β(q - y) - (1 - β)·s·q(1 - q) per row."""
+    y, s, _, q = _random_batch(64)
+    beta = 0.8
+    grad = _trainer_gradient(_active("bootstrap", lam=beta), y, s)
+    want = (beta * (q - y) - (1 - beta) * s * q * (1 - q)) / len(y)
+    torch.testing.assert_close(grad, want)
+    raw = _trainer_gradient(build_method("none"), y, s)
+    ratio = grad / raw
+    assert ratio.std() > 0.05  # not a constant multiple of raw's (the detached form is: ratio = β everywhere)
+    detached = _trainer_gradient(_active("bootstrap", lam=beta, form="detached"), y, s)
+    torch.testing.assert_close(detached, beta * raw)
+    # the entropy term pushes every prediction away from 0.5: more confident, whatever the label
+    entropy_push = (grad - beta * raw) * len(y)
+    assert (entropy_push * s <= 0).all() and (entropy_push * s < 0).any()
+    torch.testing.assert_close(_trainer_gradient(_active("bootstrap", lam=1.0), y, s), raw)
+
+
+def test_bootstrap_hard_uses_the_map_class():
+    batch, s, losses = _batch([1.0, 0.0, 1.0, 0.0], [2.0, 1.0, -3.0, -0.5])
+    w, y_star = _active("bootstrap", form="hard").weights_and_targets(batch, s, losses)
+    z = torch.tensor([1.0, 1.0, 0.0, 0.0])  # 1[σ(s) > 0.5]
+    torch.testing.assert_close(y_star, 0.8 * batch["label"] + 0.2 * z)  # Reed et al.'s hard β = 0.8
+    y, s, _, q = _random_batch(64)
+    grad = _trainer_gradient(_active("bootstrap", form="hard", lam=0.6), y, s)
+    torch.testing.assert_close(grad, (0.6 * (q - y) + 0.4 * (q - (s > 0).float())) / len(y))
 
 
 def test_bootstrap_fixed_mixture():
@@ -220,8 +296,64 @@ def test_bootstrap_fixed_mixture():
     torch.testing.assert_close(y_star, 0.8 * batch["label"] + 0.2 * torch.sigmoid(s))
     _, y1 = _active("bootstrap", lam=1.0).weights_and_targets(batch, s, losses)
     assert torch.equal(y1, batch["label"])
+    assert build_method("bootstrap").lam == 0.95 and build_method("bootstrap", form="hard").lam == 0.8
     with pytest.raises(ConfigError):
         build_method("bootstrap", lam=1.5)
+    with pytest.raises(ConfigError):
+        build_method("bootstrap", form="argmax")
+
+
+# ---------------------------------------------------------------------------------------------------- T-CE, R-CE
+def test_tce_drop_rate_ramps_linearly_to_eps_max():
+    m = build_method("tce", eps_max=0.2, eps_n=11)
+    rates = [m.drop_rate(t) for t in range(14)]
+    torch.testing.assert_close(torch.tensor(rates[:11]), torch.linspace(0, 0.2, 11), rtol=0, atol=1e-7)
+    assert rates[11:] == [0.2] * 3  # np.linspace(0, ε_max, ε_N)[t], then ε_max (authors' main.py)
+    d = build_method("tce")
+    assert (d.eps_max, d.eps_n) == (0.2, 30000)
+    with pytest.raises(ConfigError):
+        build_method("tce", eps_max=1.0)
+
+
+def test_tce_drops_the_largest_loss_positives():
+    #           y:   1     1     1     0     0     1     0     1     0     0
+    batch, s, losses = _batch([1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0],
+                              [2.0, -3.0, 0.5, 4.0, -1.0, -1.0, 0.0, 1.0, 3.0, -2.0])
+    m = build_method("tce", eps_max=0.2, eps_n=1)  # ε = 0 at step 0 (linspace(0, ε, 1) = [0]), then 0.2
+    assert torch.equal(m.weights_and_targets(batch, s, losses)[0], torch.ones(10))
+    w, y_star = m.weights_and_targets(batch, s, losses)  # drop 2 of 10
+    assert torch.equal(y_star, batch["label"])
+    # positives' losses: s = -3 (largest), -1 (second), then 0.5, 1, 2; the negative with s = 4 (largest loss of
+    # the batch) is kept: only positives are truncated
+    assert w.tolist() == [1, 0, 1, 1, 1, 0, 1, 1, 1, 1]
+    m = build_method("tce", eps_max=0.6, eps_n=1)  # 6 to drop, 5 positives: the negatives still stay
+    m.weights_and_targets(batch, s, losses)
+    w, _ = m.weights_and_targets(batch, s, losses)
+    assert torch.equal(w, 1 - batch["label"])
+    ramp = build_method("tce", eps_max=0.2, eps_n=3)  # ε = 0, 0.1, 0.2: 0, 1, 2 rows dropped
+    assert [int(10 - ramp.weights_and_targets(batch, s, losses)[0].sum()) for _ in range(4)] == [0, 1, 2, 2]
+    assert ramp.state_dict()["steps"] == 4
+    resumed = build_method("tce", eps_max=0.2, eps_n=3)
+    resumed.load_state_dict(ramp.state_dict())
+    assert int(10 - resumed.weights_and_targets(batch, s, losses)[0].sum()) == 2
+
+
+def test_rce_weights_by_the_prediction():
+    batch, s, losses = _batch([1.0, 1.0, 0.0, 0.0], [2.0, -2.0, 1.0, -3.0])
+    p = torch.sigmoid(s)
+    w, y_star = build_method("rce", beta=0.5).weights_and_targets(batch, s, losses)
+    assert torch.equal(y_star, batch["label"])
+    torch.testing.assert_close(w, torch.stack([p[0] ** 0.5, p[1] ** 0.5, (1 - p[2]) ** 0.5, (1 - p[3]) ** 0.5]))
+    assert w[0] > w[1] and w[3] > w[2]  # the row the model disbelieves counts less, in both classes
+    w, _ = build_method("rce", beta=0.5, negatives=False).weights_and_targets(batch, s, losses)
+    torch.testing.assert_close(w[2:], torch.ones(2))
+    w0, _ = build_method("rce", beta=0.0).weights_and_targets(batch, s, losses)
+    assert torch.equal(w0, torch.ones(4))
+    assert build_method("rce").beta == 0.2
+    y, s, _, q = _random_batch(64)
+    grad = _trainer_gradient(build_method("rce", beta=0.25), y, s)
+    w = torch.where(y > 0, q ** 0.25, (1 - q) ** 0.25)
+    torch.testing.assert_close(grad, w * (q - y) / w.sum())  # weights detached: no gradient through p^β
 
 
 # ---------------------------------------------------------------------------------------------------- end to end
@@ -260,7 +392,7 @@ def test_lcd_configs_name_real_methods():
     import yaml
     from conftest import ROOT
 
-    files = sorted((ROOT / "configs").glob("lcd*.yaml"))
+    files = sorted((ROOT / "configs").glob("lcd*.yaml")) + [ROOT / "configs" / "label_flip_cpu.yaml"]
     assert files
     for f in files:
         cfg = yaml.safe_load(f.read_text())
@@ -268,7 +400,9 @@ def test_lcd_configs_name_real_methods():
             hp = dict(hp or {})
             oracle = hp.pop("oracle", False)  # the headroom row: method none on the hidden truth
             build_method(hp.pop("method", "none" if oracle else label), **hp)  # unknown name or hparam: ConfigError
-        assert cfg["train"]["batch_size"] == 8192, f.name  # the paper's batch size (t is normalised per batch)
+        if f.name.startswith("lcd"):
+            assert cfg["train"]["batch_size"] == 8192, f.name  # the paper's batch size (t is normalised per batch)
         for label, hp in cfg["methods"].items():
-            if (hp or {}).get("method", label) == "bootstrap":  # Reed et al.'s soft λ, from the first iteration
-                assert hp.get("lam", 0.95) == 0.95 and hp.get("start_epoch", 1) == 1, (f.name, label)
+            if (hp or {}).get("method", label) == "bootstrap":  # Reed et al.'s λ for the form, from the first step
+                lam = {"soft": 0.95, "hard": 0.8}[hp.get("form", "soft")]
+                assert hp.get("lam", lam) == lam and hp.get("start_epoch", 1) == 1, (f.name, label)

@@ -11,7 +11,8 @@ import importlib
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
 
-METHODS = ("bootstrap", "edm", "lcd", "lcd_permuted", "lcd_re", "lcd_scale", "ndb", "none", "pn", "sar", "uae")
+METHODS = ("bootstrap", "edm", "lcd", "lcd_permuted", "lcd_re", "lcd_scale", "ndb", "none", "pn", "rce", "sar", "tce",
+           "uae")
 
 
 def available() -> list[str]:

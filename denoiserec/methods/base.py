@@ -1,6 +1,8 @@
 """The denoising-method contract. A method never sees the model: it sees the data and, at each step, the
 detached logits and per-sample losses, and returns per-sample weights ``w`` and targets ``y*``. The trainer
-minimises ``L = Σ_i w_i · BCE(σ(s_i), y*_i) / Σ_i w_i`` (plus a model's auxiliary loss)."""
+minimises ``L = Σ_i w_i · BCE(σ(s_i), y*_i) / Σ_i w_i`` (plus a model's auxiliary loss). ``y*`` is held constant
+unless the method declares ``target_grad`` (then it gets the live logits and ``y*`` may carry their gradient:
+Reed et al.'s soft bootstrapping)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ class Method:
     #: sets it, the CTR task scores it against the simulator's hidden ``true_attention`` after training
     #: (:func:`denoiserec.truth.attention_metrics`, recorded in the run's ``method_state``)
     attention: torch.Tensor | None = None
+    #: ``y*`` is a function of the live logits whose gradient the loss keeps (the trainer then passes the logits
+    #: undetached, outside ``no_grad``); ``w`` stays without gradient either way
+    target_grad = False
 
     def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here), with the
@@ -36,8 +41,8 @@ class Method:
 
     def weights_and_targets(self, batch: dict[str, torch.Tensor], logits: torch.Tensor,
                             losses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch`` holds ``label`` and the metadata in :attr:`needs`; ``logits``, ``losses`` are detached ``[B]``;
-        return ``(w [B], y* [B])``."""
+        """``batch`` holds ``label`` and the metadata in :attr:`needs`; ``losses`` is detached ``[B]``, ``logits`` too
+        unless :attr:`target_grad`; return ``(w [B], y* [B])``."""
         return torch.ones_like(logits), batch["label"]
 
     def state(self) -> dict:

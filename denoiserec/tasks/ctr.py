@@ -30,7 +30,12 @@ def load_data(cfg: dict) -> pl.DataFrame:
         from denoiserec.data.split import split
 
         df = split(df, **(cfg.get("split") or {"how": "temporal"}))
-    return relabel(df, cfg.get("target", "click"))
+    df = relabel(df, cfg.get("target", "click"))
+    if cfg.get("noise") is not None:  # known-answer control: labels := hidden truth, train/valid flipped
+        from denoiserec.data.noise import LabelNoise, flip_labels
+
+        df = flip_labels(df, LabelNoise(**cfg["noise"]))
+    return df
 
 
 def score_attention(method, train) -> dict:
@@ -94,7 +99,7 @@ class CtrTask(Task):
 
             # logs larger than memory: encoded once into an on-disk store, read in batches (a relabelled target: in
             # memory)
-            if cfg.get("target", "click") == "click" and use_stream(cfg):
+            if cfg.get("target", "click") == "click" and cfg.get("noise") is None and use_stream(cfg):
                 encoder, parts = streamed_splits(cfg)
             else:
                 df = load_data(cfg)

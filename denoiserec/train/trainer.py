@@ -408,7 +408,10 @@ class Trainer:
             logits = logits.float()
             with torch.no_grad():
                 losses = F.binary_cross_entropy_with_logits(logits, batch["label"], reduction="none")
-                w, y_star = method.weights_and_targets(method_inputs(batch, method.needs), logits.detach(), losses)
+            with torch.set_grad_enabled(method.target_grad):  # y* carries gradient only where the method says so
+                w, y_star = method.weights_and_targets(method_inputs(batch, method.needs),
+                                                       logits if method.target_grad else logits.detach(), losses)
+            w = w.detach()
             per = F.binary_cross_entropy_with_logits(logits, y_star, reduction="none")
             denom = w.sum().clamp_min(1e-12) if cfg.reduction == "weighted" else len(per)
             loss = (w * per).sum() / denom
