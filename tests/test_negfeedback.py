@@ -27,7 +27,7 @@ from denoiserec.data.sequences import (
     subset,
     training_windows,
 )
-from denoiserec.errors import ConfigError
+from denoiserec.errors import ConfigError, DataError
 from denoiserec.experiment import check_config
 from denoiserec.seqrec.evaluate import (
     EvalConfig,
@@ -448,3 +448,37 @@ def test_checkpoint_resume_continues_where_training_stopped(tmp_path):
     _, h_other, _ = train_model(data, mcfg, SeqTrainConfig(epochs=1, checkpoint=ckpt, **kw), ecfg, seed=3,
                                 fingerprint="b")
     assert len(h_other) == 1 and h_other[0]["train_loss"] == pytest.approx(h_full[0]["train_loss"])
+
+
+def test_validation_users_keep_a_history_under_test_frac():
+    # a sparse tail: the final 25 % of events span most of the time, as in the simulator
+    df = _log(n_users=40, per_user=40)
+    q = int(df["timestamp"].quantile(0.75))
+    df = df.with_columns(pl.when(pl.col("timestamp") > q).then(q + (pl.col("timestamp") - q) * 10)
+                         .otherwise(pl.col("timestamp")).alias("timestamp"))
+    seq = build_sequences(df, EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.25))
+    assert seq.valid.any() and seq.cold_users("valid") == (0, len(np.unique(seq.user[seq.valid])))
+    assert seq.cold_users("test")[0] == 0
+    # the validation window is the final test_frac share of the pre-test events, not the (longer) test span
+    pre = seq.timestamp[~seq.test]
+    assert seq.timestamp[seq.valid].min() > np.quantile(pre, 0.7)
+    # a window longer than the pre-test period leaves every validation user cold: an error, not a silent run
+    with pytest.raises(DataError, match="valid users have no history"):
+        build_sequences(df, EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.25, valid_days=1000))
+    seq = build_sequences(df, EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.25, valid_days=1000,
+                                                       max_cold_share=1.0))
+    cold, n = seq.cold_users("valid")
+    assert cold == n > 0
+
+
+def test_min_epochs_keeps_training_past_an_early_validation_peak():
+    torch.set_num_threads(1)
+    seq = build_sequences(_log(n_users=20, per_user=30), EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.2))
+    data = SeqData(seq)
+    mcfg = ModelConfig(dim=8, layers=1, heads=2, max_len=10)
+    kw = {"batch_size": 16, "lr": 0.0, "patience": 1, "progress": False}  # lr 0: no epoch improves on the first
+    _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=10, **kw), EvalConfig(candidates=5), seed=0)
+    assert len(history) == 2 and conv["best_epoch"] == 1
+    _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=10, min_epochs=5, **kw),
+                                   EvalConfig(candidates=5), seed=0)
+    assert len(history) == 5 and conv["best_epoch"] == 1

@@ -14,10 +14,13 @@ that window's input. Loss over the M masked positions::
 Without ``feedback_inputs`` the input holds 'up' events only and no type embedding (the paper's baseline).
 
 **Early stopping** (paper §2, Fig. 3). After every epoch the validation users are scored
-(:func:`denoiserec.seqrec.evaluate.period_metrics` on ``part="valid"``); training stops after ``patience`` epochs
-without a better ``monitor`` (default: ``user_auc_down``, or ``user_auc_skip`` where the validation period
-has no downs) and ends with the best epoch's weights; where the validation users have no pair to score (tiny
-samples), it runs every epoch and the last one counts as the best. ``best_epoch`` (epochs to convergence) and
+(:func:`denoiserec.seqrec.evaluate.period_metrics` on ``part="valid"``); training runs at least ``min_epochs``
+epochs, then stops after ``patience`` epochs without a better ``monitor`` (default: ``user_auc_down``, or
+``user_auc_skip`` where the validation period has no downs) and ends with the best epoch's weights; where the
+validation users have no pair to score (tiny samples), it runs every epoch and the last one counts as the best.
+The validation users keep a history (:mod:`denoiserec.data.sequences`: a period whose scored users are mostly
+cold is an error), so the validation score is the test's task, not cold-start scoring by item bias.
+``best_epoch`` (epochs to convergence) and
 ``seconds_to_best`` (training seconds up to it, validation excluded) are recorded.
 
 Shared with the CTR trainer (:mod:`denoiserec.train.trainer`): seeding, device resolution, the Adam
@@ -83,6 +86,7 @@ class ModelConfig:
 class SeqTrainConfig:
     epochs: int = 50  # at most; early stopping on the validation users usually ends training sooner
     patience: int = 3  # epochs without a better validation ``monitor`` before stopping
+    min_epochs: int = 1  # never stop before this many epochs (a noisy early validation peak does not end a run)
     monitor: str = "auto"  # user_auc_down (auto: user_auc_skip where the validation period has no down)
     amp: bool = True  # bf16 autocast on CUDA (as the CTR trainer)
     checkpoint: str | None = None  # file written atomically after every epoch and resumed from when present
@@ -307,7 +311,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
             if blind or best is None or (not np.isnan(score) and (np.isnan(best) or score > best)):
                 best, best_state = score, copy.deepcopy(model.state_dict())
                 conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
-            stop = not blind and epoch + 1 - conv["best_epoch"] >= tcfg.patience
+            stop = not blind and epoch + 1 >= tcfg.min_epochs and epoch + 1 - conv["best_epoch"] >= tcfg.patience
         else:
             conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
         if tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0:
