@@ -155,6 +155,7 @@ class Sequences:
     items: list[str]
     stations: list[str]
     up_kinds: tuple[str, ...] = ()  # the canonical kinds mapped to 'up' (``up: auto`` resolved for this log)
+    truth_prob: np.ndarray | None = None  # float32 hidden preference probability π (simulator; never an input)
 
     @property
     def n_items(self) -> int:
@@ -252,11 +253,12 @@ def build_sequences(df: pl.DataFrame, cfg: SequenceConfig | None = None, split: 
         return d[col].cast(pl.Utf8).replace_strict(mapping, default=0, return_dtype=pl.Int64).to_numpy()
 
     truth = d["true_preference"].to_numpy().astype(np.float32) if "true_preference" in d.columns else None
+    prob = d["true_pref_prob"].to_numpy().astype(np.float32) if "true_pref_prob" in d.columns else None
     seq = Sequences(
         user=uid, item=ids("item", items), fb=d["_fb"].to_numpy().astype(np.int8),
         station=ids(station_col, stations) if station_col else np.zeros(d.height, dtype=np.int64),
         day=ts // cfg.day_seconds, timestamp=ts, test=test, valid=valid, valid_user=valid_user, truth=truth,
-        users=users, items=items, stations=stations, up_kinds=tuple(up))
+        users=users, items=items, stations=stations, up_kinds=tuple(up), truth_prob=prob)
     for part in ("valid", "test"):
         cold, n = seq.cold_users(part)
         if n and cold > split.max_cold_share * n:
@@ -272,7 +274,8 @@ def subset(seq: Sequences, keep: np.ndarray) -> Sequences:
                      day=seq.day[keep], timestamp=seq.timestamp[keep], test=seq.test[keep],
                      valid=seq.valid[keep], valid_user=seq.valid_user[keep],
                      truth=None if seq.truth is None else seq.truth[keep], users=seq.users, items=seq.items,
-                     stations=seq.stations, up_kinds=seq.up_kinds)
+                     stations=seq.stations, up_kinds=seq.up_kinds,
+                     truth_prob=None if seq.truth_prob is None else seq.truth_prob[keep])
 
 
 def training_windows(user: np.ndarray, eligible: np.ndarray, is_up: np.ndarray, max_len: int) -> np.ndarray:
