@@ -27,7 +27,7 @@ from denoiserec.data.sequences import (
     subset,
     training_windows,
 )
-from denoiserec.errors import ConfigError
+from denoiserec.errors import ConfigError, DataError
 from denoiserec.experiment import check_config
 from denoiserec.seqrec.evaluate import (
     EvalConfig,
@@ -35,6 +35,7 @@ from denoiserec.seqrec.evaluate import (
     ModelScorer,
     OracleScorer,
     baseline_scorers,
+    ceiling_scorers,
     histories,
     period_metrics,
 )
@@ -384,13 +385,20 @@ def test_run_and_report_via_the_cli(tmp_path):
     assert res.exit_code == 0, res.output
     assert "user_auc_down" in res.output and "pop_up" in res.output and "no CTR runs" not in res.output
     rec = json.loads((out / "runs" / "seqrec__seed1.json").read_text())
-    assert set(rec["variants"]) == {"base", "p1", "p0"} and set(rec["baselines"]) == {"pop_up", "fewest_neg", "oracle"}
+    assert set(rec["variants"]) == {"base", "p1", "p0"}
+    assert set(rec["baselines"]) == {"pop_up", "fewest_neg", "up_share", "oracle", "oracle_pi", "item_mean_pi"}
+    b = {k: v["test"]["user_auc_down"] for k, v in rec["baselines"].items()}
+    assert b["oracle"] > b["oracle_pi"] > b["item_mean_pi"]  # the realised draw > π > the item's mean π
+    for tag in ("mean_h", "bias"):
+        assert {f"user_auc_down@{tag}", f"user_auc_true@{tag}"} <= set(rec["variants"]["p1"]["test"])
     assert "cos_up_down" in rec["variants"]["p1"]["test"] and "cos_up_down" not in rec["variants"]["base"]["test"]
     assert rec["variants"]["p1"]["convergence"]["best_epoch"] >= 1 and rec["data"]["valid_users"] > 0
     assert not list((out / "checkpoints").glob("*.pt"))  # per-epoch checkpoints go once a seed is written
     report = (out / "report.md").read_text()
     assert "**Headline: `user_auc_down`**" in report and "| *pop_up* |" in report and "| *fewest_neg* |" in report
     assert "pair_acc_down" in report and "best_epoch" in report and "Δ vs base" in report
+    assert "| *oracle_pi* |" in report and "| *up_share* |" in report and "gap_closed" in report
+    assert "user_auc_down@mean_h" in report and "user_auc_down@bias" in report
     for fig in ("fig1_negative_sources.png", "sweep_p_hard.png", "fig3_convergence.png", "fig4_feedback_mix.png"):
         assert (out / fig).exists() and f"]({fig})" in report
     res = CliRunner().invoke(app, ["report", str(out)])
@@ -449,3 +457,87 @@ def test_checkpoint_resume_continues_where_training_stopped(tmp_path):
     _, h_other, _ = train_model(data, mcfg, SeqTrainConfig(epochs=1, checkpoint=ckpt, **kw), ecfg, seed=3,
                                 fingerprint="b")
     assert len(h_other) == 1 and h_other[0]["train_loss"] == pytest.approx(h_full[0]["train_loss"])
+
+
+def test_validation_users_keep_a_history_under_test_frac():
+    # a sparse tail: the final 25 % of events span most of the time, as in the simulator
+    df = _log(n_users=40, per_user=40)
+    q = int(df["timestamp"].quantile(0.75))
+    df = df.with_columns(pl.when(pl.col("timestamp") > q).then(q + (pl.col("timestamp") - q) * 10)
+                         .otherwise(pl.col("timestamp")).alias("timestamp"))
+    seq = build_sequences(df, EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.25))
+    assert seq.valid.any() and seq.cold_users("valid") == (0, len(np.unique(seq.user[seq.valid])))
+    assert seq.cold_users("test")[0] == 0
+    # the validation window is the final test_frac share of the pre-test events, not the (longer) test span
+    pre = seq.timestamp[~seq.test]
+    assert seq.timestamp[seq.valid].min() > np.quantile(pre, 0.7)
+    # a window longer than the pre-test period leaves every validation user cold: an error, not a silent run
+    with pytest.raises(DataError, match="valid users have no history"):
+        build_sequences(df, EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.25, valid_days=1000))
+    seq = build_sequences(df, EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.25, valid_days=1000,
+                                                       max_cold_share=1.0))
+    cold, n = seq.cold_users("valid")
+    assert cold == n > 0
+
+
+def test_min_epochs_keeps_training_past_an_early_validation_peak():
+    torch.set_num_threads(1)
+    seq = build_sequences(_log(n_users=20, per_user=30), EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.2))
+    data = SeqData(seq)
+    mcfg = ModelConfig(dim=8, layers=1, heads=2, max_len=10)
+    kw = {"batch_size": 16, "lr": 0.0, "patience": 1, "progress": False}  # lr 0: no epoch improves on the first
+    _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=10, **kw), EvalConfig(candidates=5), seed=0)
+    assert len(history) == 2 and conv["best_epoch"] == 1
+    _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=10, min_epochs=5, **kw),
+                                   EvalConfig(candidates=5), seed=0)
+    assert len(history) == 5 and conv["best_epoch"] == 1
+
+
+def test_ceilings_and_up_share_baseline():
+    # items 2, 3 in test; training: item 2 has 3 ups and 1 skip, item 3 one up and 3 downs
+    rows = [(0, 2, UP, 1), (0, 3, DOWN, 1), (1, 2, UP, 1), (1, 3, DOWN, 1)]
+    seq = _hand_seq(rows)
+    train = _hand_seq([(5, 2, UP, 1)] * 3 + [(5, 2, SKIP, 1), (5, 3, UP, 1)] + [(5, 3, DOWN, 1)] * 3)
+    train.test[:] = False
+    share = baseline_scorers(train)["up_share"].table
+    r = np.mean(train.fb == UP)  # 5 of 9 (with the history 'up' of item 1)
+    assert share[2] == pytest.approx((3 + r) / 5) and share[3] == pytest.approx((1 + r) / 5)
+    assert share[4] == pytest.approx(r)  # an unseen item: the overall share
+    assert ceiling_scorers(seq) == {}  # no hidden truth: no ceiling
+    seq.truth = np.where(seq.fb == UP, 1.0, 0.0).astype(np.float32)
+    # π: user 0 prefers item 2 (0.9 vs 0.2); user 1 prefers item 3 (0.3 vs 0.6) although her feedback says 2
+    seq.truth_prob = np.full(len(seq), 0.5, np.float32)
+    t = np.flatnonzero(seq.test)
+    seq.truth_prob[t] = [0.9, 0.2, 0.3, 0.6]
+    c = ceiling_scorers(seq)
+    assert set(c) == {"oracle", "oracle_pi", "item_mean_pi"}
+    out = {k: period_metrics(v, seq, EvalConfig(candidates=3))["user_auc_down"] for k, v in c.items()}
+    assert out["oracle"] == 1.0 and out["oracle_pi"] == pytest.approx(0.5)
+    assert c["item_mean_pi"].table[2] == pytest.approx(0.6) and c["item_mean_pi"].table[3] == pytest.approx(0.4)
+    assert c["item_mean_pi"].table[1] == pytest.approx(0.5) and out["item_mean_pi"] == 1.0
+
+
+def test_non_personal_checks_of_the_model():
+    torch.manual_seed(0)
+    rows = [(0, 2, UP, 1), (0, 3, DOWN, 1), (1, 2, UP, 2), (1, 4, DOWN, 2)]
+    seq = _hand_seq(rows)
+    seq.item[~seq.test] = [5, 6]  # the two users' histories differ
+    model = NegFeedbackTransformer(20, 2, max_len=5, dim=8, layers=1, heads=2, dropout=0.0)
+    with torch.no_grad():
+        model.bias.weight.normal_()
+    users, st = np.array([0, 1]), np.array([1, 2])
+    items = np.array([[2, 3, 4], [2, 3, 4]])
+    full = ModelScorer(model, seq)
+    full.queries(users, st)
+    personal = full(np.array([0, 1]), items)
+    assert not np.allclose(personal[0], personal[1])
+    mean = ModelScorer(model, seq, state="mean")
+    mean.queries(users, st)
+    torch.testing.assert_close(mean.h[0], full.h.mean(0))
+    m = mean(np.array([0, 1]), items)
+    np.testing.assert_allclose(m[0], m[1])  # one score per item, whoever asks
+    np.testing.assert_allclose(m[0], personal.mean(0), rtol=1e-5)  # linear in h: the mean state's score
+    zero = ModelScorer(model, seq, state="zero")
+    zero.queries(users, st)
+    np.testing.assert_allclose(zero(np.array([0]), items[:1])[0],
+                               model.bias.weight[items[0] + 1, 0].detach().numpy(), rtol=1e-6)

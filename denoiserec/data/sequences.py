@@ -31,9 +31,16 @@ for validation"):
   tail, such as the simulator's); every user with test events is a test user, her earlier events her history;
 * the remaining users are split at random (``seed``) into training users (``1 - valid_frac``) and validation
   users (``valid_frac``, default 0.1). Training uses the training users' pre-test events only;
-* *validation*: a validation user's events in the ``valid_days`` (default: ``test_days``) before the test
-  period, with her earlier events as history -- the same task as the test, on users never trained on, for
-  early stopping.
+* *validation*: a validation user's events in the ``valid_days`` before the test period, with her earlier
+  events as history -- the same task as the test, on users never trained on, for early stopping. Default
+  ``valid_days``: ``test_days``; with ``test_frac``, the final ``test_frac`` share of the pre-test events (by
+  time), so that the validation window is to the pre-test period what the test window is to the whole log (the
+  test span of a sparse-tailed log can be longer than everything before it, which left every validation user
+  without history);
+* *cold users*: a scored user (validation or test) without any input-eligible history event is scored by the
+  item bias alone; when more than ``max_cold_share`` (default 0.5) of a period's scored users are cold the
+  split is an error (a :class:`~denoiserec.errors.DataError` naming the counts): early stopping or the test
+  would measure cold-start scoring, not the sequence model.
 
 The paper does not say how the validation users are scored; the second time cut is this library's reading.
 Item and station vocabularies are fitted on the training events only; other items get id 0 (out of
@@ -110,7 +117,8 @@ class SeqSplitConfig:
     test_days: float = 30.0
     test_frac: float | None = None  # instead of test_days: the final share of events (by time) as test
     valid_frac: float = 0.1
-    valid_days: float | None = None  # validation period of the validation users (default: test_days)
+    valid_days: float | None = None  # validation period of the validation users (default: module docstring)
+    max_cold_share: float = 0.5  # most scored users of a period allowed without any history (else an error)
     seed: int = 0  # of the random user split (fixed across training seeds: one split per data set)
 
     @classmethod
@@ -124,6 +132,8 @@ class SeqSplitConfig:
             raise ConfigError(f"split.test_frac must be in (0, 1), got {cfg.test_frac}")
         if cfg.valid_days is not None and not cfg.valid_days > 0:
             raise ConfigError(f"split.valid_days must be positive, got {cfg.valid_days}")
+        if not 0.0 <= cfg.max_cold_share <= 1.0:
+            raise ConfigError(f"split.max_cold_share must be in [0, 1], got {cfg.max_cold_share}")
         return cfg
 
 
@@ -145,6 +155,7 @@ class Sequences:
     items: list[str]
     stations: list[str]
     up_kinds: tuple[str, ...] = ()  # the canonical kinds mapped to 'up' (``up: auto`` resolved for this log)
+    truth_prob: np.ndarray | None = None  # float32 hidden preference probability π (simulator; never an input)
 
     @property
     def n_items(self) -> int:
@@ -178,6 +189,12 @@ class Sequences:
     def target_mask(self, part: str) -> np.ndarray:
         """Events scored by the evaluation of ``part`` ("test" or "valid")."""
         return (self.test if part == "test" else self.valid) & (self.item > 0)
+
+    def cold_users(self, part: str) -> tuple[int, int]:
+        """(scored users of ``part`` without any history event, scored users of ``part``)."""
+        users = np.unique(self.user[self.target_mask(part)])
+        n_hist = np.bincount(self.user[self.history_mask(part)], minlength=len(self.users))
+        return int((n_hist[users] == 0).sum()), len(users)
 
 
 def _vocab(values: pl.Series) -> list[str]:
@@ -219,7 +236,10 @@ def build_sequences(df: pl.DataFrame, cfg: SequenceConfig | None = None, split: 
     rng = np.random.default_rng(split.seed)
     valid_users = rng.random(len(users)) < split.valid_frac
     valid_user = valid_users[uid]
-    vcut = cut - int((split.valid_days or test_days) * 86400)
+    if split.valid_days is None and split.test_frac is not None:
+        vcut = int(np.quantile(ts[~test], 1.0 - split.test_frac, method="lower"))
+    else:
+        vcut = cut - int((split.valid_days or test_days) * 86400)
     valid = valid_user & ~test & (ts > vcut)
     train = d.filter(pl.Series(~test & ~valid_user))
     if train.height == 0:
@@ -233,11 +253,19 @@ def build_sequences(df: pl.DataFrame, cfg: SequenceConfig | None = None, split: 
         return d[col].cast(pl.Utf8).replace_strict(mapping, default=0, return_dtype=pl.Int64).to_numpy()
 
     truth = d["true_preference"].to_numpy().astype(np.float32) if "true_preference" in d.columns else None
-    return Sequences(
+    prob = d["true_pref_prob"].to_numpy().astype(np.float32) if "true_pref_prob" in d.columns else None
+    seq = Sequences(
         user=uid, item=ids("item", items), fb=d["_fb"].to_numpy().astype(np.int8),
         station=ids(station_col, stations) if station_col else np.zeros(d.height, dtype=np.int64),
         day=ts // cfg.day_seconds, timestamp=ts, test=test, valid=valid, valid_user=valid_user, truth=truth,
-        users=users, items=items, stations=stations, up_kinds=tuple(up))
+        users=users, items=items, stations=stations, up_kinds=tuple(up), truth_prob=prob)
+    for part in ("valid", "test"):
+        cold, n = seq.cold_users(part)
+        if n and cold > split.max_cold_share * n:
+            raise DataError(source, column="timestamp", message=f"{cold} of the {n} {part} users have no history "
+                            f"event before their {part} period (split.max_cold_share {split.max_cold_share}): "
+                            f"shorten split.valid_days / test_days (or raise max_cold_share to accept cold users)")
+    return seq
 
 
 def subset(seq: Sequences, keep: np.ndarray) -> Sequences:
@@ -246,7 +274,8 @@ def subset(seq: Sequences, keep: np.ndarray) -> Sequences:
                      day=seq.day[keep], timestamp=seq.timestamp[keep], test=seq.test[keep],
                      valid=seq.valid[keep], valid_user=seq.valid_user[keep],
                      truth=None if seq.truth is None else seq.truth[keep], users=seq.users, items=seq.items,
-                     stations=seq.stations, up_kinds=seq.up_kinds)
+                     stations=seq.stations, up_kinds=seq.up_kinds,
+                     truth_prob=None if seq.truth_prob is None else seq.truth_prob[keep])
 
 
 def training_windows(user: np.ndarray, eligible: np.ndarray, is_up: np.ndarray, max_len: int) -> np.ndarray:

@@ -21,10 +21,20 @@ the period's items of that user and station.
 * ``coverage``: share of test users whose input history is not empty (model scorers only).
 
 **Baselines** (:func:`baseline_scorers`, scored by the same code): ``pop_up`` ranks items by how often they
-were an 'up' in training; ``fewest_neg`` ranks them by how few skips and downs they got in training. Neither
-is personal; a model that does not beat them has learnt nothing the item counts do not already say. On the
-simulator, ``oracle`` scores each test event by the hidden ``true_preference`` (evaluation only): the ceiling
-that the observed ups and downs allow (no rank metrics: it scores events, not items).
+were an 'up' in training; ``fewest_neg`` ranks them by how few skips and downs they got in training;
+``up_share`` by their training share of 'up' among their up/skip/down events, ``(ups + r) / (n + 1)`` with r
+the overall 'up' share (one pseudo-event: an unseen item scores r). None is personal; a model that does not
+beat them has learnt nothing the item counts do not already say.
+
+**Ceilings** (simulator only, :func:`ceiling_scorers`; evaluation only, never an input; no rank metrics: they
+score events, not items): ``oracle`` scores each test event by its realised hidden ``true_preference`` (a
+Bernoulli draw no model can learn, hence near 1 where feedback follows it); ``oracle_pi`` by its preference
+*probability* π (``true_pref_prob``), the reachable ceiling; ``item_mean_pi`` by the item's mean π over the
+log's scored-kind events, the best a non-personal scorer can do.
+
+**Non-personal checks** (:class:`ModelScorer` with ``state``): the trained model with every query's hidden
+state replaced by the mean over the period's queries (``mean``) or by zero (``zero``: the item bias alone).
+A model that scores no better than its own non-personal versions has learnt item effects, not taste.
 """
 
 from __future__ import annotations
@@ -80,10 +90,17 @@ class Scorer(Protocol):
 
 
 class ModelScorer:
-    """Scores of the transformer: one query state per (user, station), dotted with the items' embeddings."""
+    """Scores of the transformer: one query state per (user, station), dotted with the items' embeddings;
+    ``state``: ``query`` (the model), ``mean`` (every query's state replaced by the mean state of the queries
+    scored together) or ``zero`` (the item bias alone) -- the non-personal checks of the module docstring."""
 
-    def __init__(self, model: NegFeedbackTransformer, seq: Sequences, part: str = "test", batch_size: int = 1024):
-        self.model, self.seq, self.part, self.batch_size = model, seq, part, batch_size
+    STATES = ("query", "mean", "zero")
+
+    def __init__(self, model: NegFeedbackTransformer, seq: Sequences, part: str = "test", batch_size: int = 1024,
+                 state: str = "query"):
+        if state not in self.STATES:
+            raise ValueError(f"state must be one of {self.STATES}, got {state!r}")
+        self.model, self.seq, self.part, self.batch_size, self.state = model, seq, part, batch_size, state
         self.h: torch.Tensor | None = None
 
     @torch.no_grad()
@@ -101,6 +118,10 @@ class ModelScorer:
             part = [torch.as_tensor(x[a:a + self.batch_size], device=device) for x in (tokens, fb, st)]
             out.append(model(*part)[:, -1].float())
         self.h = torch.cat(out) if out else torch.zeros(0, model.song.embedding_dim, device=device)
+        if self.state == "mean" and len(self.h):
+            self.h = self.h.mean(0, keepdim=True).expand_as(self.h)
+        elif self.state == "zero":
+            self.h = torch.zeros_like(self.h)
         return hist["length"]
 
     @torch.no_grad()
@@ -142,11 +163,28 @@ class OracleScorer:
 
 
 def baseline_scorers(train: Sequences) -> dict[str, ItemTableScorer]:
-    """``pop_up``: training 'up' count per item; ``fewest_neg``: minus the training skip + down count."""
+    """``pop_up``: training 'up' count per item; ``fewest_neg``: minus the training skip + down count;
+    ``up_share``: the item's smoothed training share of 'up' (module docstring)."""
     n = train.n_items + 1
     ups = np.bincount(train.item[train.fb == UP], minlength=n)
     negs = np.bincount(train.item[train.fb != UP], minlength=n)
-    return {"pop_up": ItemTableScorer(ups), "fewest_neg": ItemTableScorer(-negs)}
+    r = float(np.mean(train.fb == UP)) if len(train) else 0.5
+    return {"pop_up": ItemTableScorer(ups), "fewest_neg": ItemTableScorer(-negs),
+            "up_share": ItemTableScorer((ups + r) / (ups + negs + 1.0))}
+
+
+def ceiling_scorers(seq: Sequences) -> dict:
+    """The simulator's ceilings of the module docstring (empty for a log without hidden truth)."""
+    out: dict = {}
+    if seq.truth is not None:
+        out["oracle"] = OracleScorer(seq.truth)
+    if seq.truth_prob is not None:
+        out["oracle_pi"] = OracleScorer(seq.truth_prob)
+        ok = (seq.item > 0) & ~np.isnan(seq.truth_prob)
+        n = np.bincount(seq.item[ok], minlength=seq.n_items + 1)
+        total = np.bincount(seq.item[ok], weights=seq.truth_prob[ok].astype(np.float64), minlength=seq.n_items + 1)
+        out["item_mean_pi"] = ItemTableScorer(np.where(n > 0, total / np.maximum(n, 1), 0.5))
+    return out
 
 
 def period_metrics(scorer: Scorer, seq: Sequences, ecfg: EvalConfig, part: str = "test", seed: int = 0,

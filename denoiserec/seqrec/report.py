@@ -31,10 +31,13 @@ from scipy import stats
 from denoiserec.io import pyplot, write_png, write_text
 from denoiserec.seqrec.negatives import TIERS
 
-BASELINES = ("pop_up", "fewest_neg", "oracle")
-POPULARITY = ("pop_up", "fewest_neg")
-SHOWN = ("pair_acc", "n_users_{k}", "user_auc_{k}_skip_only", "user_auc_true", "pair_acc_true", "mrr_up",
-         "recall@10_up", "mrr_down", "coverage")
+BASELINES = ("pop_up", "fewest_neg", "up_share", "oracle", "oracle_pi", "item_mean_pi")
+POPULARITY = ("pop_up", "fewest_neg", "up_share")
+#: the reachable ceiling that "gap closed" measures against (simulator only)
+CEILING = "oracle_pi"
+SHOWN = ("pair_acc", "n_users_{k}", "user_auc_{k}_skip_only", "user_auc_true", "pair_acc_true",
+         "user_auc_{k}@mean_h", "user_auc_{k}@bias", "user_auc_true@mean_h", "mrr_up", "recall@10_up", "mrr_down",
+         "coverage")
 MIX_BINS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -113,6 +116,8 @@ def summarize(runs: list[dict], baseline: str | None = None) -> tuple[str, list[
             if any(m in (e.get("convergence") or {}) for e in by.values()):
                 row[m] = _mean_sd([(e.get("convergence") or {}).get(m) for e in by.values()])
         row["params"] = next(iter(by.values())).get("params", {})
+        if best_pop and CEILING in per_seed:
+            row["gap_closed"] = gap_closed(per_seed[label], per_seed[best_pop], per_seed[CEILING])
         if label not in BASELINES:
             if baseline and baseline in per_seed and label != baseline:
                 row["vs_baseline"] = _paired(per_seed[label], per_seed[baseline])
@@ -120,6 +125,13 @@ def summarize(runs: list[dict], baseline: str | None = None) -> tuple[str, list[
                 row["vs_pop"] = _paired(per_seed[label], per_seed[best_pop])
         rows.append(row)
     return head, rows
+
+
+def gap_closed(x: dict[int, float], floor: dict[int, float], ceiling: dict[int, float]) -> tuple[float, float]:
+    """Share of the floor -> ceiling gap that ``x`` closes, per seed (seeds all three have): mean ± sd."""
+    seeds = [s for s in set(x) & set(floor) & set(ceiling)
+             if not any(math.isnan(d[s]) for d in (x, floor, ceiling)) and ceiling[s] != floor[s]]
+    return _mean_sd([(x[s] - floor[s]) / (ceiling[s] - floor[s]) for s in seeds])
 
 
 def _fmt(ms) -> str:
@@ -136,7 +148,7 @@ def to_markdown(head: str, rows: list[dict], baseline: str | None) -> str:
     kind = head.rsplit("_", 1)[1]
     cols = [c.format(k=kind) if c != "pair_acc" else f"pair_acc_{kind}" for c in SHOWN]
     cols = [c for c in cols if any(c in r and not math.isnan(r[c][0]) for r in rows)]
-    conv = [c for c in ("best_epoch", "seconds_to_best") if any(c in r for r in rows)]
+    conv = [c for c in ("gap_closed", "best_epoch", "seconds_to_best") if any(c in r for r in rows)]
     best_pop = max((r for r in rows if r["label"] in POPULARITY), key=lambda r: r[head][0], default=None)
     cmp_cols = ([f"Δ vs {baseline}"] if baseline and any("vs_baseline" in r for r in rows) else []) + \
                ([f"Δ vs {best_pop['label']}"] if best_pop else [])
@@ -314,8 +326,14 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
              f"**Headline: `{head}`**, the per-user AUC of up vs {kind} items of the same user and station, averaged "
              f"over users (the paper's \"average area, of all users, under the ROC\"); `pair_acc_{kind}` pools "
              "every pair instead. *Italic rows* are the baselines (non-personal: `pop_up`: how often the item was "
-             "an 'up' in training; `fewest_neg`: how few skips/downs it got; `oracle`, simulator only: the hidden "
-             "preference of each test event, the ceiling the observed feedback allows). "
+             "an 'up' in training; `fewest_neg`: how few skips/downs it got; `up_share`: its smoothed share of "
+             "'up' in training) and, simulator only, the ceilings (`oracle`: the realised hidden preference of "
+             "each test event, a coin flip no model can learn; `oracle_pi`: its preference probability π, the "
+             "reachable ceiling; `item_mean_pi`: the item's mean π, the best non-personal score). "
+             "`@mean_h`: the model with every query's hidden state replaced by their mean; `@bias`: its item "
+             "bias alone -- a model no better than these has learnt item effects, not taste. `gap_closed`: the "
+             f"share of the gap from the best popularity baseline to `oracle_pi` that the row closes on `{head}` "
+             "(per seed). "
              + ("`sasrec_recbole`: RecBole's SASRec ('up' inputs only, the transformer rows' size; settings in "
                 "benchmarks/seqrec_sasrec.py) trained on the same training users and scored on the same queries "
                 "by the same code; its `best_epoch` counts RecBole's epochs (early stopping on the validation "

@@ -15,11 +15,14 @@ Without ``feedback_inputs`` the input holds 'up' events only and no type embeddi
 
 **Early stopping** (paper §2, Fig. 3). After every epoch the validation users are scored
 (:func:`denoiserec.seqrec.evaluate.period_metrics` on ``part="valid"``) on ``monitor`` (default:
-``user_auc_down``, or ``user_auc_skip`` where the validation period has no downs); training tolerates
-``patience`` epochs without a better one and stops at the next (:mod:`denoiserec.train.early_stopping`, the
-CTR trainer's meaning), and ends with the best epoch's weights; where the validation users have no pair to
-score (tiny samples), it runs every epoch and the last one counts as the best. ``best_epoch`` (epochs to
-convergence) and ``seconds_to_best`` (training seconds up to it, validation excluded) are recorded.
+``user_auc_down``, or ``user_auc_skip`` where the validation period has no downs); training runs at least
+``min_epochs`` epochs, tolerates ``patience`` epochs without a better one and stops at the next
+(:mod:`denoiserec.train.early_stopping`, the CTR trainer's meaning), and ends with the best epoch's weights; where
+the validation users have no pair to score (tiny samples), it runs every epoch and the last one counts as the best.
+The validation users keep a history (:mod:`denoiserec.data.sequences`: a period whose scored users are mostly
+cold is an error), so the validation score is the test's task, not cold-start scoring by item bias.
+``best_epoch`` (epochs to convergence) and ``seconds_to_best`` (training seconds up to it, validation excluded)
+are recorded.
 
 Shared with the CTR trainer (:mod:`denoiserec.train`): seeding, device resolution, the Adam constructor, the
 precision policy (:mod:`denoiserec.train.precision`), early stopping (:mod:`denoiserec.train.early_stopping`)
@@ -79,6 +82,7 @@ class ModelConfig:
 class SeqTrainConfig:
     epochs: int = 50  # at most; early stopping on the validation users usually ends training sooner
     patience: int = 2  # epochs without a better ``monitor`` tolerated; the next one stops (train.early_stopping)
+    min_epochs: int = 1  # never stop before this many epochs (a noisy early validation peak does not end a run)
     monitor: str = "auto"  # user_auc_down (auto: user_auc_skip where the validation period has no down)
     amp: bool = AMP_DEFAULT  # bf16 autocast on CUDA (train.precision: one default for both tasks)
     checkpoint: str | None = None  # file written atomically after every epoch and resumed from when present
@@ -277,7 +281,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
             if stopper.update(v.get(monitor, float("nan")), epoch + 1):
                 best_state = copy.deepcopy(model.state_dict())
                 conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
-            stop = stopper.should_stop
+            stop = stopper.should_stop and epoch + 1 >= tcfg.min_epochs
         else:
             conv.update(best_epoch=epoch + 1, seconds_to_best=elapsed)
         if tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0:

@@ -36,7 +36,7 @@ from denoiserec.data.load import load_log
 from denoiserec.data.sequences import UP, SeqSplitConfig, SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
 from denoiserec.io import is_writer, write_json
-from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, OracleScorer, baseline_scorers, period_metrics
+from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, baseline_scorers, ceiling_scorers, period_metrics
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, train_model
 from denoiserec.tasks.base import Task, set_aside_stale_runs
 
@@ -107,6 +107,17 @@ def data_summary(data: SeqData) -> dict[str, float]:
             "up_share_train": float(np.mean(data.train.fb == UP))}
 
 
+def nonpersonal_metrics(model, data: SeqData, ecfg: EvalConfig, seed: int) -> dict[str, float]:
+    """The test AUCs of the model's non-personal versions (:class:`ModelScorer` ``state`` ``mean`` / ``zero``),
+    as ``<metric>@mean_h`` and ``<metric>@bias``."""
+    out = {}
+    for state, tag in (("mean", "mean_h"), ("zero", "bias")):
+        m = period_metrics(ModelScorer(model, data.seq, "test", ecfg.batch_size, state=state), data.seq, ecfg,
+                           "test", seed)
+        out.update({f"{k}@{tag}": v for k, v in m.items() if k.startswith("user_auc_") and "skip_only" not in k})
+    return out
+
+
 def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
              labels: list[str] | None = None, progress: bool = True) -> dict[str, dict[str, float]]:
     """Train and evaluate every labelled model (or those named) and the baselines for one seed; write the run
@@ -134,6 +145,7 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
             save_seqrec(Path(out_dir) / "bundles" / f"seqrec__{label}__seed{seed}", model, data, mcfg,
                         cfg.get("features"), {"variant": label, "seed": seed, "test": test, "data": cfg.get("data"),
                                               "fingerprint": fp, "selected_epoch": conv.get("best_epoch")})
+        test.update(nonpersonal_metrics(model, data, ecfg, seed))
         test.update(hard_share=history[-1]["hard_share"] if history else 0.0)
         if mcfg.feedback_inputs:
             test.update(model.feedback_similarity())
@@ -141,9 +153,7 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
         record["variants"][label] = {"params": table[label] or {}, "test": test, "convergence": conv,
                                      "history": history, "per_user": per_user}
     ecfg = EvalConfig(**(cfg.get("eval") or {}))
-    scorers: dict = baseline_scorers(data.train)
-    if data.seq.truth is not None:
-        scorers["oracle"] = OracleScorer(data.seq.truth)
+    scorers: dict = {**baseline_scorers(data.train), **ceiling_scorers(data.seq)}
     for name, scorer in scorers.items():
         per_user = {}
         record["baselines"][name] = {"test": period_metrics(scorer, data.seq, ecfg, "test", seed, per_user),
