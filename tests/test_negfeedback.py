@@ -485,7 +485,7 @@ def test_min_epochs_keeps_training_past_an_early_validation_peak():
     seq = build_sequences(_log(n_users=20, per_user=30), EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.2))
     data = SeqData(seq)
     mcfg = ModelConfig(dim=8, layers=1, heads=2, max_len=10)
-    kw = {"batch_size": 16, "lr": 0.0, "patience": 1, "progress": False}  # lr 0: no epoch improves on the first
+    kw = {"batch_size": 16, "lr": 0.0, "patience": 0, "progress": False}  # lr 0: no epoch improves on the first
     _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=10, **kw), EvalConfig(candidates=5), seed=0)
     assert len(history) == 2 and conv["best_epoch"] == 1
     _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=10, min_epochs=5, **kw),
