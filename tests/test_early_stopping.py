@@ -98,3 +98,15 @@ def test_seqrec_without_a_validation_signal_runs_every_epoch_and_keeps_the_last(
     _, history, conv = train_model(SeqData(seq), ModelConfig(dim=8, layers=1, heads=2, max_len=10), tcfg,
                                    EvalConfig(candidates=5), seed=0)
     assert conv["epochs_run"] == len(history) == conv["best_epoch"] == 3
+
+
+def test_a_resumed_seqrec_run_keeps_its_count_of_epochs_without_improvement(tmp_path):
+    """lr 0: epoch 1 is the best. Two epochs, checkpointed (one without improvement so far), then resumed with
+    patience 1: the third epoch is the second without improvement and stops, as in an uninterrupted run."""
+    torch.set_num_threads(1)
+    seq = build_sequences(_log(n_users=30, per_user=30), EXPLICIT, SeqSplitConfig(test_frac=0.25, valid_frac=0.2))
+    data, mcfg, ecfg = SeqData(seq), ModelConfig(dim=8, layers=1, heads=2, max_len=10), EvalConfig(candidates=5)
+    kw = {"batch_size": 32, "lr": 0.0, "progress": False, "checkpoint": str(tmp_path / "c.pt")}
+    train_model(data, mcfg, SeqTrainConfig(epochs=2, patience=5, **kw), ecfg, seed=0)
+    _, history, conv = train_model(data, mcfg, SeqTrainConfig(epochs=10, patience=1, **kw), ecfg, seed=0)
+    assert conv["best_epoch"] == 1 and conv["epochs_run"] == len(history) == 3
