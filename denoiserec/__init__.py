@@ -1,6 +1,11 @@
-"""denoiserec: recommenders trained from noisy user feedback."""
+"""denoiserec: recommenders trained from noisy user feedback.
+
+``prepare``, ``simulate``, ``fit``, ``run`` and ``Results`` are :mod:`denoiserec.api`'s (imported on first use,
+so that ``import denoiserec.models`` stays light); ``load`` opens a saved bundle."""
 
 __version__ = "0.1.0"
+
+_API = ("prepare", "simulate", "fit", "run", "Results")
 
 
 def load(path):
@@ -8,3 +13,15 @@ def load(path):
     from denoiserec.bundle import load as _load
 
     return _load(path)
+
+
+def __getattr__(name):
+    if name in _API:
+        from denoiserec import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'denoiserec' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

@@ -9,10 +9,10 @@ The rules asserted:
 
 1. The eager graph has no cycle at module granularity.
 2. Cycles of the full graph (eager and lazy edges) stay inside the orchestration layer :data:`ORCHESTRATION`
-   (the root facade, CLI, experiment runner, config checks and tasks, which dispatch lazily to each other by
-   design): the library below it is acyclic, both per module and collapsed to top-level subpackages/modules,
-   and never imports the orchestration layer -- except the root package, which holds ``__version__`` and
-   imports nothing from ``denoiserec`` eagerly. One component-level cycle is known and pinned
+   (the root facade, the Python API, CLI, experiment runner, config checks and tasks, which dispatch lazily to
+   each other by design): the library below it is acyclic, both per module and collapsed to top-level
+   subpackages/modules, and never imports the orchestration layer -- except the root package, which holds
+   ``__version__`` and imports nothing from ``denoiserec`` eagerly. One component-level cycle is known and pinned
    (:data:`COMPONENT_EXCEPTIONS`): ``seqrec`` holds both the transformer (which ``bundle`` loads) and its
    seed runner ``seqrec.run`` (which saves a bundle); per module there is no cycle.
 3. ``denoiserec.methods`` never reaches ``denoiserec.models`` (directly or through other modules) and vice
@@ -34,7 +34,7 @@ import pytest
 import denoiserec
 
 ROOT = Path(denoiserec.__file__).parent
-ORCHESTRATION = {"denoiserec", "denoiserec.__main__", "denoiserec.cli", "denoiserec.experiment",
+ORCHESTRATION = {"denoiserec", "denoiserec.__main__", "denoiserec.api", "denoiserec.cli", "denoiserec.experiment",
                  "denoiserec.config_check", "denoiserec.tasks", "denoiserec.tasks.ctr", "denoiserec.tasks.seqrec"}
 
 COMPONENT_EXCEPTIONS = {("denoiserec.seqrec", "denoiserec.bundle"): {"denoiserec.seqrec.run"}}
