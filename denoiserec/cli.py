@@ -239,16 +239,24 @@ def _apply_sets(cfg: dict, sets: list[str]) -> dict:
     return cfg
 
 
-def _run_config(cfg: dict | Path, out: Path | None, progress: bool, sets: list[str] = ()) -> None:
+PROGRESS_HELP = "progress bars (on a terminal only); --no-progress keeps the per-epoch metric lines"
+QUIET_HELP = "print nothing but errors (no bars, epoch lines, warnings or summary; warnings stay in the run records)"
+
+
+def _run_config(cfg: dict | Path, out: Path | None, progress: bool, sets: list[str] = (), quiet: bool = False
+                ) -> None:
     """Run a config (a YAML file or a dict) with ``--set`` overrides through :func:`denoiserec.api.run`, the
     one code path of ``run``, ``train``, ``demo`` and the Python API, and print its summary."""
     import yaml
 
+    from denoiserec import notices
     from denoiserec.api import run as run_config
     from denoiserec.tasks import get_task
 
+    notices.QUIET = quiet
     results = run_config(cfg, out, progress=progress, sets=dict(_key_values(list(sets), "--set", yaml.safe_load)))
-    get_task(results.config).print_summary(results.path, results.config)
+    if not quiet:
+        get_task(results.config).print_summary(results.path, results.config)
 
 
 @app.command()
@@ -256,9 +264,10 @@ def _run_config(cfg: dict | Path, out: Path | None, progress: bool, sets: list[s
 def run(config: Path = typer.Argument(..., help="experiment YAML (see configs/)"),
         out: Path | None = typer.Option(None, "--out", "-o", help="results folder (default runs/<name>)"),
         set_: list[str] = typer.Option([], "--set", help="override a config value, e.g. --set train.epochs=2"),
-        progress: bool = typer.Option(True, help="progress bars")) -> None:
+        progress: bool = typer.Option(True, help=PROGRESS_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP)) -> None:
     """Run an experiment: every model x method x seed of CONFIG; resumes runs already in the results folder."""
-    _run_config(config, out, progress, set_)
+    _run_config(config, out, progress, set_, quiet)
 
 
 @app.command()
@@ -279,7 +288,8 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
           set_: list[str] = typer.Option([], "--set", help="override any config value, e.g. --set train.patience=3 "
                                          "(as `run`; docs/config.md)"),
           out: Path | None = typer.Option(None, "--out", "-o"),
-          progress: bool = typer.Option(True)) -> None:
+          progress: bool = typer.Option(True, help=PROGRESS_HELP),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP)) -> None:
     """Train one model with one method (a one-line experiment; `denoiserec.fit` in Python). Works under
     `torchrun` for DDP."""
     import yaml
@@ -298,7 +308,7 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
     cfg = train_config(data, model, method, seeds=seed_list, source=source, spec=spec,
                        model_params=_apply_sets({}, model_param), method_params=_apply_sets({}, param),
                        epochs=epochs, batch_size=batch_size, lr=lr, device=device, **settings)
-    _run_config(cfg, out, progress, set_)
+    _run_config(cfg, out, progress, set_, quiet)
 
 
 @app.command()
@@ -323,12 +333,13 @@ def report(results: Path = typer.Argument(..., help="results folder of `run`/`tr
 @_user_errors
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out", "-o"),
          set_: list[str] = typer.Option([], "--set", help="override a demo config value"),
-         progress: bool = typer.Option(True)) -> None:
+         progress: bool = typer.Option(True, help=PROGRESS_HELP),
+         quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP)) -> None:
     """Simulate a data set, train DeepFM with and without denoising, print the comparison table."""
     import yaml
 
     cfg = yaml.safe_load(DEMO_CONFIG.read_text())
-    _run_config(cfg, out, progress, set_)
+    _run_config(cfg, out, progress, set_, quiet)
 
 
 @app.command()
@@ -452,6 +463,10 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
         if not candidates:
             raise typer.BadParameter("a CTR model ranks a given candidate set: pass --candidates FILE")
         recs = b.recommend(hist, _read_rows(candidates), k, names)
+    from denoiserec.notices import recommendation_warning, warn
+
+    if w := recommendation_warning(recs.scores, names, k):
+        recs.summary["warnings"] = [warn(w)]
     _write_rows(recs.scores, out, "recommendations")
     _summary(recs.summary, time.perf_counter() - t0, out)
 

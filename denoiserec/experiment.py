@@ -125,10 +125,13 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
             encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
         spec = encoder.spec
         check_parts(parts)
+        from denoiserec import notices
+
+        data_warnings = [notices.warn(w) for w in notices.part_warnings(parts)] if Trainer.is_main_process() else []
         prep_seconds = time.perf_counter() - t0
         if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
             write_json(out_dir / "popularity.json", popularity_result(parts, spec))
-        bar = tqdm(plan, desc=cfg["name"], disable=not progress)
+        bar = tqdm(plan, desc=cfg["name"], disable=notices.bar_off(progress))
         for model_label, method_label, seed in bar:
             bar.set_postfix_str(run_name(model_label, method_label, seed))
             mhp = dict(cfg["models"][model_label] or {})
@@ -145,12 +148,20 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                                                "checkpoint": str(out_dir / "checkpoints" / f"{name}.pt"),
                                                "progress": progress})
             trainer = Trainer(train_cfg)
+            warned = list(data_warnings)  # the run record's `warnings` (denoiserec.notices)
+            if trainer.rank == 0 and (w := notices.steps_warning(len(train_part), train_cfg.batch_size)):
+                notices.warn(w, warned)
             torch.manual_seed(seed)
             model = build_model(model_name, spec, **mhp)
             method = build_method(method_name, **hp)
             t0 = time.perf_counter()
             trainer.fit(model, train_part, valid_part, method, spec, fingerprint=wanted[name])
             seconds = time.perf_counter() - t0
+            if trainer.rank == 0:
+                for w in [*notices.method_warnings(method_label, method.state(), getattr(method, "weights", None)),
+                          notices.validation_warning(trainer.history, train_cfg.monitor)]:
+                    if w:
+                        notices.warn(w, warned)
             result = {
                 "model": model_label, "method": method_label, "seed": seed,
                 "model_module": model_name, "method_module": method_name,
@@ -162,7 +173,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 "train_seconds": seconds, "prepare_seconds": prep_seconds,
                 "rows": {k: len(v) for k, v in parts.items()},
                 "parameters": sum(p.numel() for p in model.parameters()),
-                "fingerprint": wanted[name],
+                "fingerprint": wanted[name], "warnings": warned,
             }
             if trainer.rank == 0:
                 write_json(runs_dir / f"{name}.json", result)

@@ -85,6 +85,20 @@ def data_summary(data: SeqData) -> dict[str, float]:
             "up_share_train": float(np.mean(data.train.fb == UP))}
 
 
+def _data_warnings(summary: dict, record: list) -> None:
+    """A part without users (denoiserec.notices): 0 validation users (early stopping without a signal, every
+    epoch trained and the last kept) or 0 test users (every metric undefined)."""
+    from denoiserec.notices import warn
+
+    if not summary["valid_users"]:
+        warn("valid: 0 validation users with events in the validation period (split.valid_frac of the users, "
+             "split.valid_days): early stopping has no signal; every epoch is trained and the last kept; raise "
+             "split.valid_frac or give more users", record)
+    if not summary["test_users"]:
+        warn("test: 0 test users (no user with events in the final test period): every test metric is undefined; "
+             "change split.test_days or give a longer log", record)
+
+
 def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
              labels: list[str] | None = None, progress: bool = True) -> dict[str, dict[str, float]]:
     """Train and evaluate every labelled model (or those named) and the baselines for one seed; write the run
@@ -92,8 +106,11 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
     (:func:`denoiserec.seqrec.train.train_model`) and evaluates; rank 0 writes."""
     data = prepare(cfg, log)
     table = cfg.get("models") or {"default": {}}
-    record: dict = {"task": "seqrec", "seed": seed, "data": data_summary(data), "variants": {}, "baselines": {}}
+    record: dict = {"task": "seqrec", "seed": seed, "data": data_summary(data), "variants": {}, "baselines": {},
+                    "warnings": []}
     main = is_writer()
+    if main:
+        _data_warnings(record["data"], record["warnings"])
     results = {}
     for label in labels or list(table):
         if label not in table:

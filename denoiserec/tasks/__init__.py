@@ -42,8 +42,10 @@ class Task(ABC):
         """Every seed not yet done, then the report."""
         from tqdm.auto import tqdm
 
+        from denoiserec import notices
+
         out_dir = Path(out_dir)
-        for seed in tqdm(cfg["seeds"], desc=cfg.get("name", self.name), disable=not progress):
+        for seed in tqdm(cfg["seeds"], desc=cfg.get("name", self.name), disable=notices.bar_off(progress)):
             if not self.done(cfg, seed, out_dir):
                 self.run_seed(cfg, seed, out_dir, progress)
         self.write_report(out_dir, cfg)

@@ -31,6 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from denoiserec import notices
 from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
@@ -363,7 +364,7 @@ class Trainer:
             batch_size = max(cfg.batch_size // self.world, 1)  # the global batch stays cfg.batch_size under DDP
             n_batches = (len(part) + batch_size - 1) // batch_size
             bar = tqdm(part.batches(batch_size, shuffle=True, generator=generator), total=n_batches,
-                       desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=False)
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=notices.bar_off(show), leave=False)
             step = self._step_fn(forward, method, optim)
             aux_sum = getattr(step, "aux_sum", None)  # Σ_rows of the model's auxiliary loss, on the device
             if graph:  # captured afresh every epoch: a method may swap its per-epoch tensors in on_epoch_start
@@ -386,10 +387,10 @@ class Trainer:
                 else:
                     stale += 1
             self.history.append(record)
-            if show:
+            if self.rank == 0:  # the metrics line, also without bars (--no-progress, a piped log); not --quiet
                 keys = ("train_loss", "valid_auc", "valid_auc_true")
                 shown = {k: round(v, 4) for k, v in record.items() if k in keys}
-                tqdm.write(f"epoch {epoch + 1}: {shown} ({record['seconds']:.1f}s)")
+                notices.say(f"epoch {epoch + 1}/{cfg.epochs}: {shown} ({record['seconds']:.1f}s)")
             if ckpt is not None and self.rank == 0:
                 self._save(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch,
                                   "best": best, "best_state": best_state, "stale": stale, "history": self.history,
