@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 from tqdm.auto import tqdm
@@ -29,8 +30,9 @@ def bar_off(progress: bool) -> bool | None:
 
 
 def say(line: str) -> None:
-    """A progress line (an epoch's metrics, an estimator's phase): printed unless ``--quiet``, between bars."""
-    if not QUIET:
+    """A progress line (an epoch's metrics, an estimator's phase): printed unless ``--quiet``, between bars;
+    under ``torchrun`` by rank 0 only."""
+    if not QUIET and os.environ.get("RANK", "0") == "0":
         tqdm.write(line, file=sys.stderr)
 
 
