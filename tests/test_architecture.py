@@ -35,7 +35,8 @@ import denoiserec
 
 ROOT = Path(denoiserec.__file__).parent
 ORCHESTRATION = {"denoiserec", "denoiserec.__main__", "denoiserec.api", "denoiserec.cli", "denoiserec.experiment",
-                 "denoiserec.config_check", "denoiserec.tasks", "denoiserec.tasks.ctr", "denoiserec.tasks.seqrec"}
+                 "denoiserec.config_check", "denoiserec.config_doc",
+                 "denoiserec.tasks", "denoiserec.tasks.ctr", "denoiserec.tasks.seqrec"}
 
 COMPONENT_EXCEPTIONS = {("denoiserec.seqrec", "denoiserec.bundle"): {"denoiserec.seqrec.run"}}
 

@@ -40,6 +40,26 @@ from denoiserec.train.batch import method_inputs, model_inputs, without_truth
 from denoiserec.train.encoded import batchable
 
 
+def train_rules() -> dict:
+    """The ``train`` keys' ranges and allowed values (what :meth:`TrainConfig.check` and docs/config.md use)."""
+    import re
+
+    from denoiserec.validate import at_least, described, greater_than, one_of
+
+    def device(v):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
+            return f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
+        if v.startswith("cuda") and not torch.cuda.is_available():
+            return f"{v!r} requested but CUDA is not available here"
+        return None
+
+    return {"epochs": at_least(1), "batch_size": at_least(1), "eval_batch_size": at_least(1), "lr": greater_than(0),
+            "weight_decay": at_least(0), "patience": at_least(0), "threads": at_least(1),
+            "reduction": one_of("weighted", "mean"), "monitor": one_of(*MONITORS),
+            "device": described("auto, cpu, cuda, cuda:N or mps", device),
+            "compile_mode": one_of(*COMPILE_MODES), "lr_ref_batch": at_least(1), "warmup_steps": at_least(0)}
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 5
@@ -68,24 +88,9 @@ class TrainConfig:
     @classmethod
     def check(cls, d: object, where: str = "train") -> dict:
         """``d`` checked key by key (types, ranges, allowed values; :mod:`denoiserec.validate`)."""
-        from denoiserec.validate import at_least, check_fields, one_of
+        from denoiserec.validate import check_fields
 
-        def positive(v):
-            return None if v > 0 else f"must be > 0, got {v!r}"
-
-        def device(v):
-            import re
-
-            if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
-                return f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
-            if v.startswith("cuda") and not torch.cuda.is_available():
-                return f"{v!r} requested but CUDA is not available here"
-            return None
-
-        return check_fields(cls, d, where, rules={
-            "epochs": at_least(1), "batch_size": at_least(1), "eval_batch_size": at_least(1), "lr": positive,
-            "weight_decay": at_least(0), "patience": at_least(0), "threads": at_least(1),
-            "reduction": one_of("weighted", "mean"), "monitor": one_of(*MONITORS), "device": device})
+        return check_fields(cls, d, where, rules=train_rules())
 
     @classmethod
     def from_dict(cls, d: dict | None) -> TrainConfig:
