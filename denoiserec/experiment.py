@@ -60,12 +60,12 @@ def check_config(cfg: dict, where: str = "config") -> dict:
     return check(cfg, where)
 
 
-def load_data(cfg: dict) -> pl.DataFrame:
+def load_data(cfg: dict, warnings: list | None = None) -> pl.DataFrame:
     """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']`` and the label of
     ``cfg['target']`` (:mod:`denoiserec.data.target`)."""
     from denoiserec.data.target import relabel
 
-    df = load_log(cfg["data"])
+    df = load_log(cfg["data"], warnings)
     if "split" not in df.columns:
         from denoiserec.data.split import split
 
@@ -118,16 +118,18 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         from denoiserec.data.store import streamed_splits, use_stream
 
         # logs larger than memory: encoded once into an on-disk store, read in batches (a relabelled target: in memory)
+        data_warnings: list[str] = []  # every run's record gets them (denoiserec.notices)
         if cfg.get("target", "click") == "click" and use_stream(cfg):
             encoder, parts = streamed_splits(cfg)
         else:
-            df = load_data(cfg)
+            df = load_data(cfg, data_warnings)
             encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
         spec = encoder.spec
         check_parts(parts)
         from denoiserec import notices
 
-        data_warnings = [notices.warn(w) for w in notices.part_warnings(parts)] if Trainer.is_main_process() else []
+        if Trainer.is_main_process():
+            data_warnings += [notices.warn(w) for w in notices.part_warnings(parts)]
         prep_seconds = time.perf_counter() - t0
         if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
             write_json(out_dir / "popularity.json", popularity_result(parts, spec))

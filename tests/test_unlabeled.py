@@ -65,7 +65,9 @@ def test_label_mode_and_training_leaves_them_out(tmp_path):
     n = table["liked"].null_count()
     assert df["label"].null_count() == n > 0
     write_log(df, tmp_path / "prepared", "table")
-    assert load_log({"path": str(tmp_path / "prepared")}).height == df.height - n
+    said: list[str] = []
+    assert load_log({"path": str(tmp_path / "prepared")}, said).height == df.height - n
+    assert said == [f"data: {n:,} unlabelled row(s) (no feedback) left out of training; they are for scoring"]
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,16 @@ import polars as pl
 from denoiserec.errors import ConfigError
 
 
-def load_log(data: dict) -> pl.DataFrame:
+def load_log(data: dict, warnings: list | None = None) -> pl.DataFrame:
     """The canonical log named by a config's ``data`` section: ``simulate``, ``source`` + ``path`` (raw files) or
     ``path`` (a prepared folder); its unlabelled rows (null ``feedback``, :mod:`denoiserec.data.schema`) are
-    dropped, with a warning: nothing trains on them."""
+    dropped, with a warning (appended to ``warnings`` when given): nothing trains on them."""
     df = _load(data)
     n = df["feedback"].null_count()
     if n:
         from denoiserec.notices import warn
 
-        warn(f"data: {n:,} unlabelled row(s) (no feedback) left out of training; they are for scoring")
+        warn(f"data: {n:,} unlabelled row(s) (no feedback) left out of training; they are for scoring", warnings)
         df = df.filter(pl.col("feedback").is_not_null())
     return df
 
