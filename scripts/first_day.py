@@ -45,8 +45,7 @@ def build(out: Path) -> dict[str, dict]:
                                            {"if": "flow == 1", "then": "autoplay"}],
                                  "otherwise": "unplayed", "unlabeled": "empty"}}
     feed = dr.simulate(users=300, items=300, sessions=3, seed=2, mode="feed", emit_unplayed=False)
-    ads = feed.select(pl.col("user"), pl.col("item"), pl.col("timestamp"), pl.col("context"),
-                      pl.col("label").cast(pl.Int8))
+    ads = feed.select(user="user", ad="item", time="timestamp", slot="context", clk=pl.col("label").cast(pl.Int8))
     ads.write_csv(out / "ads.csv", include_header=False)
     ads.write_csv(out / "ads_header.csv")
     ads_spec = {"columns": {"user": "user", "item": "ad", "timestamp": "time", "context": "slot"},
