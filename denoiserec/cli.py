@@ -239,14 +239,24 @@ def _apply_sets(cfg: dict, sets: list[str]) -> dict:
     return cfg
 
 
-def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
-    from denoiserec.experiment import check_config, run_experiment
+PROGRESS_HELP = "progress bars (on a terminal only); --no-progress keeps the per-epoch metric lines"
+QUIET_HELP = "print nothing but errors (no bars, epoch lines, warnings or summary; warnings stay in the run records)"
+
+
+def _run_config(cfg: dict | Path, out: Path | None, progress: bool, sets: list[str] = (), quiet: bool = False
+                ) -> None:
+    """Run a config (a YAML file or a dict) with ``--set`` overrides through :func:`denoiserec.api.run`, the
+    one code path of ``run``, ``train``, ``demo`` and the Python API, and print its summary."""
+    import yaml
+
+    from denoiserec import notices
+    from denoiserec.api import run as run_config
     from denoiserec.tasks import get_task
 
-    cfg = check_config(cfg, "config")
-    out = out or Path("runs") / cfg["name"]
-    run_experiment(cfg, out, progress=progress)
-    get_task(cfg).print_summary(out, cfg)
+    notices.QUIET = quiet
+    results = run_config(cfg, out, progress=progress, sets=dict(_key_values(list(sets), "--set", yaml.safe_load)))
+    if not quiet:
+        get_task(results.config).print_summary(results.path, results.config)
 
 
 @app.command()
@@ -254,17 +264,17 @@ def _run_config(cfg: dict, out: Path | None, progress: bool) -> None:
 def run(config: Path = typer.Argument(..., help="experiment YAML (see configs/)"),
         out: Path | None = typer.Option(None, "--out", "-o", help="results folder (default runs/<name>)"),
         set_: list[str] = typer.Option([], "--set", help="override a config value, e.g. --set train.epochs=2"),
-        progress: bool = typer.Option(True, help="progress bars")) -> None:
+        progress: bool = typer.Option(True, help=PROGRESS_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP)) -> None:
     """Run an experiment: every model x method x seed of CONFIG; resumes runs already in the results folder."""
-    from denoiserec.experiment import load_config
-
-    _run_config(_apply_sets(load_config(config), set_), out, progress)
+    _run_config(config, out, progress, set_, quiet)
 
 
 @app.command()
 @_user_errors
 def train(data: str = typer.Option("simulate", help="prepared folder, raw path with --source, or 'simulate'"),
           source: str | None = typer.Option(None, help="read DATA as this source's raw files (see `data sources`)"),
+          spec: str | None = typer.Option(None, "--spec", help="read DATA with the `table` source and this mapping"),
           model: str = typer.Option("deepfm", help="model (see `denoiserec models`)"),
           method: str = typer.Option("none", help="denoising method (see `denoiserec methods`)"),
           param: list[str] = typer.Option([], "--param", "-p", help="method hyper-parameter KEY=VALUE"),
@@ -272,30 +282,33 @@ def train(data: str = typer.Option("simulate", help="prepared folder, raw path w
           seeds: str = typer.Option("0", help="comma-separated seeds"),
           epochs: int = typer.Option(5), batch_size: int = typer.Option(4096), lr: float = typer.Option(1e-3),
           device: str = typer.Option("auto", help="auto | cpu | cuda"),
+          split: str | None = typer.Option(None, "--split", help="how to split: temporal | random | user ..., or a "
+                                           "YAML mapping such as '{how: random, fractions: [0.8, 0.1, 0.1]}' "
+                                           "(docs/config.md)"),
+          set_: list[str] = typer.Option([], "--set", help="override any config value, e.g. --set train.patience=3 "
+                                         "(as `run`; docs/config.md)"),
           out: Path | None = typer.Option(None, "--out", "-o"),
-          progress: bool = typer.Option(True)) -> None:
-    """Train one model with one method (a one-line experiment). Works under `torchrun` for DDP."""
+          progress: bool = typer.Option(True, help=PROGRESS_HELP),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP)) -> None:
+    """Train one model with one method (a one-line experiment; `denoiserec.fit` in Python). Works under
+    `torchrun` for DDP."""
+    import yaml
+
+    from denoiserec.api import train_config
     from denoiserec.errors import ConfigError
-    from denoiserec.models import default_sequences
 
     try:
         seed_list = [int(s) for s in seeds.split(",")]
     except ValueError:
         raise ConfigError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
-    if data == "simulate":
-        data_cfg: dict = {"simulate": {}}
-    elif source:
-        data_cfg = {"source": source, "path": data}
-    else:
-        data_cfg = {"path": data}
-    cfg = {
-        "name": f"{model}_{method}", "data": data_cfg,
-        "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device},
-        "seeds": seed_list,
-        "models": {model: _apply_sets({}, model_param)}, "methods": {method: _apply_sets({}, param)},
-        "features": {"sequences": {name: {"max_len": 20} for name in default_sequences(model)}},
-    }
-    _run_config(cfg, out, progress)
+    settings: dict = {}
+    if split is not None:
+        parsed = yaml.safe_load(split)
+        settings["split"] = parsed if isinstance(parsed, dict) else {"how": split}
+    cfg = train_config(data, model, method, seeds=seed_list, source=source, spec=spec,
+                       model_params=_apply_sets({}, model_param), method_params=_apply_sets({}, param),
+                       epochs=epochs, batch_size=batch_size, lr=lr, device=device, **settings)
+    _run_config(cfg, out, progress, set_, quiet)
 
 
 @app.command()
@@ -320,12 +333,13 @@ def report(results: Path = typer.Argument(..., help="results folder of `run`/`tr
 @_user_errors
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out", "-o"),
          set_: list[str] = typer.Option([], "--set", help="override a demo config value"),
-         progress: bool = typer.Option(True)) -> None:
+         progress: bool = typer.Option(True, help=PROGRESS_HELP),
+         quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP)) -> None:
     """Simulate a data set, train DeepFM with and without denoising, print the comparison table."""
     import yaml
 
     cfg = yaml.safe_load(DEMO_CONFIG.read_text())
-    _run_config(_apply_sets(cfg, set_), out, progress)
+    _run_config(cfg, out, progress, set_, quiet)
 
 
 @app.command()
@@ -449,6 +463,10 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
         if not candidates:
             raise typer.BadParameter("a CTR model ranks a given candidate set: pass --candidates FILE")
         recs = b.recommend(hist, _read_rows(candidates), k, names)
+    from denoiserec.notices import recommendation_warning, warn
+
+    if w := recommendation_warning(recs.scores, names, k):
+        recs.summary["warnings"] = [warn(w)]
     _write_rows(recs.scores, out, "recommendations")
     _summary(recs.summary, time.perf_counter() - t0, out)
 

@@ -10,13 +10,47 @@ path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently 
 
 from __future__ import annotations
 
+from denoiserec.data.split import HOWS
 from denoiserec.data.target import check_oracle_label
 from denoiserec.errors import ConfigError
 from denoiserec.io import safe_name
 from denoiserec.validate import at_least, check_fields, check_mapping, check_params, coerce, one_of
 
-KNOWN_KEYS = {"name", "task", "data", "split", "features", "train", "seeds", "models", "methods", "baseline",
-              "description", "select", "baseline_model", "target", "noise"}
+#: the top-level keys and what each means (docs/config.md is generated from these declarations)
+TOP_KEYS = {
+    "name": "the experiment's name (default: the config file's stem); results go to runs/<name>",
+    "description": "free text, kept with the results",
+    "task": "ctr (rows of a log; the default) or seqrec (the negative-feedback transformer, its own sections)",
+    "data": "where the log comes from (the data section below)",
+    "target": "what the CTR task predicts: click (the log's label) or dislike (DUMN's task)",
+    "noise": "known-answer control on simulated data: labels := the hidden preference, train/valid labels flipped "
+             "(denoiserec.data.noise)",
+    "split": "how rows are split into train / valid / test (the split section below)",
+    "features": "what is encoded (the features section below)",
+    "train": "the trainer's settings (the train section below)",
+    "seeds": "a seed or a list of seeds; one run per model x method x seed",
+    "models": "label -> hyper-parameters (model: <module> when the label differs); see Models below",
+    "methods": "label -> hyper-parameters (method: <module> when the label differs; oracle: true on simulated "
+               "data); see Methods below",
+    "baseline": "the method label RelaImpr and paired t-tests compare against (default: the first method)",
+    "select": "name -> candidate method labels: per model, the one with the best validation AUC",
+    "baseline_model": "compare models with this model label instead (same method)",
+}
+KNOWN_KEYS = set(TOP_KEYS)
+#: the data section's keys (:data:`denoiserec.data.load.KEYS`, checked by :meth:`DataSpec.check`)
+DATA_KEYS = {
+    "simulate": "simulator knobs (data.simulate below); not with source/path",
+    "source": "a raw-data adapter (denoiserec data sources), reading `path`",
+    "path": "a prepared folder (events.parquet), or the raw files with `source`",
+    "options": "the adapter's options (with `source`)",
+    "stream": "true, false or auto: encode into an on-disk cache and train from it (auto: when the in-memory "
+              "encoding would need more than half the RAM)",
+    "cache": "the streamed cache's folder (default $DENOISEREC_CACHE or ~/.cache/denoiserec)",
+}
+SPLIT_RULES = {"how": one_of(*HOWS),
+               "unit": one_of("row", "session"), "test_days": at_least(0), "valid_days": at_least(0)}
+FEATURE_RULES = {"min_count": at_least(1), "impute": one_of(None, "mean")}
+HISTORY_RULES = {"max_len": at_least(1), "label": one_of(None, 0, 1)}
 
 
 def _prefixed(where: str, e: Exception) -> ConfigError:
@@ -66,9 +100,7 @@ def check_noise(cfg: dict) -> None:
 def check_split(split: object, where: str = "split") -> dict:
     from denoiserec.data import split as split_module
 
-    rules = {"how": one_of(*split_module.HOWS), "unit": one_of("row", "session"), "test_days": at_least(0),
-             "valid_days": at_least(0)}
-    d = check_params(split_module.split, split, where, skip=("df",), rules=rules)
+    d = check_params(split_module.split, split, where, skip=("df",), rules=SPLIT_RULES)
     if "fractions" in d:
         f = coerce(list(d["fractions"]), list[float], f"{where}.fractions")
         if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1) > 1e-6:
@@ -82,12 +114,11 @@ def check_features(features: object, where: str = "features") -> dict:
     from denoiserec.data.features import FeatureConfig, HistoryConfig
     from denoiserec.data.kinds import FEEDBACK_KINDS
 
-    d = check_fields(FeatureConfig, features, where, rules={"min_count": at_least(1), "impute": one_of(None, "mean")},
-                     skip=("sequences",))
+    d = check_fields(FeatureConfig, features, where, rules=FEATURE_RULES, skip=("sequences",))
     seqs = check_mapping(d.get("sequences"), f"{where}.sequences")
     for name, s in seqs.items():
         path = f"{where}.sequences.{name}"
-        s = check_fields(HistoryConfig, s, path, rules={"max_len": at_least(1), "label": one_of(None, 0, 1)})
+        s = check_fields(HistoryConfig, s, path, rules=HISTORY_RULES)
         for k in s.get("kinds") or ():
             if k not in FEEDBACK_KINDS:
                 raise ConfigError(f"{path}.kinds: unknown feedback kind {k!r}; known: {', '.join(FEEDBACK_KINDS)}")

@@ -27,20 +27,28 @@ from denoiserec.errors import ConfigError
 Rule = Callable[[object], "str | None"]  # a problem description, or None when the value is fine
 
 
+def described(text: str, rule: Rule) -> Rule:
+    """``rule`` with ``text`` (what it allows: ``>= 1``) as ``rule.text``, which docs/config.md shows."""
+    rule.text = text  # type: ignore[attr-defined]
+    return rule
+
+
 def at_least(lo: float) -> Rule:
-    return lambda v: None if v is None or v >= lo else f"must be >= {lo}, got {v!r}"
+    return described(f">= {lo}", lambda v: None if v is None or v >= lo else f"must be >= {lo}, got {v!r}")
 
 
 def greater_than(lo: float) -> Rule:
-    return lambda v: None if v is None or v > lo else f"must be > {lo}, got {v!r}"
+    return described(f"> {lo}", lambda v: None if v is None or v > lo else f"must be > {lo}, got {v!r}")
 
 
 def between(lo: float, hi: float) -> Rule:
-    return lambda v: None if v is None or lo <= v <= hi else f"must be in [{lo}, {hi}], got {v!r}"
+    return described(f"[{lo}, {hi}]",
+                     lambda v: None if v is None or lo <= v <= hi else f"must be in [{lo}, {hi}], got {v!r}")
 
 
 def one_of(*allowed: object) -> Rule:
-    return lambda v: None if v in allowed else f"must be one of {list(allowed)}, got {v!r}"
+    return described("one of " + ", ".join("null" if a is None else str(a) for a in allowed),
+                     lambda v: None if v in allowed else f"must be one of {list(allowed)}, got {v!r}")
 
 
 def _type_name(hint: object) -> str:

@@ -156,6 +156,15 @@ class DataSpec:
         return None
 
 
-def load_log(data: dict) -> pl.DataFrame:
-    """The canonical log named by a config's ``data`` section (:meth:`DataSpec.load`)."""
-    return DataSpec.from_dict(data).load()
+def load_log(data: dict, warnings: list | None = None) -> pl.DataFrame:
+    """The canonical log named by a config's ``data`` section (:meth:`DataSpec.load`); its unlabelled rows (null
+    ``feedback``, :mod:`denoiserec.data.schema`) are dropped, with a warning (appended to ``warnings`` when given):
+    nothing trains on them."""
+    df = DataSpec.from_dict(data).load()
+    n = df["feedback"].null_count()
+    if n:
+        from denoiserec.notices import warn
+
+        warn(f"data: {n:,} unlabelled row(s) (no feedback) left out of training; they are for scoring", warnings)
+        df = df.filter(pl.col("feedback").is_not_null())
+    return df

@@ -17,7 +17,10 @@ label              int8       y: 1 = positive, 0 = negative (the *noisy* trainin
 
 Optional columns every source may fill: ``context`` (station / context type, str), ``played_ratio``
 (float32), ``hour`` (int8), ``artist`` (str), ``category`` (str), ``split`` (int8: 0 train, 1 valid, 2 test,
-when the source ships its own split). Further side features are kept with
+when the source ships its own split). An *unlabelled* row (a candidate to score, a play whose feedback the
+log does not know) has ``feedback``, ``active`` and ``label`` all null: it is scored and never enters a
+history (docs/serving.md), and training drops it (:func:`denoiserec.data.load.load_log`, saying how many).
+Further side features are kept with
 the prefix ``f_`` (str or numeric). Hidden ground truth from the simulator is kept with the prefix
 ``true_`` (``true_attention``, ``true_preference``): training code never reads those columns, only
 evaluation does.
@@ -62,7 +65,9 @@ def conform(df: pl.DataFrame, source: str) -> pl.DataFrame:
     """Cast ``df`` to the canonical schema, check it, and order its columns.
 
     Raises :class:`denoiserec.errors.DataError` naming ``source`` on a missing required column,
-    an unknown feedback kind or an inconsistent ``active``/``label`` value.
+    an unknown feedback kind or an inconsistent ``active``/``label`` value; its line is the row's in a file
+    with a header line (the first row is line 2, as the sources count). A null ``feedback`` makes the row
+    unlabelled (``active``/``label`` null too, see above).
     """
     from denoiserec.errors import DataError
 
@@ -78,17 +83,21 @@ def conform(df: pl.DataFrame, source: str) -> pl.DataFrame:
                         f"prefix side features with '{SIDE_PREFIX}'")
     casts = {c: t for c, t in {**REQUIRED, **OPTIONAL}.items() if c in df.columns}
     df = df.with_columns([pl.col(c).cast(t, strict=False) for c, t in casts.items()])
+    labelled = pl.col("feedback").is_not_null()
     for c in REQUIRED:
-        n_null = df[c].null_count()
+        bad_rows = pl.col(c).is_null() & (labelled if c in ("active", "label") else pl.lit(True))
+        n_null = df.select(bad_rows.sum()).item() if c != "feedback" else 0
         if n_null:
-            row = int(df.with_row_index("_r").filter(pl.col(c).is_null())["_r"][0])
+            row = int(df.with_row_index("_r").filter(bad_rows)["_r"][0]) + 2  # header = line 1
             raise DataError(source, row=row, column=c, message=f"{n_null} null or unparseable value(s)")
-    bad = df.filter(~pl.col("feedback").is_in(list(FEEDBACK_KINDS)))
+    if df["feedback"].null_count():  # unlabelled rows: no label, no activity
+        df = df.with_columns([pl.when(labelled).then(pl.col(c)).alias(c) for c in ("active", "label")])
+    bad = df.filter(labelled & ~pl.col("feedback").is_in(list(FEEDBACK_KINDS)))
     if bad.height:
         raise DataError(source, column="feedback",
                         message=f"unknown feedback kind {bad['feedback'][0]!r}; known: {list(FEEDBACK_KINDS)}")
     for c in ("active", "label"):
-        out = df.filter(~pl.col(c).is_in([0, 1]))
+        out = df.filter(labelled & ~pl.col(c).is_in([0, 1]))
         if out.height:
             raise DataError(source, column=c, message=f"values must be 0 or 1, found {out[c][0]}")
     ordered = [c for c in REQUIRED] + [c for c in OPTIONAL if c in df.columns]

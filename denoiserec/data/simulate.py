@@ -506,7 +506,9 @@ def _blocks(cfg: SimConfig):
 def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="row", unit_scale=True, desc="simulate", disable=not enabled, leave=False)
+    from denoiserec.notices import bar_off
+
+    return tqdm(total=total, unit="row", unit_scale=True, desc="simulate", disable=bar_off(enabled), leave=False)
 
 
 def simulate(cfg: SimConfig | None = None, progress: bool = False) -> pl.DataFrame:

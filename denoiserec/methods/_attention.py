@@ -26,6 +26,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from denoiserec import notices
 from denoiserec.data.kinds import FEEDBACK_CODE
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.data.tensors import EncodedTensors
@@ -117,6 +118,8 @@ class AttentionMethod(Method):
         reweight = reweighted_rows(train["active"].cpu(), train["label"].cpu(), self.passive)
         weights = passive_weight(alpha, reweight, self.gamma)
         self.weights = weights.to(device)
+        notices.say(f"method {self.name}: attention estimated in {time.perf_counter() - t0:.1f}s; "
+                    f"{int(reweight.sum()):,} rows re-weighted")
         self.diagnostics.update({
             "estimate_seconds": time.perf_counter() - t0,
             "reweighted_rows": int(reweight.sum()),
@@ -162,9 +165,12 @@ class NetAttentionMethod(AttentionMethod):
         self.build(spec, device)
         self.history = []
         for epoch in range(self.epochs):
+            t0 = time.perf_counter()
             order = torch.randperm(len(sessions))
             record = self.train_epoch(sessions, data, order)
             self.history.append({"epoch": epoch, **record})
+            notices.say(f"method {self.name}: estimator epoch {epoch + 1}/{self.epochs} "
+                        f"({time.perf_counter() - t0:.1f}s)")
         self.diagnostics["estimator_history"] = self.history
         return self.predict_attention(sessions, data)
 

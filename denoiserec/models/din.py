@@ -14,6 +14,8 @@ from denoiserec.nn.sequence import ActivationUnit, sequence_names, user_item
 
 
 class DIN(nn.Module):
+    default_sequences = ("hist",)  # every earlier event (the CLI's and the API's default)
+
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequences: list[str] | None = None,
                  att_hidden: tuple[int, ...] = (80, 40), hidden: tuple[int, ...] = (200, 80), dropout: float = 0.0,
                  softmax: bool = False):

@@ -15,6 +15,8 @@ from denoiserec.nn.sequence import key_padding, positions_from_end, sequence_nam
 
 
 class DMT(nn.Module):
+    default_sequences = ("hist",)  # every earlier event (the CLI's and the API's default)
+
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequences: list[str] | None = None, heads: int = 2,
                  hidden: tuple[int, ...] = (256, 128, 64), dropout: float = 0.0):
         super().__init__()

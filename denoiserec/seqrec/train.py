@@ -56,6 +56,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from denoiserec import notices
 from denoiserec.data.sequences import DOWN, UP, Sequences, subset, training_windows
 from denoiserec.errors import ConfigError
 from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, period_metrics
@@ -238,7 +239,8 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
         model.train()
         perm = rng.permutation(len(windows))
         total, count, tiers = torch.zeros((), device=device), 0, 0
-        bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{tcfg.epochs}", disable=not show, leave=False)
+        bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{tcfg.epochs}", disable=notices.bar_off(show),
+                   leave=False)
         for b in bar:
             # the global batch, identical on every rank (same rng); each rank trains on its share of its windows
             nb = make_batch(data, windows[perm[b * tcfg.batch_size:(b + 1) * tcfg.batch_size]], tcfg, rng)
@@ -288,9 +290,9 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
             t = period_metrics(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed)
             record.update({f"test_{k}": x for k, x in t.items() if k.startswith(("user_auc", "pair_acc"))})
         history.append(record)
-        if show:
-            tqdm.write(f"epoch {epoch + 1}: " + ", ".join(f"{k}={x:.4g}" for k, x in record.items()
-                                                          if k in ("train_loss", f"valid_{monitor}", "hard_share")))
+        if rank == 0:  # the metrics line, also without bars (--no-progress, a piped log); not --quiet
+            notices.say(f"epoch {epoch + 1}/{tcfg.epochs}: " + ", ".join(
+                f"{k}={x:.4g}" for k, x in record.items() if k in ("train_loss", f"valid_{monitor}", "hard_share")))
         done = stop
         if ckpt is not None and rank == 0:
             save_checkpoint(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch + 1,

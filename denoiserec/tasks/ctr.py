@@ -19,13 +19,13 @@ def run_name(model: str, method: str, seed: int) -> str:
     return f"{model}__{method}__seed{seed}"
 
 
-def load_data(cfg: dict) -> pl.DataFrame:
+def load_data(cfg: dict, warnings: list | None = None) -> pl.DataFrame:
     """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']`` and the label of
     ``cfg['target']`` (:mod:`denoiserec.data.target`)."""
     from denoiserec.data.load import load_log
     from denoiserec.data.target import relabel
 
-    df = load_log(cfg["data"])
+    df = load_log(cfg["data"], warnings)
     if "split" not in df.columns:
         from denoiserec.data.split import split
 
@@ -99,17 +99,22 @@ class CtrTask(Task):
 
             # logs larger than memory: encoded once into an on-disk store, read in batches (a relabelled target: in
             # memory)
+            data_warnings: list[str] = []  # every run's record gets them (denoiserec.notices)
             if cfg.get("target", "click") == "click" and cfg.get("noise") is None and use_stream(cfg):
                 encoder, parts = streamed_splits(cfg)
             else:
-                df = load_data(cfg)
+                df = load_data(cfg, data_warnings)
                 encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
             spec = encoder.spec
             check_parts(parts)
+            from denoiserec import notices
+
+            if Trainer.is_main_process():
+                data_warnings += [notices.warn(w) for w in notices.part_warnings(parts)]
             prep_seconds = time.perf_counter() - t0
             if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
                 write_json(out_dir / "popularity.json", popularity_result(parts, spec))
-            bar = tqdm(plan, desc=cfg["name"], disable=not progress)
+            bar = tqdm(plan, desc=cfg["name"], disable=notices.bar_off(progress))
             for model_label, method_label, seed in bar:
                 bar.set_postfix_str(run_name(model_label, method_label, seed))
                 mhp = dict(cfg["models"][model_label] or {})
@@ -126,12 +131,20 @@ class CtrTask(Task):
                                                    "checkpoint": str(out_dir / "checkpoints" / f"{name}.pt"),
                                                    "progress": progress})
                 trainer = Trainer(train_cfg)
+                warned = list(data_warnings)  # the run record's `warnings` (denoiserec.notices)
+                if trainer.rank == 0 and (w := notices.steps_warning(len(train_part), train_cfg.batch_size)):
+                    notices.warn(w, warned)
                 torch.manual_seed(seed)
                 model = build_model(model_name, spec, **mhp)
                 method = build_method(method_name, **hp)
                 t0 = time.perf_counter()
                 trainer.fit(model, train_part, valid_part, method, spec, fingerprint=wanted[name])
                 seconds = time.perf_counter() - t0
+                if trainer.rank == 0:
+                    for w in [*notices.method_warnings(method_label, method.state(), getattr(method, "weights", None)),
+                              notices.validation_warning(trainer.history, train_cfg.monitor)]:
+                        if w:
+                            notices.warn(w, warned)
                 result = {
                     "model": model_label, "method": method_label, "seed": seed,
                     "model_module": model_name, "method_module": method_name,
@@ -143,7 +156,7 @@ class CtrTask(Task):
                     "train_seconds": seconds, "prepare_seconds": prep_seconds,
                     "rows": {k: len(v) for k, v in parts.items()},
                     "parameters": sum(p.numel() for p in model.parameters()),
-                    "fingerprint": wanted[name],
+                    "fingerprint": wanted[name], "warnings": warned,
                 }
                 if trainer.rank == 0:
                     write_json(runs_dir / f"{name}.json", result)

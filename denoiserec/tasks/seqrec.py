@@ -107,6 +107,20 @@ def data_summary(data: SeqData) -> dict[str, float]:
             "up_share_train": float(np.mean(data.train.fb == UP))}
 
 
+def _data_warnings(summary: dict, record: list) -> None:
+    """A part without users (denoiserec.notices): 0 validation users (early stopping without a signal, every
+    epoch trained and the last kept) or 0 test users (every metric undefined)."""
+    from denoiserec.notices import warn
+
+    if not summary["valid_users"]:
+        warn("valid: 0 validation users with events in the validation period (split.valid_frac of the users, "
+             "split.valid_days): early stopping has no signal; every epoch is trained and the last kept; raise "
+             "split.valid_frac or give more users", record)
+    if not summary["test_users"]:
+        warn("test: 0 test users (no user with events in the final test period): every test metric is undefined; "
+             "change split.test_days or give a longer log", record)
+
+
 def nonpersonal_metrics(model, data: SeqData, ecfg: EvalConfig, seed: int) -> dict[str, float]:
     """The test AUCs of the model's non-personal versions (:class:`ModelScorer` ``state`` ``mean`` / ``zero``),
     as ``<metric>@mean_h`` and ``<metric>@bias``."""
@@ -126,8 +140,11 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
     data = prepare(cfg, log)
     data_fp = _data_digest(cfg, log)
     table = cfg.get("models") or {"default": {}}
-    record: dict = {"task": "seqrec", "seed": seed, "data": data_summary(data), "variants": {}, "baselines": {}}
+    record: dict = {"task": "seqrec", "seed": seed, "data": data_summary(data), "variants": {}, "baselines": {},
+                    "warnings": []}
     main = is_writer()
+    if main:
+        _data_warnings(record["data"], record["warnings"])
     results = {}
     for label in labels or list(table):
         if label not in table:
@@ -230,6 +247,7 @@ class SeqrecTask(Task):
         fingerprint), then the report."""
         from tqdm.auto import tqdm
 
+        from denoiserec import notices
         from denoiserec.fingerprint import seqrec_fingerprint
 
         out_dir = Path(out_dir)
@@ -238,7 +256,7 @@ class SeqrecTask(Task):
         if is_writer():  # under torchrun, one process moves files
             wanted = {f"seqrec__seed{s}": seqrec_fingerprint(cfg, s) for s in cfg["seeds"]}
             set_aside_stale_runs(runs_dir, wanted, prefix="seqrec__")
-        for seed in tqdm(cfg["seeds"], desc=cfg.get("name", self.name), disable=not progress):
+        for seed in tqdm(cfg["seeds"], desc=cfg.get("name", self.name), disable=notices.bar_off(progress)):
             file = runs_dir / f"seqrec__seed{seed}.json"
             if file.exists():
                 continue

@@ -31,6 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from denoiserec import notices
 from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
@@ -40,6 +41,26 @@ from denoiserec.train.checkpoint import corrupt, load_checkpoint, rng_states, sa
 from denoiserec.train.early_stopping import EarlyStopping
 from denoiserec.train.encoded import batchable
 from denoiserec.train.precision import AMP_DEFAULT, autocast
+
+
+def train_rules() -> dict:
+    """The ``train`` keys' ranges and allowed values (what :meth:`TrainConfig.check` and docs/config.md use)."""
+    import re
+
+    from denoiserec.validate import at_least, described, greater_than, one_of
+
+    def device(v):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
+            return f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
+        if v.startswith("cuda") and not torch.cuda.is_available():
+            return f"{v!r} requested but CUDA is not available here"
+        return None
+
+    return {"epochs": at_least(1), "batch_size": at_least(1), "eval_batch_size": at_least(1), "lr": greater_than(0),
+            "weight_decay": at_least(0), "patience": at_least(0), "threads": at_least(1),
+            "reduction": one_of("weighted", "mean"), "monitor": one_of(*MONITORS),
+            "device": described("auto, cpu, cuda, cuda:N or mps", device),
+            "compile_mode": one_of(*COMPILE_MODES), "lr_ref_batch": at_least(1), "warmup_steps": at_least(0)}
 
 
 @dataclass
@@ -70,24 +91,9 @@ class TrainConfig:
     @classmethod
     def check(cls, d: object, where: str = "train") -> dict:
         """``d`` checked key by key (types, ranges, allowed values; :mod:`denoiserec.validate`)."""
-        from denoiserec.validate import at_least, check_fields, one_of
+        from denoiserec.validate import check_fields
 
-        def positive(v):
-            return None if v > 0 else f"must be > 0, got {v!r}"
-
-        def device(v):
-            import re
-
-            if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
-                return f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
-            if v.startswith("cuda") and not torch.cuda.is_available():
-                return f"{v!r} requested but CUDA is not available here"
-            return None
-
-        return check_fields(cls, d, where, rules={
-            "epochs": at_least(1), "batch_size": at_least(1), "eval_batch_size": at_least(1), "lr": positive,
-            "weight_decay": at_least(0), "patience": at_least(0), "threads": at_least(1),
-            "reduction": one_of("weighted", "mean"), "monitor": one_of(*MONITORS), "device": device})
+        return check_fields(cls, d, where, rules=train_rules())
 
     @classmethod
     def from_dict(cls, d: dict | None) -> TrainConfig:
@@ -359,7 +365,7 @@ class Trainer:
             batch_size = max(cfg.batch_size // self.world, 1)  # the global batch stays cfg.batch_size under DDP
             n_batches = (len(part) + batch_size - 1) // batch_size
             bar = tqdm(part.batches(batch_size, shuffle=True, generator=generator), total=n_batches,
-                       desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=False)
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=notices.bar_off(show), leave=False)
             step = self._step_fn(forward, method, optim)
             aux_sum = getattr(step, "aux_sum", None)  # Σ_rows of the model's auxiliary loss, on the device
             if graph:  # captured afresh every epoch: a method may swap its per-epoch tensors in on_epoch_start
@@ -380,10 +386,10 @@ class Trainer:
                 if stopper.update(score, epoch + 1):
                     best_state = copy.deepcopy(model.state_dict())
             self.history.append(record)
-            if show:
+            if self.rank == 0:  # the metrics line, also without bars (--no-progress, a piped log); not --quiet
                 keys = ("train_loss", "valid_auc", "valid_auc_true")
                 shown = {k: round(v, 4) for k, v in record.items() if k in keys}
-                tqdm.write(f"epoch {epoch + 1}: {shown} ({record['seconds']:.1f}s)")
+                notices.say(f"epoch {epoch + 1}/{cfg.epochs}: {shown} ({record['seconds']:.1f}s)")
             if ckpt is not None and self.rank == 0:
                 save_checkpoint(ckpt, {"model": model.state_dict(), "optim": optim.state_dict(), "epoch": epoch,
                                   "best": stopper.best, "best_state": best_state, "stale": stopper.stale,

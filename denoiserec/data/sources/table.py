@@ -22,6 +22,8 @@ layout). The mapping names the columns (see docs/data.md for a worked example)::
         - {if: "is_listened == 0", then: skip}
         - {if: ["listen_type == 1", "is_listened == 1"], then: autoplay}   # a list: every condition holds
       otherwise: click             # kind of a row no rule matches (leave out: such a row is an error)
+      unlabeled: empty             # optional: rows without feedback (scored, never in a history, not trained
+                                   # on): `empty` = any feedback column empty, or a condition / list as `if`
     # ... or a label column with an active-flag column (both 0/1):
     # feedback: {label: liked, active: acted}   # kinds: active & 1 -> click, active & 0 -> skip,
     #                                           # passive & 1 -> autoplay, passive & 0 -> unplayed
@@ -29,6 +31,8 @@ layout). The mapping names the columns (see docs/data.md for a worked example)::
 
 A condition is ``COLUMN OP VALUE`` with OP one of ``== != < <= > >= in`` (VALUE read as YAML: ``0``,
 ``'radio'``, ``[1, 2]``); numbers compare numerically, anything else as text; a null cell matches nothing.
+An empty cell in a feedback column never falls through to ``otherwise`` nor reads as 0: it is an error unless
+``unlabeled`` says how such rows are read (:mod:`denoiserec.data.schema`: feedback, active, label null).
 Feedback kinds are those of :data:`denoiserec.data.kinds.FEEDBACK_KINDS`; (active e, label y) follow from
 the kind. Errors name the mapping file and key, or the data file with its line (1-based, header = line 1;
 for Parquet, the row number + 1) and column, as the named sources do.
@@ -105,10 +109,13 @@ def load_spec(spec: str | Path | dict) -> tuple[dict, str]:
     fb = d.get("feedback")
     if not isinstance(fb, dict) or not (("rules" in fb) ^ ("label" in fb)):
         raise DataError(where, "feedback: give either 'rules' (+ 'otherwise') or 'label' + 'active'")
+    for cond in _unlabeled_conditions(fb):
+        if cond != "empty":
+            _condition(cond, where, "feedback.unlabeled")
     if "rules" in fb:
-        if set(fb) - {"rules", "otherwise"} or not isinstance(fb["rules"], list):
+        if set(fb) - {"rules", "otherwise", "unlabeled"} or not isinstance(fb["rules"], list):
             raise DataError(where, "feedback: 'rules' must be a list of {if: CONDITION, then: KIND}; "
-                            "other key: 'otherwise'")
+                            "other keys: 'otherwise', 'unlabeled'")
         for i, rule in enumerate(fb["rules"]):
             if not isinstance(rule, dict) or set(rule) != {"if", "then"}:
                 raise DataError(where, f"feedback.rules[{i}]: expected {{if: CONDITION, then: KIND}}, got {rule!r}")
@@ -118,9 +125,9 @@ def load_spec(spec: str | Path | dict) -> tuple[dict, str]:
         if fb.get("otherwise") is not None:
             _kind(fb["otherwise"], where, "feedback.otherwise")
     else:
-        if set(fb) - {"label", "active", "kinds"} or "active" not in fb:
+        if set(fb) - {"label", "active", "kinds", "unlabeled"} or "active" not in fb:
             raise DataError(where, "feedback: with 'label' give 'active' (the active-flag column) and "
-                            "optionally 'kinds'")
+                            "optionally 'kinds', 'unlabeled'")
         kinds = fb.get("kinds") or {}
         if set(kinds) - set(LABEL_KINDS):
             raise DataError(where, f"feedback.kinds: unknown key(s) {sorted(set(kinds) - set(LABEL_KINDS))}; "
@@ -128,6 +135,12 @@ def load_spec(spec: str | Path | dict) -> tuple[dict, str]:
         for k, v in kinds.items():
             _kind(v, where, f"feedback.kinds.{k}")
     return d, where
+
+
+def _unlabeled_conditions(fb: dict) -> list:
+    """``feedback.unlabeled``: ``empty`` or conditions (every one holds), as a list (empty when not given)."""
+    u = fb.get("unlabeled")
+    return [] if u is None else list(u) if isinstance(u, list) else [u]
 
 
 def _kind(kind: object, where: str, key: str) -> str:
@@ -184,13 +197,39 @@ def read(path: str | Path, spec: str | Path | dict | None = None) -> pl.DataFram
 
 
 def _feedback_columns(fb: dict, where: str) -> list[str]:
+    out = [_condition(c, where, "feedback.unlabeled")[0] for c in _unlabeled_conditions(fb) if c != "empty"]
     if "label" in fb:
-        return [fb["label"], fb["active"]]
-    out = []
+        return list(dict.fromkeys([fb["label"], fb["active"], *out]))
     for i, rule in enumerate(fb["rules"]):
         for cond in rule["if"] if isinstance(rule["if"], list) else [rule["if"]]:
             out.append(_condition(cond, where, f"feedback.rules[{i}].if")[0])
-    return out
+    return list(dict.fromkeys(out))
+
+
+def _rule_columns(fb: dict, where: str) -> list[str]:
+    """The columns that decide a labelled row's kind (the label and active flags, or the rules' columns)."""
+    if "label" in fb:
+        return [fb["label"], fb["active"]]
+    return list(dict.fromkeys(_condition(c, where, f"feedback.rules[{i}].if")[0] for i, r in enumerate(fb["rules"])
+                              for c in (r["if"] if isinstance(r["if"], list) else [r["if"]])))
+
+
+def _empty(column: str) -> pl.Expr:
+    return pl.col(f"_src_{column}").is_null() | (pl.col(f"_src_{column}").str.strip_chars() == "")
+
+
+def _unlabeled(df: pl.DataFrame, file: Path, fb: dict, where: str) -> pl.Expr:
+    """The rows ``feedback.unlabeled`` marks as without feedback (all of its conditions hold)."""
+    conds = _unlabeled_conditions(fb)
+    if not conds:
+        return pl.lit(False)
+    hold = pl.lit(True)
+    for c in conds:
+        if c == "empty":
+            hold = hold & pl.any_horizontal([_empty(col) for col in _rule_columns(fb, where)])
+        else:
+            hold = hold & _holds(df, file, *_condition(c, where, "feedback.unlabeled")).fill_null(False)
+    return hold
 
 
 def _read_file(file: Path, fmt: str | None, separator: str | None, needed: list[str]) -> pl.DataFrame:
@@ -249,11 +288,24 @@ def _canonical(df: pl.DataFrame, file: Path, d: dict, where: str, side: dict[str
         hit = df.filter(pl.col("session").is_null())
         if hit.height:
             raise DataError(file, "empty value", row=int(hit[ROW][0]), column=cols["session"])
-    df = df.with_columns(feedback=_feedback(df, file, d["feedback"], where))
-    hit = df.filter(pl.col("feedback").is_null())
+    fb = d["feedback"]
+    df = df.with_columns(_unlabeled=_unlabeled(df, file, fb, where))
+    if "rules" in fb:  # an empty cell never falls through to `otherwise`
+        rules_only = {**fb, "otherwise": None}
+        for col in _rule_columns(fb, where):
+            hit = df.filter(_empty(col) & ~pl.col("_unlabeled") & _feedback(df, file, rules_only, where).is_null())
+            if hit.height:
+                raise DataError(file, f"empty value ({hit.height} row(s)) that no rule reads: say how such rows "
+                                f"are read with a rule or 'unlabeled: empty' (no feedback: scored, never in a "
+                                f"history) in {where}", row=int(hit[ROW][0]), column=col)
+    df = df.with_columns(feedback=pl.when(pl.col("_unlabeled")).then(pl.lit(None, pl.Utf8))
+                         .otherwise(_feedback(df.filter(~pl.col("_unlabeled")) if "label" in fb else df, file, fb,
+                                              where)))
+    hit = df.filter(pl.col("feedback").is_null() & ~pl.col("_unlabeled"))
     if hit.height:
         raise DataError(file, f"no feedback rule matches ({hit.height} row(s)); add a rule or 'otherwise' to "
                         f"{where}", row=int(hit[ROW][0]))
+    df = df.drop("_unlabeled")
     return df.drop([c for c in df.columns if c.startswith("_src_")])
 
 
@@ -267,8 +319,11 @@ def _feedback(df: pl.DataFrame, file: Path, fb: dict, where: str) -> pl.Expr:
             flag = pl.when(v.is_in(["1", "true", "1.0"])).then(1).when(v.is_in(["0", "false", "0.0"])).then(0)
             hit = df.filter(flag.is_null())
             if hit.height:
-                raise DataError(file, f"expected 0 or 1, found {hit[col][0]!r}", row=int(hit[ROW][0]),
-                                column=fb[key])
+                found = hit[col][0]
+                why = (f"empty value ({hit.height} row(s)): say 'unlabeled: empty' in feedback if these rows have no "
+                       "feedback (scored, never in a history)" if found is None or not found.strip()
+                       else f"expected 0 or 1, found {found!r}")
+                raise DataError(file, why, row=int(hit[ROW][0]), column=fb[key])
             flags[key] = flag
         e, y = flags["active"], flags["label"]
         return (pl.when((e == 1) & (y == 1)).then(pl.lit(kinds["active_positive"]))

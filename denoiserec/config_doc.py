@@ -1,0 +1,158 @@
+"""``docs/config.md``, generated from the declarations the config check uses: the top-level and ``data`` keys
+(:data:`denoiserec.config_check.TOP_KEYS`, ``DATA_KEYS``), the dataclasses and signatures checked key by key
+(``SimConfig``, ``split``, ``FeatureConfig``/``HistoryConfig``, ``TrainConfig``, every model's and method's
+constructor) with their rules (``SPLIT_RULES``, ``FEATURE_RULES``, ``HISTORY_RULES``, ``train_rules``). A key's
+meaning is its declaration's trailing comment, else :data:`MEANINGS`. ``tests/test_config_doc.py`` fails when
+the file and the declarations drift; regenerate with ``python -m denoiserec.config_doc > docs/config.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import io
+import tokenize
+
+#: meanings of the keys whose declaration carries no trailing comment
+MEANINGS = {
+    "data.simulate.users": "number of users",
+    "data.simulate.items": "number of tracks",
+    "data.simulate.artists": "number of artists",
+    "data.simulate.genres": "number of genres",
+    "data.simulate.max_len": "longest recommended playlist",
+    "data.simulate.seed": "random seed (same seed, same log)",
+    "split.how": "temporal (by time), random (rows or sessions), user (whole users), user_temporal (each user's "
+                 "last rows)",
+    "split.seed": "seed of the random splits",
+    "split.fractions": "train / valid / test shares (three numbers summing to 1, valid and test > 0)",
+    "split.unit": "what `random` draws: rows or whole sessions",
+    "split.test_days": "temporal: the last days as test (instead of fractions)",
+    "split.valid_days": "temporal with test_days: the days before the test period as valid",
+    "features.categorical": "categorical columns to encode (null: every one present)",
+    "features.numeric": "numeric columns to encode (null: every one present)",
+    "features.min_count": "values seen fewer times in train map to the out-of-vocabulary id",
+    "features.sequences": "name -> a history feature (below); presets: hist, click, unclick, like, dislike, all",
+    "features.sequences.<name>.max_len": "the user's last max_len events",
+    "features.sequences.<name>.kinds": "feedback kinds kept (null: any)",
+    "features.sequences.<name>.label": "label kept (null: any)",
+    "train.epochs": "training epochs (at most; early stopping may end sooner)",
+    "train.batch_size": "rows per optimiser step (fewer than 10 steps per epoch: a warning)",
+    "train.lr": "Adam learning rate",
+    "train.weight_decay": "Adam weight decay",
+    "train.eval_batch_size": "rows per forward pass when scoring",
+    "train.seed": "set by the runner from `seeds`",
+}
+
+_SKIP = {"train": {"seed", "checkpoint", "progress"}}  # set by the runner
+
+
+def _comments(cls) -> dict[str, str]:
+    """``field: type = default  # comment`` -> {field: comment} from the class's source."""
+    out, line_field = {}, {}
+    src = inspect.getsource(cls)
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type == tokenize.NAME and tok.start[1] == 4 and tok.start[0] not in line_field:
+            line_field[tok.start[0]] = tok.string
+        if tok.type == tokenize.COMMENT and tok.start[0] in line_field:
+            out.setdefault(line_field[tok.start[0]], tok.string.lstrip("# ").strip())
+    return out
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, tuple):
+        v = list(v)
+    return f"`{v}`".replace("|", "\\|")
+
+
+def _row(key: str, typ: object, default: object, rule, meaning: str) -> str:
+    typ = str(typ).replace("|", "\\|")
+    allowed = getattr(rule, "text", "") if rule else ""
+    return f"| `{key}` | {typ} | {default} | {allowed or '–'} | {meaning.replace('|', chr(92) + '|')} |"
+
+
+def _fields_table(prefix: str, cls, rules: dict | None = None, skip: set = frozenset()) -> list[str]:
+    comments = _comments(cls)
+    rows = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = (_fmt(f.default) if f.default is not dataclasses.MISSING
+                   else _fmt(f.default_factory()) if f.default_factory is not dataclasses.MISSING else "required")
+        meaning = comments.get(f.name) or MEANINGS.get(f"{prefix}.{f.name}", "")
+        rows.append(_row(f"{prefix}.{f.name}", f.type, default, (rules or {}).get(f.name), meaning))
+    return rows
+
+
+def _params_table(prefix: str, fn, rules: dict | None = None, skip: tuple = ()) -> list[str]:
+    rows = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for name, p in inspect.signature(fn).parameters.items():
+        if name in skip or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        default = "required" if p.default is p.empty else _fmt(p.default)
+        typ = p.annotation if p.annotation is not p.empty else type(p.default).__name__
+        rows.append(_row(f"{prefix}.{name}", typ, default, (rules or {}).get(name),
+                         MEANINGS.get(f"{prefix}.{name}", "")))
+    return rows
+
+
+def _hparams(kind: str, names: list[str], cls_of) -> list[str]:
+    rows = [f"| {kind} | hyper-parameters (type = default) |", "|---|---|"]
+    for name in names:
+        cls = cls_of(name)
+        params = [f"`{k}`: {p.annotation if p.annotation is not p.empty else type(p.default).__name__} = "
+                  f"{_fmt(p.default) if p.default is not p.empty else 'required'}"
+                  for k, p in inspect.signature(cls).parameters.items() if k not in ("self", "spec")]
+        rows.append(f"| `{name}` | {'; '.join(params).replace('|', '/') or '–'} |")
+    return rows
+
+
+def render() -> str:
+    from denoiserec import methods, models
+    from denoiserec.config_check import DATA_KEYS, FEATURE_RULES, HISTORY_RULES, SPLIT_RULES, TOP_KEYS
+    from denoiserec.data import split
+    from denoiserec.data.features import FeatureConfig, HistoryConfig
+    from denoiserec.data.simulate import SimConfig
+    from denoiserec.train.trainer import TrainConfig, train_rules
+
+    out = ["# Config keys", "",
+           "<!-- generated by `python -m denoiserec.config_doc > docs/config.md` from the declarations the config "
+           "check uses; tests/test_config_doc.py fails when they drift -->", "",
+           "Every key of a CTR experiment config (`denoiserec run CONFIG`, `--set key=value` on `run`, `train` and "
+           "`demo`, `denoiserec.run(config)`, `denoiserec.fit(..., key=value)`), as checked before any data is "
+           "read: a bad value is one error naming the key. `allowed` is the range or set the check enforces "
+           "(– : any value of the type). The `seqrec` task's sections are in "
+           "`denoiserec/tasks/seqrec.py` (checked there) with an example in `configs/negfeedback_quick.yaml`.", "",
+           "## Top level", "", "| key | meaning |", "|---|---|"]
+    out += [f"| `{k}` | {v} |" for k, v in TOP_KEYS.items()]
+    out += ["", "## data", "", "| key | meaning |", "|---|---|"]
+    out += [f"| `data.{k}` | {v} |" for k, v in DATA_KEYS.items()]
+    out += ["", "### data.simulate (docs/simulator.md)", "", *_fields_table("data.simulate", SimConfig)]
+    out += ["", "## split", "", *_params_table("split", split.split, SPLIT_RULES, skip=("df",))]
+    out += ["", "## features", "", *_fields_table("features", FeatureConfig, FEATURE_RULES)]
+    out += ["", "### features.sequences.&lt;name&gt;", "",
+            *_fields_table("features.sequences.<name>", HistoryConfig, HISTORY_RULES)]
+    out += ["", "## train", "", *_fields_table("train", TrainConfig, train_rules(), _SKIP["train"])]
+    out += ["", "## models.&lt;label&gt; (docs/models.md)", "",
+            "A label's hyper-parameters are its model's constructor arguments (`model: NAME` picks the model when "
+            "the label is not a model name).", "", *_hparams("model", models.available(), models.model_class)]
+    out += ["", "## methods.&lt;label&gt;", "",
+            "A label's hyper-parameters are its method's constructor arguments (`method: NAME` when the label is "
+            "not a method name; `oracle: true` trains on the simulator's hidden preference); ranges are checked "
+            "by the constructor, once, before any data is read.", "",
+            *_hparams("method", methods.available(),
+                      lambda n: __import__(f"denoiserec.methods.{n}", fromlist=["METHOD"]).METHOD)]
+    return "\n".join(out) + "\n"
+
+
+def missing_meanings() -> list[str]:
+    """Keys of the generated tables without a meaning (a test keeps this empty)."""
+    return [line.split("`")[1] for line in render().splitlines()
+            if line.startswith("| `") and line.count("|") == 6 and line.rstrip().endswith("|  |")]
+
+
+if __name__ == "__main__":
+    print(render(), end="")

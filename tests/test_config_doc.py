@@ -1,0 +1,45 @@
+"""docs/config.md is generated from the declarations the config check uses: it fails when they drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from denoiserec.config_check import DATA_KEYS, KNOWN_KEYS, check_config
+from denoiserec.config_doc import missing_meanings, render
+from denoiserec.errors import ConfigError
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+
+
+def test_config_md_is_generated_from_the_declarations():
+    assert DOC.read_text() == render(), "regenerate: python -m denoiserec.config_doc > docs/config.md"
+    assert missing_meanings() == []
+
+
+def test_every_checked_key_is_documented():
+    text = DOC.read_text()
+    for k in KNOWN_KEYS:
+        assert f"| `{k}` |" in text
+    for k in DATA_KEYS:
+        assert f"| `data.{k}` |" in text
+    from dataclasses import fields
+
+    from denoiserec.train.trainer import TrainConfig
+
+    for f in fields(TrainConfig):
+        if f.name not in ("seed", "checkpoint", "progress"):
+            assert f"| `train.{f.name}` |" in text
+
+
+@pytest.mark.parametrize("key, value, shown", [("train.epochs", 0, ">= 1"), ("train.lr", 0.0, "> 0"),
+                                               ("split.how", "sideways", "one of temporal"),
+                                               ("features.min_count", 0, ">= 1")])
+def test_the_documented_range_is_the_checked_one(key, value, shown):
+    """The `allowed` column shows the rule the check enforces: a value outside it is refused."""
+    line = next(ln for ln in DOC.read_text().splitlines() if ln.startswith(f"| `{key}` |"))
+    assert shown in line.split("|")[4]
+    section, leaf = key.split(".")
+    with pytest.raises(ConfigError, match=key):
+        check_config({"data": {"simulate": {}}, section: {leaf: value}})
