@@ -21,6 +21,9 @@ class Method:
     #: the batch metadata ``weights_and_targets`` reads besides ``label`` (a subset of
     #: :data:`denoiserec.train.batch.METADATA`); the trainer passes nothing else
     needs: tuple[str, ...] = ()
+    #: one instance per seed can train in a stacked group (``train.stack_seeds``, denoiserec/train/stacked.py):
+    #: its state lives in the instance and its randomness in the global RNG during ``fit`` or its own generator
+    stackable = True
 
     def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here), with the
