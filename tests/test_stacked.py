@@ -33,24 +33,31 @@ def data():
     return spec, parts
 
 
-def _runs(spec, seeds, model, method, hp=None):
+def _runs(spec, seeds, model, method, hp=None, epochs=3):
     out = []
     for s in seeds:
         torch.manual_seed(s)
-        cfg = TrainConfig(epochs=3, batch_size=128, lr=0.01, seed=s, progress=False, patience=0)
+        cfg = TrainConfig(epochs=epochs, batch_size=128, lr=0.01, seed=s, progress=False, patience=0)
         out.append((Trainer(cfg), build_model(model, spec), build_method(method, **(hp or {}))))
     return out
 
 
-@pytest.mark.parametrize("model,method,seeds", [("deepfm", "lcd", [0, 1, 2]), ("din", "none", [0, 1])])
-def test_stacked_seeds_equal_their_separate_runs(data, model, method, seeds):
+@pytest.mark.parametrize("model,method,hp,epochs", [
+    ("deepfm", "lcd", {"start_step": 2}, 3),  # LCD corrects from the third step
+    ("deepfm", "lcd", {"start_step": 60}, 4),  # 18 steps an epoch: only the 4th corrects, which seeds 1, 2 skip
+    ("din", "none", {}, 2),
+])
+def test_stacked_seeds_equal_their_separate_runs(data, model, method, hp, epochs):
     spec, parts = data
-    hp = {"start_step": 2} if method == "lcd" else {}
+    seeds = [0, 1, 2]
     separate = []
-    for trainer, m, me in _runs(spec, seeds, model, method, hp):
+    for trainer, m, me in _runs(spec, seeds, model, method, hp, epochs):
         trainer.fit(m, parts["train"], parts["valid"], me, spec)
         separate.append((trainer.history, trainer.split_metrics(m, parts["test"]), me.state()))
-    group = _runs(spec, seeds, model, method, hp)
+    if epochs == 4:  # seeds 1 and 2 stop early (patience 0) while seed 0 trains a 4th epoch
+        assert [len(h) for h, _, _ in separate] == [4, 3, 3]
+        assert [st["corrected_steps"] for _, _, st in separate] == [12, 0, 0]
+    group = _runs(spec, seeds, model, method, hp, epochs)
     fit_stacked(*([g[i] for g in group] for i in (0, 1)), parts["train"], parts["valid"], [g[2] for g in group],
                 spec)
     for (history, test, state), (trainer, m, me) in zip(separate, group, strict=True):
