@@ -110,10 +110,10 @@ tail -n 40 "$OUT/bench.log"
 say "benchmark exit code $BENCH_RC"
 
 # 6. many seeds in one step: a 5-seed DeepFM table as separate runs vs one stacked group (<= 60 s)
-STACK=(--device cuda --users 2000 --seeds 5 --epochs 1 --repeats 2)
-[ $DRY = 1 ] && STACK=(--device cpu --users 60 --seeds 2 --epochs 1 --repeats 1)
+STACK=(--device cuda --users 1000 --seeds 5 --epochs 1 --repeats 2)
+[ $DRY = 1 ] && STACK=(--device cpu --users 40 --seeds 2 --epochs 1 --repeats 1)
 say "stacked seeds: python -m benchmarks.stacked ${STACK[*]}"
-timeout 60 "$PY" -m benchmarks.stacked "${STACK[@]}" > "$OUT/stacked.json" 2> "$OUT/stacked.log"
+OMP_NUM_THREADS=1 timeout 60 "$PY" -m benchmarks.stacked "${STACK[@]}" > "$OUT/stacked.json" 2> "$OUT/stacked.log"
 STACK_RC=$?
 cat "$OUT/stacked.json"
 say "stacked exit code $STACK_RC (124: hit the time limit); results in $OUT"
