@@ -6,9 +6,11 @@
 #   3. runs the side-by-side GPU benchmark (benchmarks/gpu.py: denoiserec DeepFM/DCN-V2 fp32, CUDA graph, bf16,
 #      TF32, torch.compile, large batch; FuxiCTR; DeepCTR-Torch; per-step kernel profile)
 #      -> $OUT/gpu_table.md, $OUT/gpu_report.json, $OUT/bench.log; and $OUT/env.txt (GPU, driver, versions),
-#      $OUT/data.log (the 2M-row simulated data, built while the tests run).
-# Budget: about 6 minutes on one H100 (tests <= 180 s; the benchmark starts no run after 150 s, each run <= 90 s,
-# profiles skipped past 210 s): it ends inside a 10-minute device call even when every limit is hit.
+#      $OUT/data.log (the 2M-row simulated data, built while the tests run);
+#   4. many seeds in one step (benchmarks/stacked.py: 5 DeepFM seeds separate vs stacked) -> $OUT/stacked.json.
+# Budget: about 7 minutes on one H100 (tests <= 180 s; the benchmark starts no run after 150 s, each run <= 90 s,
+# profiles skipped past 210 s; stacked seeds <= 60 s): it ends inside a 10-minute device call even when every
+# limit is hit.
 #
 # Usage (from anywhere):  bash benchmarks/gpu_check.sh [--cpu-dry-run]
 #   OUT=dir       where results go (default: ./gpu_check_out)
@@ -105,5 +107,14 @@ say "benchmark: python -m benchmarks.gpu ${BENCH[*]}"
 "$PY" -m benchmarks.gpu "${BENCH[@]}" > "$OUT/bench.log" 2>&1
 BENCH_RC=$?
 tail -n 40 "$OUT/bench.log"
-say "benchmark exit code $BENCH_RC; results in $OUT"
-[ $TEST_RC = 0 ] && [ $BENCH_RC = 0 ]
+say "benchmark exit code $BENCH_RC"
+
+# 6. many seeds in one step: a 5-seed DeepFM table as separate runs vs one stacked group (<= 60 s)
+STACK=(--device cuda --users 1000 --seeds 5 --epochs 1 --repeats 2)
+[ $DRY = 1 ] && STACK=(--device cpu --users 40 --seeds 2 --epochs 1 --repeats 1)
+say "stacked seeds: python -m benchmarks.stacked ${STACK[*]}"
+OMP_NUM_THREADS=1 timeout 60 "$PY" -m benchmarks.stacked "${STACK[@]}" > "$OUT/stacked.json" 2> "$OUT/stacked.log"
+STACK_RC=$?
+cat "$OUT/stacked.json"
+say "stacked exit code $STACK_RC (124: hit the time limit); results in $OUT"
+[ $TEST_RC = 0 ] && [ $BENCH_RC = 0 ] && [ $STACK_RC = 0 ]

@@ -40,3 +40,23 @@ def test_encode_splits_keeps_rows_and_labels_aligned():
     earliest = t["timestamp"] == t["timestamp"].min()
     assert (t["seq_hist"][earliest] == 0).all()
     assert (t["kind_hist"][t["kind_hist"] > 0] != 0).all()
+
+
+def test_encoding_is_independent_of_row_order_and_parts_equal_whole():
+    """Histories are built through one sort permutation: shuffling the input rows permutes every output row
+    and nothing else, and the per-part gathers equal the whole encoding's rows."""
+    df = make_log()
+    cfg = FeatureConfig.from_dict({"sequences": {"hist": {"max_len": 4}, "all": {"max_len": 3}}})
+    enc = Encoder(cfg).fit(df.filter(pl.col("split") == 0))
+    whole = enc.transform(df)
+    perm = np.random.default_rng(0).permutation(df.height)
+    shuffled = enc.transform(df[perm])
+    rows = {"a": np.flatnonzero(df["split"].to_numpy() == 0), "b": np.array([5, 1, 3])}
+    parts = enc.transform(df, rows)
+    assert list(parts["a"].tensors) == list(whole.tensors)
+    for k, v in whole.tensors.items():
+        assert torch.equal(shuffled[k], v[perm]), k
+        for name, r in rows.items():
+            assert torch.equal(parts[name][k], v[r]), (name, k)
+    assert (whole["seq_hist"] > 0).any() and (whole["sess_all"] > 0).any()
+    assert (whole["sess_all"][whole["seq_all"] == 0] == 0).all()  # padding lies 0 sessions ago

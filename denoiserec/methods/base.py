@@ -30,6 +30,9 @@ class Method:
     #: ``y*`` is a function of the live logits whose gradient the loss keeps (the trainer then passes the logits
     #: undetached, outside ``no_grad``); ``w`` stays without gradient either way
     target_grad = False
+    #: one instance per seed can train in a stacked group (``train.stack_seeds``, denoiserec/train/stacked.py):
+    #: its state lives in the instance and its randomness in the global RNG during ``fit`` or its own generator
+    stackable = True
 
     def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here), with the

@@ -22,13 +22,18 @@ from denoiserec.errors import ConfigError
 
 class _Lookup(torch.autograd.Function):
     """``weight[index]`` (any index shape) with the dense gradient ``∂L/∂W = Σ_i onehot(index_i) ⊗ g_i``
-    accumulated by one ``index_add_``."""
+    accumulated by one ``index_add_``. Under ``vmap`` over stacked tables ``[S, R, D]`` (stacked seeds,
+    denoiserec/train/stacked.py) it is one lookup into the ``[S·R, D]`` view, its backward one ``index_add_``."""
 
     @staticmethod
-    def forward(ctx, weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def forward(weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return weight.index_select(0, index.reshape(-1)).view(*index.shape, weight.shape[1])
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        weight, index = inputs
         ctx.save_for_backward(index)
         ctx.rows = weight.shape[0]
-        return weight.index_select(0, index.reshape(-1)).view(*index.shape, weight.shape[1])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -38,14 +43,28 @@ class _Lookup(torch.autograd.Function):
         out.index_add_(0, index.reshape(-1), grad.reshape(-1, dim))
         return out, None
 
+    @staticmethod
+    def vmap(info, in_dims, weight, index):
+        S, (wd, xd) = info.batch_size, in_dims
+        weight = weight.movedim(wd, 0) if wd is not None else weight.expand(S, *weight.shape)
+        index = index.movedim(xd, 0) if xd is not None else index.expand(S, *index.shape)
+        rows = weight.shape[1]
+        shift = torch.arange(S, device=index.device).mul_(rows).view(S, *[1] * (index.dim() - 1))
+        return _Lookup.apply(weight.reshape(S * rows, weight.shape[2]), index + shift), 0
+
 
 def lookup(table: nn.Embedding, index: torch.Tensor) -> torch.Tensor:
-    """``table(index)``; on CPU, when a gradient is needed, through :class:`_Lookup` (same values and
-    gradient). Needs a plain table: no ``padding_idx``, ``max_norm`` or sparse gradient."""
-    if (index.device.type == "cpu" and table.weight.requires_grad and torch.is_grad_enabled()
-            and table.padding_idx is None and table.max_norm is None and not table.sparse):
+    """``table(index)``; on CPU, when a gradient is needed (or the table is vmapped: stacked seeds), through
+    :class:`_Lookup` (same values and gradient). Needs a plain table: no ``padding_idx``, ``max_norm`` or
+    sparse gradient."""
+    if (index.device.type == "cpu" and table.padding_idx is None and table.max_norm is None and not table.sparse
+            and (_vmapped(table.weight) or (table.weight.requires_grad and torch.is_grad_enabled()))):
         return _Lookup.apply(table.weight, index)
     return table(index)
+
+
+def _vmapped(t: torch.Tensor) -> bool:
+    return torch._C._functorch.is_batchedtensor(t)
 
 
 def field_offsets(spec: FeatureSpec) -> torch.Tensor:

@@ -115,8 +115,8 @@ class CtrTask(Task):
             if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
                 write_json(out_dir / "popularity.json", popularity_result(parts, spec))
             bar = tqdm(plan, desc=cfg["name"], disable=notices.bar_off(progress))
-            for model_label, method_label, seed in bar:
-                bar.set_postfix_str(run_name(model_label, method_label, seed))
+
+            def setup(model_label: str, method_label: str, seed: int) -> dict:
                 mhp = dict(cfg["models"][model_label] or {})
                 model_name = mhp.pop("model", model_label)
                 hp = dict(cfg["methods"][method_label] or {})
@@ -137,9 +137,36 @@ class CtrTask(Task):
                 torch.manual_seed(seed)
                 model = build_model(model_name, spec, **mhp)
                 method = build_method(method_name, **hp)
-                t0 = time.perf_counter()
-                trainer.fit(model, train_part, valid_part, method, spec, fingerprint=wanted[name])
-                seconds = time.perf_counter() - t0
+                return {"name": name, "model_name": model_name, "mhp": mhp, "method_name": method_name, "hp": hp,
+                        "oracle": oracle, "train_part": train_part, "valid_part": valid_part, "train_cfg": train_cfg,
+                        "trainer": trainer, "model": model, "method": method, "warned": warned}
+
+            trained: dict[str, dict] = {}  # runs trained ahead in a stacked group (train.stack_seeds)
+            for model_label, method_label, seed in bar:
+                bar.set_postfix_str(run_name(model_label, method_label, seed))
+                r = trained.pop(run_name(model_label, method_label, seed), None)
+                if r is None:
+                    r = setup(model_label, method_label, seed)
+                    if r["train_cfg"].stack_seeds:  # every planned seed of this model and method in one step
+                        from denoiserec.train.stacked import fit_stacked
+
+                        group = [r, *(setup(model_label, method_label, s) for m, me, s in plan
+                                      if (m, me) == (model_label, method_label) and s != seed)]
+                        seconds = fit_stacked([g["trainer"] for g in group], [g["model"] for g in group],
+                                              r["train_part"], r["valid_part"], [g["method"] for g in group], spec)
+                        for g in group:
+                            g["seconds"] = seconds / len(group)
+                        trained.update({g["name"]: g for g in group[1:]})
+                    else:
+                        t0 = time.perf_counter()
+                        r["trainer"].fit(r["model"], r["train_part"], r["valid_part"], r["method"], spec,
+                                         fingerprint=wanted[r["name"]])
+                        r["seconds"] = time.perf_counter() - t0
+                name, trainer, model, method, train_cfg = (r[k] for k in ("name", "trainer", "model", "method",
+                                                                           "train_cfg"))
+                model_name, mhp, method_name, hp, oracle, warned = (r[k] for k in ("model_name", "mhp", "method_name",
+                                                                                   "hp", "oracle", "warned"))
+                seconds = r["seconds"]
                 if trainer.rank == 0:
                     for w in [*notices.method_warnings(method_label, method.state(), getattr(method, "weights", None)),
                               notices.validation_warning(trainer.history, train_cfg.monitor)]:

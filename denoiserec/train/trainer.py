@@ -87,6 +87,7 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads (None: PyTorch's default)
     checkpoint: str | None = None  # file; written atomically after every epoch, resumed from when present
     restore_best: bool = True  # end with the best-validation epoch's weights (False: the last epoch's)
+    stack_seeds: bool = False  # train a config's seeds of one model and method as one stacked model (stacked.py)
 
     @classmethod
     def check(cls, d: object, where: str = "train") -> dict:
