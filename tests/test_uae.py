@@ -1,4 +1,5 @@
 import math
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,9 @@ def test_h_reads_the_feature_history_and_the_future_never_reaches_back():
     b2["num"][:, k] = b2["num"][:, k] + 5.0
     ga2, ha2 = _outputs(uae, b2)
     assert torch.equal(ha2[:, :k], ha[:, :k]) and torch.equal(ga2[:, :k], ga[:, :k])  # causal
-    # p_{k+1} = h(X_{k+1}, E_k) depends on x_k through z_1, GRU_1's summary of the feature history (Eq. 12)
+    # p_t = h(X_t, E_{t-1}) depends on x_1..x_t through z_1, GRU_1's summary of the feature history (Eq. 12):
+    # on the play's own x_t (kills h reading z_1 only up to x_{t-1}) and on the earlier ones
+    assert (ha2[:, k] - ha[:, k]).abs().max() > 1e-5
     assert (ha2[:, k + 1] - ha[:, k + 1]).abs().max() > 1e-5
     assert (ga2[:, k + 1] - ga[:, k + 1]).abs().max() > 1e-5
 
@@ -218,6 +221,71 @@ def test_alternating_steps_update_only_the_intended_network():
     g1 = snap(uae.g)
     uae.step_propensity(b)
     assert same(uae.g, g1) and not same(uae.h, h0)
+
+
+def test_clip_floors_both_denominators():
+    """``clip`` floors p in R_att and α in R_pro (the divisions e/p, e/α): with both estimates near 0.002, the
+    risks equal pu_risk with c = clip, and differ from the unclipped ones."""
+    uae, b = _uae_batch(clip=0.05)
+    _set_output_bias(uae.h, -6.0)
+    _set_output_bias(uae.g, -6.0)
+    with torch.no_grad():
+        s_g, s_h = uae.g(b), uae.propensity_logits(b)
+    assert torch.sigmoid(s_g).max() < 0.01 and torch.sigmoid(s_h).max() < 0.01
+    floor = torch.full_like(s_g, 0.05)
+    want_att, _ = pu_risk(s_g, b["e"], floor, b["mask"])
+    raw_att, _ = pu_risk(s_g, b["e"], torch.sigmoid(s_h), b["mask"])
+    assert abs(float(want_att - raw_att)) > 0.1
+    assert float(uae.step_attention(b)) == pytest.approx(float(want_att), rel=1e-5)
+    with torch.no_grad():
+        s_g, s_h = uae.g(b), uae.propensity_logits(b)
+    assert torch.sigmoid(s_g).max() < 0.05  # still below the floor after g's one step
+    want_pro, _ = pu_risk(s_h, b["e"], floor, b["mask"])
+    assert float(uae.step_propensity(b)) == pytest.approx(float(want_pro), rel=1e-5)
+
+
+def _reference_epoch(uae, sessions, data, order):
+    """Algorithm 1 written step by step, one network forward per use (the estimator loop before the passes
+    were shared): per batch of sessions, n_att steps of g with p = h(X, E) recomputed, then n_pro steps of h,
+    each with g's z_1 and α recomputed."""
+    floor = uae._floor()
+    for i in order.tolist():
+        b = data.batch(sessions.index[i])
+        for _ in range(uae.n_att):
+            with torch.no_grad():
+                p = torch.sigmoid(uae.propensity_logits(b)).clamp_min(floor)
+            _, obj = pu_risk(uae.g(b), b["e"], p, b["mask"], uae.non_negative)
+            uae.opt_g.zero_grad(set_to_none=True)
+            obj.backward()
+            uae.opt_g.step()
+        for _ in range(uae.n_pro):
+            with torch.no_grad():
+                z1 = uae.g.summary(b)
+                alpha = torch.sigmoid(uae.g.mlp(z1).squeeze(-1)).clamp_min(floor)
+            _, obj = pu_risk(uae.propensity_logits(b, z1), b["e"], alpha, b["mask"], uae.non_negative)
+            uae.opt_h.zero_grad(set_to_none=True)
+            obj.backward()
+            uae.opt_h.step()
+
+
+@pytest.mark.parametrize("name", ["uae", "sar"])
+def test_estimator_epoch_equals_the_step_by_step_reference(name):
+    """The epoch loop shares g's forward passes between h's and g's steps; the estimates equal Algorithm 1
+    written step by step from the same initialisation (tolerance 1e-5 on α, float32 summation order)."""
+    spec, parts = encode_splits(make_log(n_users=30), FeatureConfig())
+    train = parts["train"]
+    sessions, data = Sessions(train, 256), SessionTensors(train, "cpu")
+    order = torch.randperm(len(sessions), generator=torch.Generator().manual_seed(0))
+    got = []
+    for run in ("epoch", "reference"):
+        torch.manual_seed(0)
+        uae = build_method(name, **{**FAST, "n_pro": 2})
+        uae.build(spec, "cpu")
+        (uae.train_epoch if run == "epoch" else partial(_reference_epoch, uae))(sessions, data, order)
+        got.append((uae.predict_attention(sessions, data), torch.sigmoid(uae.propensity_logits(
+            data.batch(sessions.index[0])).detach())))
+    assert torch.allclose(got[0][0], got[1][0], atol=1e-5) and torch.allclose(got[0][1], got[1][1], atol=1e-5)
+    assert not torch.allclose(got[0][0], torch.full_like(got[0][0], float(got[0][0].mean())))  # it learned
 
 
 @pytest.mark.parametrize("name", ATTENTION_METHODS)
