@@ -113,6 +113,26 @@ class UAE(NetAttentionMethod):
         n = max(len(order), 1)
         return {"risk_att": float(r_att) / n, "risk_pro": float(r_pro) / n}
 
+    @torch.no_grad()
+    def predict_attention(self, sessions: Sessions, data: SessionTensors) -> torch.Tensor:
+        """g's ``α`` per row; also records h's mean propensity after an action and after a passive play
+        (``propensity_after_active`` / ``_passive``, over the plays after a session's first): what h makes of
+        the feedback history (SAR's h cannot see it)."""
+        self.h.eval()
+        total = torch.zeros(2, device=data.device)
+        count = torch.zeros(2, device=data.device)
+        for index in sessions.index:
+            b = data.batch(index)
+            p = torch.sigmoid(self.propensity_logits(b))[:, 1:]
+            after = (b["e"][:, :-1] > 0.5).long()
+            m = b["mask"][:, 1:]
+            total.index_add_(0, after[m], p[m])
+            count.index_add_(0, after[m], torch.ones_like(p[m]))
+        self.h.train()
+        mean = (total / count.clamp_min(1)).tolist()
+        self.diagnostics.update(propensity_after_passive=mean[0], propensity_after_active=mean[1])
+        return super().predict_attention(sessions, data)
+
     def state(self) -> dict:
         return {**super().state(), "n_att": self.n_att, "n_pro": self.n_pro, "clip": self.clip,
                 "hidden": self.hidden, "lr": self.lr}
