@@ -124,7 +124,7 @@ def _uae_batch(**hp):
     uae = build_method("uae", **{**FAST, **hp})
     uae.build(spec, "cpu")
     b = SessionTensors(parts["train"], "cpu").batch(Sessions(parts["train"], 256).index[0])
-    assert b["mask"].all() and b["mask"].shape[1] >= 4  # full sessions: every position below is real
+    assert b["mask"].all() and b["mask"].shape[1] >= 5  # full sessions: every position below is real
     return uae, b
 
 
@@ -144,8 +144,9 @@ def test_no_leak_of_e_t_into_g_or_h_at_step_t(feedback_input):
     ga2, ha2 = _outputs(uae, b2)
     # g(X_t) and h(X_t, E_{t-1}) at steps <= k do not see e_k ...
     assert torch.equal(ga2[:, :k + 1], ga[:, :k + 1]) and torch.equal(ha2[:, :k + 1], ha[:, :k + 1])
-    # ... h sees it at step k + 1 (E_k), and g does only when it reads feedback (feedback_input)
-    assert not torch.allclose(ha2[:, k + 1], ha[:, k + 1])
+    # ... h sees it at step k + 1 (E_k) and, through GRU_2 over e_1..e_{t-1}, later (E_{k+1} holds e_k); g does
+    # only when it reads feedback (feedback_input)
+    assert not torch.allclose(ha2[:, k + 1], ha[:, k + 1]) and not torch.allclose(ha2[:, k + 2], ha[:, k + 2])
     assert torch.allclose(ga2[:, k + 1:], ga[:, k + 1:]) != feedback_input
 
 
