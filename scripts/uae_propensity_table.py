@@ -1,6 +1,7 @@
 """Known-answer control (b) of docs/results/uae_sim.md: per results folder (one per κ), each attention method's
 attention AUC (passive training plays, and those actually played) and its propensity network's ratio
-p(after an action) / p(after a passive play) (truth: 1/(1-κ)), mean ± std over seeds, and paired t-tests
+p(after an action) / p(after a passive play) (truth: 1/(1-κ)), its mean α on passive plays and mean auto-play
+weight, mean ± std over seeds, and paired t-tests
 (seeds matched) of UAE against SAR.
 
     python scripts/uae_propensity_table.py docs/results/uae_propensity_cpu/kappa{0,08}
@@ -30,12 +31,14 @@ def per_seed(runs: list[dict], method: str) -> dict[int, dict[str, float]]:
         row = {k: s[k] for k in ("att_auc_passive", "att_auc_passive_played") if k in s}
         if "propensity_after_active" in s:
             row["h_ratio"] = s["propensity_after_active"] / s["propensity_after_passive"]
+        row["alpha_passive"] = s["mean_attention_passive"]
+        row["w_autoplay"] = s["mean_weight_by_kind"]["autoplay"]
         row["auc_true"] = r["test"]["auc_true"]
         out[r["seed"]] = row
     return out
 
 
-METRICS = ("att_auc_passive", "att_auc_passive_played", "h_ratio", "auc_true")
+METRICS = ("att_auc_passive", "att_auc_passive_played", "h_ratio", "alpha_passive", "w_autoplay", "auc_true")
 print("| folder | κ | method | seeds | " + " | ".join(METRICS) + " |")
 print("|---|---|---|---|" + "---|" * len(METRICS))
 tests = []
