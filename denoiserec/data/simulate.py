@@ -31,7 +31,9 @@ Knobs for the scenarios (:data:`SCENARIOS`; at their defaults the log is the one
 λ·(l_pa + (l_aa - l_pa)·ρ^k_t) + δ`` with ``k_t`` the plays since the last change of genre and ``δ`` keeping the
 active rate; ``pref_popularity`` adds popularity to the preference logit; ``mode = "feed"`` logs the same events
 as click/unclick/like/dislike (:data:`FEED_KINDS`) and ``emit_unplayed = False`` drops never-reached rows;
-``stop_user_sd`` spreads the stop hazard over users; ``share_rate``, ``download_rate``, ``context_p`` set shares.
+``stop_user_sd`` spreads the stop hazard over users; ``share_rate``, ``download_rate``, ``context_p`` set shares;
+``propensity_history`` κ makes the chance that an *attentive* user acts depend on the last feedback: after a
+passive play it is ``(1-κ)·act_like`` / ``(1-κ)·act_dislike`` (UAE's Eq. 12 premise: ``p_t = h(X_t, E_{t-1})``).
 ``denoiserec.data.calibrate`` fits these knobs to a real log.
 """
 
@@ -137,6 +139,8 @@ class SimConfig:
     mode: str = "music"              # music: kinds as above; feed: click/unclick/like/dislike (see FEED_KINDS)
     emit_unplayed: bool = True       # False: drop the never-reached rows (a feed logs only what was shown)
     scenario: str = "default"        # the preset these knobs started from (see SCENARIOS); a label only
+    propensity_history: float = 0.0  # κ: after a passive play an attentive user acts with (1-κ)·act_like/dislike
+    #                                   (a propensity that depends on past feedback; 0 = none, UAE's h known answer)
 
     def __post_init__(self) -> None:
         for f in ("users", "items", "artists", "genres", "sessions", "min_len", "max_len", "dim", "days"):
@@ -151,7 +155,8 @@ class SimConfig:
             v = getattr(self, f)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"SimConfig.{f} must be in [0, 1], got {v}")
-        for f in ("attention_history", "attention_history_decay", "share_rate", "download_rate"):
+        for f in ("attention_history", "attention_history_decay", "share_rate", "download_rate",
+                  "propensity_history"):
             v = getattr(self, f)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"SimConfig.{f} must be in [0, 1], got {v}")
@@ -369,7 +374,7 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
                                            np.where(r_kind < like_cut + cfg.share_rate, K_SHARE, K_DOWNLOAD)),
                         np.where(r_kind < cfg.dislike_share, K_DISLIKE, K_SKIP)).astype(np.int8)
     visible = MODES[cfg.mode][1].astype(bool)  # which kinds the log shows as actions (e = 1)
-    lam = cfg.attention_history
+    lam, kappa = cfg.attention_history, cfg.propensity_history
     # feature-driven attention: plays since the last change of genre (the session start counts as one)
     genre = world.item_genre[item]
     change = np.ones((S, T), dtype=bool)
@@ -393,7 +398,10 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
                 base = (1 - lam) * base + lam * (l_pa + (l_aa - l_pa) * novelty[i, t]) + shift
             p = _sigmoid(base + o[i, t])
             a = r_att[i, t] < p
-            acts = a & (r_act[i, t] < act_prob[i, t])
+            act_p = act_prob[i, t]
+            if kappa and t > 0:  # history-dependent propensity (the session start counts as after an action)
+                act_p = act_p * np.where(prev_active[i], 1.0, 1.0 - kappa)
+            acts = a & (r_act[i, t] < act_p)
             k = np.where(acts, act_kind[i, t], K_AUTOPLAY).astype(np.int8)
             kind[i, t], att[i, t], att_prob[i, t] = k, a, p
             negative = acts & ~positive[i, t]

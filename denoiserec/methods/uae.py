@@ -72,20 +72,29 @@ class UAE(NetAttentionMethod):
         return self.clip if self.clip > 0 else 1e-6
 
     def step_attention(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One step of g on ``R_att(g | p)`` (Eq. 16) with h fixed; returns the (non-negative) risk."""
+        """One step of g on ``R_att(g | p)`` (Eq. 16) with h fixed; returns the (non-negative) risk. h reads g's
+        ``z_1`` from the same forward pass, detached (one GRU_1 pass per step)."""
+        z1 = self.g.summary(b)
         with torch.no_grad():
-            p = torch.sigmoid(self.propensity_logits(b)).clamp_min(self._floor())
-        risk, objective = pu_risk(self.g(b), b["e"], p, b["mask"], self.non_negative)
+            p = torch.sigmoid(self.propensity_logits(b, z1.detach())).clamp_min(self._floor())
+        risk, objective = pu_risk(self.g.mlp(z1).squeeze(-1), b["e"], p, b["mask"], self.non_negative)
         self.opt_g.zero_grad(set_to_none=True)
         objective.backward()
         self.opt_g.step()
         return risk.detach()
 
-    def step_propensity(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One step of h on ``R_pro(h | α)`` (Eq. 17) with g fixed; returns the (non-negative) risk."""
-        with torch.no_grad():
-            z1 = self.g.summary(b)
-            alpha = torch.sigmoid(self.g.mlp(z1).squeeze(-1)).clamp_min(self._floor())
+    @torch.no_grad()
+    def fixed_attention(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z_1, α)`` of g, clipped for the division in ``R_pro``: what h's steps read while g is fixed."""
+        z1 = self.g.summary(b)
+        return z1, torch.sigmoid(self.g.mlp(z1).squeeze(-1)).clamp_min(self._floor())
+
+    def step_propensity(self, b: dict[str, torch.Tensor],
+                        fixed: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """One step of h on ``R_pro(h | α)`` (Eq. 17) with g fixed; returns the (non-negative) risk. ``fixed`` is
+        :meth:`fixed_attention`'s ``(z_1, α)`` for ``b``, computed when not given (g does not move during
+        the ``n_pro`` steps, so they share it)."""
+        z1, alpha = self.fixed_attention(b) if fixed is None else fixed
         risk, objective = pu_risk(self.propensity_logits(b, z1), b["e"], alpha, b["mask"], self.non_negative)
         self.opt_h.zero_grad(set_to_none=True)
         objective.backward()
@@ -98,10 +107,31 @@ class UAE(NetAttentionMethod):
             b = data.batch(sessions.index[i])
             for _ in range(self.n_att):
                 r_att = r_att + self.step_attention(b) / self.n_att
+            fixed = self.fixed_attention(b)
             for _ in range(self.n_pro):
-                r_pro = r_pro + self.step_propensity(b) / self.n_pro
+                r_pro = r_pro + self.step_propensity(b, fixed) / self.n_pro
         n = max(len(order), 1)
         return {"risk_att": float(r_att) / n, "risk_pro": float(r_pro) / n}
+
+    @torch.no_grad()
+    def predict_attention(self, sessions: Sessions, data: SessionTensors) -> torch.Tensor:
+        """g's ``α`` per row; also records h's mean propensity after an action and after a passive play
+        (``propensity_after_active`` / ``_passive``, over the plays after a session's first): what h makes of
+        the feedback history (SAR's h cannot see it)."""
+        self.h.eval()
+        total = torch.zeros(2, device=data.device)
+        count = torch.zeros(2, device=data.device)
+        for index in sessions.index:
+            b = data.batch(index)
+            p = torch.sigmoid(self.propensity_logits(b))[:, 1:]
+            after = (b["e"][:, :-1] > 0.5).long()
+            m = b["mask"][:, 1:]
+            total.index_add_(0, after[m], p[m])
+            count.index_add_(0, after[m], torch.ones_like(p[m]))
+        self.h.train()
+        mean = (total / count.clamp_min(1)).tolist()
+        self.diagnostics.update(propensity_after_passive=mean[0], propensity_after_active=mean[1])
+        return super().predict_attention(sessions, data)
 
     def state(self) -> dict:
         return {**super().state(), "n_att": self.n_att, "n_pro": self.n_pro, "clip": self.clip,
