@@ -86,6 +86,12 @@ def run_name(model: str, method: str, seed: int) -> str:
     return f"{model}__{method}__seed{seed}"
 
 
+def run_done(out_dir: str | Path, name: str) -> bool:
+    """A run counts as done only when all its artefacts are in place: its record (written last) and its bundle."""
+    out_dir = Path(out_dir)
+    return (out_dir / "runs" / f"{name}.json").is_file() and (out_dir / "bundles" / name / "bundle.json").is_file()
+
+
 def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
     """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
     from denoiserec.bundle import save_run_bundle
@@ -112,7 +118,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
     if is_writer():  # under torchrun, one process moves files
         set_aside_stale_runs(runs_dir, wanted)
     plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
-            if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]
+            if not run_done(out_dir, run_name(m, me, s))]
     if plan:
         t0 = time.perf_counter()
         from denoiserec.data.store import streamed_splits, use_stream
@@ -165,8 +171,8 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 "fingerprint": wanted[name],
             }
             if trainer.rank == 0:
-                write_json(runs_dir / f"{name}.json", result)
                 save_run_bundle(out_dir / "bundles" / name, model, encoder, result, train_cfg, cfg)
+                write_json(runs_dir / f"{name}.json", result)  # last: the record marks the run done
                 (out_dir / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)  # the run is done
     if not plan or Trainer.is_main_process():
         write_report(out_dir, baseline=cfg.get("baseline"), select=cfg.get("select"),

@@ -453,19 +453,155 @@ def test_data_error_type_is_dataerror():
     assert issubclass(DataError, ValueError)
 
 
-def test_results_folders_written_before_markers_are_recognised(tmp_path):
-    from denoiserec.errors import OutputError
-    from denoiserec.io import claim_dir
+def test_user_folder_with_config_and_png_is_not_a_results_folder(home):
+    """Issue 27, item 5: a folder of the user's holding config.yaml and a PNG is refused as `run -o`, not filled."""
+    user = home / "holiday"
+    user.mkdir()
+    (user / "config.yaml").write_text("my: settings")
+    (user / "beach.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    (home / "cfg.yaml").write_text(yaml.safe_dump({"data": {"simulate": TINY_SIM}, "train": {"epochs": 1}}))
+    before = snapshot(home)
+    refused(invoke(["run", "cfg.yaml", "--out", "holiday"]), "not written by denoiserec")
+    assert snapshot(home) == before
 
-    old = tmp_path / "lcd_cpu"  # as in docs/results/: config, report, plots (runs/ is not committed)
-    old.mkdir()
-    for name in ("config.yaml", "report.md", "curves.png"):
-        (old / name).write_text("x")
-    assert claim_dir(old, "results") == old and (old / MARKER).is_file()
-    foreign = tmp_path / "mixed"
-    foreign.mkdir()
-    for name in ("config.yaml", "thesis.tex"):
-        (foreign / name).write_text("x")
-    with pytest.raises(OutputError, match="not written by denoiserec"):
-        claim_dir(foreign, "results")
-    assert sorted(p.name for p in foreign.iterdir()) == ["config.yaml", "thesis.tex"]
+
+def test_own_output_with_a_user_file_in_it_is_refused_not_replaced(home):
+    """Issue 27, item 5: a user's notes.txt inside an earlier simulate output survives a rewrite (refused, named)."""
+    sim = ["simulate", "--out", "sim", "--quiet", *sum(([f"--{k.replace('_', '-')}", v] for k, v in TINY_SIM.items()),
+                                                      [])]
+    assert invoke(sim).exit_code == 0
+    (home / "sim" / "notes.txt").write_text("my notes")
+    (home / "sim" / "more").mkdir()
+    before = snapshot(home)
+    refused(invoke([*sim, "--seed", "1"]), "sim", "did not write", "notes.txt", "more")
+    assert snapshot(home) == before
+    (home / "sim" / "notes.txt").unlink()
+    (home / "sim" / "more").rmdir()
+    assert invoke([*sim, "--seed", "1"]).exit_code == 0  # only what it wrote: replaced
+    # a marker from before markers recorded their files stands for its kind's layout, nothing else
+    (home / "sim" / MARKER).write_text('{"written_by": "denoiserec", "kind": "data"}')
+    assert invoke(sim).exit_code == 0
+    (home / "sim" / MARKER).write_text('{"written_by": "denoiserec", "kind": "data"}')
+    (home / "sim" / "notes.txt").write_text("my notes")
+    refused(invoke(sim), "notes.txt")
+    assert (home / "sim" / "notes.txt").read_text() == "my notes"
+
+
+def test_describe_plot_replaces_only_its_own_png(home):
+    """Issue 27, item 5: `describe --plot holiday.png` never replaces a user's PNG; its own plot it does."""
+    from denoiserec.io import pyplot
+
+    assert invoke(["data", "prepare", "piki", "raw", "--out", "prep"]).exit_code == 0
+    fig = pyplot().figure()
+    fig.savefig(home / "holiday.png", format="png")  # a real PNG, not written by denoiserec
+    before = snapshot(home)
+    refused(invoke(["data", "describe", "prep", "--plot", "holiday.png"]), "holiday.png", "not a PNG image")
+    assert snapshot(home) == before
+    assert invoke(["data", "describe", "prep", "--plot", "mine.png"]).exit_code == 0
+    first = (home / "mine.png").read_bytes()
+    assert invoke(["data", "describe", "prep", "--plot", "mine.png"]).exit_code == 0  # its own: replaced
+    assert (home / "mine.png").read_bytes()[:8] == first[:8]
+
+
+@pytest.mark.parametrize("case", ["simulate", "run", "predict"])
+def test_kill_at_every_rename_leaves_old_or_new_output(tmp_path, case):
+    """Issue 27, item 6: the new command killed (``os._exit``) before each of its renames, then rerun: the output
+    is the old or the new one after the kill (a run record only with its bundle), and the new one after the rerun,
+    with no temporary sibling left (tests/killpoints.py)."""
+    import json
+    import subprocess
+    import sys
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(here / "killpoints.py"), str(tmp_path), case], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["renames"] >= (2 if case != "predict" else 1)
+    for point in report["points"]:
+        assert point["killed"] and point["consistent"], point
+        assert point["rerun_code"] == 0 and point["after_rerun_new"] and not point["leftovers"], point
+    if case == "simulate":  # the replace of a folder: killed between its two renames, the new copy is put back
+        assert [p["after_kill"] for p in report["points"]] == ["old", "new"]
+
+
+# --- results and caches keyed by content (issue 27, items 1 and 2) ---------------------------------------------
+
+
+def _service_log(home: Path, rows_per_user: int = 20) -> None:
+    """A service's CSV (user_id, track, ts, liked, acted) and its mapping m.yaml (label: liked, active: acted)."""
+    log = make_log(n_users=12, per_user=rows_per_user)
+    log.select(user_id="user", track="item", ts="timestamp", liked="label", acted="active").write_csv(home / "log.csv")
+    (home / "m.yaml").write_text(yaml.safe_dump({"columns": {"user": "user_id", "item": "track", "timestamp": "ts"},
+                                                "timestamp": {"unit": "s"},
+                                                "feedback": {"label": "liked", "active": "acted"}}))
+
+
+def _table_config(home: Path, **data) -> Path:
+    cfg = {"data": {"source": "table", "path": "log.csv", "options": {"spec": "m.yaml"}, **data}, "seeds": [0],
+           "train": {"epochs": 1, "batch_size": 64}, "models": {"deepfm": {"embed_dim": 4}}, "methods": {"none": {}}}
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    return home / "cfg.yaml"
+
+
+def test_edited_mapping_recomputes_the_run(home):
+    """Item 1: the mapping file edited so that every label changes (label and active swapped) is other data."""
+    _service_log(home)
+    _table_config(home)
+    args = ["run", "cfg.yaml", "--out", "res", "--no-progress"]
+    assert invoke(args).exit_code == 0
+    run = home / "res" / "runs" / "deepfm__none__seed0.json"
+    first = run.read_bytes()
+    spec = yaml.safe_load((home / "m.yaml").read_text())
+    spec["feedback"] = {"label": "acted", "active": "liked"}
+    (home / "m.yaml").write_text(yaml.safe_dump(spec))
+    r = invoke(args)
+    assert r.exit_code == 0 and "written for another config or data" in r.output, r.output
+    assert run.read_bytes() != first
+    fresh = invoke(["run", "cfg.yaml", "--out", "fresh", "--no-progress"])
+    assert fresh.exit_code == 0
+    assert (yaml.safe_load(run.read_text())["test"]
+            == yaml.safe_load((home / "fresh" / "runs" / run.name).read_text())["test"])
+
+
+def test_cut_source_file_rebuilds_the_stream_cache(home):
+    """Item 2: with ``stream: true``, the source CSV cut to fewer rows is encoded again, not read from the cache."""
+    _service_log(home)
+    _table_config(home, stream=True, cache=str(home / "cache"))
+    args = ["run", "cfg.yaml", "--out", "res", "--no-progress"]
+    assert invoke(args).exit_code == 0, invoke(args).output
+    run = home / "res" / "runs" / "deepfm__none__seed0.json"
+    rows = yaml.safe_load(run.read_text())["rows"]
+    lines = (home / "log.csv").read_text().splitlines(keepends=True)
+    (home / "log.csv").write_text("".join(lines[: 1 + (len(lines) - 1) // 2]))
+    r = invoke(args)
+    assert r.exit_code == 0 and "written for another config or data" in r.output, r.output
+    again = yaml.safe_load(run.read_text())["rows"]
+    assert sum(again.values()) < sum(rows.values()), (rows, again)
+
+
+def test_content_hash_short_cut_needs_a_stored_hash(tmp_path, monkeypatch):
+    """Size + mtime reuse a stored content hash only for a large file hashed well after its last change."""
+    from denoiserec import fingerprint
+
+    monkeypatch.setenv("DENOISEREC_CACHE", str(tmp_path / "cache"))
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"a" * (fingerprint.BLOCK + 5))
+    old = big.stat().st_mtime_ns - 5 * 10**9
+    os.utime(big, ns=(old, old))
+    records: dict = {}
+    first = fingerprint.content_hash(big, records)
+    assert first == hashlib.sha256(big.read_bytes()).hexdigest() and str(big.resolve()) in records
+    records[str(big.resolve())]["sha256"] = "stored"  # the stored hash is what an unchanged file gets
+    assert fingerprint.content_hash(big, records) == "stored"
+    big.write_bytes(b"b" * (fingerprint.BLOCK + 5))  # changed (new mtime): read again
+    assert fingerprint.content_hash(big, records) == hashlib.sha256(big.read_bytes()).hexdigest()
+    racy = dict(records)  # hashed within a second of its last change: not trusted, read again
+    racy[str(big.resolve())]["sha256"] = "stored"
+    assert fingerprint.content_hash(big, racy) != "stored"
+    small = tmp_path / "m.yaml"  # small files are always read
+    small.write_text("x: 1")
+    assert fingerprint.content_hash(small, records) == hashlib.sha256(b"x: 1").hexdigest()
+    assert str(small.resolve()) not in records

@@ -17,7 +17,7 @@ holding the whole log:
    :class:`~denoiserec.data.encoder.Encoder` and appended to one ``.npy`` file per split and tensor, with
    ``user``/``session`` given their global dense ranks. ``manifest.json`` records the spec and shapes.
 
-A store is cached under a hash of the log file (path, size, mtime), the split and the feature configuration,
+A store is cached under a hash of the log file's content, the split and the feature configuration,
 so every run of an experiment (and every later experiment on the same data) reuses it.
 :class:`StreamedData` then serves batches from it (see its docstring for the shuffling).
 
@@ -327,10 +327,10 @@ def build_store(file: str | Path, out_dir: str | Path, split_cfg: dict | None = 
 
 
 def store_key(file: str | Path, split_cfg: dict | None, config: FeatureConfig) -> str:
-    """Hash of the log file (resolved path, size, mtime), the split and the feature configuration."""
-    st = Path(file).stat()
-    blob = json.dumps({"v": VERSION, "file": str(Path(file).resolve()), "size": st.st_size,
-                       "mtime": st.st_mtime_ns, "split": split_cfg or {"how": "temporal"},
+    """Hash of the log file's content (:func:`denoiserec.fingerprint.file_hash`), the split and the features."""
+    from denoiserec.fingerprint import file_hash
+
+    blob = json.dumps({"v": VERSION, "content": file_hash(file), "split": split_cfg or {"how": "temporal"},
                        "features": asdict(config)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -408,10 +408,10 @@ def _log_file(data: dict, cache: Path, build: bool = True) -> Path | None:
         return out / EVENTS
     if "source" in data:  # the adapters read in memory; the log is then encoded in bounded memory
         from denoiserec.data.sources import read
+        from denoiserec.fingerprint import inputs_digest
 
         opts = data.get("options") or {}
-        key = hashlib.sha256(json.dumps([data["source"], str(Path(data["path"]).resolve()), opts],
-                                        sort_keys=True, default=str).encode()).hexdigest()[:16]
+        key = inputs_digest(data)[:16]  # the content of the raw files and of the files options name (a mapping)
         out = cache / "prepared" / key
         if build and not (out / EVENTS).exists():
             write_log(read(data["source"], data["path"], **opts), out, data["source"])
@@ -570,8 +570,9 @@ class StreamedData:
         width = int(np.prod(trail)) if trail else 1
         where = self._rows(lo, hi)
         if isinstance(where, slice):
-            arr = np.fromfile(path, dtype=dtype, count=(where.stop - where.start) * width,
-                              offset=offset + where.start * width * dtype.itemsize).reshape(-1, *trail)
+            n = where.stop - where.start  # not -1: a column of width 0 (no numeric features) has n rows of nothing
+            arr = np.fromfile(path, dtype=dtype, count=n * width,
+                              offset=offset + where.start * width * dtype.itemsize).reshape(n, *trail)
         else:
             mm = np.load(path, mmap_mode="r")
             arr = np.ascontiguousarray(mm[where])

@@ -17,10 +17,9 @@ class CtrTask(Task):
         return check_config(cfg, where)
 
     def done(self, cfg: dict, seed: int, out_dir: str | Path) -> bool:
-        from denoiserec.experiment import run_name
+        from denoiserec.experiment import run_done, run_name
 
-        runs = Path(out_dir) / "runs"
-        return all((runs / f"{run_name(m, me, seed)}.json").exists() for m in cfg["models"] for me in cfg["methods"])
+        return all(run_done(out_dir, run_name(m, me, seed)) for m in cfg["models"] for me in cfg["methods"])
 
     def run_seed(self, cfg: dict, seed: int, out_dir: str | Path, progress: bool = True) -> None:
         from denoiserec.experiment import run_experiment
