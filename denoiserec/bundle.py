@@ -1,7 +1,9 @@
 """Model bundles: what a trained run leaves behind to score new rows (docs/serving.md).
 
 A bundle is a folder, written atomically (temporary sibling + rename, :func:`denoiserec.io.output_dir`; it
-replaces only an earlier bundle, never a foreign folder)::
+replaces only an earlier bundle, never a foreign folder); its marker ``.denoiserec.json`` is the manifest: each
+file's SHA-256, checked on load (:func:`denoiserec.io.check_files`), so a corrupt, truncated, shuffled or swapped
+file is one error naming it, before anything is parsed::
 
     bundle.json              kind (ctr | seqrec), model module + hyper-parameters, method, seed, selected epoch,
                              metrics, feature spec, numeric statistics, config, library / torch versions
@@ -70,7 +72,7 @@ def _write(path: str | Path, meta: dict, model: torch.nn.Module, vocabs: pl.Data
     from denoiserec.io import output_dir
 
     path = Path(path)
-    with output_dir(path, "bundle") as tmp:  # replaces only a previous bundle; refuses anything else
+    with output_dir(path, "bundle", hashes=True) as tmp:  # replaces only a previous bundle; refuses others
         cpu = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()  # caller's stays
         save_model(cpu, str(tmp / WEIGHTS))
         vocabs.write_parquet(tmp / VOCABS)
@@ -416,9 +418,12 @@ def load(path: str | Path) -> CTRBundle | SeqBundle:
     """Load a bundle folder written by ``train`` / ``run`` (``<results>/bundles/<run>``)."""
     from safetensors.torch import load_model
 
+    from denoiserec.io import check_files
+
     path = Path(path)
     if not (path / META).is_file():
         raise DataError(path, f"not a model bundle (no {META}); bundles are under <results>/bundles/")
+    check_files(path, "bundle")  # every file as written: a corrupt, truncated or swapped file is named here
     meta = json.loads((path / META).read_text())
     if meta.get("format") != FORMAT:
         raise DataError(path / META, f"bundle format {meta.get('format')!r} is not supported (expected {FORMAT})")

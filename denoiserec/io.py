@@ -287,16 +287,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def output_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
+def output_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.PathLike] = (),
+               hashes: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder to fill; on success it replaces ``path`` (only if ``path`` is missing,
     empty or a previous ``kind`` output of denoiserec, checked by :func:`check_output`); on error it is removed
-    and ``path`` is untouched."""
+    and ``path`` is untouched. ``hashes``: the marker also records each file's SHA-256 (:func:`check_files`)."""
     path = check_output(path, kind, inputs)
     with _sibling(path) as tmpdir:
         tmp = tmpdir / path.name
         tmp.mkdir()
         yield tmp
-        write_marker(tmp, kind, _entries(tmp))  # last: a complete new output is one with its marker
+        write_marker(tmp, kind, _entries(tmp), hashes)  # last: a complete new output is one with its marker
         check_output(path, kind, inputs)  # nothing appeared there meanwhile
         old = tmpdir / _PREVIOUS
         if path.exists():
@@ -322,11 +323,36 @@ def claim_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.Path
     return path
 
 
-def write_marker(folder: Path, kind: str, files: list[str] | None = None) -> None:
+def write_marker(folder: Path, kind: str, files: list[str] | None = None, hashes: bool = False) -> None:
     """Mark ``folder`` as a denoiserec ``kind`` output; ``files``: every entry written into it (a folder that
-    is replaced whole), None for a folder filled in place."""
+    is replaced whole), None for a folder filled in place; ``hashes``: with each file's SHA-256."""
     info = {"written_by": "denoiserec", "kind": kind, **({"files": files} if files is not None else {})}
+    if hashes and files is not None:
+        from denoiserec.fingerprint import content_hash
+
+        info["sha256"] = {f: content_hash(folder / f) for f in files if (folder / f).is_file()}
     (folder / MARKER).write_text(json.dumps(info) + "\n")
+
+
+def check_files(folder: str | os.PathLike, kind: str) -> None:
+    """Check an output folder written with ``hashes`` against its marker: every recorded file present with the
+    recorded content; else :class:`~denoiserec.errors.DataError` naming the first file that differs."""
+    from denoiserec.errors import DataError
+    from denoiserec.fingerprint import content_hash
+
+    folder = Path(folder)
+    info = _marker(folder)
+    sums = info.get("sha256") if info else None
+    if not info or info.get("kind") != kind or not isinstance(sums, dict):
+        raise DataError(folder / MARKER, f"no manifest of a denoiserec {kind} (missing, unreadable or of another "
+                        "kind); write the folder again")
+    for name, digest in sorted(sums.items()):
+        f = folder / name
+        if not f.is_file():
+            raise DataError(f, f"missing: the {kind} recorded writing it; write the folder again")
+        if content_hash(f) != digest:
+            raise DataError(f, f"changed since denoiserec wrote it (its content hash differs from the {kind}'s "
+                            "manifest); write the folder again")
 
 
 def safe_name(name: object, what: str) -> str:

@@ -605,3 +605,52 @@ def test_content_hash_short_cut_needs_a_stored_hash(tmp_path, monkeypatch):
     small.write_text("x: 1")
     assert fingerprint.content_hash(small, records) == hashlib.sha256(b"x: 1").hexdigest()
     assert str(small.resolve()) not in records
+
+
+# --- bundles: a manifest with a content hash per file (issue 27, item 4) -----------------------------------------
+
+
+def test_corrupt_bundles_are_one_line_naming_the_file(home, tiny_log):
+    """Every corruption of a bundle file is exit 2 naming that file, before anything is parsed or allocated."""
+    import json
+    import shutil
+
+    base = ["train", "--data", "log", "--epochs", "1", "--batch-size", "64", "--no-progress"]
+    assert invoke([*base, "--out", "res"]).exit_code == 0
+    write_log(make_log(n_users=10, per_user=20, seed=3), home / "log2", source="test")  # other ids: other vocabulary
+    assert invoke([*base[:2], "log2", *base[3:], "--out", "res2", "--seeds", "1"]).exit_code == 0
+    good = home / "res" / "bundles" / "deepfm__none__seed0"
+    other = home / "res2" / "bundles" / "deepfm__none__seed1"
+
+    def forge_size(b: Path) -> None:
+        meta = json.loads((b / "bundle.json").read_text())
+        meta["spec"]["cardinalities"] = [10**12 for _ in meta["spec"]["cardinalities"]]
+        (b / "bundle.json").write_text(json.dumps(meta))
+
+    def shuffle_vocab(b: Path) -> None:
+        v = pl.read_parquet(b / "vocabularies.parquet")
+        v.with_columns(pl.col("value").shuffle(seed=1).over("field")).write_parquet(b / "vocabularies.parquet")
+
+    cases = {
+        "missing vocabularies": ("vocabularies.parquet", lambda b: (b / "vocabularies.parquet").unlink()),
+        "truncated weights": ("model.safetensors", lambda b: (b / "model.safetensors").write_bytes(
+            (b / "model.safetensors").read_bytes()[:100])),
+        "bad JSON": ("bundle.json", lambda b: (b / "bundle.json").write_text("{not json")),
+        "forged table size": ("bundle.json", forge_size),
+        "shuffled vocabulary": ("vocabularies.parquet", shuffle_vocab),
+        "another run's vocabulary": ("vocabularies.parquet", lambda b: shutil.copy(other / "vocabularies.parquet",
+                                                                                  b / "vocabularies.parquet")),
+        "another run's weights": ("model.safetensors", lambda b: shutil.copy(other / "model.safetensors",
+                                                                             b / "model.safetensors")),
+        "manifest removed": (MARKER, lambda b: (b / MARKER).unlink()),
+        "manifest garbage": (MARKER, lambda b: (b / MARKER).write_text("garbage")),
+    }
+    for what, (name, corrupt) in cases.items():
+        b = home / "case"
+        shutil.rmtree(b, ignore_errors=True)
+        shutil.copytree(good, b)
+        corrupt(b)
+        r = invoke(["predict", "case", "--data", "log", "-o", "scores.parquet"])
+        assert r.exit_code == 2, (what, r.output)
+        refused(r, name)
+    assert invoke(["predict", str(good), "--data", "log", "-o", "ok.parquet"]).exit_code == 0
