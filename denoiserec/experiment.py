@@ -94,7 +94,7 @@ def run_done(out_dir: str | Path, name: str) -> bool:
 
 def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
     """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
-    from denoiserec.bundle import save_run_bundle
+    from denoiserec.bundle import save_run_bundle, training_items
     from denoiserec.io import claim_dir
     from denoiserec.methods import build_method
     from denoiserec.models import build_model
@@ -124,12 +124,14 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
         from denoiserec.data.store import streamed_splits, use_stream
 
         # logs larger than memory: encoded once into an on-disk store, read in batches (a relabelled target: in memory)
+        df = None
         if cfg.get("target", "click") == "click" and use_stream(cfg):
             encoder, parts = streamed_splits(cfg)
         else:
             df = load_data(cfg)
             encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
         spec = encoder.spec
+        items = training_items(cfg, df, spec) if is_writer() else None  # the bundles' item table
         check_parts(parts)
         prep_seconds = time.perf_counter() - t0
         if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
@@ -171,7 +173,7 @@ def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Pat
                 "fingerprint": wanted[name],
             }
             if trainer.rank == 0:
-                save_run_bundle(out_dir / "bundles" / name, model, encoder, result, train_cfg, cfg)
+                save_run_bundle(out_dir / "bundles" / name, model, encoder, result, train_cfg, cfg, items)
                 write_json(runs_dir / f"{name}.json", result)  # last: the record marks the run done
                 (out_dir / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)  # the run is done
     if not plan or Trainer.is_main_process():

@@ -328,17 +328,25 @@ def write_marker(folder: Path, kind: str, files: list[str] | None = None, hashes
     is replaced whole), None for a folder filled in place; ``hashes``: with each file's SHA-256."""
     info = {"written_by": "denoiserec", "kind": kind, **({"files": files} if files is not None else {})}
     if hashes and files is not None:
-        from denoiserec.fingerprint import content_hash
-
-        info["sha256"] = {f: content_hash(folder / f) for f in files if (folder / f).is_file()}
+        info["sha256"] = {f: sha256_file(folder / f) for f in files if (folder / f).is_file()}
     (folder / MARKER).write_text(json.dumps(info) + "\n")
+
+
+def sha256_file(file: str | os.PathLike, block: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read ``block`` bytes at a time."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(file, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def check_files(folder: str | os.PathLike, kind: str) -> None:
     """Check an output folder written with ``hashes`` against its marker: every recorded file present with the
     recorded content; else :class:`~denoiserec.errors.DataError` naming the first file that differs."""
     from denoiserec.errors import DataError
-    from denoiserec.fingerprint import content_hash
 
     folder = Path(folder)
     info = _marker(folder)
@@ -350,7 +358,7 @@ def check_files(folder: str | os.PathLike, kind: str) -> None:
         f = folder / name
         if not f.is_file():
             raise DataError(f, f"missing: the {kind} recorded writing it; write the folder again")
-        if content_hash(f) != digest:
+        if sha256_file(f) != digest:
             raise DataError(f, f"changed since denoiserec wrote it (its content hash differs from the {kind}'s "
                             "manifest); write the folder again")
 

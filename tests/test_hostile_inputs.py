@@ -584,7 +584,7 @@ def test_cut_source_file_rebuilds_the_stream_cache(home):
 
 def test_content_hash_short_cut_needs_a_stored_hash(tmp_path, monkeypatch):
     """Size + mtime reuse a stored content hash only for a large file hashed well after its last change."""
-    from denoiserec import fingerprint
+    from denoiserec.data import content as fingerprint
 
     monkeypatch.setenv("DENOISEREC_CACHE", str(tmp_path / "cache"))
     big = tmp_path / "big.bin"
@@ -654,3 +654,53 @@ def test_corrupt_bundles_are_one_line_naming_the_file(home, tiny_log):
         assert r.exit_code == 2, (what, r.output)
         refused(r, name)
     assert invoke(["predict", str(good), "--data", "log", "-o", "ok.parquet"]).exit_code == 0
+
+
+# --- CTR recommend: each candidate's own item attributes (issue 27, item 3) ---------------------------------------
+
+
+def test_ctr_recommend_uses_each_candidates_own_attributes(home):
+    """A model that sees items only through their artist (liked iff artist a0): candidates take the artist of
+    the item from the bundle's item table, not the user's last event, so the top 5 are all a0 songs; a candidate
+    file with its own artist keeps it; an item outside the table is counted; --all-items ranks the catalogue."""
+    import json
+
+    import numpy as np
+
+    from denoiserec.bundle import load
+
+    rng = np.random.default_rng(0)
+    n_users, per_user = 30, 40
+    users = np.repeat(np.arange(n_users), per_user)
+    items = rng.integers(0, 40, len(users))
+    artist = np.array([f"a{i % 4}" for i in items])
+    label = ((items % 4 == 0) ^ (rng.random(len(users)) < 0.05)).astype(np.int8)
+    pos = np.tile(np.arange(per_user), n_users)
+    log = pl.DataFrame({"user": users.astype(str), "item": [f"i{i:02d}" for i in items], "artist": artist,
+                        "timestamp": (pos * 60 + 10**9).astype(np.int64), "session": users.astype(str),
+                        "position": pos.astype(np.int32), "active": np.ones(len(users), np.int8), "label": label,
+                        "feedback": np.where(label == 1, "like", "skip")})
+    write_log(log, home / "log", source="test")
+    cfg = {"data": {"path": "log"}, "seeds": [0], "train": {"epochs": 3, "batch_size": 64, "lr": 0.01},
+           "features": {"categorical": ["user", "artist"], "sequences": {}},
+           "models": {"lr": {}}, "methods": {"none": {}}}
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert invoke(["run", "cfg.yaml", "-o", "res", "--no-progress"]).exit_code == 0
+    b = load(home / "res" / "bundles" / "lr__none__seed0")
+    assert b.items is not None and set(b.items.columns) == {"item", "artist"}
+    history = log.filter(pl.col("user").is_in(["0", "1"]))
+    cand = pl.DataFrame({"user": ["0"] * 41, "item": [f"i{i:02d}" for i in range(40)] + ["unseen"]})
+    recs = b.recommend(history, cand, k=5)
+    top = recs.scores.join(b.items, on="item", how="left")
+    assert top["artist"].to_list() == ["a0"] * 5, top
+    assert recs.summary["unknown_items"] == 1
+    own = cand.head(40).with_columns(artist=pl.when(pl.col("item") == "i01").then(pl.lit("a0")).otherwise(pl.lit("a1")))
+    assert b.recommend(history, own, k=1).scores["item"].to_list() == ["i01"]  # its own artist kept
+    r = invoke(["recommend", "res/bundles/lr__none__seed0", "--history", "log", "--all-items", "--k", "3",
+                "--users", "0", "--exclude-heard", "-o", "all.parquet"])
+    assert r.exit_code == 0, r.output
+    got = pl.read_parquet(home / "all.parquet").join(b.items, on="item")
+    heard = set(log.filter(pl.col("user") == "0")["item"].to_list())
+    assert got.height == min(3, 40 - len(heard)) and not set(got["item"]) & heard
+    assert set(got["artist"]) <= {"a0"} or len(heard) > 30
+    assert json.loads(json.dumps(recs.summary))["candidates"] == 41

@@ -42,6 +42,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import torch
 
+from denoiserec.data.content import cache_dir
 from denoiserec.data.encoder import Encoder
 from denoiserec.data.features import FeatureConfig, HistoryConfig
 from denoiserec.data.spec import FeatureSpec
@@ -328,17 +329,11 @@ def build_store(file: str | Path, out_dir: str | Path, split_cfg: dict | None = 
 
 def store_key(file: str | Path, split_cfg: dict | None, config: FeatureConfig) -> str:
     """Hash of the log file's content (:func:`denoiserec.fingerprint.file_hash`), the split and the features."""
-    from denoiserec.fingerprint import file_hash
+    from denoiserec.data.content import file_hash
 
     blob = json.dumps({"v": VERSION, "content": file_hash(file), "split": split_cfg or {"how": "temporal"},
                        "features": asdict(config)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def cache_dir(data: dict | None = None) -> Path:
-    """``data.cache`` in the config, else ``$DENOISEREC_CACHE``, else ``~/.cache/denoiserec``."""
-    root = (data or {}).get("cache") or os.environ.get("DENOISEREC_CACHE") or Path.home() / ".cache" / "denoiserec"
-    return Path(root)
 
 
 def cached_store(file: str | Path, split_cfg: dict | None, config: FeatureConfig, cache: Path,
@@ -407,8 +402,8 @@ def _log_file(data: dict, cache: Path, build: bool = True) -> Path | None:
             simulate_to(sim, out, progress=False)
         return out / EVENTS
     if "source" in data:  # the adapters read in memory; the log is then encoded in bounded memory
+        from denoiserec.data.content import inputs_digest
         from denoiserec.data.sources import read
-        from denoiserec.fingerprint import inputs_digest
 
         opts = data.get("options") or {}
         key = inputs_digest(data)[:16]  # the content of the raw files and of the files options name (a mapping)
