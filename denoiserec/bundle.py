@@ -1,13 +1,17 @@
 """Model bundles: what a trained run leaves behind to score new rows (docs/serving.md).
 
 A bundle is a folder, written atomically (temporary sibling + rename, :func:`denoiserec.io.output_dir`; it
-replaces only an earlier bundle, never a foreign folder)::
+replaces only an earlier bundle, never a foreign folder); its marker ``.denoiserec.json`` is the manifest: each
+file's SHA-256, checked on load (:func:`denoiserec.io.check_files`), so a corrupt, truncated, shuffled or swapped
+file is one error naming it, before anything is parsed::
 
     bundle.json              kind (ctr | seqrec), model module + hyper-parameters, method, seed, selected epoch,
                              metrics, feature spec, numeric statistics, config, library / torch versions
     model.safetensors        the selected epoch's weights (safetensors: no pickle, no optimiser state)
     vocabularies.parquet     field, value, id: the vocabularies fitted on the training split (0 = out of vocabulary)
     station_items.parquet    (seqrec only) station id, item id pairs of the training period (station filter)
+    items.parquet            (CTR) the item table: each training item's latest attributes (:func:`item_table`),
+                             what ``recommend`` gives a candidate that does not bring its own
 
 ``denoiserec.load(path)`` returns a :class:`CTRBundle` or a :class:`SeqBundle`. ``predict(log)`` takes a
 canonical log (:mod:`denoiserec.data.schema`): the rows to score plus, for history features, the events before
@@ -37,6 +41,7 @@ from denoiserec.errors import DataError
 FORMAT = 1
 META, WEIGHTS, VOCABS = "bundle.json", "model.safetensors", "vocabularies.parquet"
 STATION_ITEMS = "station_items.parquet"
+ITEMS = "items.parquet"
 NOT_HEARD = ("unplayed", "unclick")  #: kinds of a song that was shown but never played
 
 
@@ -70,7 +75,7 @@ def _write(path: str | Path, meta: dict, model: torch.nn.Module, vocabs: pl.Data
     from denoiserec.io import output_dir
 
     path = Path(path)
-    with output_dir(path, "bundle") as tmp:  # replaces only a previous bundle; refuses anything else
+    with output_dir(path, "bundle", hashes=True) as tmp:  # replaces only a previous bundle; refuses others
         cpu = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()  # caller's stays
         save_model(cpu, str(tmp / WEIGHTS))
         vocabs.write_parquet(tmp / VOCABS)
@@ -84,9 +89,44 @@ def _write(path: str | Path, meta: dict, model: torch.nn.Module, vocabs: pl.Data
 # --- CTR models ------------------------------------------------------------------------------------------------
 
 
+#: item attribute: a field with at most this many distinct (item, value) pairs per item in training
+ITEM_ATTRIBUTE_PAIRS = 1.05
+
+
+def item_table(train: pl.DataFrame | pl.LazyFrame, spec) -> pl.DataFrame:
+    """Each training item's latest attributes: the feature fields (categorical but user, item, hour and
+    context; numeric) that are attributes of the item -- at most :data:`ITEM_ATTRIBUTE_PAIRS` distinct
+    (item, value) pairs per item in ``train``, so a price that changed counts and a user's age or the station
+    does not -- with each item's value at its last training row (by timestamp)."""
+    lf = train.lazy()
+    names = lf.collect_schema().names()
+    fields = [c for c in (*spec.categorical, *spec.numeric) if c in names and c not in ("user", "item", "hour",
+                                                                                       "context")]
+    if not fields:
+        return lf.select(pl.col("item").cast(pl.Utf8)).unique().sort("item").collect()
+    counts = lf.select(pl.col("item").n_unique().alias("_items"),
+                       *[pl.struct("item", c).n_unique().alias(c) for c in fields]).collect().row(0, named=True)
+    attrs = [c for c in fields if counts[c] <= ITEM_ATTRIBUTE_PAIRS * counts["_items"]]
+    order = [c for c in ("timestamp", "session", "position") if c in names]
+    return (lf.sort(order).group_by("item").agg([pl.col(c).last() for c in attrs])
+            .with_columns(pl.col("item").cast(pl.Utf8)).sort("item").collect())
+
+
+def training_items(cfg: dict, rows: pl.DataFrame | None, spec) -> pl.DataFrame | None:
+    """The item table of an experiment's training rows (``rows`` with a ``split`` column); a streamed log
+    (``rows`` None) is split inside its store, so there the table is of the whole log file."""
+    if rows is not None:
+        return item_table(rows.lazy().filter(pl.col("split") == 0), spec)
+    from denoiserec.data.store import _log_file, cache_dir
+
+    file = _log_file(cfg["data"], cache_dir(cfg["data"]), build=False)
+    return item_table(pl.scan_parquet(file), spec) if file is not None and file.exists() else None
+
+
 def save_ctr(path: str | Path, model: torch.nn.Module, encoder, model_module: str, model_params: dict,
-             info: dict | None = None) -> Path:
-    """Save a CTR model (``Model(spec, **hparams)``) with its fitted :class:`~denoiserec.data.encoder.Encoder`."""
+             info: dict | None = None, items: pl.DataFrame | None = None) -> Path:
+    """Save a CTR model (``Model(spec, **hparams)``) with its fitted :class:`~denoiserec.data.encoder.Encoder`
+    and the item table (:func:`item_table`) of its training rows."""
     cfg = encoder.config
     meta = {
         "kind": "ctr", "model": model_module, "model_params": model_params,
@@ -96,7 +136,7 @@ def save_ctr(path: str | Path, model: torch.nn.Module, encoder, model_module: st
         "num_stats": {c: list(v) for c, v in encoder.num_stats.items()},
         **(info or {}),
     }
-    return _write(path, meta, model, _vocab_frame(encoder.vocabs))
+    return _write(path, meta, model, _vocab_frame(encoder.vocabs), {ITEMS: items} if items is not None else None)
 
 
 class CTRBundle:
@@ -104,8 +144,8 @@ class CTRBundle:
 
     kind = "ctr"
 
-    def __init__(self, path: Path, meta: dict, model: torch.nn.Module, encoder):
-        self.path, self.meta, self.model, self.encoder = path, meta, model, encoder
+    def __init__(self, path: Path, meta: dict, model: torch.nn.Module, encoder, items: pl.DataFrame | None = None):
+        self.path, self.meta, self.model, self.encoder, self.items = path, meta, model, encoder, items
 
     @property
     def spec(self):
@@ -170,16 +210,44 @@ class CTRBundle:
             logit=pl.Series(logit.numpy()), score=pl.Series(torch.sigmoid(logit).numpy()))
         return Predictions(scores, {"rows": log.height, "oov": oov})
 
-    def recommend(self, history: pl.DataFrame, candidates: pl.DataFrame, k: int = 20,
-                  users: list[str] | None = None) -> Predictions:
-        """Rank each user's candidate rows (``user``, ``item`` and any context columns) after their history:
-        a candidate is scored as the next event after the user's last one (``timestamp`` = last + 1 s unless
-        given; a categorical context field the candidates lack, e.g. ``context``, takes the user's last value;
-        ``hour`` follows from the timestamp); the best ``k`` per user. OOV counts are over the candidates."""
+    def recommend(self, history: pl.DataFrame, candidates: pl.DataFrame | None = None, k: int = 20,
+                  users: list[str] | None = None, exclude_heard: bool = False,
+                  exclude_disliked: bool = True) -> Predictions:
+        """Rank each user's candidate rows (``user``, ``item`` and any context or attribute columns) after their
+        history: a candidate is scored as the next event after the user's last one (``timestamp`` = last + 1 s
+        unless given). Item attributes a candidate does not bring (artist, genre, price ...) are the item's own,
+        from the bundle's item table (its latest training values; an item not in it gets none, counted as
+        ``unknown_items``); a context field it lacks (e.g. ``context``) takes the user's last value; ``hour``
+        follows from the timestamp. ``candidates=None``: every item of the item table for every user of
+        ``history`` (or ``users``), less the songs heard (``exclude_heard``: any kind but unplayed / unclick)
+        and disliked (``exclude_disliked``) in ``history``, as the transformer's ``recommend``. The best ``k``
+        per user; OOV counts are over the candidates."""
+        history = history.with_columns(pl.col("user").cast(pl.Utf8), pl.col("item").cast(pl.Utf8))
+        if candidates is None:
+            if self.items is None:
+                raise DataError(self.path, f"no item table ({ITEMS}): this bundle predates it; pass candidates")
+            who = pl.DataFrame({"user": sorted(set(users) if users else set(history["user"].unique().to_list()))},
+                               schema={"user": pl.Utf8})
+            candidates = who.join(self.items.select("item"), how="cross")
+            drop = []
+            if exclude_heard and "feedback" in history.columns:
+                drop.append(~pl.col("feedback").is_in(list(NOT_HEARD)))
+            if exclude_disliked and "feedback" in history.columns:
+                from denoiserec.data.sequences import DEFAULT_DOWN
+
+                drop.append(pl.col("feedback").is_in(list(DEFAULT_DOWN)))
+            if drop:
+                gone = history.filter(pl.any_horizontal(drop)).select("user", "item").unique()
+                candidates = candidates.join(gone, on=["user", "item"], how="anti")
         cand = candidates.with_columns(pl.col("user").cast(pl.Utf8), pl.col("item").cast(pl.Utf8))
         if users:
             cand = cand.filter(pl.col("user").is_in(users))
-        history = history.with_columns(pl.col("user").cast(pl.Utf8))
+        unknown = 0
+        if self.items is not None:
+            own = [c for c in self.items.columns if c != "item" and c not in cand.columns]
+            if own:
+                cand = cand.join(self.items.select("item", *own), on="item", how="left")
+            unknown = int((~cand["item"].is_in(self.items["item"].implode())).sum())
         inherit = [c for c in self.spec.categorical
                    if c not in cand.columns and c not in ("user", "item", "hour") and c in history.columns]
         order = [c for c in ("timestamp", "session", "position") if c in history.columns]
@@ -203,7 +271,7 @@ class CTRBundle:
         scored = both.filter(pl.Series(is_cand)).select("user", "item").with_columns(
             score=pl.Series(torch.sigmoid(logit[torch.from_numpy(is_cand)]).numpy()))
         return Predictions(_top_k(scored, k), {"users": scored["user"].n_unique(), "candidates": scored.height,
-                                                  "oov": oov})
+                                                  "unknown_items": unknown, "oov": oov})
 
 
 def _top_k(scored: pl.DataFrame, k: int) -> pl.DataFrame:
@@ -416,9 +484,12 @@ def load(path: str | Path) -> CTRBundle | SeqBundle:
     """Load a bundle folder written by ``train`` / ``run`` (``<results>/bundles/<run>``)."""
     from safetensors.torch import load_model
 
+    from denoiserec.io import check_files
+
     path = Path(path)
     if not (path / META).is_file():
         raise DataError(path, f"not a model bundle (no {META}); bundles are under <results>/bundles/")
+    check_files(path, "bundle")  # every file as written: a corrupt, truncated or swapped file is named here
     meta = json.loads((path / META).read_text())
     if meta.get("format") != FORMAT:
         raise DataError(path / META, f"bundle format {meta.get('format')!r} is not supported (expected {FORMAT})")
@@ -447,7 +518,7 @@ def load(path: str | Path) -> CTRBundle | SeqBundle:
     model = build_model(meta["model"], spec, **meta["model_params"])
     load_model(model, str(path / WEIGHTS))
     model.eval()
-    return CTRBundle(path, meta, model, enc)
+    return CTRBundle(path, meta, model, enc, pl.read_parquet(path / ITEMS) if (path / ITEMS).is_file() else None)
 
 
 def selected_epoch(history: list[dict], monitor: str, restore_best: bool = True) -> int | None:
@@ -462,10 +533,11 @@ def selected_epoch(history: list[dict], monitor: str, restore_best: bool = True)
     return pick(scored, key=lambda t: t[0])[1]
 
 
-def save_run_bundle(path: str | Path, model: torch.nn.Module, encoder, result: dict, train_cfg, config: dict) -> Path:
+def save_run_bundle(path: str | Path, model: torch.nn.Module, encoder, result: dict, train_cfg, config: dict,
+                    items: pl.DataFrame | None = None) -> Path:
     """The hook of :func:`denoiserec.experiment.run_experiment`: one CTR bundle per finished run."""
     info = {k: result[k] for k in ("method", "method_module", "method_params", "seed", "test", "valid",
                                    "fingerprint") if k in result}
     info.update(run=Path(path).name, data=config.get("data"), split=config.get("split"), train=asdict(train_cfg),
                 selected_epoch=selected_epoch(result["history"], train_cfg.monitor, train_cfg.restore_best))
-    return save_ctr(path, model, encoder, result["model_module"], result["model_params"], info)
+    return save_ctr(path, model, encoder, result["model_module"], result["model_params"], info, items)

@@ -434,8 +434,12 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
               users: str | None = typer.Option(None, help="comma-separated users (default: all in HISTORY)"),
               candidates: str | None = typer.Option(None, help="CTR models: the candidate rows (user, item, "
                                                     "context ...) to rank, Parquet or CSV"),
-              exclude_heard: bool = typer.Option(False, help="transformer: drop songs already in the history"),
-              exclude_disliked: bool = typer.Option(True, help="transformer: drop songs the user gave a 'down'"),
+              all_items: bool = typer.Option(False, "--all-items", help="CTR models: rank every item of the "
+                                             "bundle's item table for each user (instead of --candidates)"),
+              exclude_heard: bool = typer.Option(False, help="drop songs already in the history (transformer, "
+                                                 "CTR --all-items)"),
+              exclude_disliked: bool = typer.Option(True, help="drop songs the user gave a 'down' (transformer, "
+                                                    "CTR --all-items)"),
               station: str | None = typer.Option(None, help="transformer: ask at this station / context "
                                                  "(default: each user's last one)"),
               station_only: bool = typer.Option(False, help="transformer: only songs played at that station in "
@@ -460,9 +464,10 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
         recs = b.recommend(hist, k, names, exclude_heard=exclude_heard, exclude_disliked=exclude_disliked,
                            station=station, station_only=station_only)
     else:
-        if not candidates:
-            raise typer.BadParameter("a CTR model ranks a given candidate set: pass --candidates FILE")
-        recs = b.recommend(hist, _read_rows(candidates), k, names)
+        if bool(candidates) == all_items:
+            raise typer.BadParameter("a CTR model ranks a candidate set: pass --candidates FILE or --all-items")
+        recs = b.recommend(hist, _read_rows(candidates) if candidates else None, k, names,
+                           exclude_heard=exclude_heard, exclude_disliked=exclude_disliked)
     from denoiserec.notices import recommendation_warning, warn
 
     if w := recommendation_warning(recs.scores, names, k):

@@ -2,9 +2,11 @@
 result and checkpoint, so a re-run with another config or changed data recomputes instead of reusing a stale
 result (docs/reliability.md).
 
-The data part is cheap and read before any data is: for ``simulate`` its settings (the simulator is
-deterministic); for files, every file's relative name, size and modification time, plus the source and its
-options. Settings that cannot change a result (progress bars, thread count, checkpoint path) are left out.
+The data part is computed before any data is read: for ``simulate`` its settings (the simulator is
+deterministic); for files, the **content** of every file under the data path and of every file an option names
+(the ``table`` source's mapping, say), plus the source and its options (:mod:`denoiserec.data.content`: streamed
+SHA-256, size+mtime only confirming a stored hash). Settings that cannot change a
+result (progress bars, thread count, checkpoint path) are left out; the library's version is in.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str)
 
     train = {k: v for k, v in asdict(TrainConfig.from_dict(cfg.get("train"))).items() if k not in _NOT_RESULT}
     train["seed"] = seed
-    return _digest({"data": data_fp, "split": cfg.get("split") or {"how": "temporal"},
+    return _digest({"data": data_fp, "code": _code_version(), "split": cfg.get("split") or {"how": "temporal"},
                     "features": cfg.get("features"), "train": train, "model": cfg["models"][model],
                     "model_label": model, "method": cfg["methods"][method], "method_label": method,
                     **({"target": cfg["target"]} if cfg.get("target", "click") != "click" else {}),
@@ -41,4 +43,11 @@ def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str)
 def seqrec_fingerprint(cfg: dict, seed: int) -> str:
     """Fingerprint of one seed of a checked ``task: seqrec`` config (its data and every section but the seeds)."""
     rest = {k: v for k, v in cfg.items() if k not in ("data", "seeds", "name")}
-    return _digest({"data": data_fingerprint(cfg["data"]), "config": rest, "seed": seed})
+    return _digest({"data": data_fingerprint(cfg["data"]), "code": _code_version(), "config": rest, "seed": seed})
+
+
+def _code_version() -> str:
+    """The code version that matters for a result: the library's release."""
+    import denoiserec
+
+    return denoiserec.__version__

@@ -99,7 +99,7 @@ def test_experiment_writes_a_bundle_per_run(tmp_path):
     out = run_experiment(cfg, tmp_path / "res", progress=False)
     folder = out / "bundles" / "deepfm__lcd__seed0"
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
-        "bundle.json", "model.safetensors", "vocabularies.parquet"]
+        "bundle.json", "items.parquet", "model.safetensors", "vocabularies.parquet"]
     meta = json.loads((folder / "bundle.json").read_text())
     run = json.loads((out / "runs" / "deepfm__lcd__seed0.json").read_text())
     assert meta["versions"]["denoiserec"] == denoiserec.__version__ and meta["method"] == "lcd"

@@ -454,19 +454,254 @@ def test_data_error_type_is_dataerror():
     assert issubclass(DataError, ValueError)
 
 
-def test_results_folders_written_before_markers_are_recognised(tmp_path):
-    from denoiserec.errors import OutputError
-    from denoiserec.io import claim_dir
+def test_user_folder_with_config_and_png_is_not_a_results_folder(home):
+    """Issue 27, item 5: a folder of the user's holding config.yaml and a PNG is refused as `run -o`, not filled."""
+    user = home / "holiday"
+    user.mkdir()
+    (user / "config.yaml").write_text("my: settings")
+    (user / "beach.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    (home / "cfg.yaml").write_text(yaml.safe_dump({"data": {"simulate": TINY_SIM}, "train": {"epochs": 1}}))
+    before = snapshot(home)
+    refused(invoke(["run", "cfg.yaml", "--out", "holiday"]), "not written by denoiserec")
+    assert snapshot(home) == before
 
-    old = tmp_path / "lcd_cpu"  # as in docs/results/: config, report, plots (runs/ is not committed)
-    old.mkdir()
-    for name in ("config.yaml", "report.md", "curves.png"):
-        (old / name).write_text("x")
-    assert claim_dir(old, "results") == old and (old / MARKER).is_file()
-    foreign = tmp_path / "mixed"
-    foreign.mkdir()
-    for name in ("config.yaml", "thesis.tex"):
-        (foreign / name).write_text("x")
-    with pytest.raises(OutputError, match="not written by denoiserec"):
-        claim_dir(foreign, "results")
-    assert sorted(p.name for p in foreign.iterdir()) == ["config.yaml", "thesis.tex"]
+
+def test_own_output_with_a_user_file_in_it_is_refused_not_replaced(home):
+    """Issue 27, item 5: a user's notes.txt inside an earlier simulate output survives a rewrite (refused, named)."""
+    sim = ["simulate", "--out", "sim", "--quiet", *sum(([f"--{k.replace('_', '-')}", v] for k, v in TINY_SIM.items()),
+                                                      [])]
+    assert invoke(sim).exit_code == 0
+    (home / "sim" / "notes.txt").write_text("my notes")
+    (home / "sim" / "more").mkdir()
+    before = snapshot(home)
+    refused(invoke([*sim, "--seed", "1"]), "sim", "did not write", "notes.txt", "more")
+    assert snapshot(home) == before
+    (home / "sim" / "notes.txt").unlink()
+    (home / "sim" / "more").rmdir()
+    assert invoke([*sim, "--seed", "1"]).exit_code == 0  # only what it wrote: replaced
+    # a marker from before markers recorded their files stands for its kind's layout, nothing else
+    (home / "sim" / MARKER).write_text('{"written_by": "denoiserec", "kind": "data"}')
+    assert invoke(sim).exit_code == 0
+    (home / "sim" / MARKER).write_text('{"written_by": "denoiserec", "kind": "data"}')
+    (home / "sim" / "notes.txt").write_text("my notes")
+    refused(invoke(sim), "notes.txt")
+    assert (home / "sim" / "notes.txt").read_text() == "my notes"
+
+
+def test_describe_plot_replaces_only_its_own_png(home):
+    """Issue 27, item 5: `describe --plot holiday.png` never replaces a user's PNG; its own plot it does."""
+    from denoiserec.io import pyplot
+
+    assert invoke(["data", "prepare", "piki", "raw", "--out", "prep"]).exit_code == 0
+    fig = pyplot().figure()
+    fig.savefig(home / "holiday.png", format="png")  # a real PNG, not written by denoiserec
+    before = snapshot(home)
+    refused(invoke(["data", "describe", "prep", "--plot", "holiday.png"]), "holiday.png", "not a PNG image")
+    assert snapshot(home) == before
+    assert invoke(["data", "describe", "prep", "--plot", "mine.png"]).exit_code == 0
+    first = (home / "mine.png").read_bytes()
+    assert invoke(["data", "describe", "prep", "--plot", "mine.png"]).exit_code == 0  # its own: replaced
+    assert (home / "mine.png").read_bytes()[:8] == first[:8]
+
+
+@pytest.mark.parametrize("case", ["simulate", "run", "predict"])
+def test_kill_at_every_rename_leaves_old_or_new_output(tmp_path, case):
+    """Issue 27, item 6: the new command killed (``os._exit``) before each of its renames, then rerun: the output
+    is the old or the new one after the kill (a run record only with its bundle), and the new one after the rerun,
+    with no temporary sibling left (tests/killpoints.py)."""
+    import json
+    import subprocess
+    import sys
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(here / "killpoints.py"), str(tmp_path), case], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["renames"] >= (2 if case != "predict" else 1)
+    for point in report["points"]:
+        assert point["killed"] and point["consistent"], point
+        assert point["rerun_code"] == 0 and point["after_rerun_new"] and not point["leftovers"], point
+    if case == "simulate":  # the replace of a folder: killed between its two renames, the new copy is put back
+        assert [p["after_kill"] for p in report["points"]] == ["old", "new"]
+
+
+# --- results and caches keyed by content (issue 27, items 1 and 2) ---------------------------------------------
+
+
+def _service_log(home: Path, rows_per_user: int = 20) -> None:
+    """A service's CSV (user_id, track, ts, liked, acted) and its mapping m.yaml (label: liked, active: acted)."""
+    log = make_log(n_users=12, per_user=rows_per_user)
+    log.select(user_id="user", track="item", ts="timestamp", liked="label", acted="active").write_csv(home / "log.csv")
+    (home / "m.yaml").write_text(yaml.safe_dump({"columns": {"user": "user_id", "item": "track", "timestamp": "ts"},
+                                                "timestamp": {"unit": "s"},
+                                                "feedback": {"label": "liked", "active": "acted"}}))
+
+
+def _table_config(home: Path, **data) -> Path:
+    cfg = {"data": {"source": "table", "path": "log.csv", "options": {"spec": "m.yaml"}, **data}, "seeds": [0],
+           "train": {"epochs": 1, "batch_size": 64}, "models": {"deepfm": {"embed_dim": 4}}, "methods": {"none": {}}}
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    return home / "cfg.yaml"
+
+
+def test_edited_mapping_recomputes_the_run(home):
+    """Item 1: the mapping file edited so that every label changes (label and active swapped) is other data."""
+    _service_log(home)
+    _table_config(home)
+    args = ["run", "cfg.yaml", "--out", "res", "--no-progress"]
+    assert invoke(args).exit_code == 0
+    run = home / "res" / "runs" / "deepfm__none__seed0.json"
+    first = run.read_bytes()
+    spec = yaml.safe_load((home / "m.yaml").read_text())
+    spec["feedback"] = {"label": "acted", "active": "liked"}
+    (home / "m.yaml").write_text(yaml.safe_dump(spec))
+    r = invoke(args)
+    assert r.exit_code == 0 and "written for another config or data" in r.output, r.output
+    assert run.read_bytes() != first
+    fresh = invoke(["run", "cfg.yaml", "--out", "fresh", "--no-progress"])
+    assert fresh.exit_code == 0
+    assert (yaml.safe_load(run.read_text())["test"]
+            == yaml.safe_load((home / "fresh" / "runs" / run.name).read_text())["test"])
+
+
+def test_cut_source_file_rebuilds_the_stream_cache(home):
+    """Item 2: with ``stream: true``, the source CSV cut to fewer rows is encoded again, not read from the cache."""
+    _service_log(home)
+    _table_config(home, stream=True, cache=str(home / "cache"))
+    args = ["run", "cfg.yaml", "--out", "res", "--no-progress"]
+    assert invoke(args).exit_code == 0, invoke(args).output
+    run = home / "res" / "runs" / "deepfm__none__seed0.json"
+    rows = yaml.safe_load(run.read_text())["rows"]
+    lines = (home / "log.csv").read_text().splitlines(keepends=True)
+    (home / "log.csv").write_text("".join(lines[: 1 + (len(lines) - 1) // 2]))
+    r = invoke(args)
+    assert r.exit_code == 0 and "written for another config or data" in r.output, r.output
+    again = yaml.safe_load(run.read_text())["rows"]
+    assert sum(again.values()) < sum(rows.values()), (rows, again)
+
+
+def test_content_hash_short_cut_needs_a_stored_hash(tmp_path, monkeypatch):
+    """Size + mtime reuse a stored content hash only for a large file hashed well after its last change."""
+    from denoiserec.data import content as fingerprint
+
+    monkeypatch.setenv("DENOISEREC_CACHE", str(tmp_path / "cache"))
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"a" * (fingerprint.BLOCK + 5))
+    old = big.stat().st_mtime_ns - 5 * 10**9
+    os.utime(big, ns=(old, old))
+    records: dict = {}
+    first = fingerprint.content_hash(big, records)
+    assert first == hashlib.sha256(big.read_bytes()).hexdigest() and str(big.resolve()) in records
+    records[str(big.resolve())]["sha256"] = "stored"  # the stored hash is what an unchanged file gets
+    assert fingerprint.content_hash(big, records) == "stored"
+    big.write_bytes(b"b" * (fingerprint.BLOCK + 5))  # changed (new mtime): read again
+    assert fingerprint.content_hash(big, records) == hashlib.sha256(big.read_bytes()).hexdigest()
+    racy = dict(records)  # hashed within a second of its last change: not trusted, read again
+    racy[str(big.resolve())]["sha256"] = "stored"
+    assert fingerprint.content_hash(big, racy) != "stored"
+    small = tmp_path / "m.yaml"  # small files are always read
+    small.write_text("x: 1")
+    assert fingerprint.content_hash(small, records) == hashlib.sha256(b"x: 1").hexdigest()
+    assert str(small.resolve()) not in records
+
+
+# --- bundles: a manifest with a content hash per file (issue 27, item 4) -----------------------------------------
+
+
+def test_corrupt_bundles_are_one_line_naming_the_file(home, tiny_log):
+    """Every corruption of a bundle file is exit 2 naming that file, before anything is parsed or allocated."""
+    import json
+    import shutil
+
+    base = ["train", "--data", "log", "--epochs", "1", "--batch-size", "64", "--no-progress"]
+    assert invoke([*base, "--out", "res"]).exit_code == 0
+    write_log(make_log(n_users=10, per_user=20, seed=3), home / "log2", source="test")  # other ids: other vocabulary
+    assert invoke([*base[:2], "log2", *base[3:], "--out", "res2", "--seeds", "1"]).exit_code == 0
+    good = home / "res" / "bundles" / "deepfm__none__seed0"
+    other = home / "res2" / "bundles" / "deepfm__none__seed1"
+
+    def forge_size(b: Path) -> None:
+        meta = json.loads((b / "bundle.json").read_text())
+        meta["spec"]["cardinalities"] = [10**12 for _ in meta["spec"]["cardinalities"]]
+        (b / "bundle.json").write_text(json.dumps(meta))
+
+    def shuffle_vocab(b: Path) -> None:
+        v = pl.read_parquet(b / "vocabularies.parquet")
+        v.with_columns(pl.col("value").shuffle(seed=1).over("field")).write_parquet(b / "vocabularies.parquet")
+
+    cases = {
+        "missing vocabularies": ("vocabularies.parquet", lambda b: (b / "vocabularies.parquet").unlink()),
+        "truncated weights": ("model.safetensors", lambda b: (b / "model.safetensors").write_bytes(
+            (b / "model.safetensors").read_bytes()[:100])),
+        "bad JSON": ("bundle.json", lambda b: (b / "bundle.json").write_text("{not json")),
+        "forged table size": ("bundle.json", forge_size),
+        "shuffled vocabulary": ("vocabularies.parquet", shuffle_vocab),
+        "another run's vocabulary": ("vocabularies.parquet", lambda b: shutil.copy(other / "vocabularies.parquet",
+                                                                                  b / "vocabularies.parquet")),
+        "another run's weights": ("model.safetensors", lambda b: shutil.copy(other / "model.safetensors",
+                                                                             b / "model.safetensors")),
+        "manifest removed": (MARKER, lambda b: (b / MARKER).unlink()),
+        "manifest garbage": (MARKER, lambda b: (b / MARKER).write_text("garbage")),
+    }
+    for what, (name, corrupt) in cases.items():
+        b = home / "case"
+        shutil.rmtree(b, ignore_errors=True)
+        shutil.copytree(good, b)
+        corrupt(b)
+        r = invoke(["predict", "case", "--data", "log", "-o", "scores.parquet"])
+        assert r.exit_code == 2, (what, r.output)
+        refused(r, name)
+    assert invoke(["predict", str(good), "--data", "log", "-o", "ok.parquet"]).exit_code == 0
+
+
+# --- CTR recommend: each candidate's own item attributes (issue 27, item 3) ---------------------------------------
+
+
+def test_ctr_recommend_uses_each_candidates_own_attributes(home):
+    """A model that sees items only through their artist (liked iff artist a0): candidates take the artist of
+    the item from the bundle's item table, not the user's last event, so the top 5 are all a0 songs; a candidate
+    file with its own artist keeps it; an item outside the table is counted; --all-items ranks the catalogue."""
+    import json
+
+    import numpy as np
+
+    from denoiserec.bundle import load
+
+    rng = np.random.default_rng(0)
+    n_users, per_user = 30, 40
+    users = np.repeat(np.arange(n_users), per_user)
+    items = rng.integers(0, 40, len(users))
+    artist = np.array([f"a{i % 4}" for i in items])
+    label = ((items % 4 == 0) ^ (rng.random(len(users)) < 0.05)).astype(np.int8)
+    pos = np.tile(np.arange(per_user), n_users)
+    log = pl.DataFrame({"user": users.astype(str), "item": [f"i{i:02d}" for i in items], "artist": artist,
+                        "timestamp": (pos * 60 + 10**9).astype(np.int64), "session": users.astype(str),
+                        "position": pos.astype(np.int32), "active": np.ones(len(users), np.int8), "label": label,
+                        "feedback": np.where(label == 1, "like", "skip")})
+    write_log(log, home / "log", source="test")
+    cfg = {"data": {"path": "log"}, "seeds": [0], "train": {"epochs": 3, "batch_size": 64, "lr": 0.01},
+           "features": {"categorical": ["user", "artist"], "sequences": {}},
+           "models": {"lr": {}}, "methods": {"none": {}}}
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert invoke(["run", "cfg.yaml", "-o", "res", "--no-progress"]).exit_code == 0
+    b = load(home / "res" / "bundles" / "lr__none__seed0")
+    assert b.items is not None and set(b.items.columns) == {"item", "artist"}
+    history = log.filter(pl.col("user").is_in(["0", "1"]))
+    cand = pl.DataFrame({"user": ["0"] * 41, "item": [f"i{i:02d}" for i in range(40)] + ["unseen"]})
+    recs = b.recommend(history, cand, k=5)
+    top = recs.scores.join(b.items, on="item", how="left")
+    assert top["artist"].to_list() == ["a0"] * 5, top
+    assert recs.summary["unknown_items"] == 1
+    own = cand.head(40).with_columns(artist=pl.when(pl.col("item") == "i01").then(pl.lit("a0")).otherwise(pl.lit("a1")))
+    assert b.recommend(history, own, k=1).scores["item"].to_list() == ["i01"]  # its own artist kept
+    r = invoke(["recommend", "res/bundles/lr__none__seed0", "--history", "log", "--all-items", "--k", "3",
+                "--users", "0", "--exclude-heard", "-o", "all.parquet"])
+    assert r.exit_code == 0, r.output
+    got = pl.read_parquet(home / "all.parquet").join(b.items, on="item")
+    heard = set(log.filter(pl.col("user") == "0")["item"].to_list())
+    assert got.height == min(3, 40 - len(heard)) and not set(got["item"]) & heard
+    assert set(got["artist"]) <= {"a0"} or len(heard) > 30
+    assert json.loads(json.dumps(recs.summary))["candidates"] == 41

@@ -114,18 +114,15 @@ class DataSpec:
         return read_log(self.path)
 
     def fingerprint(self) -> str:
-        """Content fingerprint, cheap and read before any data is: for ``simulate`` its settings (the simulator is
-        deterministic); for files, every file's relative name, size and modification time, plus the source and
-        its options."""
+        """Content fingerprint, read before any data is: for ``simulate`` its settings (the simulator is
+        deterministic); for files, the content of every file under the path and of every file an option names
+        (:func:`denoiserec.data.content.inputs_digest`: a streamed SHA-256, size+mtime only confirming a stored
+        hash), plus the source and its options."""
         if self.kind == "simulate":
             return digest({"simulate": asdict(self.sim_config())})
-        path = Path(self.path)
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
-        stats = []
-        for f in files:
-            st = f.stat()
-            stats.append([str(f.relative_to(path)) if f != path else f.name, st.st_size, st.st_mtime_ns])
-        return digest({"source": self.source, "options": self.options, "files": stats})
+        from denoiserec.data.content import inputs_digest
+
+        return inputs_digest(self.section())
 
     def expected_rows(self) -> int | None:
         """Rows of the log, known without reading it (the simulator's expectation, a prepared Parquet file's
@@ -150,10 +147,16 @@ class DataSpec:
         log, read where it is)."""
         if self.kind == "simulate":
             return hashlib.sha256(json.dumps(asdict(self.sim_config()), sort_keys=True).encode()).hexdigest()[:16]
-        if self.kind == "source":
-            return hashlib.sha256(json.dumps([self.source, str(Path(self.path).resolve()), self.options or {}],
-                                             sort_keys=True, default=str).encode()).hexdigest()[:16]
+        if self.kind == "source":  # the content of the raw files and of the files options name (a mapping)
+            from denoiserec.data.content import inputs_digest
+
+            return inputs_digest(self.section())[:16]
         return None
+
+    def section(self) -> dict:
+        """The ``data`` section's keys that name the log (what :func:`denoiserec.data.content.inputs_digest` reads)."""
+        return {k: v for k, v in (("source", self.source), ("path", self.path), ("options", self.options))
+                if v is not None}
 
 
 def load_log(data: dict, warnings: list | None = None) -> pl.DataFrame:

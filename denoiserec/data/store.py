@@ -17,7 +17,7 @@ holding the whole log:
    :class:`~denoiserec.data.encoder.Encoder` and appended to one ``.npy`` file per split and tensor, with
    ``user``/``session`` given their global dense ranks. ``manifest.json`` records the spec and shapes.
 
-A store is cached under a hash of the log file (path, size, mtime), the split and the feature configuration,
+A store is cached under a hash of the log file's content, the split and the feature configuration,
 so every run of an experiment (and every later experiment on the same data) reuses it.
 :class:`StreamedData` then serves batches from it (see its docstring for the shuffling).
 
@@ -42,6 +42,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import torch
 
+from denoiserec.data.content import cache_dir
 from denoiserec.data.encoder import Encoder
 from denoiserec.data.features import FeatureConfig, HistoryConfig
 from denoiserec.data.load import DataSpec
@@ -328,18 +329,12 @@ def build_store(file: str | Path, out_dir: str | Path, split_cfg: dict | None = 
 
 
 def store_key(file: str | Path, split_cfg: dict | None, config: FeatureConfig) -> str:
-    """Hash of the log file (resolved path, size, mtime), the split and the feature configuration."""
-    st = Path(file).stat()
-    blob = json.dumps({"v": VERSION, "file": str(Path(file).resolve()), "size": st.st_size,
-                       "mtime": st.st_mtime_ns, "split": split_cfg or {"how": "temporal"},
+    """Hash of the log file's content (:func:`denoiserec.fingerprint.file_hash`), the split and the features."""
+    from denoiserec.data.content import file_hash
+
+    blob = json.dumps({"v": VERSION, "content": file_hash(file), "split": split_cfg or {"how": "temporal"},
                        "features": asdict(config)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def cache_dir(data: dict | None = None) -> Path:
-    """``data.cache`` in the config, else ``$DENOISEREC_CACHE``, else ``~/.cache/denoiserec``."""
-    root = (data or {}).get("cache") or os.environ.get("DENOISEREC_CACHE") or Path.home() / ".cache" / "denoiserec"
-    return Path(root)
 
 
 def cached_store(file: str | Path, split_cfg: dict | None, config: FeatureConfig, cache: Path,
@@ -553,8 +548,9 @@ class StreamedData:
         width = int(np.prod(trail)) if trail else 1
         where = self._rows(lo, hi)
         if isinstance(where, slice):
-            arr = np.fromfile(path, dtype=dtype, count=(where.stop - where.start) * width,
-                              offset=offset + where.start * width * dtype.itemsize).reshape(-1, *trail)
+            n = where.stop - where.start  # not -1: a column of width 0 (no numeric features) has n rows of nothing
+            arr = np.fromfile(path, dtype=dtype, count=n * width,
+                              offset=offset + where.start * width * dtype.itemsize).reshape(n, *trail)
         else:
             mm = np.load(path, mmap_mode="r")
             arr = np.ascontiguousarray(mm[where])

@@ -19,6 +19,12 @@ def run_name(model: str, method: str, seed: int) -> str:
     return f"{model}__{method}__seed{seed}"
 
 
+def run_done(out_dir: str | Path, name: str) -> bool:
+    """A run counts as done only when all its artefacts are in place: its record (written last) and its bundle."""
+    out_dir = Path(out_dir)
+    return (out_dir / "runs" / f"{name}.json").is_file() and (out_dir / "bundles" / name / "bundle.json").is_file()
+
+
 def load_data(cfg: dict, warnings: list | None = None) -> pl.DataFrame:
     """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']`` and the label of
     ``cfg['target']`` (:mod:`denoiserec.data.target`)."""
@@ -73,7 +79,7 @@ class CtrTask(Task):
 
     def run(self, cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
         """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
-        from denoiserec.bundle import save_run_bundle
+        from denoiserec.bundle import save_run_bundle, training_items
         from denoiserec.data.encoder import fit_encode_splits
         from denoiserec.data.features import FeatureConfig
         from denoiserec.data.target import oracle_labels
@@ -92,7 +98,7 @@ class CtrTask(Task):
         if is_writer():  # under torchrun, one process moves files
             set_aside_stale_runs(runs_dir, wanted)
         plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
-                if not (runs_dir / f"{run_name(m, me, s)}.json").exists()]
+                if not run_done(out_dir, run_name(m, me, s))]
         if plan:
             t0 = time.perf_counter()
             from denoiserec.data.store import streamed_splits, use_stream
@@ -100,12 +106,14 @@ class CtrTask(Task):
             # logs larger than memory: encoded once into an on-disk store, read in batches (a relabelled target: in
             # memory)
             data_warnings: list[str] = []  # every run's record gets them (denoiserec.notices)
+            df = None
             if cfg.get("target", "click") == "click" and cfg.get("noise") is None and use_stream(cfg):
                 encoder, parts = streamed_splits(cfg)
             else:
                 df = load_data(cfg, data_warnings)
                 encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
             spec = encoder.spec
+            items = training_items(cfg, df, spec) if is_writer() else None  # the bundles' item table
             check_parts(parts)
             from denoiserec import notices
 
@@ -186,8 +194,8 @@ class CtrTask(Task):
                     "fingerprint": wanted[name], "warnings": warned,
                 }
                 if trainer.rank == 0:
-                    write_json(runs_dir / f"{name}.json", result)
-                    save_run_bundle(out_dir / "bundles" / name, model, encoder, result, train_cfg, cfg)
+                    save_run_bundle(out_dir / "bundles" / name, model, encoder, result, train_cfg, cfg, items)
+                    write_json(runs_dir / f"{name}.json", result)  # last: the record marks the run done
                     (out_dir / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)  # the run is done
         if not plan or Trainer.is_main_process():
             self.write_report(out_dir, cfg)
