@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from denoiserec.config_check import DATA_KEYS, KNOWN_KEYS, check_config
+from denoiserec.config_check import DATA_KEYS, KNOWN_KEYS
 from denoiserec.config_doc import missing_meanings, render
 from denoiserec.errors import ConfigError
+from denoiserec.experiment import check_config
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "config.md"
 
@@ -43,3 +44,9 @@ def test_the_documented_range_is_the_checked_one(key, value, shown):
     section, leaf = key.split(".")
     with pytest.raises(ConfigError, match=key):
         check_config({"data": {"simulate": {}}, section: {leaf: value}})
+
+
+def test_documented_data_keys_are_the_checked_ones():
+    from denoiserec.data.load import KEYS
+
+    assert set(DATA_KEYS) == set(KEYS)
