@@ -10,11 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
-from conftest import make_log
 from torch import nn
 
 from denoiserec import methods, models
 from denoiserec.data import sources
+from denoiserec.data.simulate import SimConfig, simulate
 from denoiserec.errors import ConfigError
 from denoiserec.experiment import check_config, run_experiment
 from denoiserec.methods.base import Method
@@ -25,7 +25,7 @@ DOC = ROOT / "docs" / "extending.md"
 
 
 class ToyMethod(Method):
-    """Halves the weight of passive rows."""
+    """Halves the weight of passive rows; its "attention" estimate is the row's ``active`` flag."""
 
     name = "toy"
     needs = ("active",)
@@ -35,6 +35,9 @@ class ToyMethod(Method):
             raise ValueError(f"passive_weight must be in [0, 1], got {passive_weight}")
         self.passive_weight = passive_weight
         self.steps = 0
+
+    def fit(self, train, spec, device="cpu"):
+        self.attention = train["active"].float().clone()
 
     def weights_and_targets(self, batch, logits, losses):
         self.steps += 1
@@ -77,7 +80,8 @@ def test_a_toy_method_model_and_source_run_through_the_registries(tmp_path, monk
                        __doc__="A toy source: a canonical log as Parquet.")
     monkeypatch.setitem(sources.SOURCES, "toysrc", source)
     (tmp_path / "raw").mkdir()
-    make_log().write_parquet(tmp_path / "raw" / "log.parquet")
+    log = simulate(SimConfig(users=40, items=60, artists=10, sessions=3, seed=0))
+    log.write_parquet(tmp_path / "raw" / "log.parquet")
 
     assert models.default_sequences("toy") == () and models.default_sequences("deepfm") == ("hist",)
     cfg = check_config({"name": "toy", "data": {"source": "toysrc", "path": str(tmp_path / "raw"),
@@ -89,6 +93,9 @@ def test_a_toy_method_model_and_source_run_through_the_registries(tmp_path, monk
     out = run_experiment(cfg, tmp_path / "out", progress=False)
     run = json.loads((out / "runs" / "toy__toy__seed0.json").read_text())
     assert run["method_state"]["steps"] > 0 and run["model_params"] == {"scale": 2.0}
+    assert 0 <= run["method_state"]["att_auc"] <= 1  # a declared attention is scored against the hidden truth
+    plain = json.loads((out / "runs" / "toy__none__seed0.json").read_text())
+    assert not any(k.startswith("att_") for k in plain["method_state"])
     assert 0 <= run["test"]["auc"] <= 1 and (out / "report.md").is_file()
     with pytest.raises(ConfigError, match=r"methods.toy"):  # the constructor's range check, read by the check
         check_config({**cfg, "methods": {"toy": {"passive_weight": 2.0}}})
