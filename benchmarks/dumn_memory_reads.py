@@ -13,7 +13,8 @@ default, where PyTorch draws them at random), ``--sharpness B`` multiplies eq. 9
     OMP_NUM_THREADS=1 python benchmarks/dumn_memory_reads.py configs/dumn_ablation_cpu.yaml [--seeds 0 1 2 3 4] \
         [--data-path P] [--no-write] [--zero-bias] [--sharpness B] [KEY=VALUE ...]
 
-``KEY=VALUE`` are DUMN hyper-parameters (e.g. ``key_strength=true``), parsed as YAML.
+``KEY=VALUE`` are DUMN hyper-parameters (e.g. ``key_strength=true``, ``memory_state=user``: each row's memory written
+by her own sequence; its address statistics are then over each row's own state), parsed as YAML.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ def reads(model, rows) -> dict[str, tuple[torch.Tensor, ...]]:
         k_r = mod.controller(inp[0])[:, :mod.width]
         beta = 1.0 + F.softplus(mod.controller(inp[0])[:, 4 * mod.width:4 * mod.width + 1]) if mod.key_strength \
             else None
-        got[n] = (out[0].detach(), mod.address(k_r, mod.state(), beta).detach(), k_r.detach())
+        if len(inp) > 2 and inp[2] is not None:  # memory_state: user -- each row reads her own state
+            w = mod.address_rows(k_r, mod.user_state(inp[2], inp[3]), beta)
+        else:
+            w = mod.address(k_r, mod.state(), beta)
+        got[n] = (out[0].detach(), w.detach(), k_r.detach())
 
     for n, mem in model.memories.items():
         hooks.append(mem.register_forward_hook(lambda mod, inp, out, n=n: hook(mod, inp, out, n)))

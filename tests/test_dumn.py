@@ -122,6 +122,73 @@ def test_memory_reads_then_writes_into_the_state_later_reads_see():
     assert "written" in mem.state_dict()
 
 
+@pytest.mark.parametrize("state", ["shared", "user"])
+def test_the_memory_read_reaches_the_prediction(data, state):
+    """The read r_x is an input of the prediction: moving the memory's content moves the logits (at evaluation,
+    where nothing is written) and the click loss has a gradient on it; the read also varies across rows."""
+    spec, parts = data
+    torch.manual_seed(0)
+    model = build_model("dumn", spec, **SMALL["dumn"], memory_state=state, triplet="none").eval()
+    batch = _batch(parts, 128)
+    with torch.no_grad():
+        before = model(batch)
+        for mem in model.memories.values():
+            mem.memory.add_(torch.randn_like(mem.memory))
+        after = model(batch)
+    assert (before - after).abs().max() > 1e-4
+    model.train()
+    loss = F.binary_cross_entropy_with_logits(model(batch), batch["label"])
+    loss.backward()
+    for n, mem in model.memories.items():
+        assert mem.memory.grad.abs().sum() > 0, n
+        # the shared state is written by the training batch; a per-user state is never kept between batches
+        assert (mem.written.abs().sum() > 0) == (state == "shared"), n
+    reads = []
+    model.memories["click"].register_forward_hook(lambda mod, inp, out: reads.append(out[0]))
+    with torch.no_grad():
+        model.eval()(batch)
+    has = batch["seq_click"].gt(0).any(1)
+    assert (reads[0][has] - reads[0][has].mean(0)).norm(dim=-1).max() > 1e-3
+
+
+def test_per_user_memory_is_written_by_her_own_events_oldest_first():
+    torch.manual_seed(0)
+    mem = UserMemory(in_dim=3, slots=4, width=2, ffn=8)
+    events = torch.randn(2, 3, 3)
+    mask = torch.tensor([[False, True, True], [True, True, True]])  # left-padded: row 0 has two events
+    state = mem.user_state(events, mask)
+    c = mem.controller(events)
+    for b in range(2):  # eq. 12, one event at a time from the learned content, oldest (index 0) first
+        m = mem.memory.detach().clone()
+        for t in range(3):
+            if not mask[b, t]:
+                continue
+            k_w, erase, add = c[b, t, 2:4], torch.sigmoid(c[b, t, 4:6]), torch.tanh(c[b, t, 6:8])
+            w = torch.softmax(F.normalize(k_w, dim=0) @ F.normalize(m, dim=-1).T, 0)
+            m = (1 - w[:, None] * erase[None]) * m + w[:, None] * add[None]
+        torch.testing.assert_close(state[b], m, atol=1e-5, rtol=1e-5)
+    # from the learned content P alone: what shared-state writes left in the buffer is not her memory
+    with torch.no_grad():
+        mem.written.add_(1.0)
+    torch.testing.assert_close(mem.user_state(events, mask), state)
+    with torch.no_grad():
+        mem.written.zero_()
+    # her own events only: another row's events do not change her state
+    other = events.clone()
+    other[1] += 1.0
+    torch.testing.assert_close(mem.user_state(other, mask)[0], state[0])
+    assert not torch.allclose(mem.user_state(other, mask)[1], state[1], atol=1e-4)
+    # the read is eqs. 9-11 over her own state; nothing is written into the shared state, training or not
+    x = torch.randn(2, 3)
+    mem.train()
+    read, _ = mem(x, None, events, mask)
+    k_r = mem.controller(x)[:, :2]
+    for b in range(2):
+        w_r = torch.softmax(F.normalize(k_r[b], dim=0) @ F.normalize(state[b], dim=-1).T, 0)
+        torch.testing.assert_close(read[b], w_r @ state[b], atol=1e-5, rtol=1e-5)
+    assert mem.written.abs().sum() == 0
+
+
 def test_triplet_loss_on_hand_made_vectors():
     q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     pos = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
@@ -340,7 +407,8 @@ def test_dumn_ablations_build_and_run(data):
                dict(triplet="none"), dict(key_strength=True),
                *(dict(fusion=f) for f in ("concat", "cross", "ffn", "atte")),
                *(dict(fusion=f, memory=False) for f in ("concat", "cross", "ffn", "atte")),
-               dict(sequences=["click", "unclick"]), dict(sequences=["all"])):
+               dict(sequences=["click", "unclick"]), dict(sequences=["all"]), dict(memory_state="user"),
+               dict(memory_state="user", key_strength=True, shared_memory=True)):
         out = build_model("dumn", spec, slots=8, width=4, ffn=16, **hp)(batch)
         logits = out[0] if isinstance(out, tuple) else out
         assert logits.shape == (64,) and torch.isfinite(logits).all(), hp

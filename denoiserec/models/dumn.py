@@ -45,6 +45,12 @@ Departures from the paper, and why:
 * A row whose history x is empty neither writes memory x nor anchors its triplet term (it has nothing to store;
   the paper is silent). Numeric side fields (``f_*``) cannot be told apart as user or item attributes, so they
   are in ``e_other``, not in ``e_user`` / ``e_item``.
+* ``memory_state: user`` (default ``shared``, the paper's one memory per feedback type): each row's four
+  memories are written by her own sequences, event by event from the learned initial content, and read at
+  training and evaluation alike (after MIMN, Pi et al. 2019; :class:`UserMemory`). The shared state, written by
+  batch means and frozen at evaluation, gives a read that depends only on inputs the final network already
+  receives (``docs/results/dumn.md``); the per-user state is the reading in which a memory can carry what a
+  user's history says beyond the attention summary. Costs a ``[B, m, Z]`` scan of ``T`` steps per memory.
 * ``key_strength`` (default off, as eq. 9): NTM's learned sharpness ``β``; offered because eq. 9's softmax of a
   cosine over ``m = 256`` slots is close to uniform, which makes every user's read close to the slots' mean
   (measured in ``docs/results/dumn.md``).
@@ -146,8 +152,11 @@ class DUMN(nn.Module):
                  slots: int = 256, width: int = 64, ffn: int = 512, hidden: tuple[int, ...] = (256, 128, 64),
                  dropout: float = 0.0, purify: bool = True, memory: bool = True, shared_memory: bool = False,
                  triplet: str = "hard", triplet_weight: float = 1.0, margin: float = 0.5, triplet_pool: int = 1024,
-                 fusion: str = "gate", key_strength: bool = False):
+                 fusion: str = "gate", key_strength: bool = False, memory_state: str = "shared"):
         super().__init__()
+        if memory_state not in ("shared", "user"):
+            raise ConfigError(f"dumn: memory_state must be shared or user, not {memory_state!r}")
+        self.per_user = memory_state == "user"
         if triplet not in ("hard", "random", "none"):
             raise ConfigError(f"dumn: triplet must be hard, random or none, not {triplet!r}")
         if fusion not in FUSIONS:
@@ -190,7 +199,13 @@ class DUMN(nn.Module):
         for n in self.names:
             r = None
             if self.use_memory:
-                r, queries[n] = self.memories[n](torch.cat([f[n], e_user], -1), write_mask=masks[n].any(1))
+                x = torch.cat([f[n], e_user], -1)
+                if self.per_user:  # her own events write her own memory (class docstring)
+                    t = ids[n].shape[1]
+                    ev = torch.cat([self.embed.item_embedding(ids[n]), e_user.unsqueeze(1).expand(-1, t, -1)], -1)
+                    r, queries[n] = self.memories[n](x, None, ev, masks[n])
+                else:
+                    r, queries[n] = self.memories[n](x, write_mask=masks[n].any(1))
             parts.append(self.fuse[n](f[n], r))
         logits = self.dnn(torch.cat(parts, -1)).squeeze(-1)
         if not self.training or not self.use_memory or self.triplet == "none":

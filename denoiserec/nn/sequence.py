@@ -192,6 +192,14 @@ class UserMemory(nn.Module):
     replaced by the mean read (``docs/results/dumn.md``): eq. 9 addresses almost uniformly over 256 slots, and
     near-uniform writes plus the batch-level triplet targets make the slots alike. That is measured and reported,
     not changed: eqs. 9-12 and 17-18 are followed as published.
+
+    **Per-user state** (``forward`` given ``events``; DUMN's ``memory_state: user``, after MIMN, Pi et al. 2019):
+    each row starts from the learned content ``P`` and writes every event of her own sequence, oldest first, by
+    eq. 12 (:meth:`user_state`: the controller of eq. 8 fed ``[e_item(event), e_user]``, as MIMN's controller
+    is fed each behaviour; padding writes nothing), then reads her own state with the key of ``[f^o, e_user]``
+    (eqs. 9-11); the anchor ``q`` is eq. 18 over her state as that key's write would leave it. Nothing is
+    kept between batches (the ``written`` buffer is not used), so training and evaluation read alike and a
+    read depends on the row's own history only; gradients flow through the whole scan.
     """
 
     def __init__(self, in_dim: int, slots: int = 256, width: int = 64, ffn: int = 512, key_strength: bool = False):
@@ -212,8 +220,43 @@ class UserMemory(nn.Module):
         cos = F.normalize(key, dim=-1) @ F.normalize(memory, dim=-1).T  # [B, m], eq. 10
         return torch.softmax(cos if beta is None else beta * cos, -1)  # eq. 9
 
-    def forward(self, x: torch.Tensor, write_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x [B, in_dim]`` → (read vector ``r [B, Z]``, triplet anchor ``q [B, Z]``); writes when training."""
+    def _heads(self, c: torch.Tensor):
+        """Controller output → (read key, write key, erase, add, read β, write β); β None without key_strength."""
+        z = self.width
+        beta = 1.0 + F.softplus(c[..., 4 * z:]) if self.key_strength else None
+        return (c[..., :z], c[..., z:2 * z], torch.sigmoid(c[..., 2 * z:3 * z]), torch.tanh(c[..., 3 * z:4 * z]),
+                None if beta is None else beta[..., :1], None if beta is None else beta[..., 1:])
+
+    @staticmethod
+    def address_rows(key: torch.Tensor, memory: torch.Tensor, beta: torch.Tensor | None = None) -> torch.Tensor:
+        """Eqs. 9-10 with one memory per row: ``key [B, Z]``, ``memory [B, m, Z]`` → ``w [B, m]``."""
+        cos = torch.einsum("bz,bmz->bm", F.normalize(key, dim=-1), F.normalize(memory, dim=-1))
+        return torch.softmax(cos if beta is None else beta * cos, -1)
+
+    def user_state(self, events: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Each row's memory written by her own events: ``events [B, T, in_dim]`` (oldest first), ``mask [B, T]``
+        (False: padding, no write) → ``[B, m, Z]``, starting from the learned content ``P``."""
+        _, k_w, erase, add, _, beta_w = self._heads(self.controller(events))
+        mem = self.memory.unsqueeze(0).expand(events.shape[0], -1, -1)
+        for t in range(events.shape[1]):
+            w = self.address_rows(k_w[:, t], mem, None if beta_w is None else beta_w[:, t])
+            w = (w * mask[:, t, None].to(w.dtype)).unsqueeze(-1)  # [B, m, 1]
+            mem = (1.0 - w * erase[:, t, None, :]) * mem + w * add[:, t, None, :]  # eq. 12
+        return mem
+
+    def forward(self, x: torch.Tensor, write_mask: torch.Tensor | None = None, events: torch.Tensor | None = None,
+                event_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [B, in_dim]`` → (read vector ``r [B, Z]``, triplet anchor ``q [B, Z]``); writes when training.
+        With ``events [B, T, in_dim]`` and ``event_mask [B, T]``: the per-user state (class docstring)."""
+        if events is not None:
+            k_r, k_w, erase, add, beta_r, beta_w = self._heads(self.controller(x))
+            mem = self.user_state(events, event_mask)
+            read = torch.einsum("bm,bmz->bz", self.address_rows(k_r, mem, beta_r), mem)  # eqs. 9-11
+            w_w = self.address_rows(k_w, mem, beta_w)
+            ww = w_w * w_w
+            q = (torch.einsum("bm,bmz->bz", w_w, mem) - torch.einsum("bm,bmz->bz", ww, mem) * erase
+                 + ww.sum(-1, keepdim=True) * add)  # eq. 18
+            return read, q
         z = self.width
         c = self.controller(x)
         k_r, k_w = c[:, :z], c[:, z:2 * z]
