@@ -41,6 +41,31 @@ MEANINGS = {
     "train.weight_decay": "Adam weight decay",
     "train.eval_batch_size": "rows per forward pass when scoring",
     "train.seed": "set by the runner from `seeds`",
+    # the seqrec task's sections (denoiserec.tasks.seqrec.sections)
+    "seqrec.features.up": "feedback kinds that count as 'up' (auto: explicit positives where the log has any)",
+    "seqrec.features.skip": "feedback kinds that count as 'skip'",
+    "seqrec.features.down": "feedback kinds that count as 'down' (explicit negatives)",
+    "seqrec.features.day_seconds": "seconds in a day (the cascade's same-day tier)",
+    "seqrec.split.valid_frac": "share of the users held out for validation",
+    "seqrec.model.dim": "embedding and hidden size",
+    "seqrec.model.layers": "transformer layers",
+    "seqrec.model.heads": "attention heads",
+    "seqrec.model.dropout": "dropout rate",
+    "seqrec.model.max_len": "input window: the user's last max_len events",
+    "seqrec.model.positional": "learned positional embeddings",
+    "seqrec.model.feedback_inputs": "feedback-type embeddings and skip/down inputs (false: the paper's up-only "
+                                    "baseline)",
+    "seqrec.train.p_mask": "share of the 'up' positions masked per window",
+    "seqrec.train.p_hard": "chance that a masked position's negative is hard (the explicit-negative cascade)",
+    "seqrec.split.test_days": "the last days as the test period (instead of test_frac)",
+    "seqrec.train.batch_size": "training windows per optimiser step",
+    "seqrec.train.lr": "Adam learning rate",
+    "seqrec.train.weight_decay": "Adam weight decay",
+    "seqrec.train.threads": "torch CPU threads (null: torch's default)",
+    "seqrec.train.device": "auto | cpu | cuda",
+    "seqrec.train.progress": "progress bars (set by the command line)",
+    "seqrec.eval.k": "cut-offs of recall@k and the other top-k metrics",
+    "seqrec.eval.batch_size": "users per forward pass when scoring",
 }
 
 _SKIP = {"train": {"seed", "checkpoint", "progress"}}  # set by the runner
@@ -74,7 +99,8 @@ def _row(key: str, typ: object, default: object, rule, meaning: str) -> str:
     return f"| `{key}` | {typ} | {default} | {allowed or '–'} | {meaning.replace('|', chr(92) + '|')} |"
 
 
-def _fields_table(prefix: str, cls, rules: dict | None = None, skip: set = frozenset()) -> list[str]:
+def _fields_table(prefix: str, cls, rules: dict | None = None, skip: set = frozenset(), lookup: str | None = None
+                  ) -> list[str]:
     comments = _comments(cls)
     rows = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
     for f in dataclasses.fields(cls):
@@ -82,7 +108,7 @@ def _fields_table(prefix: str, cls, rules: dict | None = None, skip: set = froze
             continue
         default = (_fmt(f.default) if f.default is not dataclasses.MISSING
                    else _fmt(f.default_factory()) if f.default_factory is not dataclasses.MISSING else "required")
-        meaning = comments.get(f.name) or MEANINGS.get(f"{prefix}.{f.name}", "")
+        meaning = comments.get(f.name) or MEANINGS.get(f"{lookup or prefix}.{f.name}", "")
         rows.append(_row(f"{prefix}.{f.name}", f.type, default, (rules or {}).get(f.name), meaning))
     return rows
 
@@ -124,8 +150,8 @@ def render() -> str:
            "Every key of a CTR experiment config (`denoiserec run CONFIG`, `--set key=value` on `run`, `train` and "
            "`demo`, `denoiserec.run(config)`, `denoiserec.fit(..., key=value)`), as checked before any data is "
            "read: a bad value is one error naming the key. `allowed` is the range or set the check enforces "
-           "(– : any value of the type). The `seqrec` task's sections are in "
-           "`denoiserec/tasks/seqrec.py` (checked there) with an example in `configs/negfeedback_quick.yaml`.", "",
+           "(– : any value of the type). The `seqrec` task's own sections are at the end "
+           "([task: seqrec](#task-seqrec)).", "",
            "## Top level", "", "| key | meaning |", "|---|---|"]
     out += [f"| `{k}` | {v} |" for k, v in TOP_KEYS.items()]
     out += ["", "## data", "", "| key | meaning |", "|---|---|"]
@@ -145,13 +171,28 @@ def render() -> str:
             "by the constructor, once, before any data is read.", "",
             *_hparams("method", methods.available(),
                       lambda n: __import__(f"denoiserec.methods.{n}", fromlist=["METHOD"]).METHOD)]
+    out += seqrec_tables()
     return "\n".join(out) + "\n"
+
+
+def seqrec_tables() -> list[str]:
+    """The ``seqrec`` task's sections (:meth:`denoiserec.tasks.base.Task.sections`, what its check enforces)."""
+    from denoiserec.tasks import get_task
+
+    out = ["", "## task: seqrec", "",
+           "A config with `task: seqrec` (the negative-feedback transformer; example: "
+           "`configs/negfeedback_quick.yaml`) takes `name`, `description`, `data`, `seeds` and `baseline` as above "
+           "and these sections; each `models.<label>` entry takes any `model`, `train` or `eval` key, overriding "
+           "the section's value for that label."]
+    for section, (cls, rules) in get_task("seqrec").sections().items():
+        out += ["", f"### seqrec {section}", "", *_fields_table(section, cls, rules, lookup=f"seqrec.{section}")]
+    return out
 
 
 def missing_meanings() -> list[str]:
     """Keys of the generated tables without a meaning (a test keeps this empty)."""
     return [line.split("`")[1] for line in render().splitlines()
-            if line.startswith("| `") and line.count("|") == 6 and line.rstrip().endswith("|  |")]
+            if line.startswith("| `") and line.replace("\\|", "").count("|") == 6 and line.rstrip().endswith("|  |")]
 
 
 if __name__ == "__main__":

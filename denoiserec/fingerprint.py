@@ -48,6 +48,6 @@ def seqrec_fingerprint(cfg: dict, seed: int) -> str:
 
 def _code_version() -> str:
     """The code version that matters for a result: the library's release."""
-    import denoiserec
+    from denoiserec._version import __version__
 
-    return denoiserec.__version__
+    return __version__

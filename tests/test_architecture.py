@@ -33,7 +33,8 @@ import denoiserec
 
 ROOT = Path(denoiserec.__file__).parent
 #: the entry layer: what runs a config; nothing below imports it
-ENTRY = {"denoiserec", "denoiserec.__main__", "denoiserec.api", "denoiserec.cli", "denoiserec.experiment",
+ENTRY = {"denoiserec", "denoiserec.__main__", "denoiserec.api", "denoiserec.cli", "denoiserec.config_doc",
+         "denoiserec.experiment",
          "denoiserec.tasks",
          "denoiserec.tasks.base", "denoiserec.tasks.ctr", "denoiserec.tasks.seqrec"}
 

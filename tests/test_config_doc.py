@@ -50,3 +50,19 @@ def test_documented_data_keys_are_the_checked_ones():
     from denoiserec.data.load import KEYS
 
     assert set(DATA_KEYS) == set(KEYS)
+
+
+def test_the_seqrec_sections_are_documented_and_checked():
+    """Every key of the seqrec task's sections has a row; a documented range is the one its check enforces."""
+    from dataclasses import fields
+
+    from denoiserec.tasks import get_task
+
+    text = DOC.read_text().split("## task: seqrec", 1)[1]
+    for section, (cls, _) in get_task("seqrec").sections().items():
+        for f in fields(cls):
+            assert f"| `{section}.{f.name}` |" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("| `train.min_epochs` |"))
+    assert ">= 1" in line.split("|")[4]
+    with pytest.raises(ConfigError, match="min_epochs"):
+        check_config({"task": "seqrec", "data": {"simulate": {}}, "train": {"min_epochs": 0}})

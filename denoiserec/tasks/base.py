@@ -24,6 +24,11 @@ class Task(ABC):
     def run(self, cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
         """Every run of ``cfg`` not yet in ``out_dir/runs``, then the report."""
 
+    def sections(self) -> dict[str, tuple[type, dict]]:
+        """The task's own config sections checked key by key: section -> (dataclass, rules) (docs/config.md);
+        empty where the task's sections are the shared ones of :mod:`denoiserec.config_check`."""
+        return {}
+
     @abstractmethod
     def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
         """(Re-)write ``out_dir/report.md`` and its figures from the run records."""

@@ -107,6 +107,22 @@ def data_summary(data: SeqData) -> dict[str, float]:
             "up_share_train": float(np.mean(data.train.fb == UP))}
 
 
+def sections() -> dict[str, tuple[type, dict]]:
+    """The seqrec task's sections checked key by key: section -> (dataclass, rules) (what the config check
+    enforces and docs/config.md lists; ``models.<label>`` entries take model, train and eval keys)."""
+    from denoiserec.config_check import positive
+    from denoiserec.validate import at_least, between
+
+    pos = at_least(1)
+    return {"features": (SequenceConfig, {}), "split": (SeqSplitConfig, {}),
+            "model": (ModelConfig, {"dim": pos, "layers": pos, "heads": pos, "max_len": pos,
+                                    "dropout": between(0, 1)}),
+            "train": (SeqTrainConfig, {"epochs": pos, "min_epochs": pos, "batch_size": pos, "lr": positive,
+                                       "patience": at_least(0), "p_mask": between(0, 1), "p_hard": between(0, 1),
+                                       "hardest_of_k": at_least(0)}),
+            "eval": (EvalConfig, {"candidates": pos, "batch_size": pos})}
+
+
 def _data_warnings(summary: dict, record: list) -> None:
     """A part without users (denoiserec.notices): 0 validation users (early stopping without a signal, every
     epoch trained and the last kept) or 0 test users (every metric undefined)."""
@@ -193,12 +209,15 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
 class SeqrecTask(Task):
     name = "seqrec"
 
+    def sections(self) -> dict[str, tuple[type, dict]]:
+        return sections()
+
     def check_config(self, cfg: dict, where: str = "config") -> dict:
         """Every section checked up front (as :func:`denoiserec.config_check.check_config` does for CTR), defaults
         filled; a :class:`ConfigError` naming the key path otherwise."""
-        from denoiserec.config_check import check_data, check_seeds, labelled, positive
+        from denoiserec.config_check import check_data, check_seeds, labelled
         from denoiserec.io import safe_name
-        from denoiserec.validate import at_least, between, check_fields, check_mapping
+        from denoiserec.validate import check_fields, check_mapping
 
         if "seqrec" in cfg or "variants" in cfg:
             raise ConfigError(f"{where}: seqrec: the 'seqrec:' section is gone: its keys now live in the CTR "
@@ -210,13 +229,7 @@ class SeqrecTask(Task):
                               f"{', '.join(sorted(KNOWN_KEYS))}")
         if "data" not in cfg:
             raise ConfigError(f"{where}: data: required")
-        pos = at_least(1)
-        classes = {"model": (ModelConfig, {"dim": pos, "layers": pos, "heads": pos, "max_len": pos,
-                                           "dropout": between(0, 1)}),
-                   "train": (SeqTrainConfig, {"epochs": pos, "batch_size": pos, "lr": positive, "patience": at_least(0),
-                                              "p_mask": between(0, 1), "p_hard": between(0, 1),
-                                              "hardest_of_k": at_least(0)}),
-                   "eval": (EvalConfig, {"candidates": pos, "batch_size": pos})}
+        classes = sections()
         try:
             cfg = dict(cfg)
             cfg["name"] = safe_name(cfg.get("name", Path(where).stem), "name")
