@@ -116,12 +116,15 @@ def table(root: str | Path) -> str:
             if not any(r["method"] != BASE for r in rows):
                 continue
         base = cfg.get("baseline") if cfg.get("task") == "seqrec" else BASE
+        name = folder.relative_to(root).as_posix()
+        if (folder / "report.md").exists():
+            name = f"[{name}]({name}/report.md)"
         order = {base: 0}
         rows.sort(key=lambda r: (r["model"], r["oracle"], order.get(r["method"], 1), r["method"]))
         for r in rows:
             method = f"**{r['method']}** (base)" if r["method"] == base else (
                 f"*{r['method']}*" if r["oracle"] else r["method"])
-            lines.append(f"| {world(folder, cfg)} | {folder.relative_to(root).as_posix()} | {r['model']} | "
+            lines.append(f"| {world(folder, cfg)} | {name} | {r['model']} | "
                          f"{method} | {r['metric']} | {_n(r['n'])} | {_num(r['effect'], '+.4f')} | "
                          f"{_num(r['p'], '.2g')} | {_num(r['gap'], '+.2f')} |")
     return "\n".join(lines) + "\n"
