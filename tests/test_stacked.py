@@ -96,6 +96,9 @@ def test_what_cannot_be_stacked_is_a_config_error(data):
     methods[1].stackable = False
     with pytest.raises(ConfigError, match="cannot be stacked"):
         fit_stacked(trainers, models, train, valid, methods, spec)
+    trainers, models, train, valid, methods = group("deepfm", "bootstrap")  # soft form: gradient through y*
+    with pytest.raises(ConfigError, match="target_grad"):
+        fit_stacked(trainers, models, train, valid, methods, spec)
 
 
 def test_experiment_stacked_records_match_separate_ones(tmp_path):

@@ -32,6 +32,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
 from denoiserec.train.batch import method_inputs, model_inputs, without_truth
+from denoiserec.train.early_stopping import EarlyStopping
 from denoiserec.train.encoded import batchable
 from denoiserec.train.trainer import Trainer, _set_lr, _split_logits, make_adam, seed_everything
 
@@ -70,7 +71,9 @@ def fit_stacked(trainers: list[Trainer], models: list[torch.nn.Module], train, v
     S = len(models)
     cfg, lead = trainers[0].config, trainers[0]
     for t, m, method in zip(trainers, models, methods, strict=True):
-        why = stack_problem(m, t) or (None if method.stackable else f"method {method.name!r} cannot be stacked")
+        why = stack_problem(m, t) or (None if method.stackable else f"method {method.name!r} cannot be stacked") or (
+            f"method {method.name!r} trains through its target (target_grad); the stacked step detaches it"
+            if method.target_grad else None)
         if why:
             raise ConfigError(f"train.stack_seeds: {why}; train these seeds separately")
         if {**vars(t.config), "seed": 0, "checkpoint": None} != {**vars(cfg), "seed": 0, "checkpoint": None}:
@@ -95,13 +98,14 @@ def fit_stacked(trainers: list[Trainer], models: list[torch.nn.Module], train, v
     forward = vmap(one, randomness="error")
     optim = make_adam(holder, cfg.lr_at(0), cfg.weight_decay)
     train_dev = train.to(device) if device.type == "cuda" else train
-    best, best_state, stale = [None] * S, [None] * S, [0] * S
+    stoppers = [EarlyStopping(cfg.patience, minimize=cfg.monitor.startswith("logloss")) for _ in range(S)]
+    best_state: list = [None] * S
     for t in trainers:
         t.history = []
     n = len(train_dev)
     n_batches = (n + cfg.batch_size - 1) // cfg.batch_size
     for epoch in range(cfg.epochs):
-        active = [stale[s] <= cfg.patience for s in range(S)]
+        active = [not stoppers[s].should_stop for s in range(S)]
         if not any(active):
             break
         t0 = time.perf_counter()
@@ -159,10 +163,8 @@ def fit_stacked(trainers: list[Trainer], models: list[torch.nn.Module], train, v
                 metrics = t.split_metrics(model, valid)
                 record.update({f"valid_{k}": v for k, v in metrics.items()})
                 score = metrics.get(cfg.monitor, float("nan"))
-                if t._better(score, best[s]):
-                    best[s], best_state[s], stale[s] = score, copy.deepcopy(model.state_dict()), 0
-                else:
-                    stale[s] += 1
+                if stoppers[s].update(score, epoch + 1):
+                    best_state[s] = copy.deepcopy(model.state_dict())
             t.history.append(record)
     for s in range(S):
         if best_state[s] is not None and cfg.restore_best:
