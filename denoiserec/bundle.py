@@ -270,8 +270,19 @@ class CTRBundle:
         logit, oov = self.logits(both.drop("_candidate"), rows=np.flatnonzero(is_cand))
         scored = both.filter(pl.Series(is_cand)).select("user", "item").with_columns(
             score=pl.Series(torch.sigmoid(logit[torch.from_numpy(is_cand)]).numpy()))
-        return Predictions(_top_k(scored, k), {"users": scored["user"].n_unique(), "candidates": scored.height,
-                                                  "unknown_items": unknown, "oov": oov})
+        return _recommended(_top_k(scored, k), users, k, {"users": scored["user"].n_unique(),
+                                                          "candidates": scored.height, "unknown_items": unknown,
+                                                          "oov": oov})
+
+
+def _recommended(recs: pl.DataFrame, users: list[str] | None, k: int, summary: dict) -> Predictions:
+    """A recommendation result; an empty list (no row, or users asked for who got none) is a warning
+    (:func:`denoiserec.notices.recommendation_warning`), printed and kept in ``summary["warnings"]``."""
+    from denoiserec.notices import recommendation_warning, warn
+
+    if w := recommendation_warning(recs, [str(u) for u in users] if users else None, k):
+        summary["warnings"] = [warn(w)]
+    return Predictions(recs, summary)
 
 
 def _top_k(scored: pl.DataFrame, k: int) -> pl.DataFrame:
@@ -474,7 +485,7 @@ class SeqBundle:
                                                                     "_i": pl.Int64, "score": pl.Float32}))
         recs = recs.select(user=pl.Series(names, dtype=pl.Utf8).gather(recs["_r"]), rank="rank",
                            item=items.gather(recs["_i"]), score="score")
-        return Predictions(recs, {"users": n, **summary})
+        return _recommended(recs, users, k, {"users": n, **summary})
 
 
 # --- loading ---------------------------------------------------------------------------------------------------

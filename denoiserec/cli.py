@@ -468,10 +468,6 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
             raise typer.BadParameter("a CTR model ranks a candidate set: pass --candidates FILE or --all-items")
         recs = b.recommend(hist, _read_rows(candidates) if candidates else None, k, names,
                            exclude_heard=exclude_heard, exclude_disliked=exclude_disliked)
-    from denoiserec.notices import recommendation_warning, warn
-
-    if w := recommendation_warning(recs.scores, names, k):
-        recs.summary["warnings"] = [warn(w)]
     _write_rows(recs.scores, out, "recommendations")
     _summary(recs.summary, time.perf_counter() - t0, out)
 

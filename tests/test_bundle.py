@@ -89,6 +89,12 @@ def test_ctr_recommend_ranks_candidates(trained):
     assert recs.summary["oov"]["context"] == 0 and recs.summary["candidates"] == 10  # context: the user's last
     odd = bundle.recommend(log, pl.concat([cand, pl.DataFrame({"user": ["0"], "item": ["never-seen"]})]), k=3)
     assert odd.summary["oov"]["item"] == 1
+    assert "warnings" not in recs.summary
+    # a user asked for who gets no candidate: the Python result says so, as the CLI does (denoiserec.notices)
+    none_for_2 = bundle.recommend(log, cand, k=3, users=["0", "2"])
+    assert "1 of the 2 users" in none_for_2.summary["warnings"][0]
+    empty = bundle.recommend(log, cand.head(0), k=3)
+    assert empty.scores.height == 0 and "0 recommendations" in empty.summary["warnings"][0]
 
 
 def test_experiment_writes_a_bundle_per_run(tmp_path):
