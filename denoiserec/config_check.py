@@ -10,6 +10,7 @@ path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently 
 
 from __future__ import annotations
 
+from denoiserec.data.load import KEYS
 from denoiserec.data.split import HOWS
 from denoiserec.data.target import check_oracle_label
 from denoiserec.errors import ConfigError
@@ -37,16 +38,7 @@ TOP_KEYS = {
     "baseline_model": "compare models with this model label instead (same method)",
 }
 KNOWN_KEYS = set(TOP_KEYS)
-#: the data section's keys (:data:`denoiserec.data.load.KEYS`, checked by :meth:`DataSpec.check`)
-DATA_KEYS = {
-    "simulate": "simulator knobs (data.simulate below); not with source/path",
-    "source": "a raw-data adapter (denoiserec data sources), reading `path`",
-    "path": "a prepared folder (events.parquet), or the raw files with `source`",
-    "options": "the adapter's options (with `source`)",
-    "stream": "true, false or auto: encode into an on-disk cache and train from it (auto: when the in-memory "
-              "encoding would need more than half the RAM)",
-    "cache": "the streamed cache's folder (default $DENOISEREC_CACHE or ~/.cache/denoiserec)",
-}
+DATA_KEYS = KEYS  #: the data section's keys and meanings, declared once beside :class:`DataSpec`
 SPLIT_RULES = {"how": one_of(*HOWS),
                "unit": one_of("row", "session"), "test_days": at_least(0), "valid_days": at_least(0)}
 FEATURE_RULES = {"min_count": at_least(1), "impute": one_of(None, "mean")}

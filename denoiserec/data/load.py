@@ -13,7 +13,16 @@ import polars as pl
 
 from denoiserec.errors import ConfigError
 
-KEYS = ("cache", "options", "path", "simulate", "source", "stream")
+#: the ``data`` section's keys and what each means (docs/config.md lists them; :meth:`DataSpec.check` checks them)
+KEYS = {
+    "simulate": "simulator knobs (data.simulate below); not with source/path",
+    "source": "a raw-data adapter (denoiserec data sources), reading `path`",
+    "path": "a prepared folder (events.parquet), or the raw files with `source`",
+    "options": "the adapter's options (with `source`)",
+    "stream": "true, false or auto: encode into an on-disk cache and train from it (auto: when the in-memory "
+              "encoding would need more than half the RAM)",
+    "cache": "the streamed cache's folder (default $DENOISEREC_CACHE or ~/.cache/denoiserec)",
+}
 
 
 def digest(obj: object) -> str:
@@ -52,7 +61,7 @@ class DataSpec:
             raise ConfigError(f"{where}: required; give one of 'simulate', 'source' + 'path', or 'path'")
         unknown = sorted(set(data) - set(KEYS))
         if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: {', '.join(KEYS)}")
+            raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: {', '.join(sorted(KEYS))}")
         if data.get("stream", "auto") not in (True, False, "auto"):  # denoiserec.data.store.use_stream
             raise ConfigError(f"{where}.stream: true, false or auto, got {data['stream']!r}")
         if "cache" in data:
