@@ -21,7 +21,7 @@ from denoiserec.metrics import rela_impr
 
 METRICS = ("auc", "gauc", "logloss", "auc_true", "gauc_true", "auc_active")
 #: Diagnostics a method reports in ``state()`` that the tables show (UAE-style attention vs the hidden truth).
-STATE_METRICS = ("att_auc_passive",)
+STATE_METRICS = ("att_auc_passive", "att_auc_passive_heldout")
 #: Metrics compared with the baseline (RelaImpr, paired t-test).
 COMPARED = ("auc", "gauc", "auc_true", "gauc_true")
 
@@ -126,7 +126,8 @@ def to_markdown(rows: list[dict], baseline: str | None, baseline_model: str | No
             f"against {against} "
             f"(RelaImpr left out where the base is not above 0.5). `*_true` metrics score against the simulator's "
             f"hidden true preference; `auc_active` only on rows with active feedback; `att_auc_passive`: AUC of a "
-            f"method's estimated attention against the hidden attention on passive training rows. `oracle*`: the same "
+            f"method's estimated attention against the hidden attention on passive training rows (`_heldout`: on the "
+            f"test period's passive rows, the estimator applied to their own sessions). `oracle*`: the same "
             f"model trained on the hidden true preference (simulated data only); `gap_*`: the share of the gap "
             f"between the baseline and the oracle that a method closes, (method − baseline) / (oracle − baseline); "
             f"`popularity`: test rows scored by their item's positive count in training.\n")

@@ -105,6 +105,7 @@ class AttentionMethod(Method):
             raise ConfigError(f"passive must be one of {PASSIVE_SETS}, got {passive!r}")
         self.gamma, self.passive = float(gamma), passive
         self.attention: torch.Tensor | None = None
+        self.device: torch.device | str = "cpu"
         self.weights: torch.Tensor | None = None
         self.diagnostics: dict = {}
 
@@ -113,6 +114,7 @@ class AttentionMethod(Method):
 
     def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         t0 = time.perf_counter()
+        self.device = device  # where attention_on runs the estimator
         alpha = self.estimate(train, spec, device).detach().float().cpu()
         self.attention = alpha
         reweight = reweighted_rows(train["active"].cpu(), train["label"].cpu(), self.passive)
@@ -174,8 +176,20 @@ class NetAttentionMethod(AttentionMethod):
         self.diagnostics["estimator_history"] = self.history
         return self.predict_attention(sessions, data)
 
-    @torch.no_grad()
     def predict_attention(self, sessions: Sessions, data: SessionTensors) -> torch.Tensor:
+        """``α`` per row of the estimator's training data (subclasses add diagnostics here)."""
+        return self.g_attention(sessions, data)
+
+    def attention_on(self, rows: EncodedTensors) -> torch.Tensor:
+        """g applied to other rows grouped into their own sessions (g reads each session's feature history from
+        its first row in ``rows``; a session cut by the split starts afresh)."""
+        if getattr(self, "g", None) is None:
+            raise RuntimeError(f"{type(self).__name__}.fit() must run before attention_on()")
+        return self.g_attention(Sessions(rows, self.batch_rows), SessionTensors(rows, self.device))
+
+    @torch.no_grad()
+    def g_attention(self, sessions: Sessions, data: SessionTensors) -> torch.Tensor:
+        """``α = g(X_t)`` for every row of ``sessions``."""
         self.g.eval()
         alpha = torch.zeros(sessions.n_rows, device=data.device)
         for index in sessions.index:

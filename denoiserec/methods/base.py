@@ -38,6 +38,12 @@ class Method:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here), with the
         training data less its hidden ``true_*`` tensors."""
 
+    def attention_on(self, rows: EncodedTensors) -> torch.Tensor | None:
+        """The estimate of :attr:`attention` for other rows (``[len(rows)]``, e.g. the held-out sessions of the
+        test period, given without their hidden ``true_*`` tensors), after :meth:`fit`; None where the method has
+        none."""
+        return None
+
     def on_epoch_start(self, epoch: int) -> None:
         """Called at the start of every epoch (0-based)."""
         self.epoch = epoch

@@ -44,12 +44,29 @@ def load_data(cfg: dict, warnings: list | None = None) -> pl.DataFrame:
     return df
 
 
-def score_attention(method, train) -> dict:
+#: the attention scores also given on held-out rows, as ``<key>_heldout``
+HELDOUT_ATTENTION = ("att_auc_passive", "att_auc_passive_played")
+
+
+def score_attention(method, train, heldout=None) -> dict:
     """An attention method's per-row estimate scored against the simulator's hidden truth, after training (the
-    method itself never reads ``true_*`` columns); empty for other methods and on real data."""
+    method itself never reads ``true_*`` columns); empty for other methods and on real data. With ``heldout`` (the
+    test part): also the method's estimate on those rows (:meth:`~denoiserec.methods.base.Method.attention_on`,
+    given the rows without their truth), as ``att_auc_passive_heldout`` and ``att_auc_passive_played_heldout``:
+    whether the estimator generalises to sessions it was not trained on, or memorised its training rows."""
+    from denoiserec.data.tensors import EncodedTensors
+    from denoiserec.train.batch import without_truth
     from denoiserec.truth import attention_metrics
 
-    return attention_metrics(method.attention, train.tensors) if method.attention is not None else {}
+    if method.attention is None:
+        return {}
+    scores = attention_metrics(method.attention, train.tensors)
+    if scores and isinstance(heldout, EncodedTensors) and "true_attention" in heldout.tensors:
+        alpha = method.attention_on(without_truth(heldout))
+        if alpha is not None:
+            held = attention_metrics(alpha, heldout.tensors)
+            scores.update({f"{k}_heldout": held[k] for k in HELDOUT_ATTENTION})
+    return scores
 
 
 def check_parts(parts: dict) -> None:
@@ -187,7 +204,7 @@ class CtrTask(Task):
                     "test": trainer.split_metrics(model, parts["test"]),
                     "valid": trainer.split_metrics(model, parts["valid"]),
                     "history": trainer.history,
-                    "method_state": {**method.state(), **score_attention(method, parts["train"])},
+                    "method_state": {**method.state(), **score_attention(method, parts["train"], parts["test"])},
                     "train_seconds": seconds, "prepare_seconds": prep_seconds,
                     "rows": {k: len(v) for k, v in parts.items()},
                     "parameters": sum(p.numel() for p in model.parameters()),
