@@ -436,3 +436,14 @@ def test_attention_on_training_rows_is_the_fitted_attention(name):
     with torch.no_grad():
         expect = torch.sigmoid(method.g(b))[b["mask"]]
     assert torch.allclose(alpha[b["index"][b["mask"]]], expect, atol=1e-6)
+
+
+def test_grid_config_covers_the_papers_grid():
+    """configs/uae_grid_cpu.yaml: hidden {64, 128, 256} x lr {1e-2, 1e-3} (+ (64, 1e-4)), all selected on validation."""
+    from denoiserec.experiment import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "uae_grid_cpu.yaml")
+    grid = {(hp.get("hidden", 64), hp.get("lr", 1e-3)) for name, hp in cfg["methods"].items() if name != "none"}
+    assert {(h, lr) for h in (64, 128, 256) for lr in (1e-2, 1e-3)} | {(64, 1e-4)} == grid
+    assert set(cfg["select"]["uae_best"]) == set(cfg["methods"]) - {"none"}
+    assert cfg["methods"]["uae"] == {"gamma": 15, "epochs": 5, "hidden": 64}  # the earlier runs keep their names
