@@ -134,6 +134,41 @@ def to_markdown(rows: list[dict], baseline: str | None, baseline_model: str | No
     return "\n".join(lines) + "\n" + note
 
 
+#: the per-feedback-kind means an attention method records (training rows): attention α and passive weight w
+BY_KIND = ("mean_attention_by_kind", "mean_weight_by_kind")
+
+
+def by_kind_markdown(runs: list[dict]) -> str:
+    """Per (model, method) that records them: mean α / mean w per feedback kind on the training rows, each mean ±
+    std over seeds; empty when no run does."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    kinds: dict[str, None] = {}
+    for r in runs:
+        state = r.get("method_state") or {}
+        if "model" in r and any(state.get(k) for k in BY_KIND):
+            groups.setdefault((r["model"], r["method"]), []).append(state)
+            for k in BY_KIND:
+                kinds.update(dict.fromkeys(state.get(k) or {}))
+    if not groups:
+        return ""
+
+    def cell(states: list[dict], key: str, kind: str) -> str:
+        vals = np.array([s[key][kind] for s in states if kind in (s.get(key) or {})], dtype=float)
+        if not len(vals):
+            return "–"
+        return f"{vals.mean():.3f}±{vals.std(ddof=1):.3f}" if len(vals) > 1 else f"{vals.mean():.3f}"
+
+    lines = ["| model | method | seeds | " + " | ".join(f"α / w: {k}" for k in kinds) + " |",
+             "|" + "---|" * (3 + len(kinds))]
+    for (model, method), states in groups.items():
+        cells = [f"{cell(states, BY_KIND[0], k)} / {cell(states, BY_KIND[1], k)}" for k in kinds]
+        lines.append(f"| {model} | {method} | {len(states)} | " + " | ".join(cells) + " |")
+    return ("\n## Attention and passive weight per feedback kind\n\n" + "\n".join(lines) + "\n\nTraining rows: a "
+            "method's mean estimated attention α and mean weight w = 1 − (α + 1)^(−γ) (where it re-weights; 1 "
+            "elsewhere) per feedback kind, mean±std over seeds. Only p·α is identified by the data, so α's scale "
+            "(and with it w) is set by the estimator's clip and optimisation, not by the log.\n")
+
+
 def plot_curves(runs: list[dict], path: Path, metric: str = "valid_auc") -> bool:
     """Training loss and validation ``metric`` per epoch, one line per run, one panel pair per model."""
     plt = pyplot()
@@ -226,7 +261,7 @@ def write_report(out_dir: str | Path, baseline: str | None = None, select: dict 
     rows = summarize(select_on_validation(runs, select), baseline, baseline_model)
     text = f"# {out_dir.name}\n\n"
     if rows:
-        text += to_markdown(rows, baseline, baseline_model)
+        text += to_markdown(rows, baseline, baseline_model) + by_kind_markdown(runs)
         if plot_curves(runs, out_dir / "curves.png"):
             text += "\n![training and validation curves](curves.png)\n"
         for m in ("auc", "auc_true"):

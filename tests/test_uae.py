@@ -416,7 +416,18 @@ def test_attention_on_held_out_sessions(tmp_path, monkeypatch):
     assert seen and not any(k.startswith("true_") for k in seen[0])  # the method never gets the truth
     rows = summarize([json.loads(f.read_text()) for f in (tmp_path / "o" / "runs").glob("*.json")], "none")
     assert all("att_auc_passive_heldout" in r for r in rows if r["method"] != "none")
-    assert "att_auc_passive_heldout" in (tmp_path / "o" / "report.md").read_text()
+    text = (tmp_path / "o" / "report.md").read_text()
+    assert "att_auc_passive_heldout" in text
+    # the per-kind table: mean α / mean w of every attention method, 1 seed -> plain means
+    edm = state["edm"]
+    alpha, w = edm["mean_attention_by_kind"]["autoplay"], edm["mean_weight_by_kind"]["autoplay"]
+    assert 0 < alpha < 1 and 0 < w < 1 and f"{alpha:.3f}" != f"{w:.3f}"
+    section = text.split("## Attention and passive weight per feedback kind")[1].splitlines()
+    row = next(line for line in section if line.startswith("| deepfm | edm | 1 |"))
+    head = next(line for line in section if "α / w: autoplay" in line).split(" | ")
+    assert row.split(" | ")[head.index("α / w: autoplay")] == f"{alpha:.3f} / {w:.3f}"
+    assert state["pn"]["mean_attention_by_kind"]["autoplay"] == 0
+    assert not any(line.startswith("| deepfm | none |") for line in section)
 
 
 @pytest.mark.parametrize("name", ["ndb", "uae"])

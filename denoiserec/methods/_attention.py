@@ -8,8 +8,9 @@ The passive set (``passive``): by default ``"positive"``, the paper's passive fe
 and label ``y = 1`` (Table I: "Auto-play, 0 (Passive), ? (Unknown), 1 (Positive ?)"); other passive rows such as
 the simulator's ``unplayed`` (recommended, never reached, label 0) keep ``w = 1``. ``"all"`` re-weights every
 ``e = 0`` row (the behaviour before this was aligned with Table I). The estimators are trained on every play of
-a session either way (a session's sequence is not cut). ``state()["mean_weight_by_kind"]`` records the mean
-``w`` per feedback kind, so a run shows which plays were re-weighted.
+a session either way (a session's sequence is not cut). ``state()["mean_weight_by_kind"]`` and
+``["mean_attention_by_kind"]`` record the mean ``w`` and ``α`` per feedback kind, so a run shows which plays were
+re-weighted and at what scale α settled (only p·α is identified: the clip sets α's scale, see uae.py).
 
 The estimators read the training rows as padded batches of sessions (:mod:`denoiserec.methods._sessions`)
 and their networks are in :mod:`denoiserec.nn.attention`.
@@ -83,7 +84,8 @@ def passive_weight(attention: torch.Tensor, reweight: torch.Tensor, gamma: float
 
 
 def mean_weight_by_kind(weights: torch.Tensor, feedback: torch.Tensor) -> dict[str, float]:
-    """Mean weight per feedback kind present (``feedback`` holds :data:`FEEDBACK_CODE` codes)."""
+    """Mean of a per-row value (the weight ``w``, the attention ``α``) per feedback kind present (``feedback`` holds
+    :data:`FEEDBACK_CODE` codes)."""
     w, f = weights.detach().float().cpu(), feedback.cpu()
     return {kind: float(w[f == code].mean()) for kind, code in FEEDBACK_CODE.items() if bool((f == code).any())}
 
@@ -130,6 +132,7 @@ class AttentionMethod(Method):
         })
         if "feedback" in train.tensors:
             self.diagnostics["mean_weight_by_kind"] = mean_weight_by_kind(weights, train["feedback"])
+            self.diagnostics["mean_attention_by_kind"] = mean_weight_by_kind(alpha, train["feedback"])
 
     def weights_and_targets(self, batch, logits, losses):
         if self.weights is None:
