@@ -201,20 +201,25 @@ def check_field_counts(file: Path, lines: pl.Series, starts: pl.Series, separato
     if expected is None or starts.len() == 0:
         return
     text = lines.fill_null("")
-    if quote:  # a record spanning lines (a quoted field with line breaks) is counted whole
-        odd = text.str.count_matches(quote, literal=True) % 2
-        inside = (odd.cum_sum() - odd) % 2
-        member = (inside == 1) | pl.int_range(1, len(text) + 1, eager=True).is_in(starts.implode())
-        rec = pl.DataFrame({"n": pl.int_range(1, len(text) + 1, eager=True), "text": text, "m": member,
-                            "start": pl.int_range(1, len(text) + 1, eager=True).is_in(starts.implode())})
-        rec = (rec.filter("m").with_columns(r=pl.col("start").cum_sum())
-               .group_by("r", maintain_order=True).agg(line=pl.col("n").first(), text=pl.col("text").str.join("\n"))
-               .filter(pl.col("line") >= int(starts[0])))
+    rec = pl.DataFrame({"line": starts, "text": text.gather(starts - 1)})
+    if quote:
         q = re.escape(quote)
-        rec = rec.with_columns(pl.col("text").str.replace_all(f"{q}[^{q}]*{q}", ""))
+        odd = rec["text"].str.count_matches(quote, literal=True) % 2 == 1
+        if odd.any():  # a record spanning lines (a quoted line break): its lines up to the next record, joined
+            nxt = pl.concat([starts.slice(1), pl.Series([len(text) + 1], dtype=starts.dtype)])
+            all_lines, texts = text.to_list(), rec["text"].to_list()
+            for k, a, b in zip(odd.arg_true().to_list(), starts.filter(odd).to_list(), nxt.filter(odd).to_list(),
+                               strict=True):
+                texts[k] = "\n".join(all_lines[a - 1:b - 1])
+            rec = rec.with_columns(text=pl.Series(texts, dtype=pl.Utf8))
+    count = pl.col("text").str.count_matches(separator, literal=True) + 1
+    if quote:  # only records with a quote: quoted fields dropped before counting separators
+        quoted = rec["text"].str.contains(quote, literal=True)
+        plain = rec.filter(~quoted).with_columns(n=count)
+        rec = pl.concat([plain, rec.filter(quoted).with_columns(pl.col("text").str.replace_all(f"{q}[^{q}]*{q}", ""))
+                         .with_columns(n=count)]).sort("line")
     else:
-        rec = pl.DataFrame({"line": starts, "text": text.gather(starts - 1)})
-    rec = rec.with_columns(n=pl.col("text").str.count_matches(separator, literal=True) + 1)
+        rec = rec.with_columns(n=count)
     bad = rec.filter(pl.col("n") != expected)
     if bad.height:
         n = int(bad["n"][0])
