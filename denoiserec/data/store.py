@@ -412,22 +412,44 @@ def load_encoder(folder: str | Path) -> Encoder:
     return enc
 
 
-def streamed_splits(cfg: dict, **options) -> tuple[Encoder, dict[str, StreamedData]]:
-    """``fit_encode_splits`` for an experiment config, through the cached on-disk store. Under ``torchrun`` only
-    rank 0 simulates and encodes; the other ranks wait for its finished (atomically renamed) files."""
+def labelled_log(file: Path, cache: Path, warnings: list | None = None, build: bool = True) -> Path:
+    """The log file to encode: ``file`` itself or, when it holds unlabelled rows (null ``feedback``), a copy
+    without them in the cache (written once, streamed, row order kept), with the warning the in-memory path
+    gives (:func:`denoiserec.data.load.load_log`): both leave them out of training the same way."""
+    from denoiserec.data.load import unlabelled_warning
+
+    n = pl.scan_parquet(file).select(pl.col("feedback").null_count()).collect().item()
+    if not n:
+        return file
+    from denoiserec.data.content import file_hash
+
+    out = cache / "labelled" / file_hash(file)[:16] / file.name
+    if build:
+        from denoiserec.notices import warn
+
+        warn(unlabelled_warning(n), warnings)
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(out) as tmp:
+                pl.scan_parquet(file).filter(pl.col("feedback").is_not_null()).sink_parquet(tmp)
+    return out
+
+
+def streamed_splits(cfg: dict, warnings: list | None = None, **options) -> tuple[Encoder, dict[str, StreamedData]]:
+    """``fit_encode_splits`` for an experiment config, through the cached on-disk store; unlabelled rows are left
+    out first (:func:`labelled_log`; the warning appended to ``warnings``). Under ``torchrun`` only rank 0
+    simulates and encodes; the other ranks wait for its finished (atomically renamed) files."""
     cache = cache_dir(cfg["data"])
     config = FeatureConfig.from_dict(cfg.get("features"))
     if is_writer():
-        file = _log_file(cfg["data"], cache)
-        unlabelled = pl.scan_parquet(file).select(pl.col("feedback").null_count()).collect().item()
-        if unlabelled:  # in memory they are left out (data.load.load_log); the store does not filter yet
-            raise DataError(file, f"{unlabelled:,} unlabelled row(s) (no feedback): a streamed log cannot leave "
-                                  "them out yet; set data.stream: false or drop them")
+        file = labelled_log(_log_file(cfg["data"], cache), cache, warnings)
         out = cached_store(file, cfg.get("split"), config, cache)
         return load_encoder(out), open_store(out, **options)[1]
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         file = _log_file(cfg["data"], cache, build=False)
+        if file is not None and file.exists():
+            file = labelled_log(file, cache, build=False)
         if file is not None and file.exists():
             out = cache / "encoded" / store_key(file, cfg.get("split"), config)
             if (out / MANIFEST).exists():

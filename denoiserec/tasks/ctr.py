@@ -125,7 +125,7 @@ class CtrTask(Task):
             data_warnings: list[str] = []  # every run's record gets them (denoiserec.notices)
             df = None
             if cfg.get("target", "click") == "click" and cfg.get("noise") is None and use_stream(cfg):
-                encoder, parts = streamed_splits(cfg)
+                encoder, parts = streamed_splits(cfg, data_warnings)
             else:
                 df = load_data(cfg, data_warnings)
                 encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))

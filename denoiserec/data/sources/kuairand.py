@@ -52,7 +52,7 @@ def read(path: str | Path, gap: float = DEFAULT_GAP, logs: str = "standard") -> 
     df = with_kinds(df)
     video = find(path, ["video_features_basic*.csv"], "video features", required=False) if path.is_dir() else []
     if video:
-        v = read_text_table(video[0], required=("video_id",)).drop(ROW)
+        v = read_text_table(video[0], required=("video_id",), source="KuaiRand's video features").drop(ROW)
         cols = [pl.col("video_id").alias("item")]
         cols += [pl.col("author_id").alias("artist")] if "author_id" in v.columns else []
         cols += [pl.col("tag").str.split(",").list.first().alias("category")] if "tag" in v.columns else []
@@ -63,7 +63,7 @@ def read(path: str | Path, gap: float = DEFAULT_GAP, logs: str = "standard") -> 
 
 def _log(file: Path, i: int) -> pl.DataFrame:
     sep = "\t" if file.suffix == ".tsv" else ","
-    df = read_text_table(file, separator=sep, required=("user_id", "video_id", "time_ms"))
+    df = read_text_table(file, separator=sep, required=("user_id", "video_id", "time_ms"), source="a KuaiRand log")
     processed = "label" in df.columns and "is_like" not in df.columns
     if processed:  # the like/hate re-export: label 1 = like, 0 = hate
         df = parse(df, file, {"label": pl.Int8})
