@@ -122,6 +122,18 @@ def test_table_names_with_or_without_a_header_line(tmp_path, header, first):
     assert got.drop("_row", strict=False).equals(expected) and got.height == 4
 
 
+@pytest.mark.parametrize("header_line", [False, True])
+def test_table_headerless_tsv_with_a_stray_quote_and_label_columns(tmp_path, header_line):
+    rows = ["u1\t\"ad7\t1494000000\t1\t1", "u1\tad8\t1494000100\t0\t1", "u2\tad9\t1494000200\t1\t0"]
+    raw = write(tmp_path, "log.tsv", ["who\twhat\twhen\tliked\tacted", *rows] if header_line else rows)
+    spec = {"format": "tsv", "names": ["uid", "ad", "ts", "liked", "acted"],
+            "columns": {"user": "uid", "item": "ad", "timestamp": "ts"},
+            "feedback": {"label": "liked", "active": "acted"}}
+    df = read("table", raw, spec=spec)
+    assert df.sort("timestamp")["feedback"].to_list() == ["click", "skip", "autoplay"]
+    assert df.sort("timestamp")["item"][0] == '"ad7'  # a TSV has no quoting
+
+
 def test_table_headerless_without_names_says_the_header_looks_missing(tmp_path):
     raw = write(tmp_path, "ads.csv", ADS)
     spec = tmp_path / "m.yaml"

@@ -116,8 +116,9 @@ def sample_records(lines: pl.Series, starts: pl.Series, separator: str, quote: s
 
 def head_sample(file: Path, separator: str = ",", n: int = PROBE_ROWS) -> list[list[str]]:
     """The fields of a file's first ``n`` non-blank lines, read without loading the file (a huge log)."""
+    quoting = csv.QUOTE_NONE if separator == "\t" else csv.QUOTE_MINIMAL  # as read_text_table reads them
     with open(file, newline="", encoding="utf-8", errors="replace") as f:
-        rows = (r for r in csv.reader(f, delimiter=separator) if r)
+        rows = (r for r in csv.reader(f, delimiter=separator, quoting=quoting) if r)
         return [r for _, r in zip(range(n), rows, strict=False)]
 
 
