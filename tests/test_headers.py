@@ -211,6 +211,19 @@ def test_non_finite_or_huge_timestamps_name_file_line_column(tmp_path, value, un
     assert (e.value.path, e.value.row, e.value.column) == (str(raw), 4, "ts") and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("source,name,text,column", [
+    ("taobao", "train.csv", "clk,time_stamp,userid,adgroup_id\n0,1494000000,1,2\n1,999999999999999999,1,3\n",
+     "time_stamp"),
+    ("kuairand", "log.csv", "user_id,video_id,time_ms,is_click,is_like,is_hate,is_forward\n"
+     "1,10,1649412000000,1,0,0,0\n1,11,999999999999999999,0,0,0,0\n", "time_ms"),
+])
+def test_a_timestamp_beyond_year_9999_in_a_named_source(tmp_path, source, name, text, column):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(DataError, match="out of range") as e:
+        read(source, tmp_path / name)
+    assert (e.value.row, e.value.column) == (3, column)
+
+
 # --- short and long rows with quoted fields --------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad,what", [

@@ -17,6 +17,8 @@ from denoiserec.errors import DataError
 
 ROW = "_row"  #: 1-based line number in the source file, kept until the adapter drops it
 DEFAULT_GAP = 1800  #: seconds of inactivity that end a derived session (30 minutes, the usual choice)
+#: the range of a timestamp, in epoch seconds: years 1 to 9999 (what a date-time can hold)
+EPOCH_RANGE = (-62_135_596_800, 253_402_300_799)
 
 
 def find(path: str | Path, patterns: Iterable[str], what: str, required: bool = True) -> list[Path]:

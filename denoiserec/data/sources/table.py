@@ -55,6 +55,7 @@ import yaml
 from denoiserec.data.kinds import FEEDBACK_KINDS
 from denoiserec.data.sources._common import (
     DEFAULT_GAP,
+    EPOCH_RANGE,
     ROW,
     derive_sessions,
     find,
@@ -81,8 +82,6 @@ OPTIONS = {
 REQUIRED_COLUMNS = ("user", "item", "timestamp")
 OPTIONAL_COLUMNS = ("session", "position", "context", "artist", "category", "played_ratio")
 SPEC_KEYS = {"format", "separator", "header", "names", "columns", "timestamp", "session_gap", "side", "feedback"}
-#: the range of a timestamp, in epoch seconds: years 1 to 9999 (what a date-time can hold)
-EPOCH_RANGE = (-62_135_596_800, 253_402_300_799)
 LABEL_KINDS = {"active_positive": "click", "active_negative": "skip", "passive_positive": "autoplay",
                "passive_negative": "unplayed"}
 _CONDITION = re.compile(r"^\s*([^\s=!<>]+)\s*(==|!=|<=|>=|<|>|\bin\b)\s*(.+?)\s*$")
