@@ -134,6 +134,17 @@ def test_table_headerless_tsv_with_a_stray_quote_and_label_columns(tmp_path, hea
     assert df.sort("timestamp")["item"][0] == '"ad7'  # a TSV has no quoting
 
 
+def test_one_mapping_with_names_reads_the_text_file_and_a_parquet_of_those_columns(tmp_path):
+    spec = {**SPEC, "names": NAMES}
+    text = read("table", write(tmp_path, "ads.csv", ADS), spec=spec)
+    pl.read_csv(tmp_path / "ads.csv", has_header=False, new_columns=NAMES, infer_schema=False).write_parquet(
+        tmp_path / "ads.parquet")
+    assert read("table", tmp_path / "ads.parquet", spec={**spec, "header": False}).equals(text)
+    with pytest.raises(ConfigError, match=r"names: \['when'\] are not columns of"):
+        read("table", tmp_path / "ads.parquet", spec={**SPEC, "names": ["uid", "ad", "when", "slot", "clk"],
+                                                     "columns": {**SPEC["columns"], "timestamp": "when"}})
+
+
 def test_table_headerless_without_names_says_the_header_looks_missing(tmp_path):
     raw = write(tmp_path, "ads.csv", ADS)
     spec = tmp_path / "m.yaml"
@@ -158,7 +169,6 @@ def test_table_header_false_with_a_header_line_is_an_error_at_line_1(tmp_path):
     ({"names": ["uid", "ad", "time", "slot", "clk"]}, "columns.timestamp"),
     ({"names": ["uid", "ad", "ts", "slot", ["clk"]]}, "names[4]"),
     ({"names": ["uid", "ad", "ts", "slot", "clk", "extra"]}, "names"),  # 6 names, 5 fields
-    ({"names": NAMES, "format": "parquet"}, "names"),
 ])
 def test_table_header_and_names_errors_name_the_mapping_and_key(tmp_path, change, key):
     raw = write(tmp_path, "ads.csv", ADS)

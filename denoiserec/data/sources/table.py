@@ -5,9 +5,9 @@ layout). The mapping names the columns (see docs/data.md for a worked example)::
 
     format: csv                    # csv | tsv | parquet (default: from the file name); `separator` for others
     header: auto                   # auto (default: a first line whose typed columns fail to parse where the
-                                   # next lines' parse is a header) | true | false (text files only)
+                                   # next lines' parse is a header) | true | false (Parquet: no header line)
     names: [uid, song, ts, liked]  # optional: the columns of a header-less file, in order (the names that
-                                   # `columns`, `side` and `feedback` use)
+                                   # `columns`, `side` and `feedback` use); for Parquet, its own columns
     columns:                       # canonical column: the table's column
       user: user_id
       item: media_id
@@ -184,11 +184,7 @@ def _check_types(d: dict, where: str) -> None:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise MappingError(where, f"names: {dup} given more than once")
-        if d.get("format") == "parquet":
-            raise MappingError(where, "names: for CSV/TSV files only (a Parquet file names its columns)")
         d["names"] = names
-    if d.get("format") == "parquet" and d.get("header", "auto") != "auto":
-        raise MappingError(where, "header: for CSV/TSV files only")
     if d.get("header") is False and "names" not in d:
         raise MappingError(where, "header: false needs `names: [...]`, the file's columns in order")
     cols = d.get("columns")
@@ -370,13 +366,14 @@ def _read_file(file: Path, d: dict, where: str, needed: list[str]) -> pl.DataFra
             raise MappingError(where, f"names: {len(names)} name(s), but the first data row of {file} has "
                                f"{len(row)} field(s) (header line: {'yes' if header else 'no'})")
         return read_text_table(file, names, separator=sep, header="skip" if header else False, required=needed)
-    if names is not None or header != "auto":
-        raise MappingError(where, f"{'names' if names is not None else 'header'}: for CSV/TSV files only; "
-                           f"{file} is Parquet (it names its columns)")
     try:
         df = pl.read_parquet(file)
     except (pl.exceptions.PolarsError, OSError) as e:
         raise DataError(file, f"cannot read as Parquet: {str(e).splitlines()[0]}") from e
+    other = [n for n in names or [] if n not in df.columns]
+    if other:  # a Parquet file names its columns (and has no header line): `names` may only repeat them
+        raise MappingError(where, f"names: {other} are not columns of {file} (Parquet names its columns: "
+                           f"{df.columns[:12]})")
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise DataError(file, f"missing column(s) {missing}; found {df.columns}", column=missing[0])
