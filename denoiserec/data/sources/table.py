@@ -203,12 +203,9 @@ def _check_types(d: dict, where: str) -> None:
                 raise MappingError(where, f"timestamp.{key}: expected a string, got {ts[key]!r}")
     side = d.get("side")
     if isinstance(side, list):
-        for i, c in enumerate(side):
-            _name(c, where, f"side[{i}]")
+        d["side"] = [_name(c, where, f"side[{i}]") for i, c in enumerate(side)]
     elif isinstance(side, dict):
-        for k, c in side.items():
-            _name(k, where, "side")
-            _name(c, where, f"side.{k}")
+        d["side"] = {_name(k, where, "side"): _name(c, where, f"side.{k}") for k, c in side.items()}
     elif side is not None:
         raise MappingError(where, f"side: expected a list of columns or a mapping f_<name>: column, got {side!r}")
     fb = d.get("feedback")
@@ -226,9 +223,8 @@ def _check_types(d: dict, where: str) -> None:
             if "if" in rule and not _conditions(rule["if"]):
                 raise MappingError(where, f"feedback.rules[{i}].if: expected a condition 'COLUMN OP VALUE' or a "
                                    f"list of them, got {rule['if']!r}")
-    for key in ("otherwise",):
-        if fb.get(key) is not None and not isinstance(fb[key], str):
-            raise MappingError(where, f"feedback.{key}: expected one feedback kind, got {fb[key]!r}")
+    if fb.get("otherwise") is not None and not isinstance(fb["otherwise"], str):
+        raise MappingError(where, f"feedback.otherwise: expected one feedback kind, got {fb['otherwise']!r}")
     for key in ("label", "active"):
         if key in fb:
             fb[key] = _name(fb[key], where, f"feedback.{key}")
