@@ -122,6 +122,29 @@ def test_table_names_with_or_without_a_header_line(tmp_path, header, first):
     assert got.drop("_row", strict=False).equals(expected) and got.height == 4
 
 
+@pytest.mark.parametrize("header_line", [False, True])
+def test_table_headerless_tsv_with_a_stray_quote_and_label_columns(tmp_path, header_line):
+    rows = ["u1\t\"ad7\t1494000000\t1\t1", "u1\tad8\t1494000100\t0\t1", "u2\tad9\t1494000200\t1\t0"]
+    raw = write(tmp_path, "log.tsv", ["who\twhat\twhen\tliked\tacted", *rows] if header_line else rows)
+    spec = {"format": "tsv", "names": ["uid", "ad", "ts", "liked", "acted"],
+            "columns": {"user": "uid", "item": "ad", "timestamp": "ts"},
+            "feedback": {"label": "liked", "active": "acted"}}
+    df = read("table", raw, spec=spec)
+    assert df.sort("timestamp")["feedback"].to_list() == ["click", "skip", "autoplay"]
+    assert df.sort("timestamp")["item"][0] == '"ad7'  # a TSV has no quoting
+
+
+def test_one_mapping_with_names_reads_the_text_file_and_a_parquet_of_those_columns(tmp_path):
+    spec = {**SPEC, "names": NAMES}
+    text = read("table", write(tmp_path, "ads.csv", ADS), spec=spec)
+    pl.read_csv(tmp_path / "ads.csv", has_header=False, new_columns=NAMES, infer_schema=False).write_parquet(
+        tmp_path / "ads.parquet")
+    assert read("table", tmp_path / "ads.parquet", spec={**spec, "header": False}).equals(text)
+    with pytest.raises(ConfigError, match=r"names: \['when'\] are not columns of"):
+        read("table", tmp_path / "ads.parquet", spec={**SPEC, "names": ["uid", "ad", "when", "slot", "clk"],
+                                                     "columns": {**SPEC["columns"], "timestamp": "when"}})
+
+
 def test_table_headerless_without_names_says_the_header_looks_missing(tmp_path):
     raw = write(tmp_path, "ads.csv", ADS)
     spec = tmp_path / "m.yaml"
@@ -146,7 +169,6 @@ def test_table_header_false_with_a_header_line_is_an_error_at_line_1(tmp_path):
     ({"names": ["uid", "ad", "time", "slot", "clk"]}, "columns.timestamp"),
     ({"names": ["uid", "ad", "ts", "slot", ["clk"]]}, "names[4]"),
     ({"names": ["uid", "ad", "ts", "slot", "clk", "extra"]}, "names"),  # 6 names, 5 fields
-    ({"names": NAMES, "format": "parquet"}, "names"),
 ])
 def test_table_header_and_names_errors_name_the_mapping_and_key(tmp_path, change, key):
     raw = write(tmp_path, "ads.csv", ADS)
@@ -197,6 +219,19 @@ def test_non_finite_or_huge_timestamps_name_file_line_column(tmp_path, value, un
     with pytest.raises(DataError) as e:
         read("table", raw, spec={**SPEC, "timestamp": {"unit": unit}})
     assert (e.value.path, e.value.row, e.value.column) == (str(raw), 4, "ts") and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("source,name,text,column", [
+    ("taobao", "train.csv", "clk,time_stamp,userid,adgroup_id\n0,1494000000,1,2\n1,999999999999999999,1,3\n",
+     "time_stamp"),
+    ("kuairand", "log.csv", "user_id,video_id,time_ms,is_click,is_like,is_hate,is_forward\n"
+     "1,10,1649412000000,1,0,0,0\n1,11,999999999999999999,0,0,0,0\n", "time_ms"),
+])
+def test_a_timestamp_beyond_year_9999_in_a_named_source(tmp_path, source, name, text, column):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(DataError, match="out of range") as e:
+        read(source, tmp_path / name)
+    assert (e.value.row, e.value.column) == (3, column)
 
 
 # --- short and long rows with quoted fields --------------------------------------------------------------------

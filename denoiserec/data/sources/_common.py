@@ -17,6 +17,8 @@ from denoiserec.errors import DataError
 
 ROW = "_row"  #: 1-based line number in the source file, kept until the adapter drops it
 DEFAULT_GAP = 1800  #: seconds of inactivity that end a derived session (30 minutes, the usual choice)
+#: the range of a timestamp, in epoch seconds: years 1 to 9999 (what a date-time can hold)
+EPOCH_RANGE = (-62_135_596_800, 253_402_300_799)
 
 
 def find(path: str | Path, patterns: Iterable[str], what: str, required: bool = True) -> list[Path]:
@@ -116,8 +118,9 @@ def sample_records(lines: pl.Series, starts: pl.Series, separator: str, quote: s
 
 def head_sample(file: Path, separator: str = ",", n: int = PROBE_ROWS) -> list[list[str]]:
     """The fields of a file's first ``n`` non-blank lines, read without loading the file (a huge log)."""
+    quoting = csv.QUOTE_NONE if separator == "\t" else csv.QUOTE_MINIMAL  # as read_text_table reads them
     with open(file, newline="", encoding="utf-8", errors="replace") as f:
-        rows = (r for r in csv.reader(f, delimiter=separator) if r)
+        rows = (r for r in csv.reader(f, delimiter=separator, quoting=quoting) if r)
         return [r for _, r in zip(range(n), rows, strict=False)]
 
 

@@ -19,6 +19,7 @@ import polars as pl
 
 from denoiserec.data.sources._common import (
     DEFAULT_GAP,
+    EPOCH_RANGE,
     ROW,
     check_range,
     check_values,
@@ -77,7 +78,8 @@ def _log(file: Path, i: int) -> pl.DataFrame:
     df = parse(df, file, casts, optional=("play_time_ms", "duration_ms"))
     for c in FLAGS:
         check_values(df, file, c, [0, 1])
-    for c in ("time_ms", "play_time_ms", "duration_ms"):
+    check_range(df, file, "time_ms", lo=0, hi=EPOCH_RANGE[1] * 1000)
+    for c in ("play_time_ms", "duration_ms"):
         if c in df.columns:
             check_range(df, file, c, lo=0)
     for c in ("user_id", "video_id"):

@@ -5,9 +5,9 @@ layout). The mapping names the columns (see docs/data.md for a worked example)::
 
     format: csv                    # csv | tsv | parquet (default: from the file name); `separator` for others
     header: auto                   # auto (default: a first line whose typed columns fail to parse where the
-                                   # next lines' parse is a header) | true | false (text files only)
+                                   # next lines' parse is a header) | true | false (Parquet: no header line)
     names: [uid, song, ts, liked]  # optional: the columns of a header-less file, in order (the names that
-                                   # `columns`, `side` and `feedback` use)
+                                   # `columns`, `side` and `feedback` use); for Parquet, its own columns
     columns:                       # canonical column: the table's column
       user: user_id
       item: media_id
@@ -55,6 +55,7 @@ import yaml
 from denoiserec.data.kinds import FEEDBACK_KINDS
 from denoiserec.data.sources._common import (
     DEFAULT_GAP,
+    EPOCH_RANGE,
     ROW,
     derive_sessions,
     find,
@@ -81,8 +82,6 @@ OPTIONS = {
 REQUIRED_COLUMNS = ("user", "item", "timestamp")
 OPTIONAL_COLUMNS = ("session", "position", "context", "artist", "category", "played_ratio")
 SPEC_KEYS = {"format", "separator", "header", "names", "columns", "timestamp", "session_gap", "side", "feedback"}
-#: the range of a timestamp, in epoch seconds: years 1 to 9999 (what a date-time can hold)
-EPOCH_RANGE = (-62_135_596_800, 253_402_300_799)
 LABEL_KINDS = {"active_positive": "click", "active_negative": "skip", "passive_positive": "autoplay",
                "passive_negative": "unplayed"}
 _CONDITION = re.compile(r"^\s*([^\s=!<>]+)\s*(==|!=|<=|>=|<|>|\bin\b)\s*(.+?)\s*$")
@@ -185,11 +184,7 @@ def _check_types(d: dict, where: str) -> None:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise MappingError(where, f"names: {dup} given more than once")
-        if d.get("format") == "parquet":
-            raise MappingError(where, "names: for CSV/TSV files only (a Parquet file names its columns)")
         d["names"] = names
-    if d.get("format") == "parquet" and d.get("header", "auto") != "auto":
-        raise MappingError(where, "header: for CSV/TSV files only")
     if d.get("header") is False and "names" not in d:
         raise MappingError(where, "header: false needs `names: [...]`, the file's columns in order")
     cols = d.get("columns")
@@ -208,12 +203,9 @@ def _check_types(d: dict, where: str) -> None:
                 raise MappingError(where, f"timestamp.{key}: expected a string, got {ts[key]!r}")
     side = d.get("side")
     if isinstance(side, list):
-        for i, c in enumerate(side):
-            _name(c, where, f"side[{i}]")
+        d["side"] = [_name(c, where, f"side[{i}]") for i, c in enumerate(side)]
     elif isinstance(side, dict):
-        for k, c in side.items():
-            _name(k, where, "side")
-            _name(c, where, f"side.{k}")
+        d["side"] = {_name(k, where, "side"): _name(c, where, f"side.{k}") for k, c in side.items()}
     elif side is not None:
         raise MappingError(where, f"side: expected a list of columns or a mapping f_<name>: column, got {side!r}")
     fb = d.get("feedback")
@@ -231,9 +223,8 @@ def _check_types(d: dict, where: str) -> None:
             if "if" in rule and not _conditions(rule["if"]):
                 raise MappingError(where, f"feedback.rules[{i}].if: expected a condition 'COLUMN OP VALUE' or a "
                                    f"list of them, got {rule['if']!r}")
-    for key in ("otherwise",):
-        if fb.get(key) is not None and not isinstance(fb[key], str):
-            raise MappingError(where, f"feedback.{key}: expected one feedback kind, got {fb[key]!r}")
+    if fb.get("otherwise") is not None and not isinstance(fb["otherwise"], str):
+        raise MappingError(where, f"feedback.otherwise: expected one feedback kind, got {fb['otherwise']!r}")
     for key in ("label", "active"):
         if key in fb:
             fb[key] = _name(fb[key], where, f"feedback.{key}")
@@ -371,13 +362,14 @@ def _read_file(file: Path, d: dict, where: str, needed: list[str]) -> pl.DataFra
             raise MappingError(where, f"names: {len(names)} name(s), but the first data row of {file} has "
                                f"{len(row)} field(s) (header line: {'yes' if header else 'no'})")
         return read_text_table(file, names, separator=sep, header="skip" if header else False, required=needed)
-    if names is not None or header != "auto":
-        raise MappingError(where, f"{'names' if names is not None else 'header'}: for CSV/TSV files only; "
-                           f"{file} is Parquet (it names its columns)")
     try:
         df = pl.read_parquet(file)
     except (pl.exceptions.PolarsError, OSError) as e:
         raise DataError(file, f"cannot read as Parquet: {str(e).splitlines()[0]}") from e
+    other = [n for n in names or [] if n not in df.columns]
+    if other:  # a Parquet file names its columns (and has no header line): `names` may only repeat them
+        raise MappingError(where, f"names: {other} are not columns of {file} (Parquet names its columns: "
+                           f"{df.columns[:12]})")
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise DataError(file, f"missing column(s) {missing}; found {df.columns}", column=missing[0])

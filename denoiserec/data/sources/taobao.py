@@ -23,7 +23,9 @@ import polars as pl
 
 from denoiserec.data.sources._common import (
     DEFAULT_GAP,
+    EPOCH_RANGE,
     ROW,
+    check_range,
     check_values,
     datetime_expr,
     derive_sessions,
@@ -77,6 +79,7 @@ def read(path: str | Path, gap: float = DEFAULT_GAP, behavior: int | str = 0,
 
 def _ads(df: pl.DataFrame, file: Path, user: str) -> pl.DataFrame:
     df = parse(df, file, {"clk": pl.Int8, "time_stamp": _time("time_stamp")})
+    check_range(df, file, "time_stamp", *EPOCH_RANGE)
     check_values(df, file, "clk", [0, 1])
     for c in (user, "adgroup_id"):
         hit = df.filter(pl.col(c).is_null())
