@@ -25,7 +25,7 @@ def folders(root: Path) -> list[Path]:
 
 def remake(folder: Path, tmp: Path) -> tuple[Path, subprocess.CompletedProcess]:
     """``denoiserec report`` on a copy of ``folder``; returns the copy and the process."""
-    copy = tmp / "_".join(folder.parts)
+    copy = tmp / "_".join(folder.parts) / folder.name  # the report's title is the folder's name
     shutil.copytree(folder, copy)
     proc = subprocess.run([sys.executable, "-m", "denoiserec", "report", str(copy)], capture_output=True, text=True)
     return copy, proc
