@@ -3,7 +3,8 @@
     python scripts/report_identity.py [docs/results] [--save DIR] [--against DIR]
 
 Every folder under the root that holds a ``runs/`` folder is copied into a temporary folder (the committed one is
-never written), ``python -m denoiserec report`` runs on the copy, and its ``report.md`` is compared byte for byte
+never written), ``python -m denoiserec report`` runs on the copy (the denoiserec that ``PYTHONPATH`` or the
+venv gives, from a temporary working folder), and its ``report.md`` is compared byte for byte
 with the committed one. ``--save DIR`` keeps each folder's printed summary and re-made PNGs in DIR;
 ``--against DIR`` (a DIR saved before a change) also compares those. Exits 1 when any report differs or fails.
 """
@@ -27,7 +28,9 @@ def remake(folder: Path, tmp: Path) -> tuple[Path, subprocess.CompletedProcess]:
     """``denoiserec report`` on a copy of ``folder``; returns the copy and the process."""
     copy = tmp / "_".join(folder.parts) / folder.name  # the report's title is the folder's name
     shutil.copytree(folder, copy)
-    proc = subprocess.run([sys.executable, "-m", "denoiserec", "report", str(copy)], capture_output=True, text=True)
+    proc = subprocess.run(  # run outside the checkout: the denoiserec of PYTHONPATH / the venv, not the cwd's
+        [sys.executable, "-m", "denoiserec", "report", str(copy)], capture_output=True, text=True, cwd=tmp
+    )
     return copy, proc
 
 
@@ -50,7 +53,7 @@ def main() -> int:
             ok = (copy / "report.md").read_bytes() == (folder / "report.md").read_bytes()
             same, differ = same + ok, differ + (not ok)
             outputs = {
-                "stdout.txt": proc.stdout.encode(),
+                "stdout.txt": proc.stdout.replace(t, "TMP").encode(),  # the copy's path varies
                 **{p.name: p.read_bytes() for p in sorted(copy.glob("*.png"))},
             }
             notes = []
