@@ -5,7 +5,7 @@ Attention in Music Recommendation"), and an optional downstream comparison.
     python scripts/uae_attention.py --users 1000 --methods none,pn,uae --model deepfm --seeds 0,1,2
 
 For every attention method: the AUC of its estimated attention against the hidden ``true_attention`` on the
-training rows (see ``denoiserec.truth.attention_metrics``). With ``--model``: the CTR model is
+training rows (see ``denoiserec.eval.truth.attention_metrics``). With ``--model``: the CTR model is
 trained with each method and tested (GAUC / AUC against the noisy labels and the true preference). Split:
 per user, the last session is test, the one before valid, the rest train (sessions stay whole).
 """

@@ -10,8 +10,9 @@ from conftest import make_log
 from denoiserec.data.log import write_log
 from denoiserec.data.target import oracle_labels
 from denoiserec.errors import ConfigError
+from denoiserec.eval.gap import add_gap_closed
+from denoiserec.eval.popularity import popularity_scores
 from denoiserec.experiment import check_config, run_experiment
-from denoiserec.headroom import add_gap_closed, popularity_scores
 from denoiserec.train.encoded import EncodedData
 
 

@@ -1,6 +1,6 @@
 """The CTR task: models x methods x seeds on rows of a canonical log -- the experiment loop (data → encoded
 parts → one :class:`~denoiserec.train.trainer.Trainer` run per (model, method, seed) → run records and bundles
-→ :mod:`denoiserec.report`). Config layout: :mod:`denoiserec.experiment`."""
+→ :mod:`denoiserec.report.ctr`). Config layout: :mod:`denoiserec.experiment`."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def load_data(cfg: dict, warnings: list | None = None) -> pl.DataFrame:
 def score_attention(method, train) -> dict:
     """An attention method's per-row estimate scored against the simulator's hidden truth, after training (the
     method itself never reads ``true_*`` columns); empty for other methods and on real data."""
-    from denoiserec.truth import attention_metrics
+    from denoiserec.eval.truth import attention_metrics
 
     return attention_metrics(method.attention, train.tensors) if method.attention is not None else {}
 
@@ -83,8 +83,8 @@ class CtrTask(Task):
         from denoiserec.data.encoder import fit_encode_splits
         from denoiserec.data.features import FeatureConfig
         from denoiserec.data.target import oracle_labels
+        from denoiserec.eval.popularity import popularity_result
         from denoiserec.fingerprint import data_fingerprint, run_fingerprint
-        from denoiserec.headroom import popularity_result
         from denoiserec.methods import build_method
         from denoiserec.models import build_model
         from denoiserec.train.trainer import TrainConfig, Trainer
@@ -202,11 +202,11 @@ class CtrTask(Task):
         return out_dir
 
     def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
-        from denoiserec.report import write_report
+        from denoiserec.report.ctr import write_report
 
         return write_report(out_dir, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
 
     def print_summary(self, out_dir: str | Path, cfg: dict) -> None:
-        from denoiserec.report import print_summary
+        from denoiserec.report.ctr import print_summary
 
         print_summary(out_dir, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
