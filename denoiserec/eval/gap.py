@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 
 
-def add_gap_closed(rows: list[dict], baseline: str | None, oracle: set[tuple[str, str]],
-                   metrics: tuple[str, ...]) -> None:
+def add_gap_closed(
+    rows: list[dict], baseline: str | None, oracle: set[tuple[str, str]], metrics: tuple[str, ...]
+) -> None:
     """Add ``gap_<metric>`` = (row − baseline) / (oracle − baseline) of the same model to every row (in place),
     where the model has an oracle row and the oracle is above the baseline."""
     by_key = {(r["model"], r["method"]): r for r in rows}
@@ -32,6 +33,9 @@ def add_gap_closed(rows: list[dict], baseline: str | None, oracle: set[tuple[str
 def gap_closed(x: dict[int, float], floor: dict[int, float], ceiling: dict[int, float]) -> list[float]:
     """Share of the floor -> ceiling gap that ``x`` closes, per seed (``{seed: value}``; the seeds all three have,
     where none is NaN and the ceiling differs from the floor)."""
-    seeds = [s for s in set(x) & set(floor) & set(ceiling)
-             if not any(math.isnan(d[s]) for d in (x, floor, ceiling)) and ceiling[s] != floor[s]]
+    seeds = [
+        s
+        for s in set(x) & set(floor) & set(ceiling)
+        if not any(math.isnan(d[s]) for d in (x, floor, ceiling)) and ceiling[s] != floor[s]
+    ]
     return [(x[s] - floor[s]) / (ceiling[s] - floor[s]) for s in seeds]

@@ -43,9 +43,13 @@ def popularity_scores(train: EncodedTensors, test: EncodedTensors, spec: Feature
 
 def popularity_result(parts: dict[str, EncodedTensors], spec: FeatureSpec) -> dict:
     """A result record (like a run's) of the popularity scorer on the valid and test parts."""
-    return {"model": "popularity", "method": "popularity", "seed": 0,
-            "test": split_metrics(popularity_scores(parts["train"], parts["test"], spec), parts["test"].tensors),
-            "valid": split_metrics(popularity_scores(parts["train"], parts["valid"], spec), parts["valid"].tensors)}
+    return {
+        "model": "popularity",
+        "method": "popularity",
+        "seed": 0,
+        "test": split_metrics(popularity_scores(parts["train"], parts["test"], spec), parts["test"].tensors),
+        "valid": split_metrics(popularity_scores(parts["train"], parts["valid"], spec), parts["valid"].tensors),
+    }
 
 
 def popularity_auc_true(df: pl.DataFrame) -> float:
@@ -73,5 +77,8 @@ def baseline_scorers(train: Sequences) -> dict[str, ItemTableScorer]:
     ups = item_positives(train.item, train.fb == UP, n)
     negs = item_positives(train.item, train.fb != UP, n)
     r = float(np.mean(train.fb == UP)) if len(train) else 0.5
-    return {"pop_up": ItemTableScorer(ups), "fewest_neg": ItemTableScorer(-negs),
-            "up_share": ItemTableScorer((ups + r) / (ups + negs + 1.0))}
+    return {
+        "pop_up": ItemTableScorer(ups),
+        "fewest_neg": ItemTableScorer(-negs),
+        "up_share": ItemTableScorer((ups + r) / (ups + negs + 1.0)),
+    }

@@ -55,12 +55,16 @@ def paired(a: dict[int, float], b: dict[int, float]) -> tuple[float, float]:
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     """A Markdown table's lines."""
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(cells) + " |" for cells in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(cells) + " |" for cells in rows),
+    ]
 
 
-def print_table(title: str, header: Sequence[str], rows: Iterable[Sequence[str]], left: Sequence[str],
-                footer: str) -> None:
+def print_table(
+    title: str, header: Sequence[str], rows: Iterable[Sequence[str]], left: Sequence[str], footer: str
+) -> None:
     """Print a compact Rich table (columns in ``left`` left-justified, the others right) and a footer line."""
     from rich.table import Table
 

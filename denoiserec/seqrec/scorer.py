@@ -18,8 +18,9 @@ from denoiserec.data.sequences import UP, Sequences
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
 
 
-def histories(seq: Sequences, part: str, users: np.ndarray, length: int, feedback_inputs: bool
-              ) -> dict[str, np.ndarray]:
+def histories(
+    seq: Sequences, part: str, users: np.ndarray, length: int, feedback_inputs: bool
+) -> dict[str, np.ndarray]:
     """Each user's last ``length`` input-eligible history events of ``part``, left-padded: tokens/fb/station
     ``[U, length]`` and ``length`` ``[U]``."""
     eligible = seq.history_mask(part) & (True if feedback_inputs else seq.fb == UP)
@@ -31,8 +32,12 @@ def histories(seq: Sequences, part: str, users: np.ndarray, length: int, feedbac
     src = ends[:, None] - length + col
     ok = col >= length - lens[:, None]
     ev = idx[np.where(ok, src, 0)] if len(idx) else np.zeros(src.shape, dtype=np.int64)
-    return {"tokens": np.where(ok, seq.item[ev] + 1, 0), "fb": np.where(ok, seq.fb[ev].astype(np.int64), 0),
-            "station": np.where(ok, seq.station[ev], 0), "length": lens}
+    return {
+        "tokens": np.where(ok, seq.item[ev] + 1, 0),
+        "fb": np.where(ok, seq.fb[ev].astype(np.int64), 0),
+        "station": np.where(ok, seq.station[ev], 0),
+        "length": lens,
+    }
 
 
 class ModelScorer:
@@ -42,8 +47,14 @@ class ModelScorer:
 
     STATES = ("query", "mean", "zero")
 
-    def __init__(self, model: NegFeedbackTransformer, seq: Sequences, part: str = "test", batch_size: int = 1024,
-                 state: str = "query"):
+    def __init__(
+        self,
+        model: NegFeedbackTransformer,
+        seq: Sequences,
+        part: str = "test",
+        batch_size: int = 1024,
+        state: str = "query",
+    ):
         if state not in self.STATES:
             raise ValueError(f"state must be one of {self.STATES}, got {state!r}")
         self.model, self.seq, self.part, self.batch_size, self.state = model, seq, part, batch_size, state
@@ -61,7 +72,7 @@ class ModelScorer:
         st = np.concatenate([hist["station"], stations[:, None]], 1)
         out = []
         for a in range(0, len(users), self.batch_size):
-            part = [torch.as_tensor(x[a:a + self.batch_size], device=device) for x in (tokens, fb, st)]
+            part = [torch.as_tensor(x[a : a + self.batch_size], device=device) for x in (tokens, fb, st)]
             out.append(model(*part)[:, -1].float())
         self.h = torch.cat(out) if out else torch.zeros(0, model.song.embedding_dim, device=device)
         if self.state == "mean" and len(self.h):
@@ -74,7 +85,14 @@ class ModelScorer:
     def __call__(self, q: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scores ``[M, K]`` of ``items [M, K]`` for queries ``q [M]``."""
         device = self.h.device
-        out = [self.model.score(self.h[torch.as_tensor(q[a:a + 4096], device=device)],
-                                torch.as_tensor(items[a:a + 4096], device=device)).float().cpu().numpy()
-               for a in range(0, len(q), 4096)]
+        out = [
+            self.model.score(
+                self.h[torch.as_tensor(q[a : a + 4096], device=device)],
+                torch.as_tensor(items[a : a + 4096], device=device),
+            )
+            .float()
+            .cpu()
+            .numpy()
+            for a in range(0, len(q), 4096)
+        ]
         return np.concatenate(out) if out else np.zeros(items.shape)
