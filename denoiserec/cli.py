@@ -224,7 +224,7 @@ def simulate_cmd(
                                for k, v in extra["calibration"]["fitted"].items()))
 
 
-# --- train, run, report, demo (denoiserec/train, experiment.py, report.py) ------------------------------------
+# --- train, run, report, demo (denoiserec/train, experiment.py, report/) --------------------------------------
 DEMO_CONFIG = Path(__file__).parent / "demo.yaml"
 
 
