@@ -86,6 +86,7 @@ def data_prepare(
     from denoiserec.data.describe import table
     from denoiserec.data.log import write_log
     from denoiserec.data.sources import check_options, read
+    from denoiserec.eval.popularity import log_stats
     from denoiserec.io import check_output
 
     path = path or raw
@@ -101,7 +102,7 @@ def data_prepare(
         df = read(source, path, **options)
         write_log(df, out, source, inputs=(path,), raw=str(path), options=options)
     console.print(f"wrote {df.height:,} rows to {out} in {time.perf_counter() - t0:.1f} s")
-    Console().print(table(df, title=f"{source}: {out}"))
+    Console().print(table(df, title=f"{source}: {out}", extra=log_stats(df)))
 
 
 @data_app.command("describe")
@@ -119,6 +120,7 @@ def data_describe(
 
     from denoiserec.data import describe
     from denoiserec.data.log import read_log
+    from denoiserec.eval.popularity import log_stats
     from denoiserec.io import check_output
 
     console = Console()
@@ -132,7 +134,7 @@ def data_describe(
         p = describe.by_position_streamed(path, max(positions, 1)) if positions > 0 or plot else None
     else:
         df = df.collect()
-    console.print(describe.table(df, title=str(path)))
+    console.print(describe.table(df, title=str(path), extra=log_stats(df)))
     if positions > 0:
         console.print(describe.position_table(df, positions, p=p))
     if plot:
@@ -222,7 +224,7 @@ def simulate_cmd(
                                for k, v in extra["calibration"]["fitted"].items()))
 
 
-# --- train, run, report, demo (denoiserec/train, experiment.py, report.py) ------------------------------------
+# --- train, run, report, demo (denoiserec/train, experiment.py, report/) --------------------------------------
 DEMO_CONFIG = Path(__file__).parent / "demo.yaml"
 #: the demo's known-answer world: labels := the hidden truth, 20 % of training/validation labels flipped
 DEMO_KNOWN_CONFIG = Path(__file__).parent / "demo_known.yaml"

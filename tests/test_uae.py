@@ -9,6 +9,7 @@ from conftest import make_log
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import FeatureConfig
 from denoiserec.errors import ConfigError
+from denoiserec.eval.truth import attention_metrics
 from denoiserec.methods import build_method
 from denoiserec.methods._attention import passive_weight, pu_risk, reweighted_rows
 from denoiserec.methods._sessions import Sessions, SessionTensors, passive_run
@@ -16,7 +17,6 @@ from denoiserec.models import build_model
 from denoiserec.nn.attention import AttentionNet, PropensityNet
 from denoiserec.train.encoded import EncodedData, batchable
 from denoiserec.train.trainer import TrainConfig, Trainer
-from denoiserec.truth import attention_metrics
 
 
 @pytest.fixture(autouse=True)
@@ -376,7 +376,7 @@ def test_quick_config_is_valid():
 
 
 def test_calibration_bins():
-    from denoiserec.truth import calibration
+    from denoiserec.eval.truth import calibration
 
     pred = torch.tensor([0.05, 0.05, 0.95, 0.95, 0.55])
     truth = torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0])
@@ -391,7 +391,7 @@ def test_attention_on_held_out_sessions(tmp_path, monkeypatch):
 
     import denoiserec.methods.uae as uae_module
     from denoiserec.experiment import check_config, run_experiment
-    from denoiserec.report import summarize
+    from denoiserec.report.ctr import summarize
 
     seen = []
 

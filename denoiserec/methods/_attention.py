@@ -17,7 +17,7 @@ and their networks are in :mod:`denoiserec.nn.attention`.
 
 The methods never see the simulator's hidden ``true_*`` columns (the trainer drops them, see
 :mod:`denoiserec.train.batch`): they expose their per-row attention (``self.attention``) and the experiment
-runner scores it against the truth (:func:`denoiserec.truth.attention_metrics`).
+runner scores it against the truth (:func:`denoiserec.eval.truth.attention_metrics`).
 """
 
 from __future__ import annotations

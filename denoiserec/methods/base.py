@@ -25,7 +25,7 @@ class Method:
     needs: tuple[str, ...] = ()
     #: a per-training-row estimate of the user's attention (``[N]``, set by :meth:`fit`), or None. Where a method
     #: sets it, the CTR task scores it against the simulator's hidden ``true_attention`` after training
-    #: (:func:`denoiserec.truth.attention_metrics`, recorded in the run's ``method_state``)
+    #: (:func:`denoiserec.eval.truth.attention_metrics`, recorded in the run's ``method_state``)
     attention: torch.Tensor | None = None
     #: ``y*`` is a function of the live logits whose gradient the loss keeps (the trainer then passes the logits
     #: undetached, outside ``no_grad``); ``w`` stays without gradient either way

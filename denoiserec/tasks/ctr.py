@@ -1,6 +1,6 @@
 """The CTR task: models x methods x seeds on rows of a canonical log -- the experiment loop (data → encoded
 parts → one :class:`~denoiserec.train.trainer.Trainer` run per (model, method, seed) → run records and bundles
-→ :mod:`denoiserec.report`). Config layout: :mod:`denoiserec.experiment`."""
+→ :mod:`denoiserec.report.ctr`). Config layout: :mod:`denoiserec.experiment`."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def score_attention(method, train, heldout=None) -> dict:
     whether the estimator generalises to sessions it was not trained on, or memorised its training rows."""
     from denoiserec.data.tensors import EncodedTensors
     from denoiserec.train.batch import without_truth
-    from denoiserec.truth import attention_metrics
+    from denoiserec.eval.truth import attention_metrics
 
     if method.attention is None:
         return {}
@@ -100,8 +100,8 @@ class CtrTask(Task):
         from denoiserec.data.encoder import fit_encode_splits
         from denoiserec.data.features import FeatureConfig
         from denoiserec.data.target import oracle_labels
+        from denoiserec.eval.popularity import popularity_result
         from denoiserec.fingerprint import data_fingerprint, run_fingerprint
-        from denoiserec.headroom import popularity_result
         from denoiserec.methods import build_method
         from denoiserec.models import build_model
         from denoiserec.train.trainer import TrainConfig, Trainer
@@ -219,11 +219,11 @@ class CtrTask(Task):
         return out_dir
 
     def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
-        from denoiserec.report import write_report
+        from denoiserec.report.ctr import write_report
 
         return write_report(out_dir, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
 
     def print_summary(self, out_dir: str | Path, cfg: dict) -> None:
-        from denoiserec.report import print_summary
+        from denoiserec.report.ctr import print_summary
 
         print_summary(out_dir, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
