@@ -24,6 +24,7 @@ from denoiserec.data.spec import FeatureSpec
 from denoiserec.errors import ConfigError
 from denoiserec.nn.layers import MLP, FieldEmbedding
 from denoiserec.nn.sequence import key_padding, masked_softmax, sequence_names, user_item
+from denoiserec.settings import Count, Dim, Dims, Rate
 
 
 def divide_sessions(ids: torch.Tensor, ago: torch.Tensor, sessions: int, session_len: int) -> torch.Tensor:
@@ -51,8 +52,8 @@ class DSIN(nn.Module):
     #: histories a one-line `denoiserec train --model dsin` encodes
     default_sequences = ("click",)
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequence: str = "click", sessions: int = 5,
-                 session_len: int = 10, heads: int = 2, hidden: tuple[int, ...] = (200, 80), dropout: float = 0.0):
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, sequence: str = "click", sessions: Count = 5,
+                 session_len: Count = 10, heads: Count = 2, hidden: Dims = (200, 80), dropout: Rate = 0.0):
         super().__init__()
         self.name = sequence_names(spec, sequence)[0]
         if embed_dim % heads:

@@ -49,13 +49,14 @@ from denoiserec import metrics
 from denoiserec.data.sequences import DOWN, SKIP, UP, Sequences
 from denoiserec.seqrec.negatives import random_items
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
+from denoiserec.settings import Count
 
 
 @dataclass
 class EvalConfig:
-    candidates: int = 100  # random items each up/down test item is ranked against
-    k: list[int] = field(default_factory=lambda: [10])
-    batch_size: int = 1024
+    candidates: Count = 100  # random items each up/down test item is ranked against
+    k: list[Count] = field(default_factory=lambda: [10])
+    batch_size: Count = 1024
 
 
 def histories(seq: Sequences, part: str, users: np.ndarray, length: int, feedback_inputs: bool
