@@ -116,7 +116,8 @@ def _fields_table(prefix: str, cls, rules: dict | None = None, skip: set = froze
         meaning = comments.get(f.name) or MEANINGS.get(f"{lookup or prefix}.{f.name}", "")
         rows.append(_row(f"{prefix}.{f.name}", hints.get(f.name, f.type), default, (rules or {}).get(f.name),
                          meaning))
-    return rows
+    across = [r.text for r in getattr(cls, "settings_rules", ())]
+    return rows + (["", "Also checked: " + "; ".join(across) + "."] if across else [])
 
 
 def _params(fn, skip: tuple = ()) -> list[tuple[str, object, object]]:
@@ -147,6 +148,7 @@ def _hparams(kind: str, names: list[str], cls_of) -> list[str]:
             allowed = allowed_text(hint)
             shown = "required" if default is inspect.Parameter.empty else _fmt(default)
             params.append(f"`{k}`: {type_text(hint)} = {shown}" + (f" ({allowed})" if allowed else ""))
+        params += [f"{r.text}" for r in getattr(cls_of(name), "settings_rules", ())]
         rows.append(f"| `{name}` | {'; '.join(params).replace('|', '/') or '–'} |")
     return rows
 

@@ -66,6 +66,33 @@ class Check:
         return None if v is None else self.rule(v)
 
 
+@dataclass(frozen=True)
+class MultipleOf:
+    """A rule across two settings of one class, declared as its ``settings_rules``: ``key`` a multiple of ``of``
+    (attention heads splitting an embedding)."""
+
+    key: str
+    of: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.key} a multiple of {self.of}"
+
+    def problem(self, values: dict) -> str | None:
+        a, b = values.get(self.key), values.get(self.of)
+        if isinstance(a, int) and isinstance(b, int) and b > 0 and a % b:
+            return f"{self.key} ({a}) must be a multiple of {self.of} ({b})"
+        return None
+
+
+def rules_problem(cls: object, values: dict) -> str | None:
+    """The first problem of ``cls``'s ``settings_rules`` with ``values`` (its defaults filled in), or None."""
+    for rule in getattr(cls, "settings_rules", ()):
+        if problem := rule.problem(values):
+            return problem
+    return None
+
+
 #: the common declarations
 Count = Annotated[int, Range(ge=1)]  #: a size, a number of layers / heads / epochs, a batch size: >= 1
 Dim = Count  #: an embedding or hidden width

@@ -27,7 +27,7 @@ import typing
 from collections.abc import Callable, Iterable
 
 from denoiserec.errors import ConfigError
-from denoiserec.settings import bare
+from denoiserec.settings import bare, rules_problem
 
 Rule = Callable[[object], "str | None"]  # a problem description, or None when the value is fine
 
@@ -179,6 +179,9 @@ def check_fields(cls: type, d: object, where: str, rules: dict[str, Rule] | None
         problem = rule(out[key]) if rule else None
         if problem:
             raise ConfigError(f"{path}: {problem}")
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+    if problem := rules_problem(cls, {**defaults, **out}):
+        raise ConfigError(f"{where}: {problem}")
     return out
 
 
@@ -237,6 +240,9 @@ def check_params(func: Callable, d: object, where: str, skip: Iterable[str] = ("
         problem = rule(out[key]) if rule else None
         if problem:
             raise ConfigError(f"{path}: {problem}")
+    defaults = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+    if problem := rules_problem(func, {**defaults, **out}):
+        raise ConfigError(f"{where}: {problem}")
     return out
 
 

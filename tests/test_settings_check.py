@@ -50,6 +50,8 @@ CASES = [
     ({"methods": {"edm": {"gamma": -0.5}}}, "methods.edm.gamma: must be >= 0, got -0.5"),
     ({"methods": {"lcd_scale": {"a": 0}}}, "methods.lcd_scale.a: must be > 0"),  # LCD's a, through *args/**kwargs
     ({"methods": {"tce": {"eps_max": 1.0}}}, "methods.tce.eps_max: must be in [0, 1), got 1.0"),
+    ({"models": {"dsin": {"embed_dim": 10, "heads": 4}}}, "models.dsin: embed_dim (10) must be a multiple of heads"),
+    ({"models": {"dumn": {"heads": 3}}}, "models.dumn: embed_dim (16) must be a multiple of heads (3)"),  # a default
     ({"train": {"monitor": "acu"}}, "train.monitor: must be one of"),
     ({"features": {"impute": "median"}}, "features.impute: must be one of"),
     ({"split": {"how": "sideways"}}, "split.how: must be one of"),
@@ -75,6 +77,8 @@ def test_seqrec_sections_read_the_same_declarations():
         check_config({"task": "seqrec", "data": {"simulate": SIM}, "models": {"a": {"dropout": 1.0}}})
     with pytest.raises(ConfigError, match=r"split.test_frac: must be in \(0, 1\), got 1.0"):
         check_config({"task": "seqrec", "data": {"simulate": SIM}, "split": {"test_frac": 1.0}})
+    with pytest.raises(ConfigError, match=r"models.a: dim \(10\) must be a multiple of heads \(4\)"):
+        check_config({"task": "seqrec", "data": {"simulate": SIM}, "models": {"a": {"dim": 10, "heads": 4}}})
     with pytest.raises(ConfigError, match=r"eval.k\[1\]: must be >= 1, got 0"):
         check_config({"task": "seqrec", "data": {"simulate": SIM}, "eval": {"k": [10, 0]}})
 

@@ -30,7 +30,7 @@ from denoiserec.nn.sequence import (
     umn_triplet,
     user_item,
 )
-from denoiserec.settings import Count, Dim, Dims, NonNeg, Rate
+from denoiserec.settings import Count, Dim, Dims, MultipleOf, NonNeg, Rate
 
 
 class _Attn(nn.Module):
@@ -46,6 +46,8 @@ class _Attn(nn.Module):
 class DFN(nn.Module):
     #: histories a one-line `denoiserec train --model dfn` encodes
     default_sequences = ("click", "unclick", "dislike")
+
+    settings_rules = (MultipleOf("embed_dim", "heads"),)  #: attention heads split the embedding
 
     def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, click: str = "click", unclick: str = "unclick",
                  dislike: str = "dislike", heads: Count = 2, hidden: Dims = (256, 128, 64),

@@ -12,11 +12,13 @@ from torch import nn
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding
 from denoiserec.nn.sequence import key_padding, positions_from_end, sequence_names, user_item
-from denoiserec.settings import Count, Dim, Dims, Rate
+from denoiserec.settings import Count, Dim, Dims, MultipleOf, Rate
 
 
 class DMT(nn.Module):
     default_sequences = ("hist",)  # every earlier event (the CLI's and the API's default)
+
+    settings_rules = (MultipleOf("embed_dim", "heads"),)  #: attention heads split the embedding
 
     def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, sequences: list[str] | None = None, heads: Count = 2,
                  hidden: Dims = (256, 128, 64), dropout: Rate = 0.0):

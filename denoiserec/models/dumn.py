@@ -75,7 +75,7 @@ from denoiserec.nn.sequence import (
     sequence_names,
     umn_triplet,
 )
-from denoiserec.settings import Count, Dim, Dims, NonNeg, Rate
+from denoiserec.settings import Count, Dim, Dims, MultipleOf, NonNeg, Rate
 
 #: f_x^o = f_x − proj(f_x, f_partner) (eqs. 6-7)
 PURIFY = {"click": "dislike", "unclick": "like"}
@@ -149,6 +149,8 @@ class Fusion(nn.Module):
 class DUMN(nn.Module):
     #: histories a one-line `denoiserec train --model dumn` encodes (presets of data/features.py)
     default_sequences = ("click", "unclick", "like", "dislike")
+
+    settings_rules = (MultipleOf("embed_dim", "heads"),)  #: attention heads split the embedding
 
     def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, sequences: list[str] | None = None, heads: Count = 2,
                  slots: Count = 256, width: Dim = 64, ffn: Dim = 512, hidden: Dims = (256, 128, 64),

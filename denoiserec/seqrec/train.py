@@ -73,6 +73,8 @@ from denoiserec.train.trainer import Device, init_distributed, make_adam, resolv
 class ModelConfig:
     """The transformer's settings (:class:`NegFeedbackTransformer`'s arguments, declared as there)."""
 
+    settings_rules = NegFeedbackTransformer.settings_rules
+
     dim: Dim = 64
     layers: Count = 2
     heads: Count = 2
