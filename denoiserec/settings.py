@@ -85,6 +85,21 @@ class MultipleOf:
         return None
 
 
+def declared_problem(cls: type, values: dict) -> tuple[str, str] | None:
+    """The first ``(key, problem)`` of ``values`` against the markers and ``Literal`` choices declared on ``cls``'s
+    fields (no type check: a dataclass built in code checks its ranges with this in ``__post_init__``)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for key, v in values.items():
+        hint = hints.get(key)
+        for m in markers(hint):
+            if problem := m.problem(v):
+                return key, problem
+        choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
+        if choices is not None and v not in choices:
+            return key, f"must be one of {list(choices)}, got {v!r}"
+    return None
+
+
 def rules_problem(cls: object, values: dict) -> str | None:
     """The first problem of ``cls``'s ``settings_rules`` with ``values`` (its defaults filled in), or None."""
     for rule in getattr(cls, "settings_rules", ()):

@@ -52,6 +52,7 @@ CASES = [
     ({"methods": {"tce": {"eps_max": 1.0}}}, "methods.tce.eps_max: must be in [0, 1), got 1.0"),
     ({"models": {"dsin": {"embed_dim": 10, "heads": 4}}}, "models.dsin: embed_dim (10) must be a multiple of heads"),
     ({"models": {"dumn": {"heads": 3}}}, "models.dumn: embed_dim (16) must be a multiple of heads (3)"),  # a default
+    ({"data": {"simulate": {**SIM, "slip": 1.5}}}, "data.simulate.slip: must be in [0, 1], got 1.5"),
     ({"train": {"monitor": "acu"}}, "train.monitor: must be one of"),
     ({"features": {"impute": "median"}}, "features.impute: must be one of"),
     ({"split": {"how": "sideways"}}, "split.how: must be one of"),
@@ -61,7 +62,7 @@ CASES = [
 @pytest.mark.parametrize("section, message", CASES)
 def test_bad_hyper_parameters_are_one_error_naming_the_key(section, message):
     with pytest.raises(ConfigError) as e:
-        check_config({"data": {"simulate": SIM}, **section})
+        check_config({"data": {"simulate": SIM}, **section})  # data: replaced where the case names it
     assert message in str(e.value)
     assert "\n" not in str(e.value)
 
