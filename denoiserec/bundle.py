@@ -37,6 +37,7 @@ import polars as pl
 import torch
 
 from denoiserec.errors import DataError
+from denoiserec.settings import Count
 
 FORMAT = 1
 META, WEIGHTS, VOCABS = "bundle.json", "model.safetensors", "vocabularies.parquet"
@@ -202,7 +203,7 @@ class CTRBundle:
         trainer = Trainer(TrainConfig(device="cpu", progress=False, eval_batch_size=batch_size))
         return trainer.predict(self.model, data), oov
 
-    def predict(self, log: pl.DataFrame, batch_size: int = 32768) -> Predictions:
+    def predict(self, log: pl.DataFrame, batch_size: Count = 32768) -> Predictions:
         """One score per row of ``log``, in its order: ``logit`` (the trainer's output) and ``score`` = σ(logit)."""
         logit, oov = self.logits(log, batch_size)
         keep = [c for c in ("user", "item", "timestamp", "session", "position") if c in log.columns]
@@ -210,7 +211,7 @@ class CTRBundle:
             logit=pl.Series(logit.numpy()), score=pl.Series(torch.sigmoid(logit).numpy()))
         return Predictions(scores, {"rows": log.height, "oov": oov})
 
-    def recommend(self, history: pl.DataFrame, candidates: pl.DataFrame | None = None, k: int = 20,
+    def recommend(self, history: pl.DataFrame, candidates: pl.DataFrame | None = None, k: Count = 20,
                   users: list[str] | None = None, exclude_heard: bool = False,
                   exclude_disliked: bool = True) -> Predictions:
         """Rank each user's candidate rows (``user``, ``item`` and any context or attribute columns) after their
@@ -393,7 +394,7 @@ class SeqBundle:
             fbs = np.zeros_like(fbs)
         return tok.astype(np.int64), fbs.astype(np.int64), sts.astype(np.int64), mask
 
-    def predict(self, log: pl.DataFrame, batch_size: int = 1024) -> Predictions:
+    def predict(self, log: pl.DataFrame, batch_size: Count = 1024) -> Predictions:
         """Score every up/skip/down row's item given the user's earlier events in ``log`` (at the row's station),
         as the test protocol does; rows of other kinds and out-of-vocabulary items get a null score."""
         d, summary = self.events(log)
@@ -408,7 +409,7 @@ class SeqBundle:
         out = log.select(keep).with_row_index("row").join(scored.rename({"_row": "row"}), on="row", how="left")
         return Predictions(out.sort("row"), {"rows": log.height, **summary})
 
-    def recommend(self, history: pl.DataFrame, k: int = 20, users: list[str] | None = None,
+    def recommend(self, history: pl.DataFrame, k: Count = 20, users: list[str] | None = None,
                   exclude_heard: bool = False, exclude_disliked: bool = True, station: str | None = None,
                   station_only: bool = False, batch_size: int = 256) -> Predictions:
         """The next ``k`` songs for each user (all users of ``history`` unless ``users``) from their last events.

@@ -418,6 +418,16 @@ def _write_rows(df, out: Path, kind: str) -> None:
         write_parquet_output(df, out, kind)
 
 
+def _check_options(method: str, **values) -> None:
+    """Command-line ``values`` against the declarations of both bundle kinds' ``method`` (``predict``,
+    ``recommend``), before anything is read: one line naming the option."""
+    from denoiserec.bundle import CTRBundle, SeqBundle
+    from denoiserec.validate import check_args
+
+    for kind in (CTRBundle, SeqBundle):
+        check_args(getattr(kind, method), lambda n: "--" + n.replace("_", "-"), **values)
+
+
 def _summary(summary: dict, seconds: float, out: Path) -> None:
     import json
 
@@ -440,6 +450,7 @@ def predict(bundle: Path = typer.Argument(..., help="a model bundle folder (<res
     from denoiserec.bundle import load
     from denoiserec.io import check_output
 
+    _check_options("predict", batch_size=batch_size)
     check_output(out, "scores", [data, bundle], folder=False)
     t0 = time.perf_counter()
     b = load(bundle)
@@ -477,13 +488,21 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
     import time
 
     from denoiserec.bundle import load
+    from denoiserec.errors import DataError
     from denoiserec.io import check_output
 
+    _check_options("recommend", k=k)
     names = [u.strip() for u in users.split(",")] if users else None
     check_output(out, "recommendations", [history, bundle, candidates], folder=False)
     t0 = time.perf_counter()
     b = load(bundle)
     hist = _read_rows(history, source, spec, opt)
+    if names and "user" in hist.columns:
+        unknown = sorted(set(names) - set(hist["user"].cast(str).unique().to_list()))
+        if unknown:
+            raise DataError(history, f"--users: {len(unknown)} of the {len(names)} users asked have no event in "
+                            f"this history ({', '.join(unknown[:5])}); recommendations follow each user's past "
+                            "events: check the ids (as in the log's user column) or pass a history that holds them")
     if b.kind == "seqrec":
         recs = b.recommend(hist, k, names, exclude_heard=exclude_heard, exclude_disliked=exclude_disliked,
                            station=station, station_only=station_only)

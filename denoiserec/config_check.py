@@ -11,11 +11,10 @@ path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently 
 from __future__ import annotations
 
 from denoiserec.data.load import KEYS
-from denoiserec.data.split import HOWS
 from denoiserec.data.target import check_oracle_label
 from denoiserec.errors import ConfigError
 from denoiserec.io import safe_name
-from denoiserec.validate import at_least, check_fields, check_mapping, check_params, coerce, one_of
+from denoiserec.validate import check_fields, check_mapping, check_params, coerce
 
 #: the top-level keys and what each means (docs/config.md is generated from these declarations)
 TOP_KEYS = {
@@ -39,10 +38,6 @@ TOP_KEYS = {
 }
 KNOWN_KEYS = set(TOP_KEYS)
 DATA_KEYS = KEYS  #: the data section's keys and meanings, declared once beside :class:`DataSpec`
-SPLIT_RULES = {"how": one_of(*HOWS),
-               "unit": one_of("row", "session"), "test_days": at_least(0), "valid_days": at_least(0)}
-FEATURE_RULES = {"min_count": at_least(1), "impute": one_of(None, "mean")}
-HISTORY_RULES = {"max_len": at_least(1), "label": one_of(None, 0, 1)}
 
 
 def _prefixed(where: str, e: Exception) -> ConfigError:
@@ -92,7 +87,7 @@ def check_noise(cfg: dict) -> None:
 def check_split(split: object, where: str = "split") -> dict:
     from denoiserec.data import split as split_module
 
-    d = check_params(split_module.split, split, where, skip=("df",), rules=SPLIT_RULES)
+    d = check_params(split_module.split, split, where, skip=("df",))
     if "fractions" in d:
         f = coerce(list(d["fractions"]), list[float], f"{where}.fractions")
         if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1) > 1e-6:
@@ -106,11 +101,11 @@ def check_features(features: object, where: str = "features") -> dict:
     from denoiserec.data.features import FeatureConfig, HistoryConfig
     from denoiserec.data.kinds import FEEDBACK_KINDS
 
-    d = check_fields(FeatureConfig, features, where, rules=FEATURE_RULES, skip=("sequences",))
+    d = check_fields(FeatureConfig, features, where, skip=("sequences",))
     seqs = check_mapping(d.get("sequences"), f"{where}.sequences")
     for name, s in seqs.items():
         path = f"{where}.sequences.{name}"
-        s = check_fields(HistoryConfig, s, path, rules=HISTORY_RULES)
+        s = check_fields(HistoryConfig, s, path)
         for k in s.get("kinds") or ():
             if k not in FEEDBACK_KINDS:
                 raise ConfigError(f"{path}.kinds: unknown feedback kind {k!r}; known: {', '.join(FEEDBACK_KINDS)}")
@@ -143,7 +138,7 @@ def check_models(models: object, where: str = "models") -> dict:
         name = hp.pop("model", label)
         if name not in registry.available():
             raise ConfigError(f"{where}.{label}: unknown model {name!r}; available: {', '.join(registry.available())}")
-        check_params(registry.model_class(name), hp, f"{where}.{label}", skip=("self", "spec"))
+        registry.check_hparams(name, hp, f"{where}.{label}")
         out[label] = hp if name == label else {"model": name, **hp}
     return out
 

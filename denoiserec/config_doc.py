@@ -1,7 +1,7 @@
 """``docs/config.md``, generated from the declarations the config check uses: the top-level and ``data`` keys
 (:data:`denoiserec.config_check.TOP_KEYS`, ``DATA_KEYS``), the dataclasses and signatures checked key by key
 (``SimConfig``, ``split``, ``FeatureConfig``/``HistoryConfig``, ``TrainConfig``, every model's and method's
-constructor) with their rules (``SPLIT_RULES``, ``FEATURE_RULES``, ``HISTORY_RULES``, ``train_rules``). A key's
+constructor) with the ranges and allowed values declared on them (:mod:`denoiserec.settings`). A key's
 meaning is its declaration's trailing comment, else :data:`MEANINGS`. ``tests/test_config_doc.py`` fails when
 the file and the declarations drift; regenerate with ``python -m denoiserec.config_doc > docs/config.md``.
 """
@@ -93,15 +93,20 @@ def _fmt(v: object) -> str:
     return f"`{v}`".replace("|", "\\|")
 
 
-def _row(key: str, typ: object, default: object, rule, meaning: str) -> str:
-    typ = str(typ).replace("|", "\\|")
-    allowed = getattr(rule, "text", "") if rule else ""
+def _row(key: str, hint: object, default: object, rule, meaning: str) -> str:
+    from denoiserec.settings import allowed_text, type_text
+
+    typ = type_text(hint).replace("|", "\\|")
+    allowed = allowed_text(hint) or (getattr(rule, "text", "") if rule else "")
     return f"| `{key}` | {typ} | {default} | {allowed or '–'} | {meaning.replace('|', chr(92) + '|')} |"
 
 
 def _fields_table(prefix: str, cls, rules: dict | None = None, skip: set = frozenset(), lookup: str | None = None
                   ) -> list[str]:
+    import typing
+
     comments = _comments(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     rows = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
     for f in dataclasses.fields(cls):
         if f.name in skip:
@@ -109,40 +114,52 @@ def _fields_table(prefix: str, cls, rules: dict | None = None, skip: set = froze
         default = (_fmt(f.default) if f.default is not dataclasses.MISSING
                    else _fmt(f.default_factory()) if f.default_factory is not dataclasses.MISSING else "required")
         meaning = comments.get(f.name) or MEANINGS.get(f"{lookup or prefix}.{f.name}", "")
-        rows.append(_row(f"{prefix}.{f.name}", f.type, default, (rules or {}).get(f.name), meaning))
-    return rows
+        rows.append(_row(f"{prefix}.{f.name}", hints.get(f.name, f.type), default, (rules or {}).get(f.name),
+                         meaning))
+    across = [r.text for r in getattr(cls, "settings_rules", ())]
+    return rows + (["", "Also checked: " + "; ".join(across) + "."] if across else [])
+
+
+def _params(fn, skip: tuple = ()) -> list[tuple[str, object, object]]:
+    """``(name, type, default)`` of ``fn``'s keyword parameters (a class: its constructor's, with its bases' where
+    it passes ``**kwargs`` on), as the config check reads them."""
+    from denoiserec.validate import signature_params
+
+    params, hints, _ = signature_params(fn)
+    return [(n, hints.get(n, type(p.default) if p.default is not p.empty else p.empty), p.default)
+            for n, p in params.items() if n not in skip]
 
 
 def _params_table(prefix: str, fn, rules: dict | None = None, skip: tuple = ()) -> list[str]:
     rows = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
-    for name, p in inspect.signature(fn).parameters.items():
-        if name in skip or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-            continue
-        default = "required" if p.default is p.empty else _fmt(p.default)
-        typ = p.annotation if p.annotation is not p.empty else type(p.default).__name__
-        rows.append(_row(f"{prefix}.{name}", typ, default, (rules or {}).get(name),
-                         MEANINGS.get(f"{prefix}.{name}", "")))
+    for name, hint, default in _params(fn, skip):
+        rows.append(_row(f"{prefix}.{name}", hint, "required" if default is inspect.Parameter.empty else _fmt(default),
+                         (rules or {}).get(name), MEANINGS.get(f"{prefix}.{name}", "")))
     return rows
 
 
 def _hparams(kind: str, names: list[str], cls_of) -> list[str]:
-    rows = [f"| {kind} | hyper-parameters (type = default) |", "|---|---|"]
+    from denoiserec.settings import allowed_text, type_text
+
+    rows = [f"| {kind} | hyper-parameters (type = default, allowed) |", "|---|---|"]
     for name in names:
-        cls = cls_of(name)
-        params = [f"`{k}`: {p.annotation if p.annotation is not p.empty else type(p.default).__name__} = "
-                  f"{_fmt(p.default) if p.default is not p.empty else 'required'}"
-                  for k, p in inspect.signature(cls).parameters.items() if k not in ("self", "spec")]
+        params = []
+        for k, hint, default in _params(cls_of(name), skip=("self", "spec")):
+            allowed = allowed_text(hint)
+            shown = "required" if default is inspect.Parameter.empty else _fmt(default)
+            params.append(f"`{k}`: {type_text(hint)} = {shown}" + (f" ({allowed})" if allowed else ""))
+        params += [f"{r.text}" for r in getattr(cls_of(name), "settings_rules", ())]
         rows.append(f"| `{name}` | {'; '.join(params).replace('|', '/') or '–'} |")
     return rows
 
 
 def render() -> str:
     from denoiserec import methods, models
-    from denoiserec.config_check import DATA_KEYS, FEATURE_RULES, HISTORY_RULES, SPLIT_RULES, TOP_KEYS
+    from denoiserec.config_check import DATA_KEYS, TOP_KEYS
     from denoiserec.data import split
     from denoiserec.data.features import FeatureConfig, HistoryConfig
     from denoiserec.data.simulate import SimConfig
-    from denoiserec.train.trainer import TrainConfig, train_rules
+    from denoiserec.train.trainer import TrainConfig
 
     out = ["# Config keys", "",
            "<!-- generated by `python -m denoiserec.config_doc > docs/config.md` from the declarations the config "
@@ -157,18 +174,19 @@ def render() -> str:
     out += ["", "## data", "", "| key | meaning |", "|---|---|"]
     out += [f"| `data.{k}` | {v} |" for k, v in DATA_KEYS.items()]
     out += ["", "### data.simulate (docs/simulator.md)", "", *_fields_table("data.simulate", SimConfig)]
-    out += ["", "## split", "", *_params_table("split", split.split, SPLIT_RULES, skip=("df",))]
-    out += ["", "## features", "", *_fields_table("features", FeatureConfig, FEATURE_RULES)]
+    out += ["", "## split", "", *_params_table("split", split.split, skip=("df",))]
+    out += ["", "## features", "", *_fields_table("features", FeatureConfig)]
     out += ["", "### features.sequences.&lt;name&gt;", "",
-            *_fields_table("features.sequences.<name>", HistoryConfig, HISTORY_RULES)]
-    out += ["", "## train", "", *_fields_table("train", TrainConfig, train_rules(), _SKIP["train"])]
+            *_fields_table("features.sequences.<name>", HistoryConfig)]
+    out += ["", "## train", "", *_fields_table("train", TrainConfig, skip=_SKIP["train"])]
     out += ["", "## models.&lt;label&gt; (docs/models.md)", "",
             "A label's hyper-parameters are its model's constructor arguments (`model: NAME` picks the model when "
-            "the label is not a model name).", "", *_hparams("model", models.available(), models.model_class)]
+            "the label is not a model name). Types, ranges and allowed values are declared once on each "
+            "constructor (`denoiserec/settings.py`) and checked from there before any data is read.", "",
+            *_hparams("model", models.available(), models.model_class)]
     out += ["", "## methods.&lt;label&gt;", "",
             "A label's hyper-parameters are its method's constructor arguments (`method: NAME` when the label is "
-            "not a method name; `oracle: true` trains on the simulator's hidden preference); ranges are checked "
-            "by the constructor, once, before any data is read.", "",
+            "not a method name; `oracle: true` trains on the simulator's hidden preference).", "",
             *_hparams("method", methods.available(),
                       lambda n: __import__(f"denoiserec.methods.{n}", fromlist=["METHOD"]).METHOD)]
     out += seqrec_tables()
@@ -184,8 +202,8 @@ def seqrec_tables() -> list[str]:
            "`configs/negfeedback_quick.yaml`) takes `name`, `description`, `data`, `seeds` and `baseline` as above "
            "and these sections; each `models.<label>` entry takes any `model`, `train` or `eval` key, overriding "
            "the section's value for that label."]
-    for section, (cls, rules) in get_task("seqrec").sections().items():
-        out += ["", f"### seqrec {section}", "", *_fields_table(section, cls, rules, lookup=f"seqrec.{section}")]
+    for section, cls in get_task("seqrec").sections().items():
+        out += ["", f"### seqrec {section}", "", *_fields_table(section, cls, lookup=f"seqrec.{section}")]
     return out
 
 

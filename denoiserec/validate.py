@@ -7,8 +7,10 @@ signature) -- unknown keys, value types, ranges and allowed values -- and the fi
     check_fields(TrainConfig, {"epochs": 0}, "train", rules={"epochs": at_least(1)})
     # ConfigError: train.epochs: must be >= 1, got 0
 
-Types come from the annotations (``int``, ``float``, ``bool``, ``str``, ``X | None``, ``list[X]``,
-``tuple[X, ...]``, ``dict[str, X]``, ``Literal[...]``); for an un-annotated parameter, from its default's type.
+Types, ranges and allowed values come from the annotations (``int``, ``float``, ``bool``, ``str``, ``X | None``,
+``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, ``Literal[...]``, and ``Annotated[X, Range(...)]`` markers of
+:mod:`denoiserec.settings`, declared once on the constructor or dataclass); for an un-annotated parameter, from
+its default's type. ``rules`` add checks a declaration cannot carry (a source's options).
 A float key accepts an int; an int key rejects bools and non-integral floats; nothing is parsed from strings
 except by the caller.
 """
@@ -16,13 +18,16 @@ except by the caller.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
+import operator
 import types
 import typing
 from collections.abc import Callable, Iterable
 
 from denoiserec.errors import ConfigError
+from denoiserec.settings import bare, rules_problem
 
 Rule = Callable[[object], "str | None"]  # a problem description, or None when the value is fine
 
@@ -52,9 +57,9 @@ def one_of(*allowed: object) -> Rule:
 
 
 def _type_name(hint: object) -> str:
-    if isinstance(hint, type):
-        return hint.__name__
-    return str(hint).replace("typing.", "")
+    from denoiserec.settings import type_text
+
+    return type_text(hint)
 
 
 def coerce(value: object, hint: object, key: str, text: bool = False) -> object:
@@ -73,15 +78,25 @@ def coerce(value: object, hint: object, key: str, text: bool = False) -> object:
     if hint is typing.Any or hint is inspect.Parameter.empty:
         return value
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:  # a declared range or rule (denoiserec.settings)
+        value = coerce(value, args[0], key, text)
+        for marker in hint.__metadata__:
+            problem = marker.problem(value) if hasattr(marker, "problem") else None
+            if problem:
+                raise ConfigError(f"{key}: {problem}")
+        return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for a in (a for a in args if a is not type(None)):
+            shape = bare(a)
+            if typing.get_origin(shape) is typing.Literal:  # the choices' type: the choice itself is checked below
+                shape = functools.reduce(operator.or_, {type(v) for v in typing.get_args(shape)})
             try:
-                return coerce(value, a, key, text)
-            except ConfigError as e:
-                errors.append(e)
+                coerce(value, shape, key, text)
+            except ConfigError:
+                continue
+            return coerce(value, a, key, text)  # the type fits: its declared range or choices decide
         raise ConfigError(f"{key}: expected {_type_name(hint)}, got {value!r}")
     if origin is typing.Literal:
         if value in args:
@@ -149,7 +164,7 @@ def check_fields(cls: type, d: object, where: str, rules: dict[str, Rule] | None
     """Check mapping ``d`` against dataclass ``cls``: returns the checked (coerced) mapping, ready for
     ``cls(**d)``. ``rules`` add range/choice checks per key; keys in ``skip`` are left to the caller."""
     d = check_mapping(d, where)
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     known = [f.name for f in dataclasses.fields(cls)]
     out = {}
     for key, value in d.items():
@@ -164,23 +179,46 @@ def check_fields(cls: type, d: object, where: str, rules: dict[str, Rule] | None
         problem = rule(out[key]) if rule else None
         if problem:
             raise ConfigError(f"{path}: {problem}")
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+    if problem := rules_problem(cls, {**defaults, **out}):
+        raise ConfigError(f"{where}: {problem}")
     return out
+
+
+def signature_params(func: Callable) -> tuple[dict[str, inspect.Parameter], dict[str, object], bool]:
+    """``func``'s keyword parameters, their annotations (markers kept) and whether it takes ``**kwargs``; for a
+    class whose constructor passes ``**kwargs`` on, the base classes' constructor parameters too (PN's
+    ``**hparams`` are UAE's)."""
+    classes = inspect.getmro(func) if inspect.isclass(func) else (func,)
+    params, hints, var_kw = {}, {}, False
+    for c in classes:
+        target = c.__init__ if inspect.isclass(func) else c
+        if inspect.isclass(func) and (c is object or "__init__" not in vars(c)):
+            continue
+        sig = inspect.signature(target)
+        try:
+            h = typing.get_type_hints(target, include_extras=True)
+        except Exception:  # unresolvable annotation: fall back to the defaults' types
+            h = {}
+        for n, p in sig.parameters.items():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in params:
+                params[n] = p
+                if n in h:
+                    hints[n] = h[n]
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        if not var_kw:
+            break
+    return params, hints, var_kw
 
 
 def check_params(func: Callable, d: object, where: str, skip: Iterable[str] = ("self",),
                  rules: dict[str, Rule] | None = None, text: bool = False) -> dict:
-    """Check keyword arguments ``d`` against ``func``'s signature (a class: its constructor): unknown names
-    (unless it takes ``**kwargs``) and types from annotations or defaults."""
+    """Check keyword arguments ``d`` against ``func``'s signature (a class: its constructor, and its bases' where
+    it passes ``**kwargs`` on): unknown names, types and declared ranges from annotations, else the defaults'
+    types."""
     d = check_mapping(d, where)
-    target = func.__init__ if inspect.isclass(func) else func
-    sig = inspect.signature(target)
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable annotation: fall back to the defaults' types
-        hints = {}
-    params = {n: p for n, p in sig.parameters.items() if n not in skip
-              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    params, hints, var_kw = signature_params(func)
+    params = {n: p for n, p in params.items() if n not in skip}
     out = {}
     for key, value in d.items():
         path = _join(where, str(key))
@@ -195,11 +233,21 @@ def check_params(func: Callable, d: object, where: str, skip: Iterable[str] = ("
             hint = float if type(p.default) is float else type(p.default)
             if hint not in (int, float, bool, str):
                 hint = inspect.Parameter.empty
-        if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        if bare(hint) is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         out[key] = coerce(value, hint, path, text)
         rule = (rules or {}).get(key)
         problem = rule(out[key]) if rule else None
         if problem:
             raise ConfigError(f"{path}: {problem}")
+    defaults = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+    if problem := rules_problem(func, {**defaults, **out}):
+        raise ConfigError(f"{where}: {problem}")
     return out
+
+
+def check_args(func: Callable, name: Callable[[str], str] = str, **values: object) -> dict:
+    """``values`` checked against ``func``'s declared parameter types and ranges (:mod:`denoiserec.settings`),
+    each named ``name(parameter)`` in the error (a command line: ``--batch-size``)."""
+    _, hints, _ = signature_params(func)
+    return {k: coerce(v, hints.get(k, typing.Any), name(k)) for k, v in values.items()}

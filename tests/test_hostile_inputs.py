@@ -167,7 +167,7 @@ BAD_CONFIGS = [
     ({"methods": None}, "methods: expected a non-empty mapping"),
     ({"methods": {"lcd": {"a": "abc"}}}, "methods.lcd.a: expected float"),
     ({"methods": {"lcd": {"a": -1}}}, "methods.lcd"),
-    ({"methods": {"edm": {"decay": 2}}}, "methods.edm: decay must be in (0, 1]"),
+    ({"methods": {"edm": {"decay": 2}}}, "methods.edm.decay: must be in (0, 1]"),
     ({"methods": {"lcd": {"c": 1}}}, "methods.lcd.c: unknown parameter"),
     ({"methods": {"nosuch": {}}}, "methods.nosuch: unknown method"),
     ({"models": {"deepfm": {"embed_dim": "big"}}}, "models.deepfm.embed_dim"),

@@ -5,8 +5,10 @@ presets. The encoding itself is :mod:`denoiserec.data.encoder`, the history buil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from denoiserec.data.kinds import POSITIVE_EXPLICIT
+from denoiserec.settings import Count
 
 #: Optional canonical columns used as categorical features when present. ``played_ratio`` is left out on
 #: purpose: it reveals skips, i.e. the label.
@@ -18,9 +20,9 @@ class HistoryConfig:
     """A history feature: the user's last ``max_len`` events whose kind is in ``kinds`` (None: any) and whose
     label equals ``label`` (None: any)."""
 
-    max_len: int = 20
+    max_len: Count = 20
     kinds: tuple[str, ...] | None = None
-    label: int | None = None
+    label: Literal[0, 1] | None = None
 
 
 #: DUMN's four behaviour sequences (Bian et al., RecSys '21, §4.1.1), disjoint, by canonical feedback kind:
@@ -50,8 +52,8 @@ class FeatureConfig:
     categorical: list[str] | None = None
     numeric: list[str] | None = None
     sequences: dict[str, HistoryConfig] = field(default_factory=dict)
-    min_count: int = 1
-    impute: str | None = None  # "mean": NaN/inf numeric values count as missing (else they are an error)
+    min_count: Count = 1
+    impute: Literal["mean"] | None = None  # "mean": NaN/inf numeric values count as missing (else they are an error)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> FeatureConfig:

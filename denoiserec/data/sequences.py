@@ -49,13 +49,17 @@ vocabulary: scored as unknown, never used as an input).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import polars as pl
 
 from denoiserec.data.kinds import FEEDBACK_KINDS, POSITIVE_EXPLICIT
 from denoiserec.errors import ConfigError, DataError
+from denoiserec.settings import Count, Positive, Range, Rate, Share
+
+Inside = Annotated[float, Range(gt=0, lt=1)]  #: a share strictly between 0 and 1
 
 PAD, UP, SKIP, DOWN = 0, 1, 2, 3
 TYPE_NAMES = {UP: "up", SKIP: "skip", DOWN: "down"}
@@ -67,11 +71,11 @@ DEFAULT_DOWN = ("dislike",)
 
 
 def _from_dict(cls, d: dict | None, section: str):
-    d = dict(d or {})
-    known = {f.name for f in fields(cls)}
-    if set(d) - known:
-        raise ConfigError(f"{section}: unknown option(s) {sorted(set(d) - known)}; known: {sorted(known)}")
-    return cls(**d)
+    """``cls`` built from the mapping ``d``, checked against its declared types and ranges
+    (:mod:`denoiserec.settings`)."""
+    from denoiserec.validate import check_fields
+
+    return cls(**check_fields(cls, d, section))
 
 
 @dataclass
@@ -82,7 +86,7 @@ class SequenceConfig:
     skip: tuple[str, ...] = DEFAULT_SKIP
     down: tuple[str, ...] = DEFAULT_DOWN
     station: str | None = "context"  # column naming the station / context; None: unknown everywhere
-    day_seconds: int = 86400
+    day_seconds: Count = 86400
 
     @classmethod
     def from_dict(cls, d: dict | None) -> SequenceConfig:
@@ -98,8 +102,6 @@ class SequenceConfig:
         bad = sorted(set(every) - set(FEEDBACK_KINDS))
         if bad:
             raise ConfigError(f"features: unknown feedback kind(s) {bad}; known: {sorted(FEEDBACK_KINDS)}")
-        if cfg.day_seconds <= 0:
-            raise ConfigError(f"features.day_seconds must be positive, got {cfg.day_seconds}")
         return cfg
 
     def up_kinds(self, present: set[str]) -> tuple[str, ...]:
@@ -114,27 +116,16 @@ class SequenceConfig:
 class SeqSplitConfig:
     """The ``split`` section: the final ``test_days`` as test, the other users 90/10 train/validation."""
 
-    test_days: float = 30.0
-    test_frac: float | None = None  # instead of test_days: the final share of events (by time) as test
-    valid_frac: float = 0.1
-    valid_days: float | None = None  # validation period of the validation users (default: module docstring)
-    max_cold_share: float = 0.5  # most scored users of a period allowed without any history (else an error)
+    test_days: Positive = 30.0
+    test_frac: Inside | None = None  # instead of test_days: the final share of events (by time) as test
+    valid_frac: Rate = 0.1
+    valid_days: Positive | None = None  # validation period of the validation users (default: module docstring)
+    max_cold_share: Share = 0.5  # most scored users of a period allowed without any history (else an error)
     seed: int = 0  # of the random user split (fixed across training seeds: one split per data set)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> SeqSplitConfig:
-        cfg = _from_dict(cls, d, "split")
-        if not cfg.test_days > 0:
-            raise ConfigError(f"split.test_days must be positive, got {cfg.test_days}")
-        if not 0.0 <= cfg.valid_frac < 1.0:
-            raise ConfigError(f"split.valid_frac must be in [0, 1), got {cfg.valid_frac}")
-        if cfg.test_frac is not None and not 0.0 < cfg.test_frac < 1.0:
-            raise ConfigError(f"split.test_frac must be in (0, 1), got {cfg.test_frac}")
-        if cfg.valid_days is not None and not cfg.valid_days > 0:
-            raise ConfigError(f"split.valid_days must be positive, got {cfg.valid_days}")
-        if not 0.0 <= cfg.max_cold_share <= 1.0:
-            raise ConfigError(f"split.max_cold_share must be in [0, 1], got {cfg.max_cold_share}")
-        return cfg
+        return _from_dict(cls, d, "split")
 
 
 @dataclass

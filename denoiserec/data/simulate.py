@@ -42,12 +42,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from denoiserec.data.schema import conform
 from denoiserec.errors import ConfigError
+from denoiserec.settings import Count, NonNeg, Share
 
 SOURCE = "simulator"
 #: Users per generation block. Each block has its own random stream (spawned from the seed), so the output
@@ -95,75 +97,62 @@ MODES = {
 class SimConfig:
     """Every knob of the simulator; ``docs/simulator.md`` explains each. Defaults give ~200k rows."""
 
-    users: int = 2000
-    items: int = 5000
-    artists: int = 600
-    genres: int = 12
-    sessions: int = 5                 # sessions per user
-    min_len: int = 10                 # recommended playlist length L ~ U{min_len..max_len}
-    max_len: int = 30
-    dim: int = 16                     # latent dimension d
-    days: int = 60                    # sessions spread over this many days ...
+    users: Count = 2000
+    items: Count = 5000
+    artists: Count = 600
+    genres: Count = 12
+    sessions: Count = 5                 # sessions per user
+    min_len: Count = 10                 # recommended playlist length L ~ U{min_len..max_len}
+    max_len: Count = 30
+    dim: Count = 16                     # latent dimension d
+    days: Count = 60                    # sessions spread over this many days ...
     start: str = "2024-01-01"         # ... from this UTC date
     # recommendations
     popularity_exponent: float = 0.8  # Zipf exponent of item popularity
-    explore: float = 0.2              # share of tracks drawn from the whole catalogue, not the station
+    explore: Share = 0.2              # share of tracks drawn from the whole catalogue, not the station
     # preference
     taste_scale: float = 1.5          # weight of the standardised user-item affinity
     quality_sd: float = 0.5           # sd of the per-item quality bias b_i
     pref_bias: float = -0.6           # global preference logit offset
     # attention
-    start_attention: float = 0.25     # P(attentive) at position 0
-    active_after_active: float = 0.56  # target P(e_t = 1 | e_{t-1} = 1) among played rows
-    active_after_passive: float = 0.05  # target P(e_t = 1 | e_{t-1} = 0) among played rows
+    start_attention: Share = 0.25     # P(attentive) at position 0
+    active_after_active: Share = 0.56  # target P(e_t = 1 | e_{t-1} = 1) among played rows
+    active_after_passive: Share = 0.05  # target P(e_t = 1 | e_{t-1} = 0) among played rows
     attention_user_sd: float = 0.5    # sd of the per-user attention logit offset
     attention_popularity: float = 0.2  # attention logit per sd of the item's log popularity
     # acting on preference when attentive
-    act_like: float = 0.6             # P(like/share/download | attentive, prefers)
-    act_dislike: float = 0.9          # P(skip/dislike | attentive, does not prefer)
-    dislike_share: float = 0.25       # share of negative actions that are 'dislike' (rest 'skip')
-    slip: float = 0.03                # share of actions opposite to the preference
+    act_like: Share = 0.6             # P(like/share/download | attentive, prefers)
+    act_dislike: Share = 0.9          # P(skip/dislike | attentive, does not prefer)
+    dislike_share: Share = 0.25       # share of negative actions that are 'dislike' (rest 'skip')
+    slip: Share = 0.03                # share of actions opposite to the preference
     # session end
-    stop_rate: float = 0.015          # P(session ends after a play)
-    stop_after_negative: float = 0.06  # extra P(end) after a skip/dislike
+    stop_rate: Share = 0.015          # P(session ends after a play)
+    stop_after_negative: Share = 0.06  # extra P(end) after a skip/dislike
     seed: int = 0
-    stop_user_sd: float = 0.0         # sd of a per-user offset of the stop logit (> 0: heavier-tailed sessions)
+    stop_user_sd: NonNeg = 0.0         # sd of a per-user offset of the stop logit (> 0: heavier-tailed sessions)
     # --- knobs added for the scenarios and calibration (defaults leave the log above unchanged) ---
-    attention_history: float = 0.0   # λ: 0 = attention driven by the last action (EDM's Markov assumption),
+    attention_history: Share = 0.0   # λ: 0 = attention driven by the last action (EDM's Markov assumption),
     #                                   1 = driven by the feature history (plays since the last genre change)
-    attention_history_decay: float = 0.7  # ρ: the feature-driven attention decays by ρ per play of one genre
+    attention_history_decay: Share = 0.7  # ρ: the feature-driven attention decays by ρ per play of one genre
     pref_popularity: float = 0.0     # preference logit per sd of the item's log popularity (taste: taste_scale)
-    share_rate: float = 0.15         # share of positive actions that are 'share' ...
-    download_rate: float = 0.10      # ... and 'download' (the rest 'like')
+    share_rate: Share = 0.15         # share of positive actions that are 'share' ...
+    download_rate: Share = 0.10      # ... and 'download' (the rest 'like')
     context_p: list[float] | None = None  # shares of CONTEXTS (None: CONTEXT_P)
-    mode: str = "music"              # music: kinds as above; feed: click/unclick/like/dislike (see FEED_KINDS)
+    mode: Literal["music", "feed"] = "music"  # music: kinds as above; feed: click/unclick/like/dislike (see FEED_KINDS)
     emit_unplayed: bool = True       # False: drop the never-reached rows (a feed logs only what was shown)
     scenario: str = "default"        # the preset these knobs started from (see SCENARIOS); a label only
-    propensity_history: float = 0.0  # κ: after a passive play an attentive user acts with (1-κ)·act_like/dislike
+    propensity_history: Share = 0.0  # κ: after a passive play an attentive user acts with (1-κ)·act_like/dislike
     #                                   (a propensity that depends on past feedback; 0 = none, UAE's h known answer)
 
     def __post_init__(self) -> None:
-        for f in ("users", "items", "artists", "genres", "sessions", "min_len", "max_len", "dim", "days"):
-            if getattr(self, f) < 1:
-                raise ConfigError(f"SimConfig.{f} must be >= 1, got {getattr(self, f)}")
-        if self.stop_user_sd < 0:
-            raise ConfigError(f"SimConfig.stop_user_sd must be >= 0, got {self.stop_user_sd}")
+        from denoiserec.settings import declared_problem
+
+        if bad := declared_problem(type(self), {f.name: getattr(self, f.name) for f in fields(self)}):
+            raise ConfigError(f"SimConfig.{bad[0]}: {bad[1]}")  # the ranges declared above
         if self.min_len > self.max_len:
             raise ConfigError(f"SimConfig.min_len ({self.min_len}) > max_len ({self.max_len})")
-        for f in ("explore", "start_attention", "active_after_active", "active_after_passive", "act_like",
-                  "act_dislike", "dislike_share", "slip", "stop_rate", "stop_after_negative"):
-            v = getattr(self, f)
-            if not 0.0 <= v <= 1.0:
-                raise ConfigError(f"SimConfig.{f} must be in [0, 1], got {v}")
-        for f in ("attention_history", "attention_history_decay", "share_rate", "download_rate",
-                  "propensity_history"):
-            v = getattr(self, f)
-            if not 0.0 <= v <= 1.0:
-                raise ConfigError(f"SimConfig.{f} must be in [0, 1], got {v}")
         if self.share_rate + self.download_rate > 1.0:
             raise ConfigError("SimConfig.share_rate + download_rate must be <= 1")
-        if self.mode not in MODES:
-            raise ConfigError(f"SimConfig.mode must be one of {list(MODES)}, got {self.mode!r}")
         if self.context_p is not None:
             p = np.asarray(self.context_p, dtype=float)
             if p.shape != (len(CONTEXTS),) or (p < 0).any() or p.sum() <= 0:

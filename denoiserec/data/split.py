@@ -15,11 +15,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
 
-HOWS = ("temporal", "random", "user", "user_temporal")
+from denoiserec.settings import NonNeg
+
+How = Literal["temporal", "random", "user", "user_temporal"]
+HOWS = get_args(How)
 TRAIN, VALID, TEST = 0, 1, 2
 DAY = 86400
 
@@ -43,8 +47,9 @@ def _seeded_units(df: pl.DataFrame, key: str, seed: int) -> pl.DataFrame:
     return keys.with_columns(_u=pl.Series(perm / max(keys.height, 1)))
 
 
-def split(df: pl.DataFrame, how: str = "temporal", seed: int = 0, fractions: Sequence[float] = (0.8, 0.1, 0.1),
-          unit: str = "row", test_days: float | None = None, valid_days: float | None = None) -> pl.DataFrame:
+def split(df: pl.DataFrame, how: How = "temporal", seed: int = 0, fractions: Sequence[float] = (0.8, 0.1, 0.1),
+          unit: Literal["row", "session"] = "row", test_days: NonNeg | None = None,
+          valid_days: NonNeg | None = None) -> pl.DataFrame:
     """Return ``df`` with an Int8 ``split`` column (0 train, 1 valid, 2 test); row order is kept."""
     if how not in HOWS:
         raise ValueError(f"unknown split {how!r}; choose one of {HOWS}")

@@ -39,13 +39,14 @@ import numpy as np
 
 from denoiserec.data.sequences import DOWN, SKIP, UP, Sequences, random_items
 from denoiserec.eval import metrics
+from denoiserec.settings import Count
 
 
 @dataclass
 class EvalConfig:
-    candidates: int = 100  # random items each up/down test item is ranked against
-    k: list[int] = field(default_factory=lambda: [10])
-    batch_size: int = 1024
+    candidates: Count = 100  # random items each up/down test item is ranked against
+    k: list[Count] = field(default_factory=lambda: [10])
+    batch_size: Count = 1024
 
 
 class Scorer(Protocol):

@@ -22,7 +22,10 @@ def available() -> list[str]:
 def build_method(name: str, **hparams) -> Method:
     if name not in available():
         raise ConfigError(f"unknown method {name!r}; available: {', '.join(available())}")
+    from denoiserec.validate import check_params
+
     cls = importlib.import_module(f"{__name__}.{name}").METHOD
+    hparams = check_params(cls, hparams, f"methods.{name}")  # the constructor's declared types and ranges
     try:
         return cls(**hparams)
     except TypeError as e:

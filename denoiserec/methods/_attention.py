@@ -23,6 +23,7 @@ runner scores it against the truth (:func:`denoiserec.eval.truth.attention_metri
 from __future__ import annotations
 
 import time
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,7 @@ from denoiserec.errors import ConfigError
 from denoiserec.methods._sessions import Sessions, SessionTensors
 from denoiserec.methods.base import Method
 from denoiserec.nn.attention import AttentionNet
+from denoiserec.settings import Count, Dim, Dims, NonNeg, Positive
 
 # ------------------------------------------------------------------------------------------------------------
 # risks and weights
@@ -65,7 +67,8 @@ def pu_risk(logits: torch.Tensor, e: torch.Tensor, c: torch.Tensor, mask: torch.
     return risk, objective
 
 
-PASSIVE_SETS = ("positive", "all")
+Passive = Literal["positive", "all"]  #: the rows re-weighted: passive positives, or every passive row
+PASSIVE_SETS = get_args(Passive)
 
 
 def reweighted_rows(active: torch.Tensor, label: torch.Tensor, passive: str = "positive") -> torch.Tensor:
@@ -102,9 +105,7 @@ class AttentionMethod(Method):
     graph_safe = True  # one gather of the precomputed weights per step
     needs = ("index",)
 
-    def __init__(self, gamma: float = 15.0, passive: str = "positive"):
-        if passive not in PASSIVE_SETS:
-            raise ConfigError(f"passive must be one of {PASSIVE_SETS}, got {passive!r}")
+    def __init__(self, gamma: NonNeg = 15.0, passive: Passive = "positive"):
         self.gamma, self.passive = float(gamma), passive
         self.attention: torch.Tensor | None = None
         self.device: torch.device | str = "cpu"
@@ -148,9 +149,9 @@ class NetAttentionMethod(AttentionMethod):
     """An attention method with a learned GRU attention network g (UAE, NDB, PN, SAR share it, so they differ
     only in how g is trained). Subclasses implement ``train_epoch``."""
 
-    def __init__(self, gamma: float = 15.0, embed_dim: int = 8, hidden: int = 64,
-                 mlp: tuple[int, ...] = (256, 128, 64), epochs: int = 5, lr: float = 1e-3, weight_decay: float = 0.0,
-                 batch_rows: int = 1024, feedback_input: bool = False, passive: str = "positive"):
+    def __init__(self, gamma: NonNeg = 15.0, embed_dim: Dim = 8, hidden: Dim = 64, mlp: Dims = (256, 128, 64),
+                 epochs: Count = 5, lr: Positive = 1e-3, weight_decay: NonNeg = 0.0, batch_rows: Count = 1024,
+                 feedback_input: bool = False, passive: Passive = "positive"):
         super().__init__(gamma, passive)
         self.embed_dim, self.hidden, self.mlp = int(embed_dim), int(hidden), tuple(mlp)
         self.feedback_input = bool(feedback_input)

@@ -20,27 +20,24 @@ above is their loss on it, term for term. Sample weights stay 1.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
-from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
+from denoiserec.settings import NonNegInt, Share
 
 #: form -> Reed et al.'s β for it
-FORMS = {"soft": 0.95, "hard": 0.8, "detached": 0.95}
+Form = Literal["soft", "hard", "detached"]
+FORMS: dict[str, float] = {"soft": 0.95, "hard": 0.8, "detached": 0.95}
 
 
 class Bootstrap(Method):
     name = "bootstrap"
     graph_safe = True  # elementwise; the start-epoch branch is fixed within an epoch
 
-    def __init__(self, lam: float | None = None, form: str = "soft", start_epoch: int = 1):
-        if form not in FORMS:
-            raise ConfigError(f"bootstrap: form must be one of {sorted(FORMS)}, got {form!r}")
+    def __init__(self, lam: Share | None = None, form: Form = "soft", start_epoch: NonNegInt = 1):
         lam = FORMS[form] if lam is None else lam
-        if not 0.0 <= lam <= 1.0:
-            raise ConfigError(f"bootstrap: lam must lie in [0, 1], got {lam}")
-        if int(start_epoch) != start_epoch or start_epoch < 0:
-            raise ConfigError(f"bootstrap: start_epoch must be a non-negative integer, got {start_epoch!r}")
         self.lam, self.form, self.start_epoch, self.epoch = float(lam), form, int(start_epoch), 0
         self.target_grad = form == "soft"  # the trainer hands live logits: y* carries gradient through q
 

@@ -9,19 +9,21 @@ not seconds (the canonical events carry positions; play durations are not in eve
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 
-from denoiserec.methods._attention import AttentionMethod
+from denoiserec.methods._attention import AttentionMethod, Passive
 from denoiserec.methods._sessions import Sessions, SessionTensors, passive_run
+from denoiserec.settings import Count, NonNeg, Range
 
 
 class EDM(AttentionMethod):
     name = "edm"
 
-    def __init__(self, gamma: float = 15.0, decay: float = 0.8, batch_rows: int = 65536, passive: str = "positive"):
+    def __init__(self, gamma: NonNeg = 15.0, decay: Annotated[float, Range(gt=0, le=1)] = 0.8,
+                 batch_rows: Count = 65536, passive: Passive = "positive"):
         super().__init__(gamma, passive)
-        if not 0.0 < decay <= 1.0:
-            raise ValueError(f"decay must be in (0, 1], got {decay}")
         self.decay, self.batch_rows = float(decay), int(batch_rows)
 
     def estimate(self, train, spec, device):

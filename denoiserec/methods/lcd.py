@@ -55,11 +55,14 @@ achieved against scipy on a 200,001-point grid is measured at construction and r
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
+from denoiserec.settings import NonNegInt, Positive, Range
 
 
 class BetaCDF:
@@ -127,13 +130,8 @@ class LCD(Method):
     #: applied with ``torch.where``): no host sync
     graph_safe = True
 
-    def __init__(self, a: float = 1.0, b: float = 1.0, start_epoch: int = 20, start_step: int | None = None,
-                 table_size: int = 4096):
-        if int(start_epoch) != start_epoch or start_epoch < 0:
-            raise ConfigError(f"start_epoch must be a non-negative integer (1-based epoch), got {start_epoch!r}")
-        if start_step is not None and (int(start_step) != start_step or start_step < 0):
-            raise ConfigError(f"start_step must be a non-negative integer (plain steps before correction), "
-                              f"got {start_step!r}")
+    def __init__(self, a: Positive = 1.0, b: Positive = 1.0, start_epoch: NonNegInt = 20,
+                 start_step: NonNegInt | None = None, table_size: Annotated[int, Range(ge=2)] = 4096):
         self.a, self.b, self.start_epoch = float(a), float(b), int(start_epoch)
         self.start_step = None if start_step is None else int(start_step)
         self.cdf = BetaCDF(self.a, self.b, table_size)

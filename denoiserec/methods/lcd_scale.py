@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.errors import ConfigError
 from denoiserec.methods.lcd import LCD
+from denoiserec.settings import Share
 
 
 class LCDScale(LCD):
     name = "lcd_scale"
 
-    def __init__(self, *args, scale: float | None = None, **kwargs):
+    def __init__(self, *args, scale: Share | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        if scale is not None and not 0.0 <= float(scale) <= 1.0:
-            raise ConfigError(f"lcd_scale: scale must be in [0, 1] (the label's share in y*), got {scale!r}")
         self.scale = None if scale is None else float(scale)
 
     def label_share(self, w: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:

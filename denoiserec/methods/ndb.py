@@ -9,12 +9,13 @@ import torch
 
 from denoiserec.methods._sessions import passive_run
 from denoiserec.methods.pn import PN
+from denoiserec.settings import Count
 
 
 class NDB(PN):
     name = "ndb"
 
-    def __init__(self, min_run: int = 10, **hparams):
+    def __init__(self, min_run: Count = 10, **hparams):
         super().__init__(classifier=True, **hparams)
         self.min_run = int(min_run)
 

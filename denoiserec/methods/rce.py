@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
+from denoiserec.settings import NonNeg
 
 
 class RCE(Method):
     name = "rce"
     graph_safe = True  # elementwise
 
-    def __init__(self, beta: float = 0.2, negatives: bool = True):
-        if not beta >= 0.0:
-            raise ConfigError(f"rce: beta must be >= 0, got {beta!r}")
+    def __init__(self, beta: NonNeg = 0.2, negatives: bool = True):
         self.beta, self.negatives = float(beta), bool(negatives)
 
     def weights_and_targets(self, batch, logits, losses):

@@ -23,19 +23,15 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
+from denoiserec.settings import Count, Rate
 
 
 class TCE(Method):
     name = "tce"
     graph_safe = False  # the drop count changes per step on the host
 
-    def __init__(self, eps_max: float = 0.2, eps_n: int = 30000):
-        if not 0.0 <= eps_max < 1.0:
-            raise ConfigError(f"tce: eps_max must lie in [0, 1), got {eps_max!r}")
-        if int(eps_n) != eps_n or eps_n < 1:
-            raise ConfigError(f"tce: eps_n must be a positive integer (steps), got {eps_n!r}")
+    def __init__(self, eps_max: Rate = 0.2, eps_n: Count = 30000):
         self.eps_max, self.eps_n, self.steps = float(eps_max), int(eps_n), 0
         self._dropped = self._positives = 0.0
 

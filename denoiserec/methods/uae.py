@@ -35,19 +35,20 @@ from __future__ import annotations
 
 import torch
 
-from denoiserec.methods._attention import NetAttentionMethod, pu_risk
+from denoiserec.methods._attention import NetAttentionMethod, Passive, pu_risk
 from denoiserec.methods._sessions import Sessions, SessionTensors
 from denoiserec.nn.attention import PropensityNet
+from denoiserec.settings import Count, Dim, Dims, NonNeg, Positive, Rate
 
 
 class UAE(NetAttentionMethod):
     name = "uae"
     sequential_propensity = True
 
-    def __init__(self, gamma: float = 15.0, embed_dim: int = 8, hidden: int = 64,
-                 mlp: tuple[int, ...] = (256, 128, 64), epochs: int = 5, lr: float = 1e-3, weight_decay: float = 0.0,
-                 batch_rows: int = 1024, feedback_input: bool = False, n_att: int = 1, n_pro: int = 2,
-                 clip: float = 0.05, non_negative: bool = True, passive: str = "positive"):
+    def __init__(self, gamma: NonNeg = 15.0, embed_dim: Dim = 8, hidden: Dim = 64, mlp: Dims = (256, 128, 64),
+                 epochs: Count = 5, lr: Positive = 1e-3, weight_decay: NonNeg = 0.0, batch_rows: Count = 1024,
+                 feedback_input: bool = False, n_att: Count = 1, n_pro: Count = 2, clip: Rate = 0.05,
+                 non_negative: bool = True, passive: Passive = "positive"):
         super().__init__(gamma, embed_dim, hidden, mlp, epochs, lr, weight_decay, batch_rows, feedback_input,
                          passive)
         self.n_att, self.n_pro, self.clip, self.non_negative = int(n_att), int(n_pro), float(clip), non_negative

@@ -56,8 +56,17 @@ def default_sequences(name: str) -> tuple[str, ...]:
     return tuple(getattr(model_class(name), "default_sequences", DEFAULT_SEQUENCES))
 
 
+def check_hparams(name: str, hparams: dict, where: str | None = None) -> dict:
+    """Model ``name``'s hyper-parameters checked against its constructor's declarations (names, types, ranges and
+    allowed values: :mod:`denoiserec.settings`), coerced; a :class:`ConfigError` naming ``where`` otherwise."""
+    from denoiserec.validate import check_params
+
+    return check_params(model_class(name), hparams, where or f"models.{name}", skip=("self", "spec"))
+
+
 def build_model(name: str, spec, **hparams) -> torch.nn.Module:
     cls = model_class(name)
+    hparams = check_hparams(name, hparams)
     try:
         return cls(spec, **hparams)
     except TypeError as e:

@@ -14,6 +14,8 @@ sequence attention, so the pooled history is the short-term representation), the
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,6 +23,7 @@ from torch import nn
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding, masked_mean
 from denoiserec.nn.sequence import Gate, UserMemory, sequence_names, umn_triplet, user_item
+from denoiserec.settings import Count, Dim, Dims, NonNeg, Rate
 
 
 class InteractingLayer(nn.Module):
@@ -41,12 +44,12 @@ class InteractingLayer(nn.Module):
 
 
 class AutoInt(nn.Module):
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, layers: int = 3, heads: int = 2, head_dim: int = 32,
-                 residual: bool = True, scaled: bool = False, hidden: tuple[int, ...] = (), dropout: float = 0.0,
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, layers: Count = 3, heads: Count = 2, head_dim: Dim = 32,
+                 residual: bool = True, scaled: bool = False, hidden: Dims = (), dropout: Rate = 0.0,
                  sequences: list[str] | None = None, umn: bool = False,
-                 umn_sequences: tuple[str, ...] = ("click", "unclick", "like", "dislike"), slots: int = 256,
-                 width: int = 64, ffn: int = 512, triplet: str = "hard", triplet_weight: float = 1.0,
-                 margin: float = 0.5, triplet_pool: int = 1024):
+                 umn_sequences: tuple[str, ...] = ("click", "unclick", "like", "dislike"), slots: Count = 256,
+                 width: Dim = 64, ffn: Dim = 512, triplet: Literal["hard", "random", "none"] = "hard",
+                 triplet_weight: NonNeg = 1.0, margin: NonNeg = 0.5, triplet_pool: Count = 1024):
         super().__init__()
         self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences)
         dims = [embed_dim] + [heads * head_dim] * layers

@@ -8,11 +8,12 @@ from torch import nn
 
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, CrossNetwork, FieldEmbedding
+from denoiserec.settings import Dim, Dims, NonNegInt, Rate
 
 
 class DCN(nn.Module):
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 cross_layers: int = 3, dropout: float = 0.0):
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, hidden: Dims = (256, 128, 64),
+                 cross_layers: NonNegInt = 3, dropout: Rate = 0.0):
         super().__init__()
         self.embed = FieldEmbedding(spec, embed_dim)
         d = self.embed.n_fields * embed_dim

@@ -6,19 +6,21 @@ matrices (or the low-rank ``U_l V_lᵀ`` with ``rank``), over ``x_0 = [e_1..e_F]
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, CrossNetwork, FieldEmbedding
+from denoiserec.settings import Dim, Dims, NonNegInt, Rate
 
 
 class DCNV2(nn.Module):
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 cross_layers: int = 3, structure: str = "parallel", rank: int | None = None, dropout: float = 0.0):
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, hidden: Dims = (256, 128, 64),
+                 cross_layers: NonNegInt = 3, structure: Literal["parallel", "stacked"] = "parallel",
+                 rank: Dim | None = None, dropout: Rate = 0.0):
         super().__init__()
-        if structure not in ("parallel", "stacked"):
-            raise ValueError(f"structure must be 'parallel' or 'stacked', not {structure!r}")
         self.structure = structure
         self.embed = FieldEmbedding(spec, embed_dim)
         d = self.embed.n_fields * embed_dim

@@ -10,11 +10,12 @@ from torch import nn
 
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding, LinearTerm, fm_interaction
+from denoiserec.settings import Dim, Dims, Rate
 
 
 class DeepFM(nn.Module):
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 dropout: float = 0.0, sequences: list[str] | None = None):
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, hidden: Dims = (256, 128, 64),
+                 dropout: Rate = 0.0, sequences: list[str] | None = None):
         super().__init__()
         self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences)
         self.linear = LinearTerm(spec)

@@ -30,6 +30,7 @@ from denoiserec.nn.sequence import (
     umn_triplet,
     user_item,
 )
+from denoiserec.settings import Count, Dim, Dims, MultipleOf, NonNeg, Rate
 
 
 class _Attn(nn.Module):
@@ -46,10 +47,12 @@ class DFN(nn.Module):
     #: histories a one-line `denoiserec train --model dfn` encodes
     default_sequences = ("click", "unclick", "dislike")
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, click: str = "click", unclick: str = "unclick",
-                 dislike: str = "dislike", heads: int = 2, hidden: tuple[int, ...] = (256, 128, 64),
-                 dropout: float = 0.0, umn: bool = False, slots: int = 256, width: int = 64, ffn: int = 512,
-                 triplet_weight: float = 1.0, margin: float = 0.5, triplet_pool: int = 1024):
+    settings_rules = (MultipleOf("embed_dim", "heads"),)  #: attention heads split the embedding
+
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, click: str = "click", unclick: str = "unclick",
+                 dislike: str = "dislike", heads: Count = 2, hidden: Dims = (256, 128, 64),
+                 dropout: Rate = 0.0, umn: bool = False, slots: Count = 256, width: Dim = 64, ffn: Dim = 512,
+                 triplet_weight: NonNeg = 1.0, margin: NonNeg = 0.5, triplet_pool: Count = 1024):
         super().__init__()
         self.names = sequence_names(spec, [click, unclick, dislike])
         self.embed = FieldEmbedding(spec, embed_dim, pool_sequences=False)

@@ -14,15 +14,16 @@ from torch import nn
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding
 from denoiserec.nn.sequence import MaskedGRU, masked_softmax, sequence_names, user_item
+from denoiserec.settings import Dim, Dims, NonNeg, Rate
 
 
 class DIEN(nn.Module):
     #: histories a one-line `denoiserec train --model dien` encodes
     default_sequences = ("click",)
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequence: str = "click", gru_dim: int | None = None,
-                 hidden: tuple[int, ...] = (200, 80), dropout: float = 0.0, aux_loss: bool = True,
-                 aux_weight: float = 1.0):
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, sequence: str = "click", gru_dim: Dim | None = None,
+                 hidden: Dims = (200, 80), dropout: Rate = 0.0, aux_loss: bool = True,
+                 aux_weight: NonNeg = 1.0):
         super().__init__()
         self.name = sequence_names(spec, sequence)[0]
         self.embed = FieldEmbedding(spec, embed_dim, sequences=[self.name])  # the behaviour sequence, mean-pooled

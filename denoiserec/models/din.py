@@ -11,13 +11,14 @@ from torch import nn
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding
 from denoiserec.nn.sequence import ActivationUnit, sequence_names, user_item
+from denoiserec.settings import Dim, Dims, Rate
 
 
 class DIN(nn.Module):
     default_sequences = ("hist",)  # every earlier event (the CLI's and the API's default)
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequences: list[str] | None = None,
-                 att_hidden: tuple[int, ...] = (80, 40), hidden: tuple[int, ...] = (200, 80), dropout: float = 0.0,
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, sequences: list[str] | None = None,
+                 att_hidden: Dims = (80, 40), hidden: Dims = (200, 80), dropout: Rate = 0.0,
                  softmax: bool = False):
         super().__init__()
         self.names = sequence_names(spec, sequences)

@@ -12,13 +12,16 @@ from torch import nn
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding
 from denoiserec.nn.sequence import key_padding, positions_from_end, sequence_names, user_item
+from denoiserec.settings import Count, Dim, Dims, MultipleOf, Rate
 
 
 class DMT(nn.Module):
     default_sequences = ("hist",)  # every earlier event (the CLI's and the API's default)
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequences: list[str] | None = None, heads: int = 2,
-                 hidden: tuple[int, ...] = (256, 128, 64), dropout: float = 0.0):
+    settings_rules = (MultipleOf("embed_dim", "heads"),)  #: attention heads split the embedding
+
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, sequences: list[str] | None = None, heads: Count = 2,
+                 hidden: Dims = (256, 128, 64), dropout: Rate = 0.0):
         super().__init__()
         self.names = sequence_names(spec, sequences)
         lengths = dict(spec.sequences)

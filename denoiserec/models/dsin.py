@@ -21,9 +21,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from denoiserec.data.spec import FeatureSpec
-from denoiserec.errors import ConfigError
 from denoiserec.nn.layers import MLP, FieldEmbedding
 from denoiserec.nn.sequence import key_padding, masked_softmax, sequence_names, user_item
+from denoiserec.settings import Count, Dim, Dims, MultipleOf, Rate
 
 
 def divide_sessions(ids: torch.Tensor, ago: torch.Tensor, sessions: int, session_len: int) -> torch.Tensor:
@@ -51,12 +51,12 @@ class DSIN(nn.Module):
     #: histories a one-line `denoiserec train --model dsin` encodes
     default_sequences = ("click",)
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequence: str = "click", sessions: int = 5,
-                 session_len: int = 10, heads: int = 2, hidden: tuple[int, ...] = (200, 80), dropout: float = 0.0):
+    settings_rules = (MultipleOf("embed_dim", "heads"),)  #: attention heads split the embedding
+
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, sequence: str = "click", sessions: Count = 5,
+                 session_len: Count = 10, heads: Count = 2, hidden: Dims = (200, 80), dropout: Rate = 0.0):
         super().__init__()
         self.name = sequence_names(spec, sequence)[0]
-        if embed_dim % heads:
-            raise ConfigError(f"dsin: embed_dim {embed_dim} must be divisible by heads {heads}")
         self.k, self.l = sessions, session_len
         self.embed = FieldEmbedding(spec, embed_dim, pool_sequences=False)
         self.bias_k = nn.Parameter(torch.zeros(sessions, 1, 1))

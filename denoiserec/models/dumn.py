@@ -59,6 +59,7 @@ Departures from the paper, and why:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -74,13 +75,14 @@ from denoiserec.nn.sequence import (
     sequence_names,
     umn_triplet,
 )
+from denoiserec.settings import Count, Dim, Dims, MultipleOf, NonNeg, Rate
 
 #: f_x^o = f_x − proj(f_x, f_partner) (eqs. 6-7)
 PURIFY = {"click": "dislike", "unclick": "like"}
 #: categorical fields that describe the item (§3.2: item_id + brand/category); ``user`` is the user profile
 ITEM_FIELDS = ("item", "artist", "category")
 USER_FIELDS = ("user",)
-FUSIONS = ("gate", "concat", "cross", "ffn", "atte")
+Fusions = Literal["gate", "concat", "cross", "ffn", "atte"]  #: the fusion ablations of Table 4
 
 
 class InteractionAttention(nn.Module):
@@ -148,19 +150,17 @@ class DUMN(nn.Module):
     #: histories a one-line `denoiserec train --model dumn` encodes (presets of data/features.py)
     default_sequences = ("click", "unclick", "like", "dislike")
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, sequences: list[str] | None = None, heads: int = 2,
-                 slots: int = 256, width: int = 64, ffn: int = 512, hidden: tuple[int, ...] = (256, 128, 64),
-                 dropout: float = 0.0, purify: bool = True, memory: bool = True, shared_memory: bool = False,
-                 triplet: str = "hard", triplet_weight: float = 1.0, margin: float = 0.5, triplet_pool: int = 1024,
-                 fusion: str = "gate", key_strength: bool = False, memory_state: str = "shared"):
+    settings_rules = (MultipleOf("embed_dim", "heads"),)  #: attention heads split the embedding
+
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 16, sequences: list[str] | None = None, heads: Count = 2,
+                 slots: Count = 256, width: Dim = 64, ffn: Dim = 512, hidden: Dims = (256, 128, 64),
+                 dropout: Rate = 0.0, purify: bool = True, memory: bool = True, shared_memory: bool = False,
+                 triplet: Literal["hard", "random", "none"] = "hard", triplet_weight: NonNeg = 1.0,
+                 margin: NonNeg = 0.5, triplet_pool: Count = 1024,
+                 fusion: Fusions = "gate", key_strength: bool = False,
+                 memory_state: Literal["shared", "user"] = "shared"):
         super().__init__()
-        if memory_state not in ("shared", "user"):
-            raise ConfigError(f"dumn: memory_state must be shared or user, not {memory_state!r}")
         self.per_user = memory_state == "user"
-        if triplet not in ("hard", "random", "none"):
-            raise ConfigError(f"dumn: triplet must be hard, random or none, not {triplet!r}")
-        if fusion not in FUSIONS:
-            raise ConfigError(f"dumn: fusion must be one of {', '.join(FUSIONS)}, not {fusion!r}")
         self.names = sequence_names(spec, sequences or [n for n in ("click", "unclick", "like", "dislike")
                                                         if n in dict(spec.sequences)])
         lengths = dict(spec.sequences)

@@ -8,10 +8,11 @@ from torch import nn
 
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import FieldEmbedding, LinearTerm, fm_interaction
+from denoiserec.settings import Dim
 
 
 class FM(nn.Module):
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8):
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8):
         super().__init__()
         self.embed = FieldEmbedding(spec, embed_dim)
         self.linear = LinearTerm(spec)

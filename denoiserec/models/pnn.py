@@ -10,19 +10,21 @@ of DUMN's Table 1)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding
+from denoiserec.settings import Dim, Dims, Rate
 
 
 class PNN(nn.Module):
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 product: str = "inner", dropout: float = 0.0, sequences: list[str] | None = None):
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, hidden: Dims = (256, 128, 64),
+                 product: Literal["inner", "outer", "both"] = "inner", dropout: Rate = 0.0,
+                 sequences: list[str] | None = None):
         super().__init__()
-        if product not in ("inner", "outer", "both"):
-            raise ValueError(f"product must be 'inner', 'outer' or 'both', not {product!r}")
         self.inner, self.outer = product in ("inner", "both"), product in ("outer", "both")
         self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences)
         n = self.embed.n_fields

@@ -13,6 +13,7 @@ from torch import nn
 
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding, LinearTerm
+from denoiserec.settings import Dim, Dims, Rate
 
 
 class CIN(nn.Module):
@@ -42,8 +43,8 @@ class CIN(nn.Module):
 
 
 class XDeepFM(nn.Module):
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 cin_layers: tuple[int, ...] = (100, 100, 100), split_half: bool = True, dropout: float = 0.0):
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, hidden: Dims = (256, 128, 64),
+                 cin_layers: Dims = (100, 100, 100), split_half: bool = True, dropout: Rate = 0.0):
         super().__init__()
         self.embed = FieldEmbedding(spec, embed_dim)
         self.linear = LinearTerm(spec)

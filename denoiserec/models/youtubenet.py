@@ -14,21 +14,22 @@ user clicks at all, which the paper's softmax over items never needed).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.nn.layers import MLP, FieldEmbedding
+from denoiserec.settings import Dim, Dims, Rate
 
 ITEM_FIELDS = ("item", "artist", "category")
 
 
 class YoutubeNet(nn.Module):
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 8, hidden: tuple[int, ...] = (256, 128, 64),
-                 dropout: float = 0.0, score: str = "mlp", item_fields: tuple[str, ...] = ITEM_FIELDS):
+    def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, hidden: Dims = (256, 128, 64),
+                 dropout: Rate = 0.0, score: Literal["dot", "mlp"] = "mlp", item_fields: tuple[str, ...] = ITEM_FIELDS):
         super().__init__()
-        if score not in ("dot", "mlp"):
-            raise ValueError(f"score must be 'dot' or 'mlp', not {score!r}")
         self.score = score
         self.embed = FieldEmbedding(spec, embed_dim)
         item_idx = [i for i, c in enumerate(spec.categorical) if c in item_fields]

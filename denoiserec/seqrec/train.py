@@ -63,41 +63,46 @@ from denoiserec.eval.seqrec import EvalConfig, period_metrics
 from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, sample_negatives
 from denoiserec.seqrec.scorer import ModelScorer
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
+from denoiserec.settings import Count, Dim, NonNeg, NonNegInt, Positive, Rate, Share
 from denoiserec.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from denoiserec.train.early_stopping import EarlyStopping
 from denoiserec.train.precision import AMP_DEFAULT, autocast
-from denoiserec.train.trainer import init_distributed, make_adam, resolve_device, seed_everything
+from denoiserec.train.trainer import Device, init_distributed, make_adam, resolve_device, seed_everything
 
 
 @dataclass
 class ModelConfig:
-    dim: int = 64
-    layers: int = 2
-    heads: int = 2
-    dropout: float = 0.1
-    max_len: int = 50
+    """The transformer's settings (:class:`NegFeedbackTransformer`'s arguments, declared as there)."""
+
+    settings_rules = NegFeedbackTransformer.settings_rules
+
+    dim: Dim = 64
+    layers: Count = 2
+    heads: Count = 2
+    dropout: Rate = 0.1
+    max_len: Count = 50
     positional: bool = True
     feedback_inputs: bool = True
 
 
 @dataclass
 class SeqTrainConfig:
-    epochs: int = 50  # at most; early stopping on the validation users usually ends training sooner
-    patience: int = 2  # epochs without a better ``monitor`` tolerated; the next one stops (train.early_stopping)
-    min_epochs: int = 1  # never stop before this many epochs (a noisy early validation peak does not end a run)
+    epochs: Count = 50  # at most; early stopping on the validation users usually ends training sooner
+    patience: NonNegInt = 2  # epochs without a better ``monitor`` tolerated; the next one stops (train.early_stopping)
+    min_epochs: Count = 1  # never stop before this many epochs (a noisy early validation peak does not end a run)
     monitor: str = "auto"  # user_auc_down (auto: user_auc_skip where the validation period has no down)
     amp: bool = AMP_DEFAULT  # bf16 autocast on CUDA (train.precision: one default for both tasks)
     checkpoint: str | None = None  # file written atomically after every epoch and resumed from when present
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    p_mask: float = 0.15
-    p_hard: float = 0.0
-    hardest_of_k: int = 0  # > 1: the negative (when not hard) is the best-scored of k random items
-    device: str = "auto"
+    batch_size: Count = 128
+    lr: Positive = 1e-3
+    weight_decay: NonNeg = 0.0
+    p_mask: Share = 0.15
+    p_hard: Share = 0.0
+    hardest_of_k: NonNegInt = 0  # > 1: the negative (when not hard) is the best-scored of k random items
+    device: Device = "auto"
     progress: bool = True
-    threads: int | None = None
-    eval_every: int = 0  # > 0: also evaluate every n epochs into the history (training-time curves)
+    threads: Count | None = None
+    eval_every: NonNegInt = 0  # > 0: also evaluate every n epochs into the history (training-time curves)
 
 
 class SeqData:
@@ -222,7 +227,7 @@ def train_model(data: SeqData, mcfg: ModelConfig, tcfg: SeqTrainConfig, ecfg: Ev
             find_unused_parameters=not (mcfg.feedback_inputs and mcfg.positional))
 
     ckpt = Path(tcfg.checkpoint) if tcfg.checkpoint else None
-    state = load_checkpoint(ckpt, fingerprint) if ckpt is not None else None  # the CTR trainer's loader
+    state = load_checkpoint(ckpt, fingerprint, last_epoch=tcfg.epochs) if ckpt is not None else None
     start, done = 0, False
     if state is not None:
         model.load_state_dict(state["model"])

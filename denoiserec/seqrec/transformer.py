@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from denoiserec.settings import Count, Dim, MultipleOf, Rate
+
 #: Song tokens: 0 padding, 1 mask, item id i (1..n_items) -> i + 1.
 PAD_TOKEN, MASK_TOKEN = 0, 1
 
@@ -39,11 +41,11 @@ class _Block(nn.Module):
 
 
 class NegFeedbackTransformer(nn.Module):
-    def __init__(self, n_items: int, n_stations: int, max_len: int, dim: int = 64, layers: int = 2,
-                 heads: int = 2, dropout: float = 0.1, positional: bool = True, feedback_inputs: bool = True):
+    settings_rules = (MultipleOf("dim", "heads"),)  #: attention heads split the embedding
+
+    def __init__(self, n_items: int, n_stations: int, max_len: Count, dim: Dim = 64, layers: Count = 2,
+                 heads: Count = 2, dropout: Rate = 0.1, positional: bool = True, feedback_inputs: bool = True):
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
         self.n_items, self.max_len = n_items, max_len
         self.positional, self.feedback_inputs = positional, feedback_inputs
         self.song = nn.Embedding(n_items + 2, dim, padding_idx=PAD_TOKEN)

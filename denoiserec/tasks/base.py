@@ -24,8 +24,9 @@ class Task(ABC):
     def run(self, cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
         """Every run of ``cfg`` not yet in ``out_dir/runs``, then the report."""
 
-    def sections(self) -> dict[str, tuple[type, dict]]:
-        """The task's own config sections checked key by key: section -> (dataclass, rules) (docs/config.md);
+    def sections(self) -> dict[str, type]:
+        """The task's own config sections checked key by key: section -> dataclass, its annotations declaring the
+        ranges (:mod:`denoiserec.settings`; docs/config.md);
         empty where the task's sections are the shared ones of :mod:`denoiserec.config_check`."""
         return {}
 

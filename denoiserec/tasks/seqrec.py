@@ -109,20 +109,12 @@ def data_summary(data: SeqData) -> dict[str, float]:
             "up_share_train": float(np.mean(data.train.fb == UP))}
 
 
-def sections() -> dict[str, tuple[type, dict]]:
-    """The seqrec task's sections checked key by key: section -> (dataclass, rules) (what the config check
-    enforces and docs/config.md lists; ``models.<label>`` entries take model, train and eval keys)."""
-    from denoiserec.config_check import positive
-    from denoiserec.validate import at_least, between
-
-    pos = at_least(1)
-    return {"features": (SequenceConfig, {}), "split": (SeqSplitConfig, {}),
-            "model": (ModelConfig, {"dim": pos, "layers": pos, "heads": pos, "max_len": pos,
-                                    "dropout": between(0, 1)}),
-            "train": (SeqTrainConfig, {"epochs": pos, "min_epochs": pos, "batch_size": pos, "lr": positive,
-                                       "patience": at_least(0), "p_mask": between(0, 1), "p_hard": between(0, 1),
-                                       "hardest_of_k": at_least(0)}),
-            "eval": (EvalConfig, {"candidates": pos, "batch_size": pos})}
+def sections() -> dict[str, type]:
+    """The seqrec task's sections checked key by key: section -> dataclass, whose annotations declare the types,
+    ranges and allowed values (what the config check enforces and docs/config.md lists; ``models.<label>``
+    entries take model, train and eval keys)."""
+    return {"features": SequenceConfig, "split": SeqSplitConfig, "model": ModelConfig, "train": SeqTrainConfig,
+            "eval": EvalConfig}
 
 
 def _data_warnings(summary: dict, record: list) -> None:
@@ -211,7 +203,7 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
 class SeqrecTask(Task):
     name = "seqrec"
 
-    def sections(self) -> dict[str, tuple[type, dict]]:
+    def sections(self) -> dict[str, type]:
         return sections()
 
     def check_config(self, cfg: dict, where: str = "config") -> dict:
@@ -245,11 +237,11 @@ class SeqrecTask(Task):
                 except ConfigError as e:
                     raise ConfigError(str(e) if str(e).startswith(key) else f"{key}: {e}") from None
             for part in ("train", "eval"):
-                check_fields(*classes[part][:1], cfg.get(part), part, rules=classes[part][1])
+                check_fields(classes[part], cfg.get(part), part)
             cfg["models"] = labelled(cfg.get("models", {"default": {}}), "models")
             for label, hp in cfg["models"].items():
                 for sec, given in route(check_mapping(hp, f"models.{label}"), label).items():
-                    check_fields(classes[sec][0], given, f"models.{label}", rules=classes[sec][1])
+                    check_fields(classes[sec], given, f"models.{label}")
             if cfg.get("baseline") is not None and cfg["baseline"] not in cfg["models"]:
                 raise ConfigError(f"baseline: {cfg['baseline']!r} is not a models label; labels: "
                                   f"{list(cfg['models'])}")

@@ -32,11 +32,13 @@ def corrupt(path: Path, why: str):
                            "the run from its first epoch")
 
 
-def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict | None:
+def load_checkpoint(path: Path, fingerprint: str | None = None, last_epoch: int | None = None) -> dict | None:
     """The checkpoint at ``path`` loaded on the CPU with ``weights_only=True`` (tensors and plain types only:
     opening it runs no pickled code), or None when there is none or it was written for another config/data
-    (its ``fingerprint`` differs; the run then restarts, saying so). An unreadable file is a one-line
-    :class:`~denoiserec.errors.CheckpointError` naming it and how to restart."""
+    (its ``fingerprint`` differs; the run then restarts, saying so). An unreadable file, or one of this run
+    whose content cannot be (an ``epoch`` beyond ``last_epoch``, the largest value the loop stores for its
+    configured epochs; NaN or infinite weights), is a one-line :class:`~denoiserec.errors.CheckpointError`
+    naming it and how to restart."""
     if not path.exists():
         return None
     if not path.is_file() or path.stat().st_size == 0:
@@ -55,6 +57,15 @@ def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict | None:
     if fingerprint is not None and state.get("fingerprint") != fingerprint:
         tqdm.write(f"{path}: written for another config or data; not resuming from it, training from epoch 1")
         return None
+    epoch = state["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise corrupt(path, f"epoch {epoch!r} is not an epoch number")
+    if last_epoch is not None and epoch > last_epoch:
+        raise corrupt(path, f"epoch {epoch} is beyond the {last_epoch} this run's configured epochs allow")
+    for part in ("model", "best_state"):
+        for name, t in (state.get(part) or {}).items() if isinstance(state.get(part), dict) else ():
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise corrupt(path, f"{part} weight {name!r} holds NaN or infinite values")
     return state
 
 

@@ -24,6 +24,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
 from denoiserec.eval.metrics import split_metrics
 from denoiserec.methods.base import Method
+from denoiserec.settings import Check, Count, NonNeg, NonNegInt, Positive
 from denoiserec.train.batch import method_inputs, model_inputs, without_truth
 from denoiserec.train.checkpoint import corrupt, load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from denoiserec.train.early_stopping import EarlyStopping
@@ -43,48 +45,48 @@ from denoiserec.train.encoded import batchable
 from denoiserec.train.precision import AMP_DEFAULT, autocast
 
 
-def train_rules() -> dict:
-    """The ``train`` keys' ranges and allowed values (what :meth:`TrainConfig.check` and docs/config.md use)."""
+def _device_problem(v: str) -> str | None:
     import re
 
-    from denoiserec.validate import at_least, described, greater_than, one_of
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
+        return f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
+    if v.startswith("cuda") and not torch.cuda.is_available():
+        return f"{v!r} requested but CUDA is not available here"
+    return None
 
-    def device(v):
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
-            return f"must be auto, cpu, cuda, cuda:N or mps, got {v!r}"
-        if v.startswith("cuda") and not torch.cuda.is_available():
-            return f"{v!r} requested but CUDA is not available here"
-        return None
 
-    return {"epochs": at_least(1), "batch_size": at_least(1), "eval_batch_size": at_least(1), "lr": greater_than(0),
-            "weight_decay": at_least(0), "patience": at_least(0), "threads": at_least(1),
-            "reduction": one_of("weighted", "mean"), "monitor": one_of(*MONITORS),
-            "device": described("auto, cpu, cuda, cuda:N or mps", device),
-            "compile_mode": one_of(*COMPILE_MODES), "lr_ref_batch": at_least(1), "warmup_steps": at_least(0)}
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CompileMode = Literal[COMPILE_MODES]  # type: ignore[valid-type]
+
+#: what ``monitor`` may name: the keys of :func:`denoiserec.eval.metrics.split_metrics` (``*_true`` on simulated data)
+MONITORS = ("auc", "gauc", "logloss", "auc_active", "auc_true", "gauc_true", "logloss_true")
+Monitor = Literal[MONITORS]  # type: ignore[valid-type]
+#: a device setting (both training loops)
+Device = Annotated[str, Check("auto, cpu, cuda, cuda:N or mps", _device_problem)]
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 4096
-    reduction: str = "weighted"  # "weighted": Σ w·BCE / Σ w;  "mean": Σ w·BCE / B
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 2  # epochs without improvement of ``monitor`` tolerated; the next one stops (train.early_stopping)
-    monitor: str = "auc"  # a key of metrics.split_metrics; logloss is minimised, anything else maximised
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    epochs: Count = 5
+    batch_size: Count = 4096
+    reduction: Literal["weighted", "mean"] = "weighted"  # "weighted": Σ w·BCE / Σ w;  "mean": Σ w·BCE / B
+    lr: Positive = 1e-3
+    weight_decay: NonNeg = 0.0
+    patience: NonNegInt = 2  # epochs without a better ``monitor`` tolerated; the next one stops (train.early_stopping)
+    monitor: Monitor = "auc"  # a key of metrics.split_metrics; logloss is minimised, anything else maximised
+    device: Device = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = AMP_DEFAULT  # bf16 autocast, CUDA only (train.precision: measured slower than fp32 on an H100)
     tf32: bool = False  # TF32 matmuls on CUDA (fp32 storage, 10-bit mantissa products)
     amp_cpu: bool = False  # bf16 autocast on CPU too (pays on AMX / AVX512-BF16 cores; changes the numerics)
     compile: bool = False  # torch.compile the training forward (pays over long runs; a fixed compile cost)
-    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead | max-autotune | ...
+    compile_mode: CompileMode = "default"  # torch.compile mode: default | reduce-overhead | max-autotune | ...
     cuda_graph: bool = False  # capture the whole training step as a CUDA graph (CUDA, one process)
-    lr_ref_batch: int | None = None  # linear LR scaling: lr × batch_size / lr_ref_batch (None: lr as given)
-    warmup_steps: int = 0  # linear LR warm-up over this many optimiser steps (0: none)
-    eval_batch_size: int = 32768
+    lr_ref_batch: Count | None = None  # linear LR scaling: lr × batch_size / lr_ref_batch (None: lr as given)
+    warmup_steps: NonNegInt = 0  # linear LR warm-up over this many optimiser steps (0: none)
+    eval_batch_size: Count = 32768
     seed: int = 0
     progress: bool = True
-    threads: int | None = None  # torch CPU threads (None: PyTorch's default)
+    threads: Count | None = None  # torch CPU threads (None: PyTorch's default)
     checkpoint: str | None = None  # file; written atomically after every epoch, resumed from when present
     restore_best: bool = True  # end with the best-validation epoch's weights (False: the last epoch's)
     stack_seeds: bool = False  # train a config's seeds of one model and method as one stacked model (stacked.py)
@@ -94,19 +96,18 @@ class TrainConfig:
         """``d`` checked key by key (types, ranges, allowed values; :mod:`denoiserec.validate`)."""
         from denoiserec.validate import check_fields
 
-        return check_fields(cls, d, where, rules=train_rules())
+        return check_fields(cls, d, where)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> TrainConfig:
         return cls(**cls.check(d))
 
     def __post_init__(self):
-        if self.compile_mode not in COMPILE_MODES:
-            raise ConfigError(f"train.compile_mode must be one of {list(COMPILE_MODES)}, got {self.compile_mode!r}")
-        if self.lr_ref_batch is not None and self.lr_ref_batch < 1:
-            raise ConfigError(f"train.lr_ref_batch must be a positive batch size, got {self.lr_ref_batch!r}")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"train.warmup_steps must be >= 0, got {self.warmup_steps!r}")
+        from denoiserec.validate import check_fields
+
+        # built directly (not from a config): the speed paths' settings against their declarations above
+        check_fields(type(self), {k: getattr(self, k) for k in ("compile_mode", "lr_ref_batch", "warmup_steps")},
+                     "train")
         if self.cuda_graph and self.compile:
             raise ConfigError("train.cuda_graph and train.compile are exclusive (compile_mode=reduce-overhead "
                               "is torch.compile's own CUDA-graph path)")
@@ -120,12 +121,6 @@ class TrainConfig:
         ``(step + 1) / warmup_steps`` of the peak, then the peak."""
         factor = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
         return self.scaled_lr() * factor
-
-
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-#: what ``monitor`` may name: the keys of :func:`denoiserec.eval.metrics.split_metrics` (``*_true`` on simulated data)
-MONITORS = ("auc", "gauc", "logloss", "auc_active", "auc_true", "gauc_true", "logloss_true")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -329,7 +324,7 @@ class Trainer:
         start_epoch, best_state = 0, None
         stopper = EarlyStopping(cfg.patience, minimize=cfg.monitor.startswith("logloss"))
         ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
-        state = load_checkpoint(ckpt, fingerprint) if ckpt is not None else None
+        state = load_checkpoint(ckpt, fingerprint, last_epoch=cfg.epochs - 1) if ckpt is not None else None
         if state is not None:
             try:
                 model.load_state_dict(state["model"])
