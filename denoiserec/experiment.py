@@ -63,9 +63,16 @@ def check_config(cfg: dict, where: str = "config") -> dict:
 
 def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
     """Run every run of the checked config ``cfg`` not yet in ``out_dir`` with its task; write its report."""
-    from denoiserec.io import claim_dir
+    from denoiserec.errors import DenoiserecError
+    from denoiserec.io import claim_dir, is_writer, remove_if_only
 
+    created = not Path(out_dir).exists()
     out_dir = claim_dir(out_dir, "results", [cfg["data"].get("path")])
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    return get_task(cfg).run(cfg, out_dir, progress)
+    try:
+        return get_task(cfg).run(cfg, out_dir, progress)
+    except DenoiserecError:
+        if created and is_writer():  # refused before any run was written (bad data, split): no empty folder left
+            remove_if_only(out_dir, ["config.yaml", "runs", "checkpoints"])
+        raise

@@ -323,6 +323,19 @@ def claim_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.Path
     return path
 
 
+def remove_if_only(folder: Path, names: Iterable[str]) -> bool:
+    """Remove ``folder`` (our output) when it holds nothing but its marker, ``names`` and empty folders among
+    them; else leave it. Whether it was removed."""
+    allowed = {MARKER, *names}
+    entries = list(folder.iterdir())
+    if any(p.name not in allowed or p.is_symlink() or (p.is_dir() and any(p.iterdir())) for p in entries):
+        return False
+    for p in entries:
+        p.rmdir() if p.is_dir() else p.unlink()
+    folder.rmdir()
+    return True
+
+
 def write_marker(folder: Path, kind: str, files: list[str] | None = None, hashes: bool = False) -> None:
     """Mark ``folder`` as a denoiserec ``kind`` output; ``files``: every entry written into it (a folder that
     is replaced whole), None for a folder filled in place; ``hashes``: with each file's SHA-256."""

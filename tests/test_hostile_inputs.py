@@ -148,6 +148,27 @@ def test_run_refuses_foreign_results_folder(home):
     assert snapshot(home) == before
 
 
+def test_refused_run_leaves_no_new_results_folder(home):
+    """A run refused after its results folder was claimed (missing data, an unreadable log) removes the folder
+    it created and nothing else; an existing results folder is kept (hostile-input pass: `refused but wrote`)."""
+    cfg = {"data": {"path": "nowhere"}, "seeds": [0], "train": {"epochs": 1, "batch_size": 64},
+           "models": {"deepfm": {"embed_dim": 4}}, "methods": {"none": {}}}
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    before = snapshot(home)
+    refused(invoke(["run", "cfg.yaml", "--out", "res"]), "nowhere")
+    assert snapshot(home) == before
+    (home / "bad").mkdir()
+    (home / "bad" / "events.parquet").write_bytes(b"garbage")  # read (and refused) after the folder is claimed
+    cfg["data"]["path"] = "bad"
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    before = snapshot(home)
+    refused(invoke(["run", "cfg.yaml", "--out", "res"]), "events.parquet")
+    assert snapshot(home) == before
+    (home / "res").mkdir()  # an existing (empty) folder is the user's choice: claimed, kept after the refusal
+    refused(invoke(["run", "cfg.yaml", "--out", "res"]), "events.parquet")
+    assert (home / "res" / MARKER).is_file()
+
+
 # --- config checked up front, before any data is read ---------------------------------------------------------
 
 BAD_CONFIGS = [
