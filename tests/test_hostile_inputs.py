@@ -726,3 +726,19 @@ def test_ctr_recommend_uses_each_candidates_own_attributes(home):
     assert got.height == min(3, 40 - len(heard)) and not set(got["item"]) & heard
     assert set(got["artist"]) <= {"a0"} or len(heard) > 30
     assert json.loads(json.dumps(recs.summary))["candidates"] == 41
+
+
+def test_results_folder_of_another_task_is_refused(home):
+    """A CTR config run into a transformer's results folder (or the reverse) is refused before its config.yaml
+    and report are replaced (hostile-input pass: `run -o` a seqrec folder changed its config and report)."""
+    write_log(make_log(n_users=12, per_user=20), home / "log", source="test")
+    ctr = {"data": {"path": "log"}, "seeds": [0], "train": {"epochs": 1, "batch_size": 64},
+           "models": {"deepfm": {"embed_dim": 4}}, "methods": {"none": {}}}
+    (home / "ctr.yaml").write_text(yaml.safe_dump(ctr))
+    assert invoke(["run", "ctr.yaml", "--out", "res", "--no-progress"]).exit_code == 0
+    seq = {"task": "seqrec", "data": {"path": "log"}, "seeds": [0], "train": {"epochs": 1, "batch_size": 32},
+           "eval": {"candidates": 20, "k": [5]}, "models": {"both": {"dim": 8, "layers": 1, "heads": 1}}}
+    (home / "seq.yaml").write_text(yaml.safe_dump(seq))
+    before = snapshot(home)
+    refused(invoke(["run", "seq.yaml", "--out", "res", "--no-progress"]), "res", "task: ctr run, not seqrec")
+    assert snapshot(home) == before
