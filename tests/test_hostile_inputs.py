@@ -742,3 +742,55 @@ def test_results_folder_of_another_task_is_refused(home):
     before = snapshot(home)
     refused(invoke(["run", "seq.yaml", "--out", "res", "--no-progress"]), "res", "task: ctr run, not seqrec")
     assert snapshot(home) == before
+
+
+def test_forged_size_with_a_rehashed_manifest_is_not_allocated(home, tiny_log):
+    """A table size forged in bundle.json whose manifest hash was rewritten to match passes the content check; the
+    shapes of the model it describes are compared with the weights file (built on the meta device) before anything
+    is allocated."""
+    import json
+    import shutil
+
+    from denoiserec.io import sha256_file
+
+    base = ["train", "--data", "log", "--epochs", "1", "--batch-size", "64", "--no-progress"]
+    assert invoke([*base, "--out", "res"]).exit_code == 0
+    b = home / "b"
+    shutil.copytree(home / "res" / "bundles" / "deepfm__none__seed0", b)
+    meta = json.loads((b / "bundle.json").read_text())
+    meta["spec"]["cardinalities"] = [10**12 for _ in meta["spec"]["cardinalities"]]
+    (b / "bundle.json").write_text(json.dumps(meta))
+    marker = json.loads((b / MARKER).read_text())
+    marker["sha256"]["bundle.json"] = sha256_file(b / "bundle.json")
+    (b / MARKER).write_text(json.dumps(marker))
+    before = snapshot(home)
+    refused(invoke(["predict", "b", "--data", "log", "-o", "s.parquet"]), "bundle.json", "model.safetensors holds")
+    assert snapshot(home) == before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "garbage JSON", "removed"])
+def test_damaged_stream_cache_is_rebuilt(home, damage):
+    """A stream cache (prepared log, encoded store) whose files were truncated, emptied, garbled or removed is
+    rebuilt, not read: the run gives the metrics of the undamaged cache (before: a Parquet/NumPy/JSON traceback)."""
+    from denoiserec.data.store import _log_ok, store_ok
+
+    _service_log(home)
+    _table_config(home, stream=True, cache=str(home / "cache"))
+    assert invoke(["run", "cfg.yaml", "--out", "res", "--no-progress"]).exit_code == 0
+    stores = [p.parent for p in (home / "cache").rglob("manifest.json")]
+    logs = [p.parent for p in (home / "cache" / "prepared").rglob("events.parquet")]
+    assert stores and logs and all(map(store_ok, stores)) and all(map(_log_ok, logs))
+    for f in [p for p in (home / "cache").rglob("*") if p.is_file() and p.name != "content-hashes.json"]:
+        if damage == "truncated" and f.suffix in (".parquet", ".npy"):
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+        elif damage == "emptied":
+            f.write_bytes(b"")
+        elif damage == "garbage JSON" and f.suffix == ".json":
+            f.write_text("{garbage")
+        elif damage == "removed":
+            f.unlink()
+    r = invoke(["run", "cfg.yaml", "--out", "again", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    run = Path("runs") / "deepfm__none__seed0.json"
+    again, first = (yaml.safe_load((home / d / run).read_text())["test"] for d in ("again", "res"))
+    assert again == first
