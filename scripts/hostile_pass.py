@@ -191,6 +191,9 @@ def build_base(base: Path) -> None:
     (base / "m.yaml").write_text(yaml.safe_dump(MAPPING))
     shutil.copytree(ROOT / "tests" / "fixtures" / "music30", base / "raw" / "music30")
     write_log(make_log(n_users=12, per_user=20), base / "log", source="test")
+    make_log(n_users=12, per_user=20).select(
+        user_id="user", track="item", ts="timestamp", liked="label", acted="active"
+    ).write_csv(base / "svc.csv")
     write_log(make_log(n_users=10, per_user=20, seed=3), base / "log2", source="test")
     (base / "cfg.yaml").write_text(yaml.safe_dump(RUN_CFG))
     (base / "seq.yaml").write_text(yaml.safe_dump(SEQ_CFG))
@@ -354,6 +357,9 @@ def finite_run(d: Path, folder: str = "res", clean: str | None = None) -> str | 
     if not (d / folder / "bundles" / "deepfm__none__seed0" / "bundle.json").is_file():
         return "run record without its bundle"
     if clean:
+        epochs = [h.get("epoch") for h in json.loads(Path(clean).read_text())["history"]]
+        if [h.get("epoch") for h in rec["history"]] != epochs:
+            return f"trained epochs {[h.get('epoch') for h in rec['history']]}, a clean run {epochs}"
         want = json.loads(Path(clean).read_text())["test"]
         if {k: round(v, 6) for k, v in rec["test"].items() if isinstance(v, float)} != {
             k: round(v, 6) for k, v in want.items() if isinstance(v, float)
@@ -1481,7 +1487,7 @@ def output_cases() -> list[Case]:
         ("a foreign folder", "mine", ["mine"]),
         ("a symlink to a folder", "link", ["link"]),
         (".", ".", ["current directory"]),
-        ("''", "", ["empty"]),
+        ("''", "", []),  # typer reads '' as '.' for Path options: any one-line refusal
         ("a file", "notes.txt", ["notes.txt"]),
     ]
     targets_file = [
@@ -1612,6 +1618,10 @@ def output_cases() -> list[Case]:
                 "res/checkpoints",
                 "res/report.md",
                 "res/config.yaml",
+                "res/curves.png",
+                "res/test_auc.png",
+                "res/test_auc_true.png",
+                "res/popularity.json",
             ),
         )
     )
@@ -1788,7 +1798,7 @@ def checkpoint_cases() -> list[Case]:
     import torch
 
     fam = "checkpoints and caches"
-    args = ["run", "cfg.yaml", "-o", "ck", "--no-progress", "--quiet"]
+    args = ["run", "cfg.yaml", "-o", "ck", "--no-progress", "--quiet", "--set", "train.epochs=2"]
     needs = ("log", "cfg.yaml", "ck")
     ck = "ck/checkpoints/deepfm__none__seed0.pt"
 
@@ -1837,7 +1847,7 @@ def checkpoint_cases() -> list[Case]:
         ("epoch -1", set_key("epoch", -1)),
         ("epoch a string", set_key("epoch", "two")),
         ("model state missing", drop_key("model")),
-        ("optimiser state missing", drop_key("optimizer")),
+        ("optimiser state missing", drop_key("optim")),
         ("history a string", set_key("history", "x")),
         ("a folder in its place", lambda p: (p.unlink(), p.mkdir())),
         ("pickled code", lambda p: p.write_bytes(__import__("pickle").dumps(__import__("os").getcwd))),
@@ -1856,14 +1866,17 @@ def checkpoint_cases() -> list[Case]:
         for n, f in c
     ]
     # stream caches: corrupt entries are rebuilt or refused by name, never trained on
-    scfg = {**RUN_CFG, "data": {"path": "log", "stream": True, "cache": "cache"}}
+    scfg = {
+        **RUN_CFG,
+        "data": {"source": "table", "path": "svc.csv", "options": {"spec": "m.yaml"}, "stream": True, "cache": "cache"},
+    }
     sargs = ["run", "s.yaml", "-o", "sres", "--no-progress", "--quiet"]
 
     def cache_prep(fn) -> Callable[[Path], None]:
         def prep(d: Path) -> None:
             (d / "s.yaml").write_text(yaml.safe_dump(scfg))
             assert invoke([*sargs[:3], "first", *sargs[4:]]).exit_code == 0
-            files = sorted(p for p in (d / "cache").rglob("*") if p.is_file())
+            files = sorted(p for root in ("cache", ".cache") for p in (d / root).rglob("*") if p.is_file())
             fn(d, files)
 
         return prep
@@ -1910,16 +1923,17 @@ def checkpoint_cases() -> list[Case]:
         ),
     ]
     cases += [
-        Case(fam, n, sargs, ("log",), cache_prep(f), ("cache",), ok=sok, may_change=("sres", "cache"))
+        Case(fam, n, sargs, ("svc.csv", "m.yaml"), cache_prep(f), ("cache",), ok=sok, may_change=("sres", "cache"))
         for n, f in stream
     ]
     return cases
 
 
 def kill_cases(work: Path) -> list[Outcome]:
-    """Each rename of simulate, run and predict killed (tests/killpoints.py), then the command rerun."""
+    """Each rename of simulate, run, predict (tests/killpoints.py) and of prepare, recommend, export and describe
+    --plot (:func:`kill_worker`, the same mechanism) killed, then the command rerun."""
     out = []
-    for name in ("simulate", "run", "predict"):
+    for name in (*KILLPOINTS_CASES, *EXTRA_KILLS):
         d = work / f"kill-{name}"
         d.mkdir(parents=True, exist_ok=True)
         env = {
@@ -1929,8 +1943,13 @@ def kill_cases(work: Path) -> list[Outcome]:
         }
         env.pop("DENOISEREC_CACHE", None)
         t0 = time.perf_counter()
+        cmd = (
+            [str(ROOT / "tests" / "killpoints.py"), str(d), name]
+            if name in KILLPOINTS_CASES
+            else [str(Path(__file__).resolve()), "--kill-worker", str(d), name]
+        )
         done = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "killpoints.py"), str(d), name],
+            [sys.executable, *cmd],
             env=env,
             capture_output=True,
             text=True,
@@ -1976,21 +1995,26 @@ FAMILIES = {
 
 
 def prepare_checkpoint(base: Path) -> None:
-    """``ck/``: the base run stopped just after training (its checkpoint in place, no record or bundle yet, as
-    after a kill), and ``clean_run.json``: the record a clean run writes."""
-    import denoiserec.bundle as ctr
+    """``ck/``: a 2-epoch run of the base config stopped just after its first epoch's checkpoint was saved (as
+    after a kill), and ``clean_run.json``: the record an uninterrupted 2-epoch run writes."""
+    import denoiserec.train.trainer as tr
 
     os.chdir(base)
-    shutil.copy(base / RUN_JSON, base / "clean_run.json")
+    two = ["--set", "train.epochs=2"]
+    r = invoke(["run", "cfg.yaml", "-o", "clean2", "--no-progress", "--quiet", *two])
+    if r.exit_code != 0:
+        raise SystemExit(f"base: the clean 2-epoch run failed:\n{r.output}")
+    shutil.copy(base / "clean2" / "runs" / "deepfm__none__seed0.json", base / "clean_run.json")
 
-    def stop(*a, **k):
-        raise KeyboardInterrupt("harness: stopped before the bundle is saved")
+    def save_then_stop(*a, **k):
+        real(*a, **k)
+        raise KeyboardInterrupt("harness: stopped after the first checkpoint")
 
-    real, ctr.save_run_bundle = ctr.save_run_bundle, stop
+    real, tr.save_checkpoint = tr.save_checkpoint, save_then_stop
     try:
-        invoke(["run", "cfg.yaml", "-o", "ck", "--no-progress", "--quiet"])
+        invoke(["run", "cfg.yaml", "-o", "ck", "--no-progress", "--quiet", *two])
     finally:
-        ctr.save_run_bundle = real
+        tr.save_checkpoint = real
     if not (base / "ck" / "checkpoints" / "deepfm__none__seed0.pt").is_file():
         raise SystemExit("base: no checkpoint left by the stopped run")
 
@@ -2015,7 +2039,63 @@ def markdown(outcomes: list[Outcome], commit: str, seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+KILLPOINTS_CASES = ("simulate", "run", "predict")
+EXTRA_KILLS = ("prepare", "recommend", "export", "describe-plot")
+
+
+def kill_worker(workdir: str, name: str) -> None:
+    """tests/killpoints.py's loop for more commands: its ``case`` extended with prepare, recommend, export and
+    describe --plot (their old and new outputs differ; polars and torch are used in forked children only)."""
+    import killpoints as kp
+
+    real = kp.case
+
+    def case(n: str) -> dict:
+        if n in KILLPOINTS_CASES:
+            return real(n)
+        real("predict")  # the logs, configs and a CTR bundle (model/)
+        bundle = "model/bundles/deepfm__none__seed0"
+        if n == "prepare":
+            Path("raw").mkdir(exist_ok=True)
+            Path("raw/piki.csv").write_text(PIKI)
+            return {
+                "old": ["data", "prepare", "piki", "raw", "-o", "prep"],
+                "new": ["data", "prepare", "piki", "raw", "-o", "prep", "--opt", "gap=60"],
+                "out": "prep",
+                "state": kp.digest,
+            }
+        if n == "recommend":
+            if not Path("seqm").exists():
+                Path("seq.yaml").write_text(json.dumps(SEQ_CFG))
+                assert kp.invoke(["run", "seq.yaml", "-o", "seqm", "--no-progress", "--quiet"])[0] == 0
+            args = ["recommend", "seqm/bundles/seqrec__both__seed0", "--history", "log", "-o", "recs.parquet"]
+            return {"old": [*args, "--k", "5"], "new": [*args, "--k", "3"], "out": "recs.parquet", "state": kp.digest}
+        if n == "export":
+            if not Path("model2").exists():
+                assert kp.invoke(["run", "new.yaml", "-o", "model2", "--no-progress", "--quiet"])[0] == 0
+            return {
+                "old": ["export", bundle, "--onnx", "m.onnx", "--check", "0"],
+                "new": ["export", "model2/bundles/deepfm__none__seed0", "--onnx", "m.onnx", "--check", "0"],
+                "out": "m.onnx",
+                "state": kp.digest,
+            }
+        if n == "describe-plot":
+            return {
+                "old": ["data", "describe", "log", "--positions", "5", "--plot", "p.png"],
+                "new": ["data", "describe", "log", "--positions", "10", "--plot", "p.png"],
+                "out": "p.png",
+                "state": kp.digest,
+            }
+        raise SystemExit(f"unknown kill case {n}")
+
+    kp.case = case
+    kp.main(workdir, name)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--kill-worker"]:
+        kill_worker(*sys.argv[2:4])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, help="write the Markdown summary here")
     ap.add_argument("--family", action="append", help=f"only these families: {', '.join(FAMILIES)}, kills")
