@@ -794,3 +794,13 @@ def test_damaged_stream_cache_is_rebuilt(home, damage):
     run = Path("runs") / "deepfm__none__seed0.json"
     again, first = (yaml.safe_load((home / d / run).read_text())["test"] for d in ("again", "res"))
     assert again == first
+
+
+def test_scores_file_needs_a_parquet_or_csv_name(home, tiny_log):
+    """predict/recommend write Parquet, or CSV for a .csv name: any other name is refused before the bundle is
+    read (before: `-o scores.xlsx` wrote a Parquet file under that name)."""
+    before = snapshot(home)
+    for name in ("scores.xlsx", "scores", "scores.CSV"):
+        refused(invoke(["predict", "nob", "--data", "log", "-o", name]), name, ".parquet or .csv")
+        refused(invoke(["recommend", "nob", "--history", "log", "-o", name]), name, ".parquet or .csv")
+    assert snapshot(home) == before
