@@ -804,3 +804,12 @@ def test_scores_file_needs_a_parquet_or_csv_name(home, tiny_log):
         refused(invoke(["predict", "nob", "--data", "log", "-o", name]), name, ".parquet or .csv")
         refused(invoke(["recommend", "nob", "--history", "log", "-o", name]), name, ".parquet or .csv")
     assert snapshot(home) == before
+
+
+def test_negative_counts_of_describe_and_export_are_one_line(home, tiny_log):
+    """`describe --positions -1` printed nothing and exited 0; `export --check -1` was a NumPy traceback after the
+    export: both are refused before any work."""
+    before = snapshot(home)
+    refused(invoke(["data", "describe", "log", "--positions", "-1"]), "--positions: must be >= 0")
+    refused(invoke(["export", "nob", "--onnx", "m.onnx", "--check", "-3"]), "--check: must be >= 0")
+    assert snapshot(home) == before
