@@ -123,6 +123,10 @@ def data_describe(
     from denoiserec.eval.popularity import log_stats
     from denoiserec.io import check_output
 
+    if positions < 0:
+        from denoiserec.errors import ConfigError
+
+        raise ConfigError(f"--positions: must be >= 0 (0: skip), got {positions}")
     console = Console()
     if plot is not None:
         check_output(plot, "png", [path], folder=False)
@@ -527,6 +531,10 @@ def export(bundle: Path = typer.Argument(..., help="a model bundle folder (<resu
     from denoiserec.export import example_inputs, export_onnx, parity
     from denoiserec.io import check_output
 
+    if check < 0:
+        from denoiserec.errors import ConfigError
+
+        raise ConfigError(f"--check: must be >= 0 (0: skip), got {check}")
     check_output(onnx, "onnx", [bundle], folder=False)
     b = load(bundle)
     try:

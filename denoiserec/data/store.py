@@ -323,7 +323,8 @@ def build_store(file: str | Path, out_dir: str | Path, split_cfg: dict | None = 
             enc.vocabs[c].write_parquet(tmp / f"vocab_{i}.parquet")
         manifest = {"version": VERSION, "source": str(file), "rows": sizes, "layout": layout,
                     "spec": asdict(enc.spec), "grouped": grouped, "config": asdict(config),
-                    "num_stats": enc.num_stats}
+                    "num_stats": enc.num_stats,
+                    "sizes": {f.name: f.stat().st_size for f in sorted(tmp.iterdir()) if f.is_file()}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return out_dir
 
@@ -341,9 +342,47 @@ def cached_store(file: str | Path, split_cfg: dict | None, config: FeatureConfig
                  chunk_rows: int = CHUNK_ROWS) -> Path:
     """The store for this log + split + features, built on first use."""
     out = cache / "encoded" / store_key(file, split_cfg, config)
+    if out.exists() and not store_ok(out):
+        _discard(out, MANIFEST)
     if not (out / MANIFEST).exists():
         build_store(file, out, split_cfg, config, chunk_rows)
     return out
+
+
+def store_ok(folder: Path) -> bool:
+    """Whether a cached store is as it was built: its manifest readable, of this version, and every file it
+    recorded present with its recorded size (a truncated, emptied or replaced cache file is rebuilt, not read)."""
+    try:
+        m = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    sizes = m.get("sizes") if isinstance(m, dict) and m.get("version") == VERSION else None
+    if not isinstance(sizes, dict):
+        return False
+    try:
+        return all((folder / name).stat().st_size == size for name, size in sizes.items())
+    except OSError:
+        return False
+
+
+def _log_ok(folder: Path) -> bool:
+    """Whether a cached log folder reads: its meta file and Parquet footer, with the row count meta records."""
+    from denoiserec.data.log import EVENTS, read_meta
+
+    try:
+        rows = pl.scan_parquet(folder / EVENTS).select(pl.len()).collect().item()
+        return read_meta(folder).get("rows") == rows
+    except (OSError, ValueError, AttributeError, pl.exceptions.PolarsError):
+        return False
+
+
+def _discard(folder: Path, own: str) -> None:
+    """Remove a damaged cache entry denoiserec built (it holds ``own``, or nothing); refuse anything else."""
+    if (folder / own).exists() or not any(folder.rglob("*")):
+        shutil.rmtree(folder)
+    else:
+        raise DataError(folder, f"a damaged cache entry without its {own}; remove the folder (a cache: it is "
+                                "rebuilt)")
 
 
 def open_store(folder: str | Path, **options) -> tuple[FeatureSpec, dict[str, StreamedData]]:
@@ -386,11 +425,15 @@ def _log_file(data: dict, cache: Path, build: bool = True) -> Path | None:
         from denoiserec.data.simulate import simulate_to
 
         out = cache / "simulated" / spec.cache_key()
+        if build and out.exists() and not _log_ok(out):
+            _discard(out, EVENTS)
         if build and not (out / EVENTS).exists():
             simulate_to(spec.sim_config(), out, progress=False)
         return out / EVENTS
     if spec.kind == "source":  # the adapters read in memory; the log is then encoded in bounded memory
         out = cache / "prepared" / spec.cache_key()
+        if build and out.exists() and not _log_ok(out):
+            _discard(out, EVENTS)
         if build and not (out / EVENTS).exists():
             write_log(spec.load(), out, spec.source)
         return out / EVENTS
