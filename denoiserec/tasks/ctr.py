@@ -55,8 +55,8 @@ def score_attention(method, train, heldout=None) -> dict:
     given the rows without their truth), as ``att_auc_passive_heldout`` and ``att_auc_passive_played_heldout``:
     whether the estimator generalises to sessions it was not trained on, or memorised its training rows."""
     from denoiserec.data.tensors import EncodedTensors
-    from denoiserec.train.batch import without_truth
     from denoiserec.eval.truth import attention_metrics
+    from denoiserec.train.batch import without_truth
 
     if method.attention is None:
         return {}
