@@ -56,7 +56,7 @@ def popularity_auc_true(df: pl.DataFrame) -> float:
     """AUC against the hidden ``true_preference`` of a log whose rows are scored by their item's
     count of positive labels in the rest of the log (leave-one-out, so a row's own label never scores it). Near
     0.5: the truth is personal; high: what users like is what is popular."""
-    _, item = np.unique(df["item"].to_numpy(), return_inverse=True)
+    item = df["item"].rank("dense").to_numpy().astype(np.int64)  # 1..distinct items
     label = df["label"].to_numpy().astype(np.float64)
     score = item_positives(item, label, int(item.max()) + 1 if len(item) else 0)[item] - label
     return float(auc(score, df["true_preference"].to_numpy()))
