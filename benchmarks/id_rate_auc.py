@@ -14,8 +14,8 @@ import torch
 
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import FeatureConfig
+from denoiserec.eval.metrics import auc
 from denoiserec.experiment import load_config, load_data
-from denoiserec.metrics import auc
 
 
 def main() -> None:

@@ -44,11 +44,11 @@ items, Adam lr 1e-3, max sequence 50, best validation epoch restored), except (:
 user's last 50 pre-test ups (the same history as the transformer's query, ups only) dotted with the item
 embeddings; SASRec has no station, so all stations of a user share a state. A user without any up in her
 history gets the state of the padding item (a non-personal score). Metrics:
-:func:`denoiserec.seqrec.evaluate.period_metrics` (headline ``user_auc_down``, pooled ``pair_acc_down``, MRR/recall
+:func:`denoiserec.eval.seqrec.period_metrics` (headline ``user_auc_down``, pooled ``pair_acc_down``, MRR/recall
 among random items, skip-only users, coverage), identical to the transformer's and the popularity rows'.
 
 Writes ``<out>/runs/external__sasrec_recbole__seed<seed>.json`` per seed (test metrics, per-user AUCs for
-Fig. 4, best epoch, the data summary); :mod:`denoiserec.seqrec.report` adds it to the table (with paired tests
+Fig. 4, best epoch, the data summary); :mod:`denoiserec.report.seqrec` adds it to the table (with paired tests
 against the config's ``baseline`` label and the better popularity scorer) where its data summary equals the
 seed's run.
 """
@@ -72,8 +72,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from denoiserec.data.sequences import UP, Sequences  # noqa: E402
+from denoiserec.eval.seqrec import EvalConfig, period_metrics  # noqa: E402
 from denoiserec.io import write_json  # noqa: E402
-from denoiserec.seqrec.evaluate import EvalConfig, histories, period_metrics  # noqa: E402
+from denoiserec.seqrec.scorer import histories  # noqa: E402
 from denoiserec.seqrec.train import SeqData  # noqa: E402
 from denoiserec.tasks.seqrec import data_summary, prepare  # noqa: E402
 
@@ -143,7 +144,7 @@ def export(data: SeqData, folder: Path) -> dict[str, int]:
 
 
 class SASRecScorer:
-    """A :mod:`denoiserec.seqrec.evaluate` scorer over a trained RecBole SASRec (one state per user)."""
+    """A :class:`denoiserec.eval.seqrec.Scorer` over a trained RecBole SASRec (one state per user)."""
 
     def __init__(self, model, seq: Sequences, item_ids: np.ndarray, part: str = "test"):
         self.model, self.seq, self.part = model.eval(), seq, part

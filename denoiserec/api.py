@@ -174,7 +174,7 @@ class Results:
     @property
     def runs(self) -> list[dict]:
         """Every run record (``runs/*.json``; the popularity scorer's too when there is one)."""
-        from denoiserec.report import load_runs
+        from denoiserec.report.ctr import load_runs
 
         return load_runs(self.path)
 
@@ -192,7 +192,7 @@ class Results:
 
         if get_task(self.config).name != "ctr":
             return pl.DataFrame()
-        from denoiserec.report import select_on_validation, summarize
+        from denoiserec.report.ctr import select_on_validation, summarize
 
         runs = select_on_validation(self.runs, self.config.get("select"))
         rows = summarize(runs, self.config.get("baseline"), self.config.get("baseline_model"))

@@ -497,6 +497,25 @@ class SeqBundle:
 # --- loading ---------------------------------------------------------------------------------------------------
 
 
+def _check_sizes(path: Path, make) -> None:
+    """Build the model ``bundle.json`` describes on the meta device (nothing allocated) and refuse it when a
+    tensor's shape differs from the one stored in the weights file: no size is taken from metadata unchecked."""
+    from safetensors import safe_open
+
+    try:
+        with torch.device("meta"):
+            wanted = {k: tuple(v.shape) for k, v in make().state_dict().items()}
+    except (NotImplementedError, RuntimeError):  # a model that cannot be built on the meta device: not checked here
+        return
+    with safe_open(str(path / WEIGHTS), "pt") as f:
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - not a dict
+    bad = [k for k in wanted if k in stored and wanted[k] != stored[k]]
+    if bad:
+        k = bad[0]
+        raise DataError(path / META, f"describes a model whose {k} has shape {list(wanted[k])}, but {WEIGHTS} "
+                        f"holds {list(stored[k])} ({len(bad)} such tensor(s)); write the bundle again")
+
+
 def load(path: str | Path) -> CTRBundle | SeqBundle:
     """Load a bundle folder written by ``train`` / ``run`` (``<results>/bundles/<run>``)."""
     from safetensors.torch import load_model
@@ -514,6 +533,7 @@ def load(path: str | Path) -> CTRBundle | SeqBundle:
     if meta["kind"] == "seqrec":
         from denoiserec.seqrec.transformer import NegFeedbackTransformer
 
+        _check_sizes(path, lambda: NegFeedbackTransformer(**meta["model_params"]))
         model = NegFeedbackTransformer(**meta["model_params"])
         load_model(model, str(path / WEIGHTS))
         model.eval()
@@ -532,6 +552,7 @@ def load(path: str | Path) -> CTRBundle | SeqBundle:
     enc.spec = spec
     enc.vocabs = {c: vocabs.filter(pl.col("field") == c).select("value", "id").sort("id") for c in spec.categorical}
     enc.num_stats = {c: (float(m), float(s)) for c, (m, s) in meta["num_stats"].items()}
+    _check_sizes(path, lambda: build_model(meta["model"], spec, **meta["model_params"]))
     model = build_model(meta["model"], spec, **meta["model_params"])
     load_model(model, str(path / WEIGHTS))
     model.eval()

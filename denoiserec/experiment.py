@@ -61,11 +61,37 @@ def check_config(cfg: dict, where: str = "config") -> dict:
     return check(cfg, where)
 
 
+def _check_same_task(out_dir: Path, cfg: dict) -> None:
+    """Refuse a results folder that holds runs of another task (its config and report would be replaced)."""
+    from denoiserec.errors import OutputError
+    from denoiserec.io import MARKER
+    from denoiserec.tasks import folder_config
+
+    if out_dir.is_symlink() or not (out_dir / MARKER).is_file() or not (out_dir / "runs").is_dir():
+        return  # not a results folder of ours: claim_dir's checks decide
+    try:
+        theirs = folder_config(out_dir).get("task") or "ctr"
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+        return  # an unreadable config: the folder checks of claim_dir decide
+    ours = cfg.get("task") or "ctr"
+    if theirs != ours and any((out_dir / "runs").glob("*.json")):
+        raise OutputError(f"{out_dir}: holds results of a task: {theirs} run, not {ours}; give a new folder "
+                          "(nothing was changed)")
+
+
 def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
     """Run every run of the checked config ``cfg`` not yet in ``out_dir`` with its task; write its report."""
-    from denoiserec.io import claim_dir
+    from denoiserec.errors import DenoiserecError
+    from denoiserec.io import claim_dir, is_writer, remove_if_only
 
+    created = not Path(out_dir).exists()
+    _check_same_task(Path(out_dir), cfg)
     out_dir = claim_dir(out_dir, "results", [cfg["data"].get("path")])
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    return get_task(cfg).run(cfg, out_dir, progress)
+    try:
+        return get_task(cfg).run(cfg, out_dir, progress)
+    except DenoiserecError:
+        if created and is_writer():  # refused before any run was written (bad data, split): no empty folder left
+            remove_if_only(out_dir, ["config.yaml", "runs", "checkpoints"])
+        raise

@@ -6,7 +6,8 @@ The data part is computed before any data is read: for ``simulate`` its settings
 deterministic); for files, the **content** of every file under the data path and of every file an option names
 (the ``table`` source's mapping, say), plus the source and its options (:mod:`denoiserec.data.content`: streamed
 SHA-256, size+mtime only confirming a stored hash). Settings that cannot change a
-result (progress bars, thread count, checkpoint path) are left out; the library's version is in.
+result (progress bars, thread count, checkpoint path) are left out; the library's version is in, and so is the
+task's *meaning version* (:data:`MEANING`) once bumped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from denoiserec.data.load import DataSpec, digest
 
 #: TrainConfig keys that do not change what a run computes
 _NOT_RESULT = {"progress", "threads", "checkpoint", "eval_batch_size"}
+
+#: What a stored record (run result, checkpoint) of each task means. Bump a task's number when the same settings
+#: and data would now give a record that means something else (a metric redefined, the evaluation protocol or the
+#: training loop changed), so that stored results of the old meaning are set aside and recomputed instead of being
+#: mixed with new ones. Hashed only once bumped: at 1 every fingerprint is the one it was before the number existed.
+MEANING = {"ctr": 1, "seqrec": 1}
 
 
 _digest = digest
@@ -37,13 +44,19 @@ def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str)
                     "features": cfg.get("features"), "train": train, "model": cfg["models"][model],
                     "model_label": model, "method": cfg["methods"][method], "method_label": method,
                     **({"target": cfg["target"]} if cfg.get("target", "click") != "click" else {}),
-                    **({"noise": cfg["noise"]} if cfg.get("noise") is not None else {})})
+                    **({"noise": cfg["noise"]} if cfg.get("noise") is not None else {}), **_meaning("ctr")})
 
 
 def seqrec_fingerprint(cfg: dict, seed: int) -> str:
     """Fingerprint of one seed of a checked ``task: seqrec`` config (its data and every section but the seeds)."""
     rest = {k: v for k, v in cfg.items() if k not in ("data", "seeds", "name")}
-    return _digest({"data": data_fingerprint(cfg["data"]), "code": _code_version(), "config": rest, "seed": seed})
+    return _digest({"data": data_fingerprint(cfg["data"]), "code": _code_version(), "config": rest, "seed": seed,
+                    **_meaning("seqrec")})
+
+
+def _meaning(task: str) -> dict:
+    """The task's meaning version as a fingerprint entry, none while it is the first (:data:`MEANING`)."""
+    return {"meaning": MEANING[task]} if MEANING[task] != 1 else {}
 
 
 def _code_version() -> str:

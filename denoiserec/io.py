@@ -85,6 +85,9 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
+TABLE_KINDS = ("scores", "recommendations")  # single-file outputs written as Parquet, or CSV by their suffix
+
+
 def check_output(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.PathLike] = (),
                  folder: bool = True, replace: bool = True) -> Path:
     """Refuse an unsafe output path (see the module docstring); return it as a :class:`Path`.
@@ -133,6 +136,8 @@ def check_output(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.P
             names = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise OutputError(f"{text}: holds files denoiserec did not write ({names}); move them out or give a "
                               "new folder (nothing was changed)")
+    if not folder and kind in TABLE_KINDS and p.suffix not in (".parquet", ".csv"):
+        raise OutputError(f"{text}: give a .parquet or .csv file name (the {kind} are written as one of them)")
     parent = p.parent
     while not parent.exists():
         parent = parent.parent
@@ -321,6 +326,19 @@ def claim_dir(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.Path
     except OSError as e:
         raise OutputError(f"{path}: cannot write here ({e.strerror or e})") from None
     return path
+
+
+def remove_if_only(folder: Path, names: Iterable[str]) -> bool:
+    """Remove ``folder`` (our output) when it holds nothing but its marker, ``names`` and empty folders among
+    them; else leave it. Whether it was removed."""
+    allowed = {MARKER, *names}
+    entries = list(folder.iterdir())
+    if any(p.name not in allowed or p.is_symlink() or (p.is_dir() and any(p.iterdir())) for p in entries):
+        return False
+    for p in entries:
+        p.rmdir() if p.is_dir() else p.unlink()
+    folder.rmdir()
+    return True
 
 
 def write_marker(folder: Path, kind: str, files: list[str] | None = None, hashes: bool = False) -> None:

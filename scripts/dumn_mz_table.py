@@ -1,7 +1,7 @@
 """DUMN's memory-size grid (Fig. 2) as two tables, m slots × Z slot width, from a results folder whose models are
 named ``dumn_m{m}_z{z}`` with ``dumn`` the baseline cell (``configs/dumn_kuairand_mz_cpu.yaml``): mean test AUC and
 GAUC over the seeds, with the report's paired t-tests (seeds matched) against the baseline cell
-(:func:`denoiserec.report.summarize`).
+(:func:`denoiserec.report.ctr.summarize`).
 
     python scripts/dumn_mz_table.py docs/results/dumn_kuairand_mz_cpu [--base 256 64]
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from denoiserec.report import load_runs, summarize
+from denoiserec.report.ctr import load_runs, summarize
 
 SIZES = (16, 32, 64, 128, 256)
 

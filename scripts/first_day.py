@@ -9,8 +9,8 @@ The logs (built from the simulator, with its truth columns dropped):
 
 * ``listens.csv``: a listening log with its own column names and an ``is_listened`` column left empty on some
   rows (plays whose outcome the service lost): rules + ``unlabeled: empty``;
-* ``ads.csv``: a header-less display-ad log (user, ad, time, slot, clk): Python reads it with polars and passes the
-  frame; the command line needs a header line, so it gets the same rows with one;
+* ``ads.csv``: a header-less display-ad log (user, ad, time, slot, clk), its columns named by the mapping's
+  ``names:``: Python reads it with polars and passes the frame, the command line reads the file itself;
 * ``one_user.tsv``: one user's music history (600 plays) as TSV with a label and an active column.
 """
 
@@ -47,19 +47,18 @@ def build(out: Path) -> dict[str, dict]:
     feed = dr.simulate(users=300, items=300, sessions=3, seed=2, mode="feed", emit_unplayed=False)
     ads = feed.select(user="user", ad="item", time="timestamp", slot="context", clk=pl.col("label").cast(pl.Int8))
     ads.write_csv(out / "ads.csv", include_header=False)
-    ads.write_csv(out / "ads_header.csv")
-    ads_spec = {"columns": {"user": "user", "item": "ad", "timestamp": "time", "context": "slot"},
+    header = ["user", "ad", "time", "slot", "clk"]
+    ads_spec = {"names": header, "columns": {"user": "user", "item": "ad", "timestamp": "time", "context": "slot"},
                 "feedback": {"rules": [{"if": "clk == 1", "then": "click"}], "otherwise": "unclick"}}
     one = dr.simulate(users=1, items=300, sessions=40, seed=3).head(600)
     one.select(uid="user", track="item", ts="timestamp", liked="label", acted="active").write_csv(
         out / "one_user.tsv", separator="\t")
     one_spec = {"format": "tsv", "columns": {"user": "uid", "item": "track", "timestamp": "ts"},
                 "feedback": {"label": "liked", "active": "acted"}}
-    header = ["user", "ad", "time", "slot", "clk"]
     ads_frame = pl.read_csv(out / "ads.csv", has_header=False, new_columns=header, schema_overrides={
         c: pl.Utf8 for c in header})
     logs = {"listens": {"file": out / "listens.csv", "spec": listens_spec, "frame": None},
-            "ads": {"file": out / "ads_header.csv", "spec": ads_spec, "frame": ads_frame},
+            "ads": {"file": out / "ads.csv", "spec": ads_spec, "frame": ads_frame},
             "one_user": {"file": out / "one_user.tsv", "spec": one_spec, "frame": None}}
     for name, log in logs.items():
         log["spec_file"] = out / f"{name}.yaml"

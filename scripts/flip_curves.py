@@ -12,7 +12,7 @@ from collections import defaultdict
 import numpy as np
 from scipy import stats
 
-from denoiserec.report import load_runs
+from denoiserec.report.ctr import load_runs
 
 ap = argparse.ArgumentParser()
 ap.add_argument("folder")

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 import denoiserec
 from denoiserec.data.encoder import fit_encode_splits
 from denoiserec.data.features import FeatureConfig
+from denoiserec.eval.metrics import auc
 from denoiserec.experiment import load_config, load_data
 from denoiserec.methods.lcd import BetaCDF, normalised_loss
-from denoiserec.metrics import auc
 from denoiserec.train.trainer import TrainConfig, Trainer
 
 ap = argparse.ArgumentParser()

@@ -4,15 +4,15 @@ each of several baselines -- the tables of docs/results/lcd.md and uae_sim.md.
     python scripts/paired_table.py docs/results/lcd_table_cpu --vs none lcd --metrics auc_true auc
 
 One Markdown table per model: mean ± std over seeds of each metric, then ``RelaImpr % (p)`` of each metric against
-each baseline (denoiserec.report.summarize), the share of the gap to the oracle closed on the first metric (against the
-first baseline, where the folder has an ``oracle`` row), the best validation epoch per seed, and the popularity row
-when the folder has one.
+each baseline (denoiserec.report.ctr.summarize), the share of the gap to the oracle closed on the first metric
+(against the first baseline, where the folder has an ``oracle`` row), the best validation epoch per seed, and the
+popularity row when the folder has one.
 """
 
 import argparse
 import math
 
-from denoiserec.report import load_runs, summarize
+from denoiserec.report.ctr import load_runs, summarize
 
 ap = argparse.ArgumentParser()
 ap.add_argument("folders", nargs="+")

@@ -2,8 +2,8 @@
 
     python scripts/results_table.py docs/results
 
-Read from the committed run records only (``denoiserec.report.load_runs`` / ``summarize``; seqrec folders through
-``denoiserec.seqrec.report``). A world is a results folder that has a ``none`` method beside other methods (folders
+Read from the committed run records only (``denoiserec.report.ctr.load_runs`` / ``summarize``; seqrec folders through
+``denoiserec.report.seqrec``). A world is a results folder that has a ``none`` method beside other methods (folders
 comparing models only -- DUMN's -- or with another baseline are left out), or a ``task: seqrec`` folder. Per row:
 
 * **effect**: mean over matched seeds of (method − ``none``) of the headline metric: test ``auc_true`` on simulated
@@ -11,7 +11,7 @@ comparing models only -- DUMN's -- or with another baseline are left out), or a 
   per-user AUC against their config's ``baseline`` label;
 * **p**: paired t-test over the matched seeds;
 * **gap closed**: (method − popularity) / (oracle − popularity) of the mean headline, where the folder has a
-  popularity record and the model an ``oracle`` row above it; seqrec: ``denoiserec.seqrec.report``'s per-seed
+  popularity record and the model an ``oracle`` row above it; seqrec: ``denoiserec.report.seqrec``'s per-seed
   share of the gap from the best popularity baseline to ``oracle_pi`` (the reachable ceiling);
 * **n**: matched seeds (the base row: its seeds); fewer than 5 are marked.
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from denoiserec.report import load_runs, summarize
-from denoiserec.seqrec import report as seqrec_report
-from denoiserec.seqrec.report import _paired as paired
+from denoiserec.report import seqrec as seqrec_report
+from denoiserec.report.common import paired
+from denoiserec.report.ctr import load_runs, summarize
 
 BASE = "none"
 MIN_SEEDS = 5

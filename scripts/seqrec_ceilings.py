@@ -10,7 +10,8 @@ import sys
 
 import numpy as np
 
-from denoiserec.seqrec.report import BASELINES, _entries, _paired, load_runs, summarize
+from denoiserec.report.common import paired
+from denoiserec.report.seqrec import BASELINES, _entries, load_runs, summarize
 
 
 def fmt(ms) -> str:
@@ -40,7 +41,7 @@ def main(folder: str) -> None:
             if other == lab:
                 continue
             b = per(lab, f"{head}{other}") if other.startswith("@") else per(other, head)
-            d = _paired(per(lab, head), b)
+            d = paired(per(lab, head), b)
             print(f"{lab} {head} minus {other}: {d[0]:+.4f} (p {d[1]:.2g})")
 
 

@@ -5,9 +5,10 @@ Attention in Music Recommendation"), and an optional downstream comparison.
     python scripts/uae_attention.py --users 1000 --methods none,pn,uae --model deepfm --seeds 0,1,2
 
 For every attention method: the AUC of its estimated attention against the hidden ``true_attention`` on the
-training rows (see ``denoiserec.truth.attention_metrics``). With ``--model``: the CTR model is
-trained with each method and tested (GAUC / AUC against the noisy labels and the true preference). Split:
-per user, the last session is test, the one before valid, the rest train (sessions stay whole).
+training rows and on the held-out last sessions (``_heldout``; ``denoiserec.tasks.ctr.score_attention``). With
+``--model``: the CTR model is trained with each method and tested (GAUC / AUC against the noisy labels and the
+true preference). Split: per user, the last session is test, the one before valid, the rest train (sessions stay
+whole).
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def main() -> None:
                 row.update({k: test[k] for k in ("gauc", "auc", "auc_true", "gauc_true") if k in test})
             else:
                 method.fit(parts["train"], spec, "cpu")
-            state = {k: v for k, v in {**method.state(), **score_attention(method, parts["train"])}.items()
-                     if k != "estimator_history"}
+            scores = score_attention(method, parts["train"], parts["test"])
+            state = {k: v for k, v in {**method.state(), **scores}.items() if k != "estimator_history"}
             row.update({k: v for k, v in state.items() if k.startswith(("att_", "mean_"))})
             row["seconds"] = time.perf_counter() - t0
             results.append(row)

@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 from scipy.stats import ttest_rel
 
-from denoiserec.report import load_runs
+from denoiserec.report.ctr import load_runs
 
 ap = argparse.ArgumentParser()
 ap.add_argument("folders", nargs="+")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import denoiserec.bundle  # noqa: F401 - imported once here, before the forks (no thread pool is started)
 import denoiserec.experiment  # noqa: F401
-import denoiserec.report  # noqa: F401
+import denoiserec.report.ctr  # noqa: F401
 from denoiserec.cli import app
 from denoiserec.io import MARKER, pyplot, recover
 

@@ -16,7 +16,8 @@ The rules asserted:
 3. ``denoiserec.methods`` never reaches ``denoiserec.models`` (directly or through other modules) and vice
    versa; ``denoiserec.nn`` reaches neither. What models and methods share lives in ``denoiserec.nn``.
 4. Every module of the model, method and source packages is registered by name there (and only those).
-5. ``denoiserec.data`` reaches neither the trainer, the models, the methods nor ``nn``.
+5. ``denoiserec.data`` reaches neither the trainer, the models, the methods nor ``nn``; ``denoiserec.eval`` reaches
+   none of them either, nor ``seqrec`` or the reports (evaluation reads data and predictions only).
 6. Importing the models and :mod:`denoiserec.nn` does not import polars (the model contract is light).
 """
 
@@ -162,6 +163,16 @@ def test_data_flows_one_way(forbidden):
     which the trainer batches (:mod:`denoiserec.train.encoded`), not the other way round."""
     graph = _graph()
     bad = {(m, t) for m in graph if m.startswith("denoiserec.data.") or m == "denoiserec.data"
+           for t in _reaches(graph, m) if t == forbidden or t.startswith(forbidden + ".")}
+    assert not bad
+
+
+@pytest.mark.parametrize("forbidden", ["denoiserec.train", "denoiserec.models", "denoiserec.methods", "denoiserec.nn",
+                                       "denoiserec.seqrec", "denoiserec.report"])
+def test_evaluation_reads_only_data(forbidden):
+    """:mod:`denoiserec.eval` scores predictions and data; the trainer, the task code and the reports import it."""
+    graph = _graph()
+    bad = {(m, t) for m in graph if m.startswith("denoiserec.eval.") or m == "denoiserec.eval"
            for t in _reaches(graph, m) if t == forbidden or t.startswith(forbidden + ".")}
     assert not bad
 

@@ -17,8 +17,8 @@ from denoiserec.data.encoder import fit_encode_splits
 from denoiserec.data.features import FeatureConfig
 from denoiserec.data.log import write_log
 from denoiserec.errors import DataError, OutputError
+from denoiserec.eval.metrics import split_metrics
 from denoiserec.experiment import check_config, run_experiment
-from denoiserec.metrics import split_metrics
 from denoiserec.models import build_model
 from denoiserec.train.trainer import TrainConfig, Trainer
 
@@ -139,7 +139,7 @@ def seq_config(**over) -> dict:
 def test_transformer_bundle_recommends_with_the_test_query(tmp_path):
     from test_negfeedback import _log
 
-    from denoiserec.seqrec.evaluate import ModelScorer
+    from denoiserec.seqrec.scorer import ModelScorer
     from denoiserec.seqrec.train import ModelConfig
     from denoiserec.tasks.seqrec import prepare, run_seed
 

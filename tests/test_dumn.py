@@ -12,7 +12,7 @@ import denoiserec.nn.sequence as seq
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import DUMN_KINDS, FeatureConfig
 from denoiserec.data.kinds import FEEDBACK_CODE
-from denoiserec.metrics import auc
+from denoiserec.eval.metrics import auc
 from denoiserec.models import SEQUENCE_MODELS, build_model
 from denoiserec.models.dsin import divide_sessions
 from denoiserec.nn.sequence import UserMemory, projection, purify, triplet_loss

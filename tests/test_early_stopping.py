@@ -11,8 +11,8 @@ from test_negfeedback import EXPLICIT, _log
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import FeatureConfig
 from denoiserec.data.sequences import SeqSplitConfig, build_sequences
+from denoiserec.eval.seqrec import EvalConfig
 from denoiserec.models import build_model
-from denoiserec.seqrec.evaluate import EvalConfig
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, train_model
 from denoiserec.train.early_stopping import EarlyStopping
 from denoiserec.train.trainer import TrainConfig, Trainer

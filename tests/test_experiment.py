@@ -64,7 +64,7 @@ def test_cli_run_with_override(prepared, tmp_path):
 
 
 def test_select_on_validation_picks_best_valid_label():
-    from denoiserec.report import select_on_validation, summarize
+    from denoiserec.report.ctr import select_on_validation, summarize
 
     def run(method, seed, valid, test):
         return {"model": "m", "method": method, "seed": seed, "valid": {"auc": valid}, "test": {"auc": test}}
@@ -78,7 +78,7 @@ def test_select_on_validation_picks_best_valid_label():
 
 
 def test_baseline_model_compares_models():
-    from denoiserec.report import summarize
+    from denoiserec.report.ctr import summarize
 
     runs = [{"model": m, "method": "none", "seed": s, "test": {"auc": a + 0.01 * s}}
             for m, a in (("din", 0.6), ("dumn", 0.65)) for s in (0, 1)]

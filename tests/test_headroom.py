@@ -1,4 +1,5 @@
-"""Headroom columns: the oracle (labels := hidden truth, by the runner), gap closed, the popularity row."""
+"""Headroom columns (denoiserec.eval.gap, denoiserec.eval.popularity): the oracle (labels := hidden truth, by the
+runner), gap closed, the popularity baselines of every task."""
 
 import json
 import math
@@ -10,8 +11,9 @@ from conftest import make_log
 from denoiserec.data.log import write_log
 from denoiserec.data.target import oracle_labels
 from denoiserec.errors import ConfigError
+from denoiserec.eval.gap import add_gap_closed, gap_closed
+from denoiserec.eval.popularity import item_positives, popularity_auc_true, popularity_scores
 from denoiserec.experiment import check_config, run_experiment
-from denoiserec.headroom import add_gap_closed, popularity_scores
 from denoiserec.train.encoded import EncodedData
 
 
@@ -74,3 +76,30 @@ def test_popularity_scores_count_training_positives():
     test = EncodedData({"cat": torch.tensor([[1], [2], [3], [4]]), "label": torch.zeros(4)})
     s = popularity_scores(train, test, Spec())
     assert s.tolist() == pytest.approx([math.log(3), math.log(2), 0.0, 0.0])
+
+
+def test_item_positives_counts_each_items_positive_rows():
+    assert item_positives([2, 0, 2, 1, 2], [1, 1, 0, 0, 1], 4).tolist() == [1.0, 0.0, 2.0, 0.0]
+
+
+def test_popularity_auc_true_leaves_each_rows_own_label_out():
+    import polars as pl
+
+    # every item once, label = truth: with its own label counted the score would be the truth (AUC 1); left out,
+    # every row scores 0 (AUC 0.5)
+    once = pl.DataFrame({"item": ["a", "b", "c", "d"], "label": [1, 0, 1, 0], "true_preference": [1.0, 0.0, 1.0, 0.0]})
+    assert popularity_auc_true(once) == 0.5
+    # item a: two positives, b: none; a's rows then score 1 (the other one's label), b's 0
+    twice = pl.DataFrame({"item": ["a", "a", "b", "b"], "label": [1, 1, 0, 0],
+                          "true_preference": [1.0, 0.0, 0.0, 1.0]})
+    assert popularity_auc_true(twice) == 0.5
+    liked = twice.with_columns(true_preference=pl.Series([1.0, 1.0, 0.0, 0.0]))
+    assert popularity_auc_true(liked) == 1.0 and popularity_auc_true(liked.with_columns(
+        true_preference=1.0 - pl.col("true_preference"))) == 0.0
+
+
+def test_seqrec_gap_closed_per_seed():
+    x, floor, ceiling = {0: 0.65, 1: 0.55, 2: 0.7}, {0: 0.5, 1: 0.5, 2: math.nan}, {0: 0.7, 1: 0.6, 2: 0.8}
+    assert sorted(gap_closed(x, floor, ceiling)) == pytest.approx([0.5, 0.75])  # seed 2: no floor, left out
+    assert gap_closed({0: 0.45}, {0: 0.5}, {0: 0.7}) == pytest.approx([-0.25])  # below the floor: negative
+    assert gap_closed({0: 0.6}, {0: 0.5}, {0: 0.5}) == []  # no gap to close

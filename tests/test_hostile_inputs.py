@@ -148,6 +148,27 @@ def test_run_refuses_foreign_results_folder(home):
     assert snapshot(home) == before
 
 
+def test_refused_run_leaves_no_new_results_folder(home):
+    """A run refused after its results folder was claimed (missing data, an unreadable log) removes the folder
+    it created and nothing else; an existing results folder is kept (hostile-input pass: `refused but wrote`)."""
+    cfg = {"data": {"path": "nowhere"}, "seeds": [0], "train": {"epochs": 1, "batch_size": 64},
+           "models": {"deepfm": {"embed_dim": 4}}, "methods": {"none": {}}}
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    before = snapshot(home)
+    refused(invoke(["run", "cfg.yaml", "--out", "res"]), "nowhere")
+    assert snapshot(home) == before
+    (home / "bad").mkdir()
+    (home / "bad" / "events.parquet").write_bytes(b"garbage")  # read (and refused) after the folder is claimed
+    cfg["data"]["path"] = "bad"
+    (home / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    before = snapshot(home)
+    refused(invoke(["run", "cfg.yaml", "--out", "res"]), "events.parquet")
+    assert snapshot(home) == before
+    (home / "res").mkdir()  # an existing (empty) folder is the user's choice: claimed, kept after the refusal
+    refused(invoke(["run", "cfg.yaml", "--out", "res"]), "events.parquet")
+    assert (home / "res" / MARKER).is_file()
+
+
 # --- config checked up front, before any data is read ---------------------------------------------------------
 
 BAD_CONFIGS = [
@@ -705,3 +726,90 @@ def test_ctr_recommend_uses_each_candidates_own_attributes(home):
     assert got.height == min(3, 40 - len(heard)) and not set(got["item"]) & heard
     assert set(got["artist"]) <= {"a0"} or len(heard) > 30
     assert json.loads(json.dumps(recs.summary))["candidates"] == 41
+
+
+def test_results_folder_of_another_task_is_refused(home):
+    """A CTR config run into a transformer's results folder (or the reverse) is refused before its config.yaml
+    and report are replaced (hostile-input pass: `run -o` a seqrec folder changed its config and report)."""
+    write_log(make_log(n_users=12, per_user=20), home / "log", source="test")
+    ctr = {"data": {"path": "log"}, "seeds": [0], "train": {"epochs": 1, "batch_size": 64},
+           "models": {"deepfm": {"embed_dim": 4}}, "methods": {"none": {}}}
+    (home / "ctr.yaml").write_text(yaml.safe_dump(ctr))
+    assert invoke(["run", "ctr.yaml", "--out", "res", "--no-progress"]).exit_code == 0
+    seq = {"task": "seqrec", "data": {"path": "log"}, "seeds": [0], "train": {"epochs": 1, "batch_size": 32},
+           "eval": {"candidates": 20, "k": [5]}, "models": {"both": {"dim": 8, "layers": 1, "heads": 1}}}
+    (home / "seq.yaml").write_text(yaml.safe_dump(seq))
+    before = snapshot(home)
+    refused(invoke(["run", "seq.yaml", "--out", "res", "--no-progress"]), "res", "task: ctr run, not seqrec")
+    assert snapshot(home) == before
+
+
+def test_forged_size_with_a_rehashed_manifest_is_not_allocated(home, tiny_log):
+    """A table size forged in bundle.json whose manifest hash was rewritten to match passes the content check; the
+    shapes of the model it describes are compared with the weights file (built on the meta device) before anything
+    is allocated."""
+    import json
+    import shutil
+
+    from denoiserec.io import sha256_file
+
+    base = ["train", "--data", "log", "--epochs", "1", "--batch-size", "64", "--no-progress"]
+    assert invoke([*base, "--out", "res"]).exit_code == 0
+    b = home / "b"
+    shutil.copytree(home / "res" / "bundles" / "deepfm__none__seed0", b)
+    meta = json.loads((b / "bundle.json").read_text())
+    meta["spec"]["cardinalities"] = [10**12 for _ in meta["spec"]["cardinalities"]]
+    (b / "bundle.json").write_text(json.dumps(meta))
+    marker = json.loads((b / MARKER).read_text())
+    marker["sha256"]["bundle.json"] = sha256_file(b / "bundle.json")
+    (b / MARKER).write_text(json.dumps(marker))
+    before = snapshot(home)
+    refused(invoke(["predict", "b", "--data", "log", "-o", "s.parquet"]), "bundle.json", "model.safetensors holds")
+    assert snapshot(home) == before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "garbage JSON", "removed"])
+def test_damaged_stream_cache_is_rebuilt(home, damage):
+    """A stream cache (prepared log, encoded store) whose files were truncated, emptied, garbled or removed is
+    rebuilt, not read: the run gives the metrics of the undamaged cache (before: a Parquet/NumPy/JSON traceback)."""
+    from denoiserec.data.store import _log_ok, store_ok
+
+    _service_log(home)
+    _table_config(home, stream=True, cache=str(home / "cache"))
+    assert invoke(["run", "cfg.yaml", "--out", "res", "--no-progress"]).exit_code == 0
+    stores = [p.parent for p in (home / "cache").rglob("manifest.json")]
+    logs = [p.parent for p in (home / "cache" / "prepared").rglob("events.parquet")]
+    assert stores and logs and all(map(store_ok, stores)) and all(map(_log_ok, logs))
+    for f in [p for p in (home / "cache").rglob("*") if p.is_file() and p.name != "content-hashes.json"]:
+        if damage == "truncated" and f.suffix in (".parquet", ".npy"):
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+        elif damage == "emptied":
+            f.write_bytes(b"")
+        elif damage == "garbage JSON" and f.suffix == ".json":
+            f.write_text("{garbage")
+        elif damage == "removed":
+            f.unlink()
+    r = invoke(["run", "cfg.yaml", "--out", "again", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    run = Path("runs") / "deepfm__none__seed0.json"
+    again, first = (yaml.safe_load((home / d / run).read_text())["test"] for d in ("again", "res"))
+    assert again == first
+
+
+def test_scores_file_needs_a_parquet_or_csv_name(home, tiny_log):
+    """predict/recommend write Parquet, or CSV for a .csv name: any other name is refused before the bundle is
+    read (before: `-o scores.xlsx` wrote a Parquet file under that name)."""
+    before = snapshot(home)
+    for name in ("scores.xlsx", "scores", "scores.CSV"):
+        refused(invoke(["predict", "nob", "--data", "log", "-o", name]), name, ".parquet or .csv")
+        refused(invoke(["recommend", "nob", "--history", "log", "-o", name]), name, ".parquet or .csv")
+    assert snapshot(home) == before
+
+
+def test_negative_counts_of_describe_and_export_are_one_line(home, tiny_log):
+    """`describe --positions -1` printed nothing and exited 0; `export --check -1` was a NumPy traceback after the
+    export: both are refused before any work."""
+    before = snapshot(home)
+    refused(invoke(["data", "describe", "log", "--positions", "-1"]), "--positions: must be >= 0")
+    refused(invoke(["export", "nob", "--onnx", "m.onnx", "--check", "-3"]), "--check: must be >= 0")
+    assert snapshot(home) == before

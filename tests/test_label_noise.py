@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from conftest import make_log
 
 from denoiserec.data.encoder import encode_splits
@@ -113,3 +114,43 @@ def test_direction_of_each_label_method_on_flipped_labels(trained):
     assert _mean(dropped, pos & flipped) > 1.2 * _mean(dropped, pos & ~flipped)
     w, _ = build_method("rce", beta=0.2).weights_and_targets({"label": y}, s, losses)
     assert _mean(w, flipped) < _mean(w, ~flipped)
+
+
+def test_demo_runs_the_known_answer_world_beside_the_noisy_service(tmp_path):
+    """``denoiserec demo`` (scripts/demo.sh) runs the known-answer world (labels := truth, 20 % flipped, clean test
+    labels) next to the realistic one and prints both tables; ``--set`` reaches both configs."""
+    from typer.testing import CliRunner
+
+    from denoiserec.cli import app
+
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(app, ["demo", "-o", str(out), "--no-progress", "--set", "data.simulate.users=40",
+                                   "--set", "seeds=[0]", "--set", "train.epochs=1", "--set", "train.batch_size=512",
+                                   "--set", "methods={none: {}, lcd: {start_step: 2}, oracle: {oracle: true}}"])
+    assert res.exit_code == 0, res.output
+    known = tmp_path / "demo_known"
+    assert (out / "report.md").is_file() and (known / "report.md").is_file()
+    assert res.output.index("Known answer") < res.output.index("A noisy music service")
+    cfg = yaml.safe_load((known / "config.yaml").read_text())
+    assert cfg["noise"] == {"flip": 0.2} and cfg["data"]["simulate"]["users"] == 40
+    run = json.loads((known / "runs" / "deepfm__lcd__seed0.json").read_text())
+    assert run["test"]["auc"] == pytest.approx(run["test"]["auc_true"])  # clean test labels
+    noisy = json.loads((out / "runs" / "deepfm__lcd__seed0.json").read_text())
+    assert noisy["test"]["auc"] != pytest.approx(noisy["test"]["auc_true"])  # the service's own labels
+
+
+def test_demo_known_answer_config_is_the_flip_control():
+    """The demo's known-answer world is configs/label_flip_cpu.yaml with fewer seeds and methods (so its runs are
+    those of docs/results/label_flip20_cpu)."""
+    from pathlib import Path
+
+    from denoiserec.cli import DEMO_KNOWN_CONFIG
+    from denoiserec.experiment import load_config
+
+    demo = load_config(DEMO_KNOWN_CONFIG)
+    full = load_config(Path(__file__).resolve().parents[1] / "configs" / "label_flip_cpu.yaml")
+    for key in ("data", "split", "noise", "features", "train", "models", "baseline"):
+        assert demo[key] == full[key], key
+    assert set(demo["seeds"]) < set(full["seeds"])
+    assert all(demo["methods"][m] == full["methods"][m] for m in demo["methods"])
+    assert {"none", "lcd", "lcd_re", "tce", "oracle"} == set(demo["methods"])

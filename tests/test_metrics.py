@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from denoiserec import metrics
+from denoiserec.eval import metrics
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from conftest import make_log
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import FeatureConfig
 from denoiserec.data.split import split
-from denoiserec.metrics import auc
+from denoiserec.eval.metrics import auc
 from denoiserec.models import MODELS, SEQUENCE_MODELS, build_model
 from denoiserec.models.autoint import InteractingLayer
 from denoiserec.models.xdeepfm import CIN

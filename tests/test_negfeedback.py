@@ -14,7 +14,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from denoiserec import metrics
 from denoiserec.cli import app
 from denoiserec.data.sequences import (
     DOWN,
@@ -24,22 +23,17 @@ from denoiserec.data.sequences import (
     SequenceConfig,
     Sequences,
     build_sequences,
+    random_items,
     subset,
     training_windows,
 )
 from denoiserec.errors import ConfigError, DataError
+from denoiserec.eval import metrics
+from denoiserec.eval.popularity import baseline_scorers
+from denoiserec.eval.seqrec import EvalConfig, ItemTableScorer, OracleScorer, ceiling_scorers, period_metrics
 from denoiserec.experiment import check_config
-from denoiserec.seqrec.evaluate import (
-    EvalConfig,
-    ItemTableScorer,
-    ModelScorer,
-    OracleScorer,
-    baseline_scorers,
-    ceiling_scorers,
-    histories,
-    period_metrics,
-)
-from denoiserec.seqrec.negatives import TIERS, build_cascade, hardest_of_k, random_items, sample_negatives
+from denoiserec.seqrec.negatives import TIERS, build_cascade, hardest_of_k, sample_negatives
+from denoiserec.seqrec.scorer import ModelScorer, histories
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, make_batch, train_model
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
 
@@ -424,7 +418,7 @@ def test_seqrec_config_errors(tmp_path):
 
 
 def test_no_import_cycle_between_experiment_and_seqrec():
-    code = ("import sys, denoiserec.tasks.seqrec, denoiserec.seqrec.report; "
+    code = ("import sys, denoiserec.tasks.seqrec, denoiserec.report.seqrec; "
             "assert 'denoiserec.experiment' not in sys.modules, 'seqrec imports experiment'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -201,7 +201,7 @@ def test_pref_prob_is_informative(default_log):
 
 
 def _auc(score, truth) -> float:
-    from denoiserec.metrics import auc
+    from denoiserec.eval.metrics import auc
 
     return float(auc(np.asarray(score, dtype=float), np.asarray(truth, dtype=float)))
 
@@ -259,7 +259,7 @@ def test_attention_history_moves_attention_from_the_last_action_to_the_features(
 
 
 def test_pref_popularity_makes_popularity_predict_the_truth():
-    from denoiserec.data.describe import popularity_auc_true
+    from denoiserec.eval.popularity import popularity_auc_true
 
     base = dict(users=600, seed=5)
     flat = popularity_auc_true(simulate(SimConfig(**base)))

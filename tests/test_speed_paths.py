@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from denoiserec.metrics import auc as denoiserec_auc
+from denoiserec.eval.metrics import auc as denoiserec_auc
 from denoiserec.nn.layers import lookup
 from denoiserec.train.trainer import make_adam
 

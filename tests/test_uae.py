@@ -9,6 +9,7 @@ from conftest import make_log
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import FeatureConfig
 from denoiserec.errors import ConfigError
+from denoiserec.eval.truth import attention_metrics
 from denoiserec.methods import build_method
 from denoiserec.methods._attention import passive_weight, pu_risk, reweighted_rows
 from denoiserec.methods._sessions import Sessions, SessionTensors, passive_run
@@ -16,7 +17,6 @@ from denoiserec.models import build_model
 from denoiserec.nn.attention import AttentionNet, PropensityNet
 from denoiserec.train.encoded import EncodedData, batchable
 from denoiserec.train.trainer import TrainConfig, Trainer
-from denoiserec.truth import attention_metrics
 
 
 @pytest.fixture(autouse=True)
@@ -376,9 +376,85 @@ def test_quick_config_is_valid():
 
 
 def test_calibration_bins():
-    from denoiserec.truth import calibration
+    from denoiserec.eval.truth import calibration
 
     pred = torch.tensor([0.05, 0.05, 0.95, 0.95, 0.55])
     truth = torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0])
     assert calibration(pred, truth) == [[pytest.approx(0.05), 0.5, 2], [pytest.approx(0.55), 0.0, 1],
                                         [pytest.approx(0.95), 1.0, 2]]
+
+
+def test_attention_on_held_out_sessions(tmp_path, monkeypatch):
+    """Attention scored on the test period's own sessions beside the training rows: g's estimate on rows it was not
+    trained on, given without their truth; the rule-based EDM and PN(w = 0) apply their rule to the rows' actions."""
+    import json
+
+    import denoiserec.methods.uae as uae_module
+    from denoiserec.experiment import check_config, run_experiment
+    from denoiserec.report.ctr import summarize
+
+    seen = []
+
+    class Spy(uae_module.UAE):  # records what attention_on is given
+        def attention_on(self, rows):
+            seen.append(set(rows.tensors))
+            return super().attention_on(rows)
+
+    monkeypatch.setattr(uae_module, "METHOD", Spy)
+    cfg = check_config({"name": "t", "data": {"simulate": {"users": 40, "items": 300, "artists": 60, "seed": 3}},
+                        "seeds": [0], "train": {"epochs": 1, "batch_size": 512},
+                        "models": {"deepfm": {"embed_dim": 4, "hidden": [8]}},
+                        "methods": {"none": {}, "edm": {}, "pn": {}, "uae": {**FAST, "epochs": 1}}})
+    run_experiment(cfg, tmp_path / "o", progress=False)
+    state = {m: json.loads((tmp_path / "o" / "runs" / f"deepfm__{m}__seed0.json").read_text())["method_state"]
+             for m in ("none", "edm", "pn", "uae")}
+    assert not any(k.startswith("att_") for k in state["none"])
+    for m in ("edm", "pn", "uae"):
+        assert 0 <= state[m]["att_auc_passive_heldout"] <= 1 and "att_auc_passive_played_heldout" in state[m]
+    assert state["pn"]["att_auc_passive_heldout"] == 0.5  # α = e: every passive row 0
+    assert state["edm"]["att_auc_passive_heldout"] > 0.6  # the decay rule on the test rows' own actions
+    assert seen and not any(k.startswith("true_") for k in seen[0])  # the method never gets the truth
+    rows = summarize([json.loads(f.read_text()) for f in (tmp_path / "o" / "runs").glob("*.json")], "none")
+    assert all("att_auc_passive_heldout" in r for r in rows if r["method"] != "none")
+    text = (tmp_path / "o" / "report.md").read_text()
+    assert "att_auc_passive_heldout" in text
+    # the per-kind table: mean α / mean w of every attention method, 1 seed -> plain means
+    edm = state["edm"]
+    alpha, w = edm["mean_attention_by_kind"]["autoplay"], edm["mean_weight_by_kind"]["autoplay"]
+    assert 0 < alpha < 1 and 0 < w < 1 and f"{alpha:.3f}" != f"{w:.3f}"
+    section = text.split("## Attention and passive weight per feedback kind")[1].splitlines()
+    row = next(line for line in section if line.startswith("| deepfm | edm | 1 |"))
+    head = next(line for line in section if "α / w: autoplay" in line).split(" | ")
+    assert row.split(" | ")[head.index("α / w: autoplay")] == f"{alpha:.3f} / {w:.3f}"
+    assert state["pn"]["mean_attention_by_kind"]["autoplay"] == 0
+    assert not any(line.startswith("| deepfm | none |") for line in section)
+
+
+@pytest.mark.parametrize("name", ["ndb", "uae"])
+def test_attention_on_training_rows_is_the_fitted_attention(name):
+    """g applied through ``attention_on`` to the rows it was fitted on gives back its in-sample estimate, and on
+    other rows g's own output (not the actions, not a constant)."""
+    spec, parts = encode_splits(make_log(n_users=30), FeatureConfig())
+    torch.manual_seed(0)
+    method = build_method(name, **FAST)
+    method.fit(parts["train"], spec, "cpu")
+    assert torch.allclose(method.attention_on(parts["train"]), method.attention, atol=1e-6)
+    test = parts["test"]
+    alpha = method.attention_on(test)
+    assert alpha.shape == (len(test),) and alpha.std() > 0
+    sessions = Sessions(test, 256)
+    b = SessionTensors(test, "cpu").batch(sessions.index[0])
+    with torch.no_grad():
+        expect = torch.sigmoid(method.g(b))[b["mask"]]
+    assert torch.allclose(alpha[b["index"][b["mask"]]], expect, atol=1e-6)
+
+
+def test_grid_config_covers_the_papers_grid():
+    """configs/uae_grid_cpu.yaml: hidden {64, 128, 256} x lr {1e-2, 1e-3} (+ (64, 1e-4)), all selected on validation."""
+    from denoiserec.experiment import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "uae_grid_cpu.yaml")
+    grid = {(hp.get("hidden", 64), hp.get("lr", 1e-3)) for name, hp in cfg["methods"].items() if name != "none"}
+    assert {(h, lr) for h in (64, 128, 256) for lr in (1e-2, 1e-3)} | {(64, 1e-4)} == grid
+    assert set(cfg["select"]["uae_best"]) == set(cfg["methods"]) - {"none"}
+    assert cfg["methods"]["uae"] == {"gamma": 15, "epochs": 5, "hidden": 64}  # the earlier runs keep their names

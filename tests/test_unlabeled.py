@@ -100,14 +100,3 @@ def test_parquet_error_lines_count_the_header(tmp_path, bundle):
     res = CliRunner().invoke(app, ["predict", str(b.path), "--data", str(tmp_path / "bad.parquet"), "-o",
                                    str(tmp_path / "s.parquet")])
     assert res.exit_code == 2 and "line 8" in res.output and "'user'" in res.output  # row 7 of data = line 8
-
-
-def test_a_streamed_log_with_unlabelled_rows_is_refused(tmp_path):
-    from denoiserec.data.store import streamed_splits
-
-    log = dr.simulate(users=10, items=50, sessions=2)
-    log = log.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col("feedback"))
-                           .alias("feedback"))
-    write_log(log, tmp_path / "d", "sim")
-    with pytest.raises(DataError, match="1 unlabelled row"):
-        streamed_splits({"data": {"path": str(tmp_path / "d"), "stream": True, "cache": str(tmp_path / "c")}})

@@ -11,8 +11,9 @@ from rich.table import Table
 
 def stats(df: pl.DataFrame | pl.LazyFrame) -> dict:
     """Counts and shares: rows, users, items, sessions, mean session length, per-kind shares, active share,
-    label share (overall, among active and among passive rows), when present split shares and, on a simulated
-    log held in memory, the popularity scorer's AUC against the truth (:func:`popularity_auc_true`).
+    label share (overall, among active and among passive rows) and, when present, split shares. (``denoiserec data
+    describe`` adds, on a simulated log held in memory, the popularity scorer's AUC against the truth:
+    :func:`denoiserec.eval.popularity.log_stats`.)
 
     A LazyFrame (e.g. ``read_log(path, lazy=True)``) is aggregated by Polars' streaming engine, in memory
     bounded by the distinct users, items and sessions rather than by the rows."""
@@ -36,20 +37,7 @@ def stats(df: pl.DataFrame | pl.LazyFrame) -> dict:
     if "split" in lf.collect_schema().names():
         sp = lf.group_by("split").len().collect(engine="streaming").sort("split")
         out["split"] = {int(k): c / n for k, c in zip(sp["split"], sp["len"], strict=True)}
-    if n and isinstance(df, pl.DataFrame) and "true_preference" in df.columns:  # needs every row's score
-        out["popularity_auc_true"] = popularity_auc_true(df)
     return out
-
-
-def popularity_auc_true(df: pl.DataFrame) -> float:
-    """AUC against the hidden ``true_preference`` of the popularity scorer: each row scored by its item's count of
-    positive labels in the rest of the log (leave-one-out, so a row's own label never scores it). Near 0.5: the
-    truth is personal; high: what users like is what is popular."""
-    from denoiserec.metrics import auc
-
-    s = df.select(score=pl.col("label").cast(pl.Int64).sum().over("item") - pl.col("label").cast(pl.Int64),
-                  truth=pl.col("true_preference"))
-    return float(auc(s["score"].to_numpy(), s["truth"].to_numpy()))
 
 
 def by_position(df: pl.DataFrame, max_position: int = 20) -> pl.DataFrame:
@@ -107,9 +95,9 @@ def _fmt(v: object) -> str:
     return "-" if v is None else str(v)
 
 
-def table(df: pl.DataFrame | pl.LazyFrame, title: str = "canonical log") -> Table:
-    """A Rich table of :func:`stats`."""
-    s = stats(df)
+def table(df: pl.DataFrame | pl.LazyFrame, title: str = "canonical log", extra: dict | None = None) -> Table:
+    """A Rich table of :func:`stats` and then ``extra`` statistics."""
+    s = {**stats(df), **(extra or {})}
     t = Table(title=title, show_header=True)
     t.add_column("statistic")
     t.add_column("value", justify="right")

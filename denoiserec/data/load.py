@@ -168,15 +168,20 @@ class DataSpec:
                 if v is not None}
 
 
+def unlabelled_warning(n: int) -> str:
+    """What a run says when it leaves ``n`` unlabelled rows out of training (in memory or streamed)."""
+    return f"data: {n:,} unlabelled row(s) (no feedback) left out of training; they are for scoring"
+
+
 def load_log(data: dict, warnings: list | None = None) -> pl.DataFrame:
     """The canonical log named by a config's ``data`` section (:meth:`DataSpec.load`); its unlabelled rows (null
     ``feedback``, :mod:`denoiserec.data.schema`) are dropped, with a warning (appended to ``warnings`` when given):
-    nothing trains on them."""
+    nothing trains on them. A streamed log does the same (:func:`denoiserec.data.store.labelled_log`)."""
     df = DataSpec.from_dict(data).load()
     n = df["feedback"].null_count()
     if n:
         from denoiserec.notices import warn
 
-        warn(f"data: {n:,} unlabelled row(s) (no feedback) left out of training; they are for scoring", warnings)
+        warn(unlabelled_warning(n), warnings)
         df = df.filter(pl.col("feedback").is_not_null())
     return df

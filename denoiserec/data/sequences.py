@@ -292,3 +292,15 @@ def training_windows(user: np.ndarray, eligible: np.ndarray, is_up: np.ndarray, 
     for r, ev in enumerate(rows):
         out[r, max_len - len(ev):] = ev
     return out
+
+
+def random_items(pos_item: np.ndarray, n_items: int, rng: np.random.Generator, k: int | None = None) -> np.ndarray:
+    """Uniform items in 1..n_items other than ``pos_item`` (shape ``[M]``, or ``[M, k]``): the training negatives'
+    random tier (:mod:`denoiserec.seqrec.negatives`) and the rank metrics' candidates
+    (:mod:`denoiserec.eval.seqrec`)."""
+    if n_items < 2:
+        raise ValueError("random negatives need at least two items")
+    shape = pos_item.shape if k is None else (*pos_item.shape, k)
+    r = rng.integers(1, n_items, size=shape)  # 1..n_items-1, then skip over the positive
+    pos = pos_item if k is None else pos_item[..., None]
+    return r + (r >= pos)

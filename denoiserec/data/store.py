@@ -323,7 +323,8 @@ def build_store(file: str | Path, out_dir: str | Path, split_cfg: dict | None = 
             enc.vocabs[c].write_parquet(tmp / f"vocab_{i}.parquet")
         manifest = {"version": VERSION, "source": str(file), "rows": sizes, "layout": layout,
                     "spec": asdict(enc.spec), "grouped": grouped, "config": asdict(config),
-                    "num_stats": enc.num_stats}
+                    "num_stats": enc.num_stats,
+                    "sizes": {f.name: f.stat().st_size for f in sorted(tmp.iterdir()) if f.is_file()}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return out_dir
 
@@ -341,9 +342,47 @@ def cached_store(file: str | Path, split_cfg: dict | None, config: FeatureConfig
                  chunk_rows: int = CHUNK_ROWS) -> Path:
     """The store for this log + split + features, built on first use."""
     out = cache / "encoded" / store_key(file, split_cfg, config)
+    if out.exists() and not store_ok(out):
+        _discard(out, MANIFEST)
     if not (out / MANIFEST).exists():
         build_store(file, out, split_cfg, config, chunk_rows)
     return out
+
+
+def store_ok(folder: Path) -> bool:
+    """Whether a cached store is as it was built: its manifest readable, of this version, and every file it
+    recorded present with its recorded size (a truncated, emptied or replaced cache file is rebuilt, not read)."""
+    try:
+        m = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    sizes = m.get("sizes") if isinstance(m, dict) and m.get("version") == VERSION else None
+    if not isinstance(sizes, dict):
+        return False
+    try:
+        return all((folder / name).stat().st_size == size for name, size in sizes.items())
+    except OSError:
+        return False
+
+
+def _log_ok(folder: Path) -> bool:
+    """Whether a cached log folder reads: its meta file and Parquet footer, with the row count meta records."""
+    from denoiserec.data.log import EVENTS, read_meta
+
+    try:
+        rows = pl.scan_parquet(folder / EVENTS).select(pl.len()).collect().item()
+        return read_meta(folder).get("rows") == rows
+    except (OSError, ValueError, AttributeError, pl.exceptions.PolarsError):
+        return False
+
+
+def _discard(folder: Path, own: str) -> None:
+    """Remove a damaged cache entry denoiserec built (it holds ``own``, or nothing); refuse anything else."""
+    if (folder / own).exists() or not any(folder.rglob("*")):
+        shutil.rmtree(folder)
+    else:
+        raise DataError(folder, f"a damaged cache entry without its {own}; remove the folder (a cache: it is "
+                                "rebuilt)")
 
 
 def open_store(folder: str | Path, **options) -> tuple[FeatureSpec, dict[str, StreamedData]]:
@@ -386,11 +425,15 @@ def _log_file(data: dict, cache: Path, build: bool = True) -> Path | None:
         from denoiserec.data.simulate import simulate_to
 
         out = cache / "simulated" / spec.cache_key()
+        if build and out.exists() and not _log_ok(out):
+            _discard(out, EVENTS)
         if build and not (out / EVENTS).exists():
             simulate_to(spec.sim_config(), out, progress=False)
         return out / EVENTS
     if spec.kind == "source":  # the adapters read in memory; the log is then encoded in bounded memory
         out = cache / "prepared" / spec.cache_key()
+        if build and out.exists() and not _log_ok(out):
+            _discard(out, EVENTS)
         if build and not (out / EVENTS).exists():
             write_log(spec.load(), out, spec.source)
         return out / EVENTS
@@ -412,22 +455,44 @@ def load_encoder(folder: str | Path) -> Encoder:
     return enc
 
 
-def streamed_splits(cfg: dict, **options) -> tuple[Encoder, dict[str, StreamedData]]:
-    """``fit_encode_splits`` for an experiment config, through the cached on-disk store. Under ``torchrun`` only
-    rank 0 simulates and encodes; the other ranks wait for its finished (atomically renamed) files."""
+def labelled_log(file: Path, cache: Path, warnings: list | None = None, build: bool = True) -> Path:
+    """The log file to encode: ``file`` itself or, when it holds unlabelled rows (null ``feedback``), a copy
+    without them in the cache (written once, streamed, row order kept), with the warning the in-memory path
+    gives (:func:`denoiserec.data.load.load_log`): both leave them out of training the same way."""
+    from denoiserec.data.load import unlabelled_warning
+
+    n = pl.scan_parquet(file).select(pl.col("feedback").null_count()).collect().item()
+    if not n:
+        return file
+    from denoiserec.data.content import file_hash
+
+    out = cache / "labelled" / file_hash(file)[:16] / file.name
+    if build:
+        from denoiserec.notices import warn
+
+        warn(unlabelled_warning(n), warnings)
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(out) as tmp:
+                pl.scan_parquet(file).filter(pl.col("feedback").is_not_null()).sink_parquet(tmp)
+    return out
+
+
+def streamed_splits(cfg: dict, warnings: list | None = None, **options) -> tuple[Encoder, dict[str, StreamedData]]:
+    """``fit_encode_splits`` for an experiment config, through the cached on-disk store; unlabelled rows are left
+    out first (:func:`labelled_log`; the warning appended to ``warnings``). Under ``torchrun`` only rank 0
+    simulates and encodes; the other ranks wait for its finished (atomically renamed) files."""
     cache = cache_dir(cfg["data"])
     config = FeatureConfig.from_dict(cfg.get("features"))
     if is_writer():
-        file = _log_file(cfg["data"], cache)
-        unlabelled = pl.scan_parquet(file).select(pl.col("feedback").null_count()).collect().item()
-        if unlabelled:  # in memory they are left out (data.load.load_log); the store does not filter yet
-            raise DataError(file, f"{unlabelled:,} unlabelled row(s) (no feedback): a streamed log cannot leave "
-                                  "them out yet; set data.stream: false or drop them")
+        file = labelled_log(_log_file(cfg["data"], cache), cache, warnings)
         out = cached_store(file, cfg.get("split"), config, cache)
         return load_encoder(out), open_store(out, **options)[1]
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         file = _log_file(cfg["data"], cache, build=False)
+        if file is not None and file.exists():
+            file = labelled_log(file, cache, build=False)
         if file is not None and file.exists():
             out = cache / "encoded" / store_key(file, cfg.get("split"), config)
             if (out / MANIFEST).exists():

@@ -15,7 +15,7 @@ drops them: no ``auc_true`` is reported against a truth that does not describe t
 substituted in the training and validation tensors by the CTR task *before* training (:func:`oracle_labels`).
 This is the one documented exception to "training never reads the truth": neither the method nor the model sees
 it, only the label column changes, and the row is labelled ``oracle`` in every table (its gap:
-:mod:`denoiserec.headroom`).
+:mod:`denoiserec.eval.gap`).
 """
 
 from __future__ import annotations

@@ -8,15 +8,16 @@ The passive set (``passive``): by default ``"positive"``, the paper's passive fe
 and label ``y = 1`` (Table I: "Auto-play, 0 (Passive), ? (Unknown), 1 (Positive ?)"); other passive rows such as
 the simulator's ``unplayed`` (recommended, never reached, label 0) keep ``w = 1``. ``"all"`` re-weights every
 ``e = 0`` row (the behaviour before this was aligned with Table I). The estimators are trained on every play of
-a session either way (a session's sequence is not cut). ``state()["mean_weight_by_kind"]`` records the mean
-``w`` per feedback kind, so a run shows which plays were re-weighted.
+a session either way (a session's sequence is not cut). ``state()["mean_weight_by_kind"]`` and
+``["mean_attention_by_kind"]`` record the mean ``w`` and ``α`` per feedback kind, so a run shows which plays were
+re-weighted and at what scale α settled (only p·α is identified: the clip sets α's scale, see uae.py).
 
 The estimators read the training rows as padded batches of sessions (:mod:`denoiserec.methods._sessions`)
 and their networks are in :mod:`denoiserec.nn.attention`.
 
 The methods never see the simulator's hidden ``true_*`` columns (the trainer drops them, see
 :mod:`denoiserec.train.batch`): they expose their per-row attention (``self.attention``) and the experiment
-runner scores it against the truth (:func:`denoiserec.truth.attention_metrics`).
+runner scores it against the truth (:func:`denoiserec.eval.truth.attention_metrics`).
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def passive_weight(attention: torch.Tensor, reweight: torch.Tensor, gamma: float
 
 
 def mean_weight_by_kind(weights: torch.Tensor, feedback: torch.Tensor) -> dict[str, float]:
-    """Mean weight per feedback kind present (``feedback`` holds :data:`FEEDBACK_CODE` codes)."""
+    """Mean of a per-row value (the weight ``w``, the attention ``α``) per feedback kind present (``feedback`` holds
+    :data:`FEEDBACK_CODE` codes)."""
     w, f = weights.detach().float().cpu(), feedback.cpu()
     return {kind: float(w[f == code].mean()) for kind, code in FEEDBACK_CODE.items() if bool((f == code).any())}
 
@@ -106,6 +108,7 @@ class AttentionMethod(Method):
     def __init__(self, gamma: NonNeg = 15.0, passive: Passive = "positive"):
         self.gamma, self.passive = float(gamma), passive
         self.attention: torch.Tensor | None = None
+        self.device: torch.device | str = "cpu"
         self.weights: torch.Tensor | None = None
         self.diagnostics: dict = {}
 
@@ -114,6 +117,7 @@ class AttentionMethod(Method):
 
     def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         t0 = time.perf_counter()
+        self.device = device  # where attention_on runs the estimator
         alpha = self.estimate(train, spec, device).detach().float().cpu()
         self.attention = alpha
         reweight = reweighted_rows(train["active"].cpu(), train["label"].cpu(), self.passive)
@@ -129,6 +133,7 @@ class AttentionMethod(Method):
         })
         if "feedback" in train.tensors:
             self.diagnostics["mean_weight_by_kind"] = mean_weight_by_kind(weights, train["feedback"])
+            self.diagnostics["mean_attention_by_kind"] = mean_weight_by_kind(alpha, train["feedback"])
 
     def weights_and_targets(self, batch, logits, losses):
         if self.weights is None:
@@ -175,8 +180,20 @@ class NetAttentionMethod(AttentionMethod):
         self.diagnostics["estimator_history"] = self.history
         return self.predict_attention(sessions, data)
 
-    @torch.no_grad()
     def predict_attention(self, sessions: Sessions, data: SessionTensors) -> torch.Tensor:
+        """``α`` per row of the estimator's training data (subclasses add diagnostics here)."""
+        return self.g_attention(sessions, data)
+
+    def attention_on(self, rows: EncodedTensors) -> torch.Tensor:
+        """g applied to other rows grouped into their own sessions (g reads each session's feature history from
+        its first row in ``rows``; a session cut by the split starts afresh)."""
+        if getattr(self, "g", None) is None:
+            raise RuntimeError(f"{type(self).__name__}.fit() must run before attention_on()")
+        return self.g_attention(Sessions(rows, self.batch_rows), SessionTensors(rows, self.device))
+
+    @torch.no_grad()
+    def g_attention(self, sessions: Sessions, data: SessionTensors) -> torch.Tensor:
+        """``α = g(X_t)`` for every row of ``sessions``."""
         self.g.eval()
         alpha = torch.zeros(sessions.n_rows, device=data.device)
         for index in sessions.index:

@@ -25,7 +25,7 @@ class Method:
     needs: tuple[str, ...] = ()
     #: a per-training-row estimate of the user's attention (``[N]``, set by :meth:`fit`), or None. Where a method
     #: sets it, the CTR task scores it against the simulator's hidden ``true_attention`` after training
-    #: (:func:`denoiserec.truth.attention_metrics`, recorded in the run's ``method_state``)
+    #: (:func:`denoiserec.eval.truth.attention_metrics`, recorded in the run's ``method_state``)
     attention: torch.Tensor | None = None
     #: ``y*`` is a function of the live logits whose gradient the loss keeps (the trainer then passes the logits
     #: undetached, outside ``no_grad``); ``w`` stays without gradient either way
@@ -37,6 +37,12 @@ class Method:
     def fit(self, train: EncodedTensors, spec: FeatureSpec, device: torch.device | str = "cpu") -> None:
         """Called once before training (e.g. UAE trains its attention and propensity estimators here), with the
         training data less its hidden ``true_*`` tensors."""
+
+    def attention_on(self, rows: EncodedTensors) -> torch.Tensor | None:
+        """The estimate of :attr:`attention` for other rows (``[len(rows)]``, e.g. the held-out sessions of the
+        test period, given without their hidden ``true_*`` tensors), after :meth:`fit`; None where the method has
+        none."""
+        return None
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called at the start of every epoch (0-based)."""

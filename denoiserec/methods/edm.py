@@ -26,9 +26,17 @@ class EDM(AttentionMethod):
         super().__init__(gamma, passive)
         self.decay, self.batch_rows = float(decay), int(batch_rows)
 
-    @torch.no_grad()
     def estimate(self, train, spec, device):
-        sessions, data = Sessions(train, self.batch_rows), SessionTensors(train, device)
+        return self.decayed(train, device)
+
+    def attention_on(self, rows):
+        """The same rule on other rows' own actions (nothing is fitted, so held-out rows are scored as in-sample)."""
+        return self.decayed(rows, self.device)
+
+    @torch.no_grad()
+    def decayed(self, rows, device) -> torch.Tensor:
+        """``α`` of every row of ``rows`` from its session's actions."""
+        sessions, data = Sessions(rows, self.batch_rows), SessionTensors(rows, device)
         alpha = torch.zeros(sessions.n_rows, device=data.device)
         for index in sessions.index:
             b = data.batch(index)

@@ -36,6 +36,12 @@ class PN(NetAttentionMethod):
             return train["active"].detach().float().cpu()  # α = e: passive attention is zero
         return super().estimate(train, spec, device)
 
+    def attention_on(self, rows):
+        """``classifier=False``: the same rule on the rows' own actions (``α = e``, nothing fitted)."""
+        if not self.classifier:
+            return rows["active"].detach().float().cpu()
+        return super().attention_on(rows)
+
     def train_epoch(self, sessions: Sessions, data: SessionTensors, order: torch.Tensor) -> dict:
         total, used = torch.zeros((), device=data.device), 0
         for i in order.tolist():

@@ -3,9 +3,10 @@ Mei et al., "Negative Feedback for Music Personalization" (UMAP '24).
 
 They do not fit the per-row CTR contract (``Model(spec)(batch) -> logits``) of :mod:`denoiserec.models`; they
 are the ``seqrec`` task of :mod:`denoiserec.tasks`. Modules: ``transformer`` (the model), ``negatives``
-(hard-negative cascade, hardest-of-k), ``train`` (masking, loss, early stopping), ``evaluate`` (the test
-protocol and the popularity baselines) and ``report`` (table and Figs. 1-4); one seed of a config is run by
-:mod:`denoiserec.tasks.seqrec`.
+(hard-negative cascade, hardest-of-k), ``train`` (masking, loss, early stopping) and ``scorer`` (the model's
+queries for the test protocol); the protocol and the popularity baselines are in :mod:`denoiserec.eval.seqrec` and
+:mod:`denoiserec.eval.popularity`, the report (table and Figs. 1-4) in :mod:`denoiserec.report.seqrec`; one seed of a
+config is run by :mod:`denoiserec.tasks.seqrec`.
 Sequences and the split come from :mod:`denoiserec.data.sequences`.
 
 Departures from the paper, and why:

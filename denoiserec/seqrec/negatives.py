@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from denoiserec.data.sequences import DOWN, SKIP
+from denoiserec.data.sequences import DOWN, SKIP, random_items
 
 TIERS = ("same_day_down", "same_day_skip", "future_down", "future_skip", "random")
 RANDOM_TIER = len(TIERS) - 1
@@ -108,16 +108,6 @@ def build_cascade(user: np.ndarray, fb: np.ndarray, day: np.ndarray, station: np
     cnt = np.where(tier < RANDOM_TIER, count[t, idx], 0)
     return Cascade(tier=tier, start=start, count=cnt, pool=np.concatenate(pools) if pools else idx[:0],
                    item=np.asarray(item, dtype=np.int64))
-
-
-def random_items(pos_item: np.ndarray, n_items: int, rng: np.random.Generator, k: int | None = None) -> np.ndarray:
-    """Uniform items in 1..n_items other than ``pos_item`` (shape ``[M]``, or ``[M, k]``)."""
-    if n_items < 2:
-        raise ValueError("random negatives need at least two items")
-    shape = pos_item.shape if k is None else (*pos_item.shape, k)
-    r = rng.integers(1, n_items, size=shape)  # 1..n_items-1, then skip over the positive
-    pos = pos_item if k is None else pos_item[..., None]
-    return r + (r >= pos)
 
 
 def sample_negatives(cascade: Cascade, events: np.ndarray, pos_item: np.ndarray, p_hard: float, n_items: int,

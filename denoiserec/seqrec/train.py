@@ -14,7 +14,7 @@ that window's input. Loss over the M masked positions::
 Without ``feedback_inputs`` the input holds 'up' events only and no type embedding (the paper's baseline).
 
 **Early stopping** (paper §2, Fig. 3). After every epoch the validation users are scored
-(:func:`denoiserec.seqrec.evaluate.period_metrics` on ``part="valid"``) on ``monitor`` (default:
+(:func:`denoiserec.eval.seqrec.period_metrics` on ``part="valid"``) on ``monitor`` (default:
 ``user_auc_down``, or ``user_auc_skip`` where the validation period has no downs); training runs at least
 ``min_epochs`` epochs, tolerates ``patience`` epochs without a better one and stops at the next
 (:mod:`denoiserec.train.early_stopping`, the CTR trainer's meaning), and ends with the best epoch's weights; where
@@ -57,10 +57,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from denoiserec import notices
-from denoiserec.data.sequences import DOWN, UP, Sequences, subset, training_windows
+from denoiserec.data.sequences import DOWN, UP, Sequences, random_items, subset, training_windows
 from denoiserec.errors import ConfigError
-from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, period_metrics
-from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, random_items, sample_negatives
+from denoiserec.eval.seqrec import EvalConfig, period_metrics
+from denoiserec.seqrec.negatives import Cascade, build_cascade, hardest_of_k, sample_negatives
+from denoiserec.seqrec.scorer import ModelScorer
 from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
 from denoiserec.settings import Count, Dim, NonNeg, NonNegInt, Positive, Rate, Share
 from denoiserec.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states

@@ -1,6 +1,6 @@
 """The CTR task: models x methods x seeds on rows of a canonical log -- the experiment loop (data → encoded
 parts → one :class:`~denoiserec.train.trainer.Trainer` run per (model, method, seed) → run records and bundles
-→ :mod:`denoiserec.report`). Config layout: :mod:`denoiserec.experiment`."""
+→ :mod:`denoiserec.report.ctr`). Config layout: :mod:`denoiserec.experiment`."""
 
 from __future__ import annotations
 
@@ -44,12 +44,29 @@ def load_data(cfg: dict, warnings: list | None = None) -> pl.DataFrame:
     return df
 
 
-def score_attention(method, train) -> dict:
-    """An attention method's per-row estimate scored against the simulator's hidden truth, after training (the
-    method itself never reads ``true_*`` columns); empty for other methods and on real data."""
-    from denoiserec.truth import attention_metrics
+#: the attention scores also given on held-out rows, as ``<key>_heldout``
+HELDOUT_ATTENTION = ("att_auc_passive", "att_auc_passive_played")
 
-    return attention_metrics(method.attention, train.tensors) if method.attention is not None else {}
+
+def score_attention(method, train, heldout=None) -> dict:
+    """An attention method's per-row estimate scored against the simulator's hidden truth, after training (the
+    method itself never reads ``true_*`` columns); empty for other methods and on real data. With ``heldout`` (the
+    test part): also the method's estimate on those rows (:meth:`~denoiserec.methods.base.Method.attention_on`,
+    given the rows without their truth), as ``att_auc_passive_heldout`` and ``att_auc_passive_played_heldout``:
+    whether the estimator generalises to sessions it was not trained on, or memorised its training rows."""
+    from denoiserec.data.tensors import EncodedTensors
+    from denoiserec.eval.truth import attention_metrics
+    from denoiserec.train.batch import without_truth
+
+    if method.attention is None:
+        return {}
+    scores = attention_metrics(method.attention, train.tensors)
+    if scores and isinstance(heldout, EncodedTensors) and "true_attention" in heldout.tensors:
+        alpha = method.attention_on(without_truth(heldout))
+        if alpha is not None:
+            held = attention_metrics(alpha, heldout.tensors)
+            scores.update({f"{k}_heldout": held[k] for k in HELDOUT_ATTENTION})
+    return scores
 
 
 def check_parts(parts: dict) -> None:
@@ -83,8 +100,8 @@ class CtrTask(Task):
         from denoiserec.data.encoder import fit_encode_splits
         from denoiserec.data.features import FeatureConfig
         from denoiserec.data.target import oracle_labels
+        from denoiserec.eval.popularity import popularity_result
         from denoiserec.fingerprint import data_fingerprint, run_fingerprint
-        from denoiserec.headroom import popularity_result
         from denoiserec.methods import build_method
         from denoiserec.models import build_model
         from denoiserec.train.trainer import TrainConfig, Trainer
@@ -108,7 +125,7 @@ class CtrTask(Task):
             data_warnings: list[str] = []  # every run's record gets them (denoiserec.notices)
             df = None
             if cfg.get("target", "click") == "click" and cfg.get("noise") is None and use_stream(cfg):
-                encoder, parts = streamed_splits(cfg)
+                encoder, parts = streamed_splits(cfg, data_warnings)
             else:
                 df = load_data(cfg, data_warnings)
                 encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
@@ -187,7 +204,7 @@ class CtrTask(Task):
                     "test": trainer.split_metrics(model, parts["test"]),
                     "valid": trainer.split_metrics(model, parts["valid"]),
                     "history": trainer.history,
-                    "method_state": {**method.state(), **score_attention(method, parts["train"])},
+                    "method_state": {**method.state(), **score_attention(method, parts["train"], parts["test"])},
                     "train_seconds": seconds, "prepare_seconds": prep_seconds,
                     "rows": {k: len(v) for k, v in parts.items()},
                     "parameters": sum(p.numel() for p in model.parameters()),
@@ -202,11 +219,11 @@ class CtrTask(Task):
         return out_dir
 
     def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
-        from denoiserec.report import write_report
+        from denoiserec.report.ctr import write_report
 
         return write_report(out_dir, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
 
     def print_summary(self, out_dir: str | Path, cfg: dict) -> None:
-        from denoiserec.report import print_summary
+        from denoiserec.report.ctr import print_summary
 
         print_summary(out_dir, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))

@@ -13,7 +13,7 @@ of CTR experiments::
     split: {test_days: 30, valid_frac: 0.1}          # data.sequences.SeqSplitConfig
     features: {up: auto, station: context}           # data.sequences.SequenceConfig
     train: {epochs: 50, patience: 2, batch_size: 128, lr: 0.001, p_hard: 0.0}   # seqrec.train.SeqTrainConfig
-    eval: {candidates: 100, k: [10]}                 # seqrec.evaluate.EvalConfig
+    eval: {candidates: 100, k: [10]}                 # eval.seqrec.EvalConfig
     models:                                          # label -> flat keys of seqrec.train.ModelConfig,
       baseline: {feedback_inputs: false}             #   SeqTrainConfig or EvalConfig (the label's settings)
       both: {feedback_inputs: true, p_hard: 1.0}
@@ -35,8 +35,10 @@ from denoiserec.bundle import save_seqrec
 from denoiserec.data.load import load_log
 from denoiserec.data.sequences import UP, SeqSplitConfig, SequenceConfig, build_sequences
 from denoiserec.errors import ConfigError
+from denoiserec.eval.popularity import baseline_scorers
+from denoiserec.eval.seqrec import EvalConfig, ceiling_scorers, period_metrics
 from denoiserec.io import is_writer, write_json
-from denoiserec.seqrec.evaluate import EvalConfig, ModelScorer, baseline_scorers, ceiling_scorers, period_metrics
+from denoiserec.seqrec.scorer import ModelScorer
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, train_model
 from denoiserec.tasks.base import Task, set_aside_stale_runs
 
@@ -272,13 +274,13 @@ class SeqrecTask(Task):
         return out_dir
 
     def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
-        from denoiserec.seqrec.report import write_report
+        from denoiserec.report.seqrec import write_report
 
         if not is_writer():
             return Path(out_dir) / "report.md"
         return write_report(out_dir, cfg)
 
     def print_summary(self, out_dir: str | Path, cfg: dict) -> None:
-        from denoiserec.seqrec.report import print_summary
+        from denoiserec.report.seqrec import print_summary
 
         print_summary(out_dir, cfg)

@@ -35,8 +35,8 @@ from tqdm.auto import tqdm
 from denoiserec import notices
 from denoiserec.data.tensors import EncodedTensors
 from denoiserec.errors import ConfigError
+from denoiserec.eval.metrics import split_metrics
 from denoiserec.methods.base import Method
-from denoiserec.metrics import split_metrics
 from denoiserec.settings import Check, Count, NonNeg, NonNegInt, Positive
 from denoiserec.train.batch import method_inputs, model_inputs, without_truth
 from denoiserec.train.checkpoint import corrupt, load_checkpoint, rng_states, save_checkpoint, set_rng_states
@@ -58,7 +58,7 @@ def _device_problem(v: str) -> str | None:
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CompileMode = Literal[COMPILE_MODES]  # type: ignore[valid-type]
 
-#: what ``monitor`` may name: the keys of :func:`denoiserec.metrics.split_metrics` (``*_true`` on simulated data)
+#: what ``monitor`` may name: the keys of :func:`denoiserec.eval.metrics.split_metrics` (``*_true`` on simulated data)
 MONITORS = ("auc", "gauc", "logloss", "auc_active", "auc_true", "gauc_true", "logloss_true")
 Monitor = Literal[MONITORS]  # type: ignore[valid-type]
 #: a device setting (both training loops)
@@ -293,7 +293,7 @@ class Trainer:
         return full
 
     def split_metrics(self, model: torch.nn.Module, data: EncodedTensors) -> dict[str, float]:
-        """:func:`denoiserec.metrics.split_metrics` of the model's predictions on ``data``."""
+        """:func:`denoiserec.eval.metrics.split_metrics` of the model's predictions on ``data``."""
         return split_metrics(self.predict(model, data), data.tensors)
 
     # ------------------------------------------------------------------------------------------------------

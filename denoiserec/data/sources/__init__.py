@@ -38,10 +38,14 @@ OPTION_RULES = {"gap": greater_than(0), "skip_seconds": at_least(0), "skip_ratio
 
 def check_options(name: object, options: object, where: str = "--opt") -> dict:
     """``options`` of source ``name`` checked against its ``read`` signature (names, types, ranges); string
-    values (from the command line) are parsed to the option's type. Raises :class:`ConfigError`."""
+    values (from the command line) are parsed to the option's type; the ``table`` source's mapping file is
+    checked too (:class:`~denoiserec.data.sources.table.MappingError`, a ConfigError). Raises :class:`ConfigError`."""
     if name not in SOURCES:
         raise ConfigError(f"{where}: unknown source {name!r}; known: {', '.join(sorted(SOURCES))}")
-    return check_params(SOURCES[name].read, options, where, skip=("path",), rules=OPTION_RULES, text=True)
+    options = check_params(SOURCES[name].read, options, where, skip=("path",), rules=OPTION_RULES, text=True)
+    if name == "table" and options.get("spec") is not None:
+        table.load_spec(options["spec"])  # the mapping's keys and value types, before any data is read
+    return options
 
 
 def read(name: str, path: str | Path, **options: object) -> pl.DataFrame:

@@ -3,6 +3,10 @@ sessions from an inactivity gap, positions inside sessions, and (active e, label
 
 from __future__ import annotations
 
+import csv
+import io
+import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,6 +17,8 @@ from denoiserec.errors import DataError
 
 ROW = "_row"  #: 1-based line number in the source file, kept until the adapter drops it
 DEFAULT_GAP = 1800  #: seconds of inactivity that end a derived session (30 minutes, the usual choice)
+#: the range of a timestamp, in epoch seconds: years 1 to 9999 (what a date-time can hold)
+EPOCH_RANGE = (-62_135_596_800, 253_402_300_799)
 
 
 def find(path: str | Path, patterns: Iterable[str], what: str, required: bool = True) -> list[Path]:
@@ -31,50 +37,137 @@ def find(path: str | Path, patterns: Iterable[str], what: str, required: bool = 
     return []
 
 
-def read_text_table(file: Path, columns: list[str] | None = None, separator: str = ",", header: bool = True,
+#: records sampled from a file's head to tell a header line from data (:func:`header_by_content`)
+PROBE_ROWS = 20
+
+
+def read_text_table(file: Path, columns: list[str] | None = None, separator: str = ",", header: bool | str = True,
                     required: Iterable[str] = (), comment: str | None = None,
-                    optional_header: bool = False) -> pl.DataFrame:
+                    probe: dict[str, pl.Expr | pl.DataType] | None = None, source: str = "this source",
+                    hint: str = "") -> pl.DataFrame:
     """Read a delimited text file with every column as a string plus :data:`ROW` (its 1-based line).
 
-    ``columns`` names the columns of a header-less file; with ``optional_header`` a first line naming those
-    columns (``#``, case and spaces ignored) is skipped, so files with and without it read the same. Raises
-    :class:`DataError` with the line (and column) on an empty file, non-UTF-8 bytes, a row with fewer or more
-    fields than the header, or a missing required column. Line numbers are physical lines, also after blank
-    lines and quoted fields spanning lines.
+    ``header``: True -- the first record names the columns (if it misses a ``required`` column and looks like
+    data, the error says the header line looks missing, ``hint`` appended); False -- no header, ``columns``
+    names them; ``"skip"`` -- a header line, skipped, ``columns`` names them; ``"auto"``
+    -- ``columns`` names them and the first record is skipped when it is a header by content
+    (:func:`header_by_content` with the typed columns of ``probe``, parsed as :func:`parse` would) or names
+    ``columns`` (``#``, case and spaces ignored). Raises :class:`DataError` with the line (and column) on an
+    empty file, non-UTF-8 bytes, a row with fewer or more fields than the header (quoted fields counted as
+    one), or a missing required column. Line numbers are physical lines, also after blank lines and quoted
+    fields spanning lines.
     """
     if file.stat().st_size == 0:
         raise DataError(file, "the file is empty")
     quote = None if separator == "\t" else '"'
     lines = raw_lines(file)
     starts = record_starts(lines, quote, comment)
+    if not starts.len():
+        raise DataError(file, "the file has no data rows")
+    sample = sample_records(lines, starts, separator, quote)
+    first = int(starts[0])
     skip = 0
-    if not header and optional_header and columns and starts.len():
-        first = lines[int(starts[0]) - 1].split(separator)
-        if [f.strip().lstrip("#").strip().lower() for f in first] == [c.lower() for c in columns]:
-            skip = 1
-    expected = len(columns) if columns and not header else None
-    if header and starts.len():
-        expected = lines[int(starts[0]) - 1].count(separator) + 1
+    if header == "auto":
+        named = [f.strip().lstrip("#").strip().lower() for f in sample[0]] == [c.lower() for c in columns or []]
+        skip = int(named or header_by_content(sample, columns or [], probe or {}))
+    elif header == "skip":
+        skip = 1
+    elif header is True:
+        missing = [c for c in required if c not in [f.strip().lstrip("#") for f in sample[0]]]
+        if missing and looks_like_data(sample):
+            raise DataError(file, f"the first line looks like data, not a header: {_preview(sample[0])}; "
+                            f"{source} expects a header line naming the columns {list(required)}{hint}", row=first)
+    has_header = header is True
+    expected = len(sample[0]) if has_header else len(columns) if columns else None
     check_field_counts(file, lines, starts[skip:], separator, quote, expected)
     try:
-        df = pl.read_csv(file, separator=separator, has_header=header, new_columns=None if header else columns,
+        df = pl.read_csv(file, separator=separator, has_header=has_header, new_columns=None if has_header else columns,
                          infer_schema=False, quote_char=quote, comment_prefix=comment,
-                         truncate_ragged_lines=False, skip_rows=skip)
+                         truncate_ragged_lines=False, skip_rows=first - 1 + skip if skip else 0)
     except pl.exceptions.PolarsError as e:
         raise DataError(file, f"cannot read as a '{separator}'-separated table: {str(e).splitlines()[0]}") from e
-    if header:
+    if has_header:
         df = df.rename({c: c.strip().lstrip("#") for c in df.columns})
     if df.height == 0:
         raise DataError(file, "the file has no data rows")
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise DataError(file, f"missing column(s) {missing}; found {df.columns}", row=1 if header else None,
+        found = df.columns if len(df.columns) <= 12 else [*df.columns[:12], f"... ({len(df.columns)} in all)"]
+        raise DataError(file, f"missing column(s) {missing}; found {found}", row=first if has_header else None,
                         column=missing[0])
-    records = starts[skip + (1 if header else 0):]
+    records = starts[skip + (1 if has_header else 0):]
     if records.len() == df.height:
         return df.with_columns(pl.Series(ROW, records, dtype=pl.Int64))
-    first = 2 if header else 1 + skip
-    return df.with_row_index(ROW, offset=first).with_columns(pl.col(ROW).cast(pl.Int64))
+    return df.with_row_index(ROW, offset=first + 1 if has_header or skip else first).with_columns(
+        pl.col(ROW).cast(pl.Int64))
+
+
+def sample_records(lines: pl.Series, starts: pl.Series, separator: str, quote: str | None,
+                   n: int = PROBE_ROWS) -> list[list[str]]:
+    """The fields of the first ``n`` records (quoted fields read as the CSV reader reads them)."""
+    s = starts.head(n + 1).to_list()
+    out = []
+    for k in range(min(n, len(s))):
+        end = s[k + 1] - 1 if k + 1 < len(s) else min(len(lines), s[k] + 50)
+        text = "\n".join(x or "" for x in lines.slice(s[k] - 1, end - s[k] + 1).to_list())
+        rows = csv.reader(io.StringIO(text), delimiter=separator, quotechar=quote or '"',
+                          quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE)
+        out.append(next(rows, []))
+    return out
+
+
+def head_sample(file: Path, separator: str = ",", n: int = PROBE_ROWS) -> list[list[str]]:
+    """The fields of a file's first ``n`` non-blank lines, read without loading the file (a huge log)."""
+    quoting = csv.QUOTE_NONE if separator == "\t" else csv.QUOTE_MINIMAL  # as read_text_table reads them
+    with open(file, newline="", encoding="utf-8", errors="replace") as f:
+        rows = (r for r in csv.reader(f, delimiter=separator, quoting=quoting) if r)
+        return [r for _, r in zip(range(n), rows, strict=False)]
+
+
+def header_by_content(sample: list[list[str]], columns: list[str], probe: dict[str, pl.Expr | pl.DataType]
+                      ) -> bool:
+    """Whether the first sampled record is a header line: one of the typed columns of ``probe`` (a column name:
+    a dtype or an expression over it, as in :func:`parse`) fails to parse on it (or it has no such field) while
+    it parses on every following sampled record. A file of one record has no header."""
+    if len(sample) < 2:
+        return False
+    frame = pl.DataFrame([[row[j] if j < len(row) else None for row in sample] for j in range(len(columns))],
+                         schema=dict.fromkeys(columns, pl.Utf8), orient="col")
+    for c, how in probe.items():
+        raw = pl.col(c).str.strip_chars()
+        ok = frame.select((how if isinstance(how, pl.Expr) else raw.cast(how, strict=False)).is_not_null())
+        ok = ok.to_series().to_list()
+        if not ok[0] and all(ok[1:]):
+            return True
+    return False
+
+
+def _number(text: str | None) -> bool:
+    try:
+        return text is not None and math.isfinite(float(text.strip()))
+    except ValueError:
+        return False
+
+
+def looks_like_data(sample: list[list[str]]) -> bool:
+    """Whether the first sampled record looks like data rather than a header: in some column it holds a number
+    as every following record does, and in no column does it fail to be one where every following record is."""
+    if len(sample) < 2:
+        return False
+    width = min(len(r) for r in sample)
+    data = header = False
+    for j in range(width):
+        if all(_number(r[j]) for r in sample[1:]):
+            if _number(sample[0][j]):
+                data = True
+            else:
+                header = True
+    return data and not header
+
+
+def _preview(fields: list[str], n: int = 80) -> str:
+    text = ",".join(fields)
+    return repr(text if len(text) <= n else text[:n] + "...")
 
 
 def raw_lines(file: Path) -> pl.Series:
@@ -105,14 +198,31 @@ def record_starts(lines: pl.Series, quote: str | None, comment: str | None = Non
 
 def check_field_counts(file: Path, lines: pl.Series, starts: pl.Series, separator: str, quote: str | None,
                        expected: int | None) -> None:
-    """Raise :class:`DataError` at the first unquoted record line with fewer or more fields than
-    ``expected`` (a short row would otherwise be padded with nulls and shift meanings silently)."""
+    """Raise :class:`DataError` at the first record with fewer or more fields than ``expected`` (a short row
+    would otherwise be padded with nulls and shift meanings silently). A quoted field counts as one field, also
+    when it holds the separator or spans lines."""
     if expected is None or starts.len() == 0:
         return
-    rec = pl.DataFrame({"line": starts, "text": lines.gather(starts - 1)})
+    text = lines.fill_null("")
+    rec = pl.DataFrame({"line": starts, "text": text.gather(starts - 1)})
     if quote:
-        rec = rec.filter(~pl.col("text").str.contains(quote, literal=True))
-    rec = rec.with_columns(n=pl.col("text").str.count_matches(separator, literal=True) + 1)
+        q = re.escape(quote)
+        odd = rec["text"].str.count_matches(quote, literal=True) % 2 == 1
+        if odd.any():  # a record spanning lines (a quoted line break): its lines up to the next record, joined
+            nxt = pl.concat([starts.slice(1), pl.Series([len(text) + 1], dtype=starts.dtype)])
+            all_lines, texts = text.to_list(), rec["text"].to_list()
+            for k, a, b in zip(odd.arg_true().to_list(), starts.filter(odd).to_list(), nxt.filter(odd).to_list(),
+                               strict=True):
+                texts[k] = "\n".join(all_lines[a - 1:b - 1])
+            rec = rec.with_columns(text=pl.Series(texts, dtype=pl.Utf8))
+    count = pl.col("text").str.count_matches(separator, literal=True) + 1
+    if quote:  # only records with a quote: quoted fields dropped before counting separators
+        quoted = rec["text"].str.contains(quote, literal=True)
+        plain = rec.filter(~quoted).with_columns(n=count)
+        rec = pl.concat([plain, rec.filter(quoted).with_columns(pl.col("text").str.replace_all(f"{q}[^{q}]*{q}", ""))
+                         .with_columns(n=count)]).sort("line")
+    else:
+        rec = rec.with_columns(n=count)
     bad = rec.filter(pl.col("n") != expected)
     if bad.height:
         n = int(bad["n"][0])

@@ -19,6 +19,7 @@ import polars as pl
 
 from denoiserec.data.sources._common import (
     DEFAULT_GAP,
+    EPOCH_RANGE,
     ROW,
     check_range,
     check_values,
@@ -52,7 +53,7 @@ def read(path: str | Path, gap: float = DEFAULT_GAP, logs: str = "standard") -> 
     df = with_kinds(df)
     video = find(path, ["video_features_basic*.csv"], "video features", required=False) if path.is_dir() else []
     if video:
-        v = read_text_table(video[0], required=("video_id",)).drop(ROW)
+        v = read_text_table(video[0], required=("video_id",), source="KuaiRand's video features").drop(ROW)
         cols = [pl.col("video_id").alias("item")]
         cols += [pl.col("author_id").alias("artist")] if "author_id" in v.columns else []
         cols += [pl.col("tag").str.split(",").list.first().alias("category")] if "tag" in v.columns else []
@@ -63,7 +64,7 @@ def read(path: str | Path, gap: float = DEFAULT_GAP, logs: str = "standard") -> 
 
 def _log(file: Path, i: int) -> pl.DataFrame:
     sep = "\t" if file.suffix == ".tsv" else ","
-    df = read_text_table(file, separator=sep, required=("user_id", "video_id", "time_ms"))
+    df = read_text_table(file, separator=sep, required=("user_id", "video_id", "time_ms"), source="a KuaiRand log")
     processed = "label" in df.columns and "is_like" not in df.columns
     if processed:  # the like/hate re-export: label 1 = like, 0 = hate
         df = parse(df, file, {"label": pl.Int8})
@@ -77,7 +78,8 @@ def _log(file: Path, i: int) -> pl.DataFrame:
     df = parse(df, file, casts, optional=("play_time_ms", "duration_ms"))
     for c in FLAGS:
         check_values(df, file, c, [0, 1])
-    for c in ("time_ms", "play_time_ms", "duration_ms"):
+    check_range(df, file, "time_ms", lo=0, hi=EPOCH_RANGE[1] * 1000)
+    for c in ("play_time_ms", "duration_ms"):
         if c in df.columns:
             check_range(df, file, c, lo=0)
     for c in ("user_id", "video_id"):

@@ -1,7 +1,8 @@
 """Last.fm-1K listening log (Celma, 2010).
 
-Expected files: ``userid-timestamp-artid-artname-traid-traname.tsv`` (tab-separated, no header: user id,
-ISO-8601 UTC timestamp, artist MBID, artist name, track MBID, track name) and, optionally, ``userid-profile.tsv``
+Expected files: ``userid-timestamp-artid-artname-traid-traname.tsv`` (tab-separated: user id, ISO-8601 UTC
+timestamp, artist MBID, artist name, track MBID, track name; a first line whose timestamp does not parse where
+the next lines' do is a header, whatever its names, and is skipped) and, optionally, ``userid-profile.tsv``
 (header ``#id gender age country registered``) joined as f_gender, f_age, f_country.
 
 Last.fm logs scrobbles only, so there are no explicit actions. Rules (documented in docs/data.md):
@@ -39,6 +40,7 @@ OPTIONS = {
     "profile": "path of userid-profile.tsv (default: look next to the log; 'none' to skip)",
 }
 COLUMNS = ["userid", "timestamp", "artid", "artname", "traid", "traname"]
+TIME = datetime_expr("timestamp", "%Y-%m-%dT%H:%M:%SZ")
 
 
 def read(path: str | Path, gap: float = DEFAULT_GAP, skip_seconds: float = 60,
@@ -50,11 +52,11 @@ def read(path: str | Path, gap: float = DEFAULT_GAP, skip_seconds: float = 60,
         raise DataError(path, "no Last.fm-1K log TSV here (userid-timestamp-artid-artname-traid-traname.tsv)")
     parts = []
     for file in files:
-        df = read_text_table(file, COLUMNS, separator="\t", header=False, optional_header=True)
+        df = read_text_table(file, COLUMNS, separator="\t", header="auto", probe={"timestamp": TIME})
         if df.width != len(COLUMNS) + 1:
             raise DataError(file, f"expected {len(COLUMNS)} tab-separated columns {COLUMNS}, found {df.width - 1}",
                             row=1)
-        df = parse(df, file, {"timestamp": datetime_expr("timestamp", "%Y-%m-%dT%H:%M:%SZ")})
+        df = parse(df, file, {"timestamp": TIME})
         for c in ("userid", "traname"):
             hit = df.filter(pl.col(c).is_null())
             if hit.height:
@@ -84,7 +86,7 @@ def _profile(path: str | Path, logs: list[Path], option: str | None) -> pl.DataF
         file = logs[0].parent / "userid-profile.tsv"
         if not file.exists():
             return None
-    df = read_text_table(file, separator="\t", required=("id",))
+    df = read_text_table(file, separator="\t", required=("id",), source="Last.fm-1K's userid-profile.tsv")
     keep = {"gender": "f_gender", "age": "f_age", "country": "f_country"}
     df = df.with_columns(pl.col("age").cast(pl.Int32, strict=False)) if "age" in df.columns else df
     return df.select(pl.col("id").alias("user"), *[pl.col(c).alias(a) for c, a in keep.items() if c in df.columns])

@@ -59,7 +59,7 @@ def read(path: str | Path, skip: str = "skip_2", track_features: str | None = No
         raise DataError(path, f"option skip={skip!r}: expected skip_1, skip_2, skip_3 or not_skipped")
     parts = []
     for file in files:
-        df = read_text_table(file, required=REQUIRED_COLS)
+        df = read_text_table(file, required=REQUIRED_COLS, source="an MSSD log")
         df = parse(df, file, {
             "session_position": pl.Int32, "hour_of_day": pl.Int64, "date": _date("date"),
             **{c: bool_expr(c) for c in ("skip_1", "skip_2", "skip_3", "not_skipped")},
@@ -103,7 +103,7 @@ def _track_features(path: str | Path, logs: list[Path], option: str | None) -> p
             return None
     frames = []
     for file in files:
-        tf = read_text_table(file, required=("track_id",))
+        tf = read_text_table(file, required=("track_id",), source="an MSSD track-features file")
         empty = tf.filter(pl.col("track_id").is_null() | (pl.col("track_id").str.strip_chars() == ""))
         if empty.height:
             raise DataError(file, f"empty value ({empty.height} row(s))", row=int(empty[ROW][0]), column="track_id")

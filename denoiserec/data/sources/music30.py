@@ -59,7 +59,7 @@ def read(path: str | Path, skip_ratio: float = 0.5, loves: int | str = 1) -> pl.
 
 
 def _idomaar(file: Path, kind: str) -> pl.DataFrame:
-    df = read_text_table(file, FIELDS, separator="\t", header=False)
+    df = read_text_table(file, FIELDS, separator="\t", header="auto", probe={"timestamp": pl.Int64})
     if df.width != len(FIELDS) + 1:
         raise DataError(file, f"expected {len(FIELDS)} tab-separated fields {FIELDS}, found {df.width - 1}", row=1)
     df = parse(df, file, {"timestamp": pl.Int64})

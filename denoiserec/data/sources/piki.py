@@ -35,7 +35,7 @@ REQUIRED_COLS = ("liked", "song_id", "timestamp", "user_id")
 def read(path: str | Path, gap: float = DEFAULT_GAP) -> pl.DataFrame:
     parts = []
     for i, file in enumerate(find(path, ["piki*.csv", "*.csv"], "Piki CSV")):
-        df = read_text_table(file, required=REQUIRED_COLS)
+        df = read_text_table(file, required=REQUIRED_COLS, source="the Piki data set")
         df = parse(df, file, {"liked": pl.Int8, "user_id": pl.Utf8, "song_id": pl.Utf8,
                               "timestamp": datetime_expr("timestamp", "%Y-%m-%d %H:%M:%S")})
         check_values(df, file, "liked", [0, 1])

@@ -4,6 +4,10 @@ Expected files: ``path`` is one file or a folder of ``*.csv`` / ``*.tsv`` / ``*.
 layout). The mapping names the columns (see docs/data.md for a worked example)::
 
     format: csv                    # csv | tsv | parquet (default: from the file name); `separator` for others
+    header: auto                   # auto (default: a first line whose typed columns fail to parse where the
+                                   # next lines' parse is a header) | true | false (Parquet: no header line)
+    names: [uid, song, ts, liked]  # optional: the columns of a header-less file, in order (the names that
+                                   # `columns`, `side` and `feedback` use); for Parquet, its own columns
     columns:                       # canonical column: the table's column
       user: user_id
       item: media_id
@@ -40,6 +44,8 @@ for Parquet, the row number + 1) and column, as the named sources do.
 
 from __future__ import annotations
 
+import copy
+import math
 import re
 from pathlib import Path
 
@@ -49,17 +55,25 @@ import yaml
 from denoiserec.data.kinds import FEEDBACK_KINDS
 from denoiserec.data.sources._common import (
     DEFAULT_GAP,
+    EPOCH_RANGE,
     ROW,
     derive_sessions,
     find,
     finish,
+    head_sample,
+    header_by_content,
     hour_of,
     parse,
     positions,
     read_text_table,
     with_kinds,
 )
-from denoiserec.errors import DataError
+from denoiserec.errors import ConfigError, DataError
+
+
+class MappingError(DataError, ConfigError):
+    """A bad mapping file: a setting error (:class:`ConfigError`) naming the mapping file and key, raised before
+    any data is read; also a :class:`DataError` (the file is an input) as it always was."""
 
 OPTIONS = {
     "spec": "the YAML mapping file: columns, timestamp unit, feedback rules (see docs/data.md)",
@@ -67,7 +81,7 @@ OPTIONS = {
 
 REQUIRED_COLUMNS = ("user", "item", "timestamp")
 OPTIONAL_COLUMNS = ("session", "position", "context", "artist", "category", "played_ratio")
-SPEC_KEYS = {"format", "separator", "columns", "timestamp", "session_gap", "side", "feedback"}
+SPEC_KEYS = {"format", "separator", "header", "names", "columns", "timestamp", "session_gap", "side", "feedback"}
 LABEL_KINDS = {"active_positive": "click", "active_negative": "skip", "passive_positive": "autoplay",
                "passive_negative": "unplayed"}
 _CONDITION = re.compile(r"^\s*([^\s=!<>]+)\s*(==|!=|<=|>=|<|>|\bin\b)\s*(.+?)\s*$")
@@ -77,48 +91,49 @@ _FORMATS = {"csv": ("*.csv", ","), "tsv": ("*.tsv", "\t"), "parquet": ("*.parque
 def load_spec(spec: str | Path | dict) -> tuple[dict, str]:
     """The mapping (checked) and the name errors use for it."""
     if isinstance(spec, dict):
-        where, d = "spec", spec
+        where, d = "spec", copy.deepcopy(spec)
     else:
         where = str(spec)
         if not Path(spec).is_file():
-            raise DataError(where, "no such mapping file")
+            raise MappingError(where, "no such mapping file")
         try:
             d = yaml.safe_load(Path(spec).read_text())
         except yaml.YAMLError as e:
-            raise DataError(where, f"not valid YAML: {str(e).splitlines()[0]}") from e
+            raise MappingError(where, f"not valid YAML: {str(e).splitlines()[0]}") from e
     if not isinstance(d, dict):
-        raise DataError(where, "expected a mapping (columns, timestamp, feedback ...)")
+        raise MappingError(where, "expected a mapping (columns, timestamp, feedback ...)")
     bad = set(d) - SPEC_KEYS
     if bad:
-        raise DataError(where, f"unknown key(s) {sorted(bad)}; known: {sorted(SPEC_KEYS)}")
+        raise MappingError(where, f"unknown key(s) {sorted(bad)}; known: {sorted(SPEC_KEYS)}")
+    _check_types(d, where)
     cols = d.get("columns")
     if not isinstance(cols, dict):
-        raise DataError(where, "'columns' must map canonical columns (user, item, timestamp ...) to yours")
+        raise MappingError(where, "'columns' must map canonical columns (user, item, timestamp ...) to yours")
     unknown = set(cols) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS)
     if unknown:
-        raise DataError(where, f"columns: unknown canonical column(s) {sorted(unknown)}; "
-                        f"known: {[*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]}")
+        raise MappingError(where, f"columns: unknown canonical column(s) {sorted(unknown)}; "
+                           f"known: {[*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]}")
     missing = [c for c in REQUIRED_COLUMNS if not cols.get(c)]
     if missing:
-        raise DataError(where, f"columns: {missing} required")
+        raise MappingError(where, f"columns: {missing} required")
     ts = d.get("timestamp") or {}
     if not isinstance(ts, dict) or ts.get("unit", "s") not in ("s", "ms", "iso") or set(ts) - {"unit", "format"}:
-        raise DataError(where, "timestamp: expected {unit: s | ms | iso, format: <strptime format, iso only>}")
+        raise MappingError(where, "timestamp: expected {unit: s | ms | iso, format: <strptime format, iso only>}")
     if d.get("format") not in (None, *_FORMATS):
-        raise DataError(where, f"format: expected one of {list(_FORMATS)}, got {d['format']!r}")
+        raise MappingError(where, f"format: expected one of {list(_FORMATS)}, got {d['format']!r}")
     fb = d.get("feedback")
     if not isinstance(fb, dict) or not (("rules" in fb) ^ ("label" in fb)):
-        raise DataError(where, "feedback: give either 'rules' (+ 'otherwise') or 'label' + 'active'")
+        raise MappingError(where, "feedback: give either 'rules' (+ 'otherwise') or 'label' + 'active'")
     for cond in _unlabeled_conditions(fb):
         if cond != "empty":
             _condition(cond, where, "feedback.unlabeled")
     if "rules" in fb:
         if set(fb) - {"rules", "otherwise", "unlabeled"} or not isinstance(fb["rules"], list):
-            raise DataError(where, "feedback: 'rules' must be a list of {if: CONDITION, then: KIND}; "
-                            "other keys: 'otherwise', 'unlabeled'")
+            raise MappingError(where, "feedback: 'rules' must be a list of {if: CONDITION, then: KIND}; "
+                               "other keys: 'otherwise', 'unlabeled'")
         for i, rule in enumerate(fb["rules"]):
             if not isinstance(rule, dict) or set(rule) != {"if", "then"}:
-                raise DataError(where, f"feedback.rules[{i}]: expected {{if: CONDITION, then: KIND}}, got {rule!r}")
+                raise MappingError(where, f"feedback.rules[{i}]: expected {{if: CONDITION, then: KIND}}, got {rule!r}")
             _kind(rule["then"], where, f"feedback.rules[{i}].then")
             for cond in rule["if"] if isinstance(rule["if"], list) else [rule["if"]]:
                 _condition(cond, where, f"feedback.rules[{i}].if")
@@ -126,15 +141,111 @@ def load_spec(spec: str | Path | dict) -> tuple[dict, str]:
             _kind(fb["otherwise"], where, "feedback.otherwise")
     else:
         if set(fb) - {"label", "active", "kinds", "unlabeled"} or "active" not in fb:
-            raise DataError(where, "feedback: with 'label' give 'active' (the active-flag column) and "
-                            "optionally 'kinds', 'unlabeled'")
+            raise MappingError(where, "feedback: with 'label' give 'active' (the active-flag column) and "
+                               "optionally 'kinds', 'unlabeled'")
         kinds = fb.get("kinds") or {}
         if set(kinds) - set(LABEL_KINDS):
-            raise DataError(where, f"feedback.kinds: unknown key(s) {sorted(set(kinds) - set(LABEL_KINDS))}; "
-                            f"known: {list(LABEL_KINDS)}")
+            raise MappingError(where, f"feedback.kinds: unknown key(s) {sorted(set(kinds) - set(LABEL_KINDS))}; "
+                               f"known: {list(LABEL_KINDS)}")
         for k, v in kinds.items():
             _kind(v, where, f"feedback.kinds.{k}")
+    if "names" in d:
+        used = [*[(f"columns.{k}", v) for k, v in cols.items() if v is not None],
+                *[("side", v) for v in _side(d, where).values()],
+                *[("feedback", c) for c in _feedback_columns(fb, where)]]
+        for key, column in used:
+            if column not in d["names"]:
+                raise MappingError(where, f"{key}: column {column!r} is not one of names {d['names']}")
     return d, where
+
+
+def _name(value: object, where: str, key: str) -> str:
+    """A column name: a non-empty string (YAML reads ``1`` as a number: a number is taken as its text)."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise MappingError(where, f"{key}: expected a column name, got {value!r}")
+    return str(value)
+
+
+def _check_types(d: dict, where: str) -> None:
+    """Every value of the mapping of the type its key takes, before anything else is read: one
+    :class:`MappingError` naming the key (a list where a name is expected, a word where a number is ...)."""
+    for key in ("format", "separator"):
+        if key in d and not isinstance(d[key], str):
+            raise MappingError(where, f"{key}: expected a string, got {d[key]!r}")
+    if "separator" in d and len(d["separator"].encode()) != 1:
+        raise MappingError(where, f"separator: expected one single-byte character, got {d['separator']!r}")
+    if d.get("header", "auto") not in ("auto", True, False):
+        raise MappingError(where, f"header: expected auto, true or false, got {d['header']!r}")
+    if "names" in d:
+        names = d["names"]
+        if not isinstance(names, list) or not names:
+            raise MappingError(where, f"names: expected a list of column names, got {names!r}")
+        names = [_name(n, where, f"names[{i}]") for i, n in enumerate(names)]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise MappingError(where, f"names: {dup} given more than once")
+        d["names"] = names
+    if d.get("header") is False and "names" not in d:
+        raise MappingError(where, "header: false needs `names: [...]`, the file's columns in order")
+    cols = d.get("columns")
+    if isinstance(cols, dict):
+        for k, v in cols.items():
+            if v is not None:
+                cols[k] = _name(v, where, f"columns.{k}")
+    if "session_gap" in d:
+        gap = d["session_gap"]
+        if isinstance(gap, bool) or not isinstance(gap, int | float) or not math.isfinite(gap) or gap <= 0:
+            raise MappingError(where, f"session_gap: expected a number of seconds > 0, got {gap!r}")
+    ts = d.get("timestamp")
+    if isinstance(ts, dict):
+        for key in ("unit", "format"):
+            if key in ts and not isinstance(ts[key], str):
+                raise MappingError(where, f"timestamp.{key}: expected a string, got {ts[key]!r}")
+    side = d.get("side")
+    if isinstance(side, list):
+        d["side"] = [_name(c, where, f"side[{i}]") for i, c in enumerate(side)]
+    elif isinstance(side, dict):
+        d["side"] = {_name(k, where, "side"): _name(c, where, f"side.{k}") for k, c in side.items()}
+    elif side is not None:
+        raise MappingError(where, f"side: expected a list of columns or a mapping f_<name>: column, got {side!r}")
+    fb = d.get("feedback")
+    if not isinstance(fb, dict):
+        return
+    if "rules" in fb:
+        if not isinstance(fb["rules"], list):
+            raise MappingError(where, f"feedback.rules: expected a list of {{if: CONDITION, then: KIND}}, "
+                               f"got {fb['rules']!r}")
+        for i, rule in enumerate(fb["rules"]):
+            if not isinstance(rule, dict):
+                continue  # named below with the expected shape
+            if "then" in rule and not isinstance(rule["then"], str):
+                raise MappingError(where, f"feedback.rules[{i}].then: expected one feedback kind, got {rule['then']!r}")
+            if "if" in rule and not _conditions(rule["if"]):
+                raise MappingError(where, f"feedback.rules[{i}].if: expected a condition 'COLUMN OP VALUE' or a "
+                                   f"list of them, got {rule['if']!r}")
+    if fb.get("otherwise") is not None and not isinstance(fb["otherwise"], str):
+        raise MappingError(where, f"feedback.otherwise: expected one feedback kind, got {fb['otherwise']!r}")
+    for key in ("label", "active"):
+        if key in fb:
+            fb[key] = _name(fb[key], where, f"feedback.{key}")
+    if "kinds" in fb and fb["kinds"] is not None:
+        if not isinstance(fb["kinds"], dict):
+            raise MappingError(where, f"feedback.kinds: expected a mapping (active_positive: KIND ...), "
+                               f"got {fb['kinds']!r}")
+        for k, v in fb["kinds"].items():
+            if not isinstance(v, str):
+                raise MappingError(where, f"feedback.kinds.{k}: expected one feedback kind, got {v!r}")
+    u = fb.get("unlabeled")
+    if u is not None and not _conditions(u):
+        raise MappingError(where, f"feedback.unlabeled: expected 'empty', a condition or a list of conditions, "
+                           f"got {u!r}")
+
+
+def _conditions(value: object) -> bool:
+    """A condition (a string) or a non-empty list of them."""
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(c, str) for c in value)
+    return isinstance(value, str)
 
 
 def _unlabeled_conditions(fb: dict) -> list:
@@ -145,21 +256,21 @@ def _unlabeled_conditions(fb: dict) -> list:
 
 def _kind(kind: object, where: str, key: str) -> str:
     if kind not in FEEDBACK_KINDS:
-        raise DataError(where, f"{key}: unknown feedback kind {kind!r}; known: {list(FEEDBACK_KINDS)}")
+        raise MappingError(where, f"{key}: unknown feedback kind {kind!r}; known: {list(FEEDBACK_KINDS)}")
     return str(kind)
 
 
 def _condition(text: object, where: str, key: str) -> tuple[str, str, object]:
     m = _CONDITION.match(str(text)) if isinstance(text, str) else None
     if not m:
-        raise DataError(where, f"{key}: expected 'COLUMN OP VALUE' (OP: == != < <= > >= in), got {text!r}")
+        raise MappingError(where, f"{key}: expected 'COLUMN OP VALUE' (OP: == != < <= > >= in), got {text!r}")
     column, op, raw = m.groups()
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError as e:
-        raise DataError(where, f"{key}: cannot read the value {raw!r}") from e
+        raise MappingError(where, f"{key}: cannot read the value {raw!r}") from e
     if op == "in" and not isinstance(value, list):
-        raise DataError(where, f"{key}: 'in' needs a list, e.g. [1, 2]")
+        raise MappingError(where, f"{key}: 'in' needs a list, e.g. [1, 2]")
     return column, op, value
 
 
@@ -168,7 +279,7 @@ def _side(d: dict, where: str) -> dict[str, str]:
     if isinstance(side, list):
         side = {f"f_{c}": c for c in side}
     if not isinstance(side, dict):
-        raise DataError(where, "side: a list of columns or a mapping f_<name>: column")
+        raise MappingError(where, "side: a list of columns or a mapping f_<name>: column")
     return {(k if k.startswith("f_") else f"f_{k}"): v for k, v in side.items()}
 
 
@@ -183,7 +294,7 @@ def read(path: str | Path, spec: str | Path | dict | None = None) -> pl.DataFram
     needed = list(dict.fromkeys([*cols.values(), *side.values(), *_feedback_columns(d["feedback"], where)]))
     parts = []
     for i, file in enumerate(files):
-        df = _read_file(file, fmt, d.get("separator"), needed)
+        df = _read_file(file, d, where, needed)
         df = _canonical(df, file, d, where, side)
         parts.append(df.with_columns(pl.lit(i).alias("_file")))
     df = pl.concat(parts, how="diagonal_relaxed")
@@ -232,15 +343,33 @@ def _unlabeled(df: pl.DataFrame, file: Path, fb: dict, where: str) -> pl.Expr:
     return hold
 
 
-def _read_file(file: Path, fmt: str | None, separator: str | None, needed: list[str]) -> pl.DataFrame:
-    """Every column as text (Parquet date-times as epoch seconds) plus :data:`ROW`."""
-    fmt = fmt or next((f for f, (p, _) in _FORMATS.items() if file.name.endswith(p[1:])), "csv")
+def _read_file(file: Path, d: dict, where: str, needed: list[str]) -> pl.DataFrame:
+    """Every column as text (Parquet date-times as epoch seconds) plus :data:`ROW`; a text file's header line
+    as the mapping's ``header`` and ``names`` say (auto: by content)."""
+    fmt = d.get("format") or next((f for f, (p, _) in _FORMATS.items() if file.name.endswith(p[1:])), "csv")
+    names, header = d.get("names"), d.get("header", "auto")
     if fmt != "parquet":
-        return read_text_table(file, separator=separator or _FORMATS[fmt][1], required=needed)
+        sep = d.get("separator") or _FORMATS[fmt][1]
+        if names is None:  # the header line names the columns
+            return read_text_table(file, separator=sep, required=needed, source=f"the mapping {where} (no `names:`)",
+                                   hint="; or name the file's columns in the mapping: `names: [...]`")
+        sample = head_sample(file, sep)
+        if header == "auto":
+            named = [f.strip().lstrip("#").strip() for f in sample[0]] == names if sample else False
+            header = named or header_by_content(sample, names, _probe(d))
+        row = sample[1 if header else 0] if len(sample) > int(header) else None
+        if row is not None and len(row) != len(names):
+            raise MappingError(where, f"names: {len(names)} name(s), but the first data row of {file} has "
+                               f"{len(row)} field(s) (header line: {'yes' if header else 'no'})")
+        return read_text_table(file, names, separator=sep, header="skip" if header else False, required=needed)
     try:
         df = pl.read_parquet(file)
     except (pl.exceptions.PolarsError, OSError) as e:
         raise DataError(file, f"cannot read as Parquet: {str(e).splitlines()[0]}") from e
+    other = [n for n in names or [] if n not in df.columns]
+    if other:  # a Parquet file names its columns (and has no header line): `names` may only repeat them
+        raise MappingError(where, f"names: {other} are not columns of {file} (Parquet names its columns: "
+                           f"{df.columns[:12]})")
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise DataError(file, f"missing column(s) {missing}; found {df.columns}", column=missing[0])
@@ -251,14 +380,28 @@ def _read_file(file: Path, fmt: str | None, separator: str | None, needed: list[
     return df.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
 
 
+def _probe(d: dict) -> dict[str, pl.Expr | pl.DataType]:
+    """The mapping's typed columns (the timestamp; a position), parsed as :func:`_canonical` parses them: what
+    tells a header line from data by content."""
+    cols = d["columns"]
+    out: dict[str, pl.Expr | pl.DataType] = {cols["timestamp"]: _timestamp(cols["timestamp"], d.get("timestamp") or {})}
+    if cols.get("position"):
+        out[cols["position"]] = pl.Int32
+    return out
+
+
 def _timestamp(column: str, ts: dict) -> pl.Expr:
+    """Epoch seconds (Int64); null when the value does not parse or lies outside :data:`EPOCH_RANGE` (inf, nan,
+    a huge number)."""
     raw = pl.col(column).str.strip_chars()
     unit = ts.get("unit", "s")
     if unit == "iso":
         parsed = raw.str.to_datetime(ts.get("format"), strict=False, time_unit="us", time_zone="UTC")
         return parsed.dt.epoch("s").cast(pl.Int64)
     number = raw.cast(pl.Float64, strict=False)
-    return (number // 1000 if unit == "ms" else number.floor()).cast(pl.Int64)
+    seconds = number / 1000 if unit == "ms" else number
+    ok = seconds.is_finite() & seconds.is_between(*EPOCH_RANGE)
+    return pl.when(ok).then((number // 1000 if unit == "ms" else number.floor()).cast(pl.Int64))
 
 
 def _canonical(df: pl.DataFrame, file: Path, d: dict, where: str, side: dict[str, str]) -> pl.DataFrame:
@@ -279,7 +422,11 @@ def _canonical(df: pl.DataFrame, file: Path, d: dict, where: str, side: dict[str
     try:
         df = parse(df, file, casts, optional=[c for c in casts if c == "played_ratio"])
     except DataError as e:  # name the user's column, not the canonical one
-        raise DataError(file, e.message, row=e.row, column=cols.get(e.column, e.column)) from None
+        why = e.message
+        if e.column == "timestamp" and (d.get("timestamp") or {}).get("unit", "s") != "iso":
+            unit = "seconds" if (d.get("timestamp") or {}).get("unit", "s") == "s" else "milliseconds"
+            why += f": expected a finite number of {unit} since 1970 within years 1-9999 (timestamp.unit)"
+        raise DataError(file, why, row=e.row, column=cols.get(e.column, e.column)) from None
     for name in side:  # numeric side columns stay numeric
         as_num = df[name].cast(pl.Float64, strict=False)
         if as_num.null_count() == df[name].null_count() and df[name].null_count() < df.height:

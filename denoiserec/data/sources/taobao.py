@@ -23,12 +23,16 @@ import polars as pl
 
 from denoiserec.data.sources._common import (
     DEFAULT_GAP,
+    EPOCH_RANGE,
     ROW,
+    check_range,
     check_values,
     datetime_expr,
     derive_sessions,
     find,
     finish,
+    head_sample,
+    header_by_content,
     hour_of,
     parse,
     read_text_table,
@@ -75,6 +79,7 @@ def read(path: str | Path, gap: float = DEFAULT_GAP, behavior: int | str = 0,
 
 def _ads(df: pl.DataFrame, file: Path, user: str) -> pl.DataFrame:
     df = parse(df, file, {"clk": pl.Int8, "time_stamp": _time("time_stamp")})
+    check_range(df, file, "time_stamp", *EPOCH_RANGE)
     check_values(df, file, "clk", [0, 1])
     for c in (user, "adgroup_id"):
         hit = df.filter(pl.col(c).is_null())
@@ -91,7 +96,8 @@ def _ads(df: pl.DataFrame, file: Path, user: str) -> pl.DataFrame:
 
 
 def _joined(file: Path, i: int, file_split: bool) -> pl.DataFrame:
-    df = read_text_table(file, required=("clk", "time_stamp", "userid", "adgroup_id"))
+    df = read_text_table(file, required=("clk", "time_stamp", "userid", "adgroup_id"),
+                         source="the Taobao pre-joined layout")
     df = _ads(df, file, "userid").with_columns(pl.lit(i).alias("_file"))
     if file_split:
         code = [v for k, v in SPLIT_NAMES.items() if k in file.stem.lower()]
@@ -104,7 +110,8 @@ def _joined(file: Path, i: int, file_split: bool) -> pl.DataFrame:
 def _raw(folder: Path, raw: list[Path]) -> pl.DataFrame:
     parts = []
     for file in raw:
-        df = read_text_table(file, required=("user", "time_stamp", "adgroup_id", "clk"))
+        df = read_text_table(file, required=("user", "time_stamp", "adgroup_id", "clk"),
+                             source="Taobao's raw_sample.csv")
         if "nonclk" in df.columns:
             df = parse(df, file, {"nonclk": pl.Int8})
             hit = df.filter(pl.col("nonclk") + pl.col("clk").cast(pl.Int8, strict=False) != 1)
@@ -116,7 +123,7 @@ def _raw(folder: Path, raw: list[Path]) -> pl.DataFrame:
         side = find(folder, [f"{name}*.csv"], f"{name}.csv", required=False)
         if side:
             on = "user" if key == "userid" else key
-            tab = read_text_table(side[0], required=(key,)).drop(ROW).rename({key: on})
+            tab = read_text_table(side[0], required=(key,), source=f"Taobao's {name}.csv").drop(ROW).rename({key: on})
             tab = tab.select(on, *[c for c in cols if c in tab.columns]).unique(on, keep="first")
             df = df.join(tab, on=on, how="left")
     return _ads(df, raw[0], "user").with_columns(pl.lit(0).alias("_file"))
@@ -124,8 +131,9 @@ def _raw(folder: Path, raw: list[Path]) -> pl.DataFrame:
 
 def _behavior(file: Path) -> pl.DataFrame:
     """The behaviour log is ~700M rows: scanned lazily with a fixed schema, bad values named by column."""
-    lf = pl.scan_csv(file, schema={"user": pl.Utf8, "time_stamp": pl.Int64, "btag": pl.Utf8, "cate": pl.Utf8,
-                                   "brand": pl.Utf8})
+    schema = {"user": pl.Utf8, "time_stamp": pl.Int64, "btag": pl.Utf8, "cate": pl.Utf8, "brand": pl.Utf8}
+    header = header_by_content(head_sample(file), list(schema), {"time_stamp": pl.Int64})  # by content
+    lf = pl.scan_csv(file, schema=schema, has_header=header)
     try:
         df = lf.select(
             user="user", item=pl.lit("brand:") + pl.col("brand"), timestamp="time_stamp",
@@ -134,7 +142,7 @@ def _behavior(file: Path) -> pl.DataFrame:
         ).collect()
     except pl.exceptions.PolarsError as e:
         raise DataError(file, f"cannot read: {str(e).splitlines()[0]}") from e
-    bad = df.with_row_index(ROW, offset=2).filter(pl.col("feedback").is_null())
+    bad = df.with_row_index(ROW, offset=1 + header).filter(pl.col("feedback").is_null())
     if bad.height:
         raise DataError(file, f"unknown btag {bad['_bad'][0]!r}; expected {list(BTAGS)}", row=int(bad[ROW][0]),
                         column="btag")

@@ -1,6 +1,6 @@
 """Scores against the simulator's hidden truth (``docs/simulator.md``): the one place besides
-:func:`denoiserec.metrics.split_metrics` (``*_true`` metrics) that reads ``true_*`` columns. The trainer drops them
-before a model or method sees the data (:mod:`denoiserec.train.batch`); the experiment runner applies these
+:func:`denoiserec.eval.metrics.split_metrics` (``*_true`` metrics) that reads ``true_*`` columns. The trainer drops
+them before a model or method sees the data (:mod:`denoiserec.train.batch`); the experiment runner applies these
 scores after training.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from denoiserec.data.kinds import FEEDBACK_CODE
-from denoiserec.metrics import auc
+from denoiserec.eval.metrics import auc
 
 
 def calibration(pred: torch.Tensor, truth: torch.Tensor, bins: int = 10) -> list[list[float]]:

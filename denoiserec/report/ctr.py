@@ -1,4 +1,5 @@
-"""Results folder → Markdown report and PNG plots.
+"""CTR results folder → Markdown report and PNG plots (tables, statistics and figures shared with the other tasks:
+:mod:`denoiserec.report.common`).
 
 For every (model, method): mean ± std over seeds of each test metric; RelaImpr of the mean AUC against the
 baseline method of the same model; and a paired t-test (seeds matched) of AUC against it. On simulated data the
@@ -9,28 +10,35 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
-from denoiserec.headroom import add_gap_closed
-from denoiserec.io import pyplot, write_png, write_text
-from denoiserec.metrics import rela_impr
+from denoiserec.eval.gap import add_gap_closed
+from denoiserec.eval.metrics import rela_impr
+from denoiserec.io import pyplot, write_text
+from denoiserec.report.common import (
+    console,
+    figure,
+    fmt_mean_sd,
+    markdown_table,
+    mean_sd,
+    paired_p,
+    print_table,
+    read_records,
+    save,
+)
 
 METRICS = ("auc", "gauc", "logloss", "auc_true", "gauc_true", "auc_active")
 #: Diagnostics a method reports in ``state()`` that the tables show (UAE-style attention vs the hidden truth).
-STATE_METRICS = ("att_auc_passive",)
+STATE_METRICS = ("att_auc_passive", "att_auc_passive_heldout")
 #: Metrics compared with the baseline (RelaImpr, paired t-test).
 COMPARED = ("auc", "gauc", "auc_true", "gauc_true")
 
 
 def load_runs(out_dir: str | Path) -> list[dict]:
     """Every run of ``out_dir``, plus the popularity scorer's record when there is one (``popularity.json``)."""
-    runs = []
-    for f in sorted((Path(out_dir) / "runs").glob("*.json")):
-        runs.append(json.loads(f.read_text()))
+    runs = read_records(out_dir, "*.json")
     if (Path(out_dir) / "popularity.json").exists():
         runs.append(json.loads((Path(out_dir) / "popularity.json").read_text()))
     return runs
@@ -65,10 +73,6 @@ def _comparison_cell(key: str, value: float | None, percent: str) -> str:
     return f"{value:+.2f}{percent}" if key.startswith("relaimpr") else f"{value:.3g}"
 
 
-def _fmt(mean: float, std: float) -> str:
-    return "–" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
-
-
 def summarize(runs: list[dict], baseline: str | None, baseline_model: str | None = None) -> list[dict]:
     """One row per (model, method) with mean/std per metric, RelaImpr and paired t-test p-values."""
     groups: dict[tuple[str, str], dict[int, dict]] = {}
@@ -83,10 +87,9 @@ def summarize(runs: list[dict], baseline: str | None, baseline_model: str | None
         label = f"{method} (= {selected[model, method]})" if (model, method) in selected else method
         row: dict = {"model": model, "method": label, "seeds": len(by_seed)}
         for m in METRICS + STATE_METRICS:
-            vals = np.array([t.get(m, np.nan) for t in by_seed.values()], dtype=float)
-            if np.isnan(vals).all():
-                continue
-            row[m] = (float(np.nanmean(vals)), float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else 0.0)
+            ms = mean_sd(t.get(m) for t in by_seed.values())
+            if not math.isnan(ms[0]):
+                row[m] = ms
         if baseline_model is not None:  # models compared with one model, method by method (DUMN vs DIN ...)
             base = groups.get((baseline_model, method)) if model != baseline_model else None
         else:
@@ -100,10 +103,7 @@ def summarize(runs: list[dict], baseline: str | None, baseline_model: str | None
                 b = np.array([base[s][m] for s in seeds])
                 # RelaImpr is only meaningful against a base better than random
                 row[f"relaimpr_{m}"] = rela_impr(float(a.mean()), float(b.mean())) if b.mean() > 0.5 else float("nan")
-                testable = len(seeds) > 1 and np.any(a != b)
-                with warnings.catch_warnings():  # near-constant differences: SciPy warns, the p-value stands
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    row[f"p_{m}"] = float(stats.ttest_rel(a, b).pvalue) if testable else float("nan")
+                row[f"p_{m}"] = paired_p(a, b)
         rows.append(row)
     if baseline_model is None:
         add_gap_closed(rows, baseline, oracle, COMPARED)
@@ -113,37 +113,67 @@ def summarize(runs: list[dict], baseline: str | None, baseline_model: str | None
 def to_markdown(rows: list[dict], baseline: str | None, baseline_model: str | None = None) -> str:
     present = [m for m in METRICS + STATE_METRICS if any(m in r for r in rows)]
     extra = [f"{k}_{m}" for m in COMPARED for k in ("relaimpr", "p", "gap") if any(f"{k}_{m}" in r for r in rows)]
-    head = ["model", "method", "seeds", *present, *extra]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["model"], r["method"], str(r["seeds"])]
-        cells += [_fmt(*r[m]) if m in r else "–" for m in present]
-        cells += [_comparison_cell(k, r.get(k), " %") for k in extra]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = markdown_table(["model", "method", "seeds", *present, *extra],
+                           ([r["model"], r["method"], str(r["seeds"]), *[fmt_mean_sd(r.get(m)) for m in present],
+                             *[_comparison_cell(k, r.get(k), " %") for k in extra]] for r in rows))
     against = (f"model `{baseline_model}` with the same method" if baseline_model
                else f"method `{baseline}` of the same model")
     note = (f"\nTest-set metrics, mean ± std over seeds. RelaImpr and paired t-test p-values (seeds matched) are "
             f"against {against} "
             f"(RelaImpr left out where the base is not above 0.5). `*_true` metrics score against the simulator's "
             f"hidden true preference; `auc_active` only on rows with active feedback; `att_auc_passive`: AUC of a "
-            f"method's estimated attention against the hidden attention on passive training rows. `oracle*`: the same "
+            f"method's estimated attention against the hidden attention on passive training rows (`_heldout`: on the "
+            f"test period's passive rows, the estimator applied to their own sessions). `oracle*`: the same "
             f"model trained on the hidden true preference (simulated data only); `gap_*`: the share of the gap "
             f"between the baseline and the oracle that a method closes, (method − baseline) / (oracle − baseline); "
             f"`popularity`: test rows scored by their item's positive count in training.\n")
     return "\n".join(lines) + "\n" + note
 
 
+#: the per-feedback-kind means an attention method records (training rows): attention α and passive weight w
+BY_KIND = ("mean_attention_by_kind", "mean_weight_by_kind")
+
+
+def by_kind_markdown(runs: list[dict]) -> str:
+    """Per (model, method) that records them: mean α / mean w per feedback kind on the training rows, each mean ±
+    std over seeds; empty when no run does."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    kinds: dict[str, None] = {}
+    for r in runs:
+        state = r.get("method_state") or {}
+        if "model" in r and any(state.get(k) for k in BY_KIND):
+            groups.setdefault((r["model"], r["method"]), []).append(state)
+            for k in BY_KIND:
+                kinds.update(dict.fromkeys(state.get(k) or {}))
+    if not groups:
+        return ""
+
+    def cell(states: list[dict], key: str, kind: str) -> str:
+        vals = np.array([s[key][kind] for s in states if kind in (s.get(key) or {})], dtype=float)
+        if not len(vals):
+            return "–"
+        return f"{vals.mean():.3f}±{vals.std(ddof=1):.3f}" if len(vals) > 1 else f"{vals.mean():.3f}"
+
+    lines = ["| model | method | seeds | " + " | ".join(f"α / w: {k}" for k in kinds) + " |",
+             "|" + "---|" * (3 + len(kinds))]
+    for (model, method), states in groups.items():
+        cells = [f"{cell(states, BY_KIND[0], k)} / {cell(states, BY_KIND[1], k)}" for k in kinds]
+        lines.append(f"| {model} | {method} | {len(states)} | " + " | ".join(cells) + " |")
+    return ("\n## Attention and passive weight per feedback kind\n\n" + "\n".join(lines) + "\n\nTraining rows: a "
+            "method's mean estimated attention α and mean weight w = 1 − (α + 1)^(−γ) (where it re-weights; 1 "
+            "elsewhere) per feedback kind, mean±std over seeds. Only p·α is identified by the data, so α's scale "
+            "(and with it w) is set by the estimator's clip and optimisation, not by the log.\n")
+
+
 def plot_curves(runs: list[dict], path: Path, metric: str = "valid_auc") -> bool:
     """Training loss and validation ``metric`` per epoch, one line per run, one panel pair per model."""
-    plt = pyplot()
-
     runs = [r for r in runs if r.get("history")]
     if not runs:
         return False
     models = sorted({r["model"] for r in runs})
     methods = sorted({r["method"] for r in runs})
-    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
-    fig, axes = plt.subplots(2, len(models), figsize=(4.5 * len(models), 6.5), squeeze=False)
+    colors = {m: pyplot().cm.tab10(i % 10) for i, m in enumerate(methods)}
+    fig, axes = figure((4.5 * len(models), 6.5), 2, len(models))
     for j, model in enumerate(models):
         for r in (r for r in runs if r["model"] == model):
             ep = [h["epoch"] + 1 for h in r["history"]]
@@ -156,22 +186,20 @@ def plot_curves(runs: list[dict], path: Path, metric: str = "valid_auc") -> bool
         axes[1, j].set_ylabel(metric)
         axes[1, j].set_xlabel("epoch")
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    write_png(fig, path)
+    save(fig, path)
     return True
 
 
 def plot_bars(rows: list[dict], path: Path, metric: str) -> bool:
     """Test ``metric`` per model and method, with the std over seeds as error bars."""
-    plt = pyplot()
-
     rows = [r for r in rows if metric in r]
     if not rows:
         return False
     models = sorted({r["model"] for r in rows})
     methods = list(dict.fromkeys(r["method"] for r in rows))
     width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(models) * len(methods) * 0.6 + 2), 3.8))
+    fig, axes = figure((max(4.0, 1.2 * len(models) * len(methods) * 0.6 + 2), 3.8))
+    ax = axes[0, 0]
     for i, me in enumerate(methods):
         xs, ys, es = [], [], []
         for j, mo in enumerate(models):
@@ -187,16 +215,13 @@ def plot_bars(rows: list[dict], path: Path, metric: str) -> bool:
     ax.set_ylim(lo - 0.1 * (hi - lo + 1e-3), hi + 0.1 * (hi - lo + 1e-3))
     ax.set_ylabel(f"test {metric}")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    write_png(fig, path)
+    save(fig, path)
     return True
 
 
 def plot_attention_calibration(runs: list[dict], path: Path) -> bool:
     """Reliability diagram of each method's estimated attention against the hidden attention (passive training
     plays, simulated data), from the first model and seed of every method that reports one."""
-    plt = pyplot()
-
     curves = {}
     for r in sorted(runs, key=lambda r: (r.get("model", ""), r.get("seed", 0))):
         cal = (r.get("method_state") or {}).get("att_calibration_passive")
@@ -204,7 +229,8 @@ def plot_attention_calibration(runs: list[dict], path: Path) -> bool:
             curves[r["method"]] = cal
     if not curves:
         return False
-    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    fig, axes = figure((4.8, 4.4))
+    ax = axes[0, 0]
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfect")
     for method, cal in curves.items():
         ax.plot([c[0] for c in cal], [c[1] for c in cal], marker="o", ms=3, label=method)
@@ -212,8 +238,7 @@ def plot_attention_calibration(runs: list[dict], path: Path) -> bool:
     ax.set_ylabel("share truly attentive")
     ax.set_title("attention calibration, passive plays")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    write_png(fig, path)
+    save(fig, path)
     return True
 
 
@@ -225,7 +250,7 @@ def write_report(out_dir: str | Path, baseline: str | None = None, select: dict 
     rows = summarize(select_on_validation(runs, select), baseline, baseline_model)
     text = f"# {out_dir.name}\n\n"
     if rows:
-        text += to_markdown(rows, baseline, baseline_model)
+        text += to_markdown(rows, baseline, baseline_model) + by_kind_markdown(runs)
         if plot_curves(runs, out_dir / "curves.png"):
             text += "\n![training and validation curves](curves.png)\n"
         for m in ("auc", "auc_true"):
@@ -243,29 +268,18 @@ def write_report(out_dir: str | Path, baseline: str | None = None, select: dict 
 def print_summary(out_dir: str | Path, baseline: str | None = None, select: dict | None = None,
                   baseline_model: str | None = None) -> None:
     """Print the summary of ``out_dir`` as a compact Rich table (the full one is in ``report.md``)."""
-    from rich.console import Console
-    from rich.table import Table
-
     rows = summarize(select_on_validation(load_runs(out_dir), select), baseline, baseline_model)
-    console = Console()
-    if not console.is_terminal:  # logs and CI: don't squeeze the table into 80 columns
-        console = Console(width=200)
     if not rows:
-        console.print(f"no CTR runs in {out_dir}; see {Path(out_dir) / 'report.md'}")
+        console().print(f"no CTR runs in {out_dir}; see {Path(out_dir) / 'report.md'}")
         return
     cols = [m for m in ("auc", "gauc", "logloss", "auc_true", "gauc_true") if any(m in r for r in rows)]
-    table = Table(title=f"{Path(out_dir).name}: test metrics, mean ± std over seeds", title_justify="left")
-    for h in ("model", "method", "n", *cols):
-        table.add_column(h, justify="left" if h in ("model", "method") else "right")
     rel = [f"{k}_{m}" for m in ("auc", "auc_true") for k in ("relaimpr", "p", "gap")
            if any(f"{k}_{m}" in r for r in rows)]
-    for k in rel:
-        table.add_column(k.replace("relaimpr_", "RelaImpr ").replace("p_", "p ").replace("gap_", "gap closed "),
-                         justify="right")
-    for r in rows:
-        cells = [r["model"], r["method"], str(r["seeds"])]
-        cells += [f"{r[m][0]:.4f}±{r[m][1]:.4f}" if m in r else "–" for m in cols]
-        cells += [_comparison_cell(k, r.get(k), "%") for k in rel]
-        table.add_row(*cells)
-    console.print(table)
-    console.print(f"baseline: {baseline_model or baseline}; full report: {Path(out_dir) / 'report.md'}")
+    header = ["model", "method", "n", *cols,
+              *[k.replace("relaimpr_", "RelaImpr ").replace("p_", "p ").replace("gap_", "gap closed ") for k in rel]]
+    print_table(f"{Path(out_dir).name}: test metrics, mean ± std over seeds", header,
+                ([r["model"], r["method"], str(r["seeds"]),
+                  *[f"{r[m][0]:.4f}±{r[m][1]:.4f}" if m in r else "–" for m in cols],
+                  *[_comparison_cell(k, r.get(k), "%") for k in rel]] for r in rows),
+                ("model", "method"),
+                f"baseline: {baseline_model or baseline}; full report: {Path(out_dir) / 'report.md'}")

@@ -5,7 +5,7 @@ the same report without the data):
 * the table: per label, mean ± sd over seeds of the headline per-user AUC (``user_auc_down``; ``user_auc_skip``
   where the data has no downs), the pooled pair accuracy beside it, the skip-only users' AUC, the rank metrics,
   coverage, and epochs / seconds to convergence (best validation epoch); the popularity baselines ``pop_up``
-  and ``fewest_neg`` (:mod:`denoiserec.seqrec.evaluate`) as rows; paired t-tests (seeds matched) of the
+  and ``fewest_neg`` (:mod:`denoiserec.eval.popularity`) as rows; paired t-tests (seeds matched) of the
   headline against the config's ``baseline`` label and against the better popularity baseline; external
   baselines (RecBole's SASRec, ``benchmarks/seqrec_sasrec.py``) as rows of their own where their records are
   in ``runs/``;
@@ -16,19 +16,31 @@ the same report without the data):
   among random items, against p_hard;
 * Fig. 4 ``fig4_feedback_mix.png``: per-user AUC by the user's share of 'up' in her history, skip-only users
   as their own point, and how many users each bin holds.
+
+Tables, statistics and figure set-up are shared with the CTR report (:mod:`denoiserec.report.common`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
-from denoiserec.io import pyplot, write_png, write_text
+from denoiserec.eval.gap import gap_closed
+from denoiserec.io import write_text
+from denoiserec.report.common import (
+    console,
+    figure,
+    fmt_mean_sd,
+    markdown_table,
+    mean_sd,
+    paired,
+    print_table,
+    read_records,
+    save,
+)
 from denoiserec.seqrec.negatives import TIERS
 
 BASELINES = ("pop_up", "fewest_neg", "up_share", "oracle", "oracle_pi", "item_mean_pi")
@@ -45,7 +57,7 @@ def load_runs(out_dir: str | Path) -> list[dict]:
     """The seed records; each with ``external``: the external baselines' records of that seed
     (``runs/external__<name>__seed<seed>.json``, e.g. RecBole's SASRec from ``benchmarks/seqrec_sasrec.py``)
     whose data summary is the seed's (one written for other data is left out)."""
-    runs = [json.loads(f.read_text()) for f in sorted((Path(out_dir) / "runs").glob("seqrec__seed*.json"))]
+    runs = read_records(out_dir, "seqrec__seed*.json")
     for f in sorted((Path(out_dir) / "runs").glob("external__*__seed*.json")):
         ext = json.loads(f.read_text())
         for r in runs:
@@ -79,25 +91,6 @@ def _entries(runs: list[dict]) -> dict[str, dict[int, dict]]:
     return out
 
 
-def _mean_sd(vals: list[float]) -> tuple[float, float]:
-    a = np.array([np.nan if v is None else v for v in vals], dtype=float)
-    if np.isnan(a).all():
-        return float("nan"), float("nan")
-    return float(np.nanmean(a)), float(np.nanstd(a, ddof=1)) if np.sum(~np.isnan(a)) > 1 else 0.0
-
-
-def _paired(a: dict[int, float], b: dict[int, float]) -> tuple[float, float]:
-    """Mean difference a - b over the seeds both have, and the paired t-test p-value."""
-    seeds = sorted(s for s in set(a) & set(b) if not (math.isnan(a[s]) or math.isnan(b[s])))
-    if not seeds:
-        return float("nan"), float("nan")
-    x, y = np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(stats.ttest_rel(x, y).pvalue) if len(seeds) > 1 and np.any(x != y) else float("nan")
-    return float((x - y).mean()), p
-
-
 def summarize(runs: list[dict], baseline: str | None = None) -> tuple[str, list[dict]]:
     """(headline metric, one row per label with ``(mean, sd)`` per metric and the paired comparisons)."""
     kind = headline_kind(runs)
@@ -111,31 +104,20 @@ def summarize(runs: list[dict], baseline: str | None = None) -> tuple[str, list[
         row: dict = {"label": label, "seeds": len(by), "is_baseline": label in BASELINES}
         tests = [e["test"] for e in by.values()]
         for m in dict.fromkeys(k for t in tests for k in t):
-            row[m] = _mean_sd([t.get(m) for t in tests])
+            row[m] = mean_sd([t.get(m) for t in tests])
         for m in ("best_epoch", "epochs_run", "seconds_to_best", "train_seconds"):
             if any(m in (e.get("convergence") or {}) for e in by.values()):
-                row[m] = _mean_sd([(e.get("convergence") or {}).get(m) for e in by.values()])
+                row[m] = mean_sd([(e.get("convergence") or {}).get(m) for e in by.values()])
         row["params"] = next(iter(by.values())).get("params", {})
         if best_pop and CEILING in per_seed:
-            row["gap_closed"] = gap_closed(per_seed[label], per_seed[best_pop], per_seed[CEILING])
+            row["gap_closed"] = mean_sd(gap_closed(per_seed[label], per_seed[best_pop], per_seed[CEILING]))
         if label not in BASELINES:
             if baseline and baseline in per_seed and label != baseline:
-                row["vs_baseline"] = _paired(per_seed[label], per_seed[baseline])
+                row["vs_baseline"] = paired(per_seed[label], per_seed[baseline])
             if best_pop:
-                row["vs_pop"] = _paired(per_seed[label], per_seed[best_pop])
+                row["vs_pop"] = paired(per_seed[label], per_seed[best_pop])
         rows.append(row)
     return head, rows
-
-
-def gap_closed(x: dict[int, float], floor: dict[int, float], ceiling: dict[int, float]) -> tuple[float, float]:
-    """Share of the floor -> ceiling gap that ``x`` closes, per seed (seeds all three have): mean ± sd."""
-    seeds = [s for s in set(x) & set(floor) & set(ceiling)
-             if not any(math.isnan(d[s]) for d in (x, floor, ceiling)) and ceiling[s] != floor[s]]
-    return _mean_sd([(x[s] - floor[s]) / (ceiling[s] - floor[s]) for s in seeds])
-
-
-def _fmt(ms) -> str:
-    return "–" if ms is None or math.isnan(ms[0]) else f"{ms[0]:.4f} ± {ms[1]:.4f}"
 
 
 def _cmp(d) -> str:
@@ -153,23 +135,22 @@ def to_markdown(head: str, rows: list[dict], baseline: str | None) -> str:
     cmp_cols = ([f"Δ vs {baseline}"] if baseline and any("vs_baseline" in r for r in rows) else []) + \
                ([f"Δ vs {best_pop['label']}"] if best_pop else [])
     hdr = ["label", "seeds", f"**{head}**", *cols, *conv, *cmp_cols]
-    lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    body = []
     for r in rows:
-        cells = [f"*{r['label']}*" if r["is_baseline"] else r["label"], str(r["seeds"]), f"**{_fmt(r.get(head))}**"]
-        cells += [_fmt(r.get(c)) for c in cols] + [_fmt(r.get(c)) for c in conv]
+        cells = [f"*{r['label']}*" if r["is_baseline"] else r["label"], str(r["seeds"]),
+                 f"**{fmt_mean_sd(r.get(head))}**", *[fmt_mean_sd(r.get(c)) for c in (*cols, *conv)]]
         if cmp_cols and cmp_cols[0] == f"Δ vs {baseline}":
             cells.append(_cmp(r.get("vs_baseline")))
         if best_pop:
             cells.append(_cmp(r.get("vs_pop")))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        body.append(cells)
+    return "\n".join(markdown_table(hdr, body)) + "\n"
 
 
 def _plot(path: Path, draw, size=(6.5, 3.8), nrows: int = 1) -> None:
-    fig, axes = pyplot().subplots(nrows, 1, figsize=size, squeeze=False)
+    fig, axes = figure(size, nrows)
     draw(*axes[:, 0])
-    fig.tight_layout()
-    write_png(fig, path)
+    save(fig, path)
 
 
 def _baseline_lines(ax, head: str, rows: list[dict]) -> None:
@@ -349,9 +330,8 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
            if any(c in r for r in rows) and not any(t in c for t in absent)]
     if cos:
         text += ["Cosine similarity of the learned feedback-type embeddings (paper §5.3):", "",
-                 "| label | " + " | ".join(cos) + " |", "|---|" + "---|" * len(cos)]
-        text += [f"| {r['label']} | " + " | ".join(_fmt(r.get(c)) for c in cos) + " |" for r in rows if cos[0] in r]
-        text.append("")
+                 *markdown_table(["label", *cos], ([r["label"], *[fmt_mean_sd(r.get(c)) for c in cos]]
+                                                   for r in rows if cos[0] in r)), ""]
     plot_headline(head, rows, out_dir / "seqrec_headline.png")
     text += [f"![test {head}](seqrec_headline.png)", ""]
     if plot_tier_positions(runs, out_dir / "fig1_negative_sources.png"):
@@ -368,34 +348,27 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
     if plot_feedback_mix(mix, kind, out_dir / "fig4_feedback_mix.png"):
         names = next(iter(mix.values()))["bin"]
         text += [f"Fig. 4 -- per-user AUC ({kind}) by the share of 'up' in the user's history (users pooled over "
-                 "seeds); skip-only users separately:", "", "| label | " + " | ".join(names) + " |",
-                 "|---|" + "---|" * len(names)]
-        text += [f"| {lab} | " + " | ".join("–" if math.isnan(a) else f"{a:.3f}" for a in m["auc"]) + " |"
-                 for lab, m in mix.items()]
-        text += ["| users | " + " | ".join(str(n) for n in next(iter(mix.values()))["users"]) + " |", "",
-                 "![accuracy by feedback mix](fig4_feedback_mix.png)", ""]
+                 "seeds); skip-only users separately:", ""]
+        text += markdown_table(["label", *names],
+                               [*([lab, *["–" if math.isnan(a) else f"{a:.3f}" for a in m["auc"]]]
+                                  for lab, m in mix.items()),
+                                ["users", *[str(n) for n in next(iter(mix.values()))["users"]]]])
+        text += ["", "![accuracy by feedback mix](fig4_feedback_mix.png)", ""]
     write_text(out_dir / "report.md", "\n".join(text))
     return out_dir / "report.md"
 
 
 def print_summary(out_dir: str | Path, cfg: dict | None = None) -> None:
     """The headline table as a compact Rich table (the full report is ``report.md``)."""
-    from rich.console import Console
-    from rich.table import Table
-
     cfg = cfg or {}
     runs = load_runs(out_dir)
-    console = Console() if Console().is_terminal else Console(width=200)
     if not runs:
-        console.print(f"no seqrec runs in {out_dir}")
+        console().print(f"no seqrec runs in {out_dir}")
         return
     head, rows = summarize(runs, cfg.get("baseline"))
     kind = head.rsplit("_", 1)[1]
-    table = Table(title=f"{Path(out_dir).name}: test {head} (headline), mean ± sd over seeds", title_justify="left")
-    for h in ("label", "n", head, f"pair_acc_{kind}", "best_epoch", "Δ vs baseline", "Δ vs best popularity"):
-        table.add_column(h, justify="left" if h == "label" else "right")
-    for r in rows:
-        table.add_row(r["label"], str(r["seeds"]), _fmt(r.get(head)), _fmt(r.get(f"pair_acc_{kind}")),
-                      _fmt(r.get("best_epoch")), _cmp(r.get("vs_baseline")), _cmp(r.get("vs_pop")))
-    console.print(table)
-    console.print(f"baseline: {cfg.get('baseline')}; full report: {Path(out_dir) / 'report.md'}")
+    print_table(f"{Path(out_dir).name}: test {head} (headline), mean ± sd over seeds",
+                ["label", "n", head, f"pair_acc_{kind}", "best_epoch", "Δ vs baseline", "Δ vs best popularity"],
+                ([r["label"], str(r["seeds"]), fmt_mean_sd(r.get(head)), fmt_mean_sd(r.get(f"pair_acc_{kind}")),
+                  fmt_mean_sd(r.get("best_epoch")), _cmp(r.get("vs_baseline")), _cmp(r.get("vs_pop"))] for r in rows),
+                ("label",), f"baseline: {cfg.get('baseline')}; full report: {Path(out_dir) / 'report.md'}")

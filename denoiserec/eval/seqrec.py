@@ -1,17 +1,17 @@
-"""The evaluation protocol of Mei et al., "Negative Feedback for Music Personalization" (UMAP '24), §4, and the
-baselines every table reports beside the transformer.
+"""The per-user evaluation protocol of Mei et al., "Negative Feedback for Music Personalization" (UMAP '24), §4,
+of the ``seqrec`` task, and the ceilings every table reports beside the transformer.
 
 **Queries.** For every (user, station) of the scored period (test: the final period; valid: the validation
-users' validation period, :mod:`denoiserec.data.sequences`), the query is the user's last ``max_len - 1``
-input-eligible history events followed by a mask token at that station with type 'up'. Its hidden state scores
-the period's items of that user and station.
+users' validation period, :mod:`denoiserec.data.sequences`), a :class:`Scorer` scores the period's items of that
+user and station (the transformer's scorer, :class:`denoiserec.seqrec.scorer.ModelScorer`: a mask token after the
+user's history).
 
 **Metrics** (``down``: up vs down, ``skip``: up vs skip):
 
 * ``user_auc_down`` -- *the headline*, the paper's "average area, of all users, under the ROC": per user, the
   share of her (up, down) pairs from the same station ranked correctly (ties 1/2), averaged over users with
-  equal weight (:func:`denoiserec.metrics.user_pair_auc`);
-* ``pair_acc_down`` -- the same pairs pooled over all users (:func:`denoiserec.metrics.pairwise_accuracy`):
+  equal weight (:func:`denoiserec.eval.metrics.user_pair_auc`);
+* ``pair_acc_down`` -- the same pairs pooled over all users (:func:`denoiserec.eval.metrics.pairwise_accuracy`):
   weights users by their number of pairs, shown beside the headline;
 * ``user_auc_down_skip_only`` -- the headline over *skip-only* users (no 'up' in their history: never in a
   training window, covered only through feedback inputs; paper §2 and §5.3);
@@ -20,21 +20,14 @@ the period's items of that user and station.
   of each test up (down) item among itself and ``candidates`` random items;
 * ``coverage``: share of test users whose input history is not empty (model scorers only).
 
-**Baselines** (:func:`baseline_scorers`, scored by the same code): ``pop_up`` ranks items by how often they
-were an 'up' in training; ``fewest_neg`` ranks them by how few skips and downs they got in training;
-``up_share`` by their training share of 'up' among their up/skip/down events, ``(ups + r) / (n + 1)`` with r
-the overall 'up' share (one pseudo-event: an unseen item scores r). None is personal; a model that does not
-beat them has learnt nothing the item counts do not already say.
+**Baselines** (:func:`denoiserec.eval.popularity.baseline_scorers`: item tables, :class:`ItemTableScorer`,
+scored by the same code): ``pop_up``, ``fewest_neg`` and ``up_share``, from the training events' item counts.
 
 **Ceilings** (simulator only, :func:`ceiling_scorers`; evaluation only, never an input; no rank metrics: they
 score events, not items): ``oracle`` scores each test event by its realised hidden ``true_preference`` (a
 Bernoulli draw no model can learn, hence near 1 where feedback follows it); ``oracle_pi`` by its preference
 *probability* π (``true_pref_prob``), the reachable ceiling; ``item_mean_pi`` by the item's mean π over the
 log's scored-kind events, the best a non-personal scorer can do.
-
-**Non-personal checks** (:class:`ModelScorer` with ``state``): the trained model with every query's hidden
-state replaced by the mean over the period's queries (``mean``) or by zero (``zero``: the item bias alone).
-A model that scores no better than its own non-personal versions has learnt item effects, not taste.
 """
 
 from __future__ import annotations
@@ -43,12 +36,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 import numpy as np
-import torch
 
-from denoiserec import metrics
-from denoiserec.data.sequences import DOWN, SKIP, UP, Sequences
-from denoiserec.seqrec.negatives import random_items
-from denoiserec.seqrec.transformer import MASK_TOKEN, NegFeedbackTransformer
+from denoiserec.data.sequences import DOWN, SKIP, UP, Sequences, random_items
+from denoiserec.eval import metrics
 from denoiserec.settings import Count
 
 
@@ -57,23 +47,6 @@ class EvalConfig:
     candidates: Count = 100  # random items each up/down test item is ranked against
     k: list[Count] = field(default_factory=lambda: [10])
     batch_size: Count = 1024
-
-
-def histories(seq: Sequences, part: str, users: np.ndarray, length: int, feedback_inputs: bool
-              ) -> dict[str, np.ndarray]:
-    """Each user's last ``length`` input-eligible history events of ``part``, left-padded: tokens/fb/station
-    ``[U, length]`` and ``length`` ``[U]``."""
-    eligible = seq.history_mask(part) & (True if feedback_inputs else seq.fb == UP)
-    idx = np.flatnonzero(eligible)
-    starts = np.searchsorted(seq.user[idx], users, "left")
-    ends = np.searchsorted(seq.user[idx], users, "right")
-    lens = np.minimum(ends - starts, length)
-    col = np.arange(length)[None, :]
-    src = ends[:, None] - length + col
-    ok = col >= length - lens[:, None]
-    ev = idx[np.where(ok, src, 0)] if len(idx) else np.zeros(src.shape, dtype=np.int64)
-    return {"tokens": np.where(ok, seq.item[ev] + 1, 0), "fb": np.where(ok, seq.fb[ev].astype(np.int64), 0),
-            "station": np.where(ok, seq.station[ev], 0), "length": lens}
 
 
 class Scorer(Protocol):
@@ -88,51 +61,6 @@ class Scorer(Protocol):
     def queries(self, users: np.ndarray, stations: np.ndarray) -> np.ndarray | None: ...
 
     def __call__(self, q: np.ndarray, items: np.ndarray) -> np.ndarray: ...
-
-
-class ModelScorer:
-    """Scores of the transformer: one query state per (user, station), dotted with the items' embeddings;
-    ``state``: ``query`` (the model), ``mean`` (every query's state replaced by the mean state of the queries
-    scored together) or ``zero`` (the item bias alone) -- the non-personal checks of the module docstring."""
-
-    STATES = ("query", "mean", "zero")
-
-    def __init__(self, model: NegFeedbackTransformer, seq: Sequences, part: str = "test", batch_size: int = 1024,
-                 state: str = "query"):
-        if state not in self.STATES:
-            raise ValueError(f"state must be one of {self.STATES}, got {state!r}")
-        self.model, self.seq, self.part, self.batch_size, self.state = model, seq, part, batch_size, state
-        self.h: torch.Tensor | None = None
-
-    @torch.no_grad()
-    def queries(self, users: np.ndarray, stations: np.ndarray) -> np.ndarray:
-        """Hidden state of a mask token appended to each user's history, at the given station; returns each
-        query's history length."""
-        model = self.model.eval()
-        device = next(model.parameters()).device
-        hist = histories(self.seq, self.part, users, model.max_len - 1, model.feedback_inputs)
-        tokens = np.concatenate([hist["tokens"], np.full((len(users), 1), MASK_TOKEN)], 1)
-        fb = np.concatenate([hist["fb"], np.full((len(users), 1), UP)], 1)
-        st = np.concatenate([hist["station"], stations[:, None]], 1)
-        out = []
-        for a in range(0, len(users), self.batch_size):
-            part = [torch.as_tensor(x[a:a + self.batch_size], device=device) for x in (tokens, fb, st)]
-            out.append(model(*part)[:, -1].float())
-        self.h = torch.cat(out) if out else torch.zeros(0, model.song.embedding_dim, device=device)
-        if self.state == "mean" and len(self.h):
-            self.h = self.h.mean(0, keepdim=True).expand_as(self.h)
-        elif self.state == "zero":
-            self.h = torch.zeros_like(self.h)
-        return hist["length"]
-
-    @torch.no_grad()
-    def __call__(self, q: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Scores ``[M, K]`` of ``items [M, K]`` for queries ``q [M]``."""
-        device = self.h.device
-        out = [self.model.score(self.h[torch.as_tensor(q[a:a + 4096], device=device)],
-                                torch.as_tensor(items[a:a + 4096], device=device)).float().cpu().numpy()
-               for a in range(0, len(q), 4096)]
-        return np.concatenate(out) if out else np.zeros(items.shape)
 
 
 class ItemTableScorer:
@@ -161,17 +89,6 @@ class OracleScorer:
 
     def event_scores(self, events: np.ndarray) -> np.ndarray:
         return np.nan_to_num(self.truth[events].astype(np.float64), nan=0.5)
-
-
-def baseline_scorers(train: Sequences) -> dict[str, ItemTableScorer]:
-    """``pop_up``: training 'up' count per item; ``fewest_neg``: minus the training skip + down count;
-    ``up_share``: the item's smoothed training share of 'up' (module docstring)."""
-    n = train.n_items + 1
-    ups = np.bincount(train.item[train.fb == UP], minlength=n)
-    negs = np.bincount(train.item[train.fb != UP], minlength=n)
-    r = float(np.mean(train.fb == UP)) if len(train) else 0.5
-    return {"pop_up": ItemTableScorer(ups), "fewest_neg": ItemTableScorer(-negs),
-            "up_share": ItemTableScorer((ups + r) / (ups + negs + 1.0))}
 
 
 def ceiling_scorers(seq: Sequences) -> dict:
