@@ -38,6 +38,7 @@ import torch
 
 from denoiserec.errors import DataError
 from denoiserec.settings import Count
+from denoiserec.validate import check_args
 
 FORMAT = 1
 META, WEIGHTS, VOCABS = "bundle.json", "model.safetensors", "vocabularies.parquet"
@@ -205,6 +206,7 @@ class CTRBundle:
 
     def predict(self, log: pl.DataFrame, batch_size: Count = 32768) -> Predictions:
         """One score per row of ``log``, in its order: ``logit`` (the trainer's output) and ``score`` = σ(logit)."""
+        check_args(self.predict, batch_size=batch_size)
         logit, oov = self.logits(log, batch_size)
         keep = [c for c in ("user", "item", "timestamp", "session", "position") if c in log.columns]
         scores = log.select(keep).with_row_index("row").with_columns(
@@ -223,6 +225,7 @@ class CTRBundle:
         ``history`` (or ``users``), less the songs heard (``exclude_heard``: any kind but unplayed / unclick)
         and disliked (``exclude_disliked``) in ``history``, as the transformer's ``recommend``. The best ``k``
         per user; OOV counts are over the candidates."""
+        check_args(self.recommend, k=k)
         history = history.with_columns(pl.col("user").cast(pl.Utf8), pl.col("item").cast(pl.Utf8))
         if candidates is None:
             if self.items is None:
@@ -397,6 +400,7 @@ class SeqBundle:
     def predict(self, log: pl.DataFrame, batch_size: Count = 1024) -> Predictions:
         """Score every up/skip/down row's item given the user's earlier events in ``log`` (at the row's station),
         as the test protocol does; rows of other kinds and out-of-vocabulary items get a null score."""
+        check_args(self.predict, batch_size=batch_size)
         d, summary = self.events(log)
         tok, fbs, sts, _ = self._histories(d)
         h = self._query(tok, fbs, sts, d["_station"].to_numpy(), batch_size)
@@ -411,7 +415,7 @@ class SeqBundle:
 
     def recommend(self, history: pl.DataFrame, k: Count = 20, users: list[str] | None = None,
                   exclude_heard: bool = False, exclude_disliked: bool = True, station: str | None = None,
-                  station_only: bool = False, batch_size: int = 256) -> Predictions:
+                  station_only: bool = False, batch_size: Count = 256) -> Predictions:
         """The next ``k`` songs for each user (all users of ``history`` unless ``users``) from their last events.
 
         The query is a mask token after the user's history, at ``station`` (default: the station of the user's
@@ -419,6 +423,7 @@ class SeqBundle:
         unplayed / unclick), ``exclude_disliked`` the songs with a 'down' (thumb-down) there; ``station_only``
         keeps the songs played at that station in training.
         """
+        check_args(self.recommend, k=k, batch_size=batch_size)
         from denoiserec.data.sequences import DOWN, UP
 
         d, summary = self.events(history)

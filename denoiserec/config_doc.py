@@ -21,6 +21,7 @@ MEANINGS = {
     "data.simulate.genres": "number of genres",
     "data.simulate.max_len": "longest recommended playlist",
     "data.simulate.seed": "random seed (same seed, same log)",
+    "noise.seed": "seed of the flips (the same seed flips the same rows)",
     "split.how": "temporal (by time), random (rows or sessions), user (whole users), user_temporal (each user's "
                  "last rows)",
     "split.seed": "seed of the random splits",
@@ -158,6 +159,7 @@ def render() -> str:
     from denoiserec.config_check import DATA_KEYS, TOP_KEYS
     from denoiserec.data import split
     from denoiserec.data.features import FeatureConfig, HistoryConfig
+    from denoiserec.data.noise import LabelNoise
     from denoiserec.data.simulate import SimConfig
     from denoiserec.train.trainer import TrainConfig
 
@@ -174,6 +176,7 @@ def render() -> str:
     out += ["", "## data", "", "| key | meaning |", "|---|---|"]
     out += [f"| `data.{k}` | {v} |" for k, v in DATA_KEYS.items()]
     out += ["", "### data.simulate (docs/simulator.md)", "", *_fields_table("data.simulate", SimConfig)]
+    out += ["", "## noise (known-answer label flips on simulated data)", "", *_fields_table("noise", LabelNoise)]
     out += ["", "## split", "", *_params_table("split", split.split, skip=("df",))]
     out += ["", "## features", "", *_fields_table("features", FeatureConfig)]
     out += ["", "### features.sequences.&lt;name&gt;", "",

@@ -174,6 +174,18 @@ def test_predict_batch_size_zero_is_refused(bundle, tmp_path):
     assert not (tmp_path / "s.csv").exists()
 
 
+def test_the_python_api_checks_the_same_declarations(bundle):
+    from denoiserec.bundle import load
+    from denoiserec.data.log import read_log
+
+    b, log = load(bundle), read_log(bundle.parents[2] / "log")
+    with pytest.raises(ConfigError, match=r"^k: must be >= 1, got 0$"):
+        b.recommend(log, k=0)
+    with pytest.raises(ConfigError, match=r"^batch_size: must be >= 1, got 0$"):
+        b.predict(log, batch_size=0)
+    assert b.recommend(log, k=1).scores.height == log["user"].n_unique()
+
+
 def test_recommend_for_an_unknown_user_says_what_to_do(bundle, tmp_path):
     log = bundle.parents[2] / "log"
     text = refused(CliRunner().invoke(app, ["recommend", str(bundle), "--history", str(log), "--all-items",

@@ -17,30 +17,36 @@ are the service's, only the target is the known-answer one. ``true_*`` columns s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import polars as pl
 
 from denoiserec.data.split import TEST
 from denoiserec.errors import ConfigError
+from denoiserec.settings import Range
+
+#: a flip rate: at 0.5 the label carries nothing, above it is inverted
+FlipRate = Annotated[float, Range(ge=0, lt=0.5)]
 
 
 @dataclass
 class LabelNoise:
-    flip: float | None = None  # uniform rate: flip_pos = flip_neg = flip
-    flip_pos: float | None = None  # P(observed 0 | true 1)
-    flip_neg: float | None = None  # P(observed 1 | true 0)
+    flip: FlipRate | None = None  # uniform rate: flip_pos = flip_neg = flip
+    flip_pos: FlipRate | None = None  # P(observed 0 | true 1)
+    flip_neg: FlipRate | None = None  # P(observed 1 | true 0)
     seed: int = 0
 
     def __post_init__(self):
+        from denoiserec.settings import declared_problem
+
         if self.flip is not None and (self.flip_pos is not None or self.flip_neg is not None):
             raise ConfigError("noise: give flip (uniform) or flip_pos/flip_neg (class-conditional), not both")
         if self.flip is not None:
             self.flip_pos = self.flip_neg = self.flip
         self.flip_pos, self.flip_neg = float(self.flip_pos or 0.0), float(self.flip_neg or 0.0)
-        for key in ("flip_pos", "flip_neg"):
-            if not 0.0 <= getattr(self, key) < 0.5:  # at 0.5 the label carries nothing, above it is inverted
-                raise ConfigError(f"noise.{key}: must lie in [0, 0.5), got {getattr(self, key)!r}")
+        if bad := declared_problem(type(self), {"flip_pos": self.flip_pos, "flip_neg": self.flip_neg}):
+            raise ConfigError(f"noise.{bad[0]}: {bad[1]}")
 
 
 def flip_labels(df: pl.DataFrame, noise: LabelNoise) -> pl.DataFrame:
