@@ -10,7 +10,8 @@ line starting ``error:`` (``warning:`` lines aside) that names what the case say
 column or config key), and no traceback; or, where the case allows it, exits 0 with a result its check accepts;
 and (b) no file that was there before changed (content hashes of the case folder before and after; a refusal
 also writes nothing new). A traceback, or exit 0 with a result the check rejects, is not handled. Kill cases
-run ``tests/killpoints.py`` in a subprocess (each rename of ``simulate``, ``run`` and ``predict`` is a case).
+run ``tests/killpoints.py``'s loop in a subprocess (each rename of ``simulate``, ``run``, ``predict``, ``data
+prepare``, ``recommend``, ``export`` and ``describe --plot`` is a case). docs/reliability.md records the counts.
 Prints "N tried, M handled" and a table of the cases not handled; ``--out`` writes the same as Markdown.
 """
 
@@ -21,6 +22,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -171,6 +173,11 @@ SEQ_CFG = {
 BUNDLE = "res/bundles/deepfm__none__seed0"
 SEQ_BUNDLE = "seq/bundles/seqrec__both__seed0"
 RUN_JSON = "res/runs/deepfm__none__seed0.json"
+
+
+def noise(n: int, seed: int = 0) -> bytes:
+    """``n`` pseudo-random bytes, the same on every run (the pass is reproducible)."""
+    return random.Random(seed).randbytes(n)
 
 
 def invoke(args: list[str]):
@@ -440,7 +447,7 @@ def _one_source(s: Source) -> list[Case]:
     add("empty file", _edit(s, lambda ls: b""), [fname])
     add("whitespace only", _edit(s, lambda ls: "\n \n\t\n"), [fname])
     add("binary garbage", _edit(s, lambda ls: bytes(range(256)) * 8), [fname])
-    add("gzip bytes under a .csv name", _edit(s, lambda ls: b"\x1f\x8b\x08\x00" + os.urandom(64)), [fname])
+    add("gzip bytes under a .csv name", _edit(s, lambda ls: b"\x1f\x8b\x08\x00" + noise(64)), [fname])
     add(
         "non-UTF-8 byte in row 3",
         _edit(
@@ -1191,7 +1198,7 @@ def cli_cases() -> list[Case]:
             "recommend history garbage CSV",
             ["recommend", sb, "--history", "h.csv", "-o", "r.parquet"],
             sneeds,
-            lambda d: (d / "h.csv").write_bytes(b"\xff\xfe" + os.urandom(200)),
+            lambda d: (d / "h.csv").write_bytes(b"\xff\xfe" + noise(200)),
             ("h.csv",),
         ),
         Case(
@@ -1650,7 +1657,7 @@ def bundle_cases() -> list[Case]:
             elif how == "truncated":
                 f.write_bytes(f.read_bytes()[: max(1, f.stat().st_size // 2)])
             elif how == "garbage":
-                f.write_bytes(os.urandom(max(64, f.stat().st_size)))
+                f.write_bytes(noise(max(64, f.stat().st_size)))
             elif how == "another run's":
                 shutil.copy(d / other / name, f)
             elif how == "a folder":
@@ -1841,7 +1848,7 @@ def checkpoint_cases() -> list[Case]:
         ("unchanged (control: resumed)", lambda p: None),
         ("zero bytes", lambda p: p.write_bytes(b"")),
         ("truncated", lambda p: p.write_bytes(p.read_bytes()[:200])),
-        ("garbage", lambda p: p.write_bytes(os.urandom(4096))),
+        ("garbage", lambda p: p.write_bytes(noise(4096))),
         ("NaN weights", nan_weights),
         ("epoch 99", set_key("epoch", 99)),
         ("epoch -1", set_key("epoch", -1)),
@@ -1901,7 +1908,7 @@ def checkpoint_cases() -> list[Case]:
         ),
         (
             "cache: every Parquet garbage",
-            each(lambda p: p.suffix == ".parquet", lambda p: p.write_bytes(os.urandom(300))),
+            each(lambda p: p.suffix == ".parquet", lambda p: p.write_bytes(noise(300))),
         ),
         (
             "cache: every .npy truncated",
