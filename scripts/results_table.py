@@ -34,9 +34,14 @@ MIN_SEEDS = 5
 
 def world(folder: Path, cfg: dict) -> str:
     """What the folder's data is: the label-flip control, a simulator scenario, or a real sample."""
-    data, flip = cfg.get("data") or {}, (cfg.get("noise") or {}).get("flip")
+    data, noise = cfg.get("data") or {}, cfg.get("noise") or {}
     if "simulate" in data:
-        return f"flip control ({100 * flip:.0f} %)" if flip else "simulator"
+        if noise.get("flip"):
+            return f"flip control ({100 * noise['flip']:.0f} %)"
+        if noise.get("flip_pos") or noise.get("flip_neg"):  # class-conditional: P(1 → 0), P(0 → 1)
+            return (f"flip control (1→0 {100 * (noise.get('flip_pos') or 0):.0f} %, "
+                    f"0→1 {100 * (noise.get('flip_neg') or 0):.0f} %)")
+        return "simulator"
     return f"real: {data.get('source', '?')}"
 
 
