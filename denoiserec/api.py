@@ -240,6 +240,20 @@ def _config(config) -> tuple[dict, str]:
     return dict(config), "config"
 
 
+def apply_sets(cfg: dict, sets: dict) -> dict:
+    """Apply overrides ``{"a.b": VALUE}`` (``--set a.b=VALUE``) to a config in place, creating sections as needed;
+    a key path through a value that is not a section (``seeds.x`` when ``seeds`` is a list) is a ConfigError."""
+    for key, value in sets.items():
+        *parents, leaf = str(key).split(".")
+        node = cfg
+        for i, k in enumerate(parents):
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {'.'.join(parents[:i + 1])} is {node!r}, not a section with keys")
+        node[leaf] = value
+    return cfg
+
+
 def run(config, out: str | Path | None = None, progress: bool = True, sets: dict | None = None) -> Results:
     """Run an experiment config (a dict or a YAML file; ``sets``: overrides such as ``{"train.epochs": 2}``, as
     ``--set``): every model × method × seed not yet in ``out`` (default ``runs/<name>``), then its report.
@@ -249,12 +263,7 @@ def run(config, out: str | Path | None = None, progress: bool = True, sets: dict
     from denoiserec.experiment import check_config, run_experiment
 
     cfg, where = _config(config)
-    for key, value in (sets or {}).items():
-        *parents, leaf = key.split(".")
-        node = cfg
-        for k in parents:
-            node = node.setdefault(k, {})
-        node[leaf] = value
+    apply_sets(cfg, sets or {})
     if _as_frame(cfg.get("data")) is not None:  # a frame in Python: its cached folder
         cfg["data"] = data_section(cfg["data"])
     cfg = _with_sequences(cfg)

@@ -7,6 +7,7 @@ Each sub-command lives next to the code it drives; this module only wires them t
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -235,15 +236,13 @@ DEMO_KNOWN_CONFIG = Path(__file__).parent / "demo_known.yaml"
 
 
 def _apply_sets(cfg: dict, sets: list[str]) -> dict:
-    """Apply ``--set a.b=VALUE`` overrides (VALUE read as YAML) to a config."""
+    """Apply ``--set a.b=VALUE`` overrides (VALUE read as YAML) to a config (:func:`denoiserec.api.apply_sets`)."""
     import yaml
 
+    from denoiserec.api import apply_sets
+
     for key, value in _key_values(sets, "--set", yaml.safe_load):
-        *parents, leaf = key.split(".")
-        node = cfg
-        for k in parents:
-            node = node.setdefault(k, {})
-        node[leaf] = value
+        apply_sets(cfg, {key: value})
     return cfg
 
 
@@ -332,12 +331,16 @@ def report(results: Path = typer.Argument(..., help="results folder of `run`/`tr
            baseline: str | None = typer.Option(None, help="method label to compare against (default: config's)")
            ) -> None:
     """Re-write and print the Markdown report (tables, RelaImpr, t-tests) and plots of a results folder."""
-    from denoiserec.errors import OutputError
+    from denoiserec.errors import ConfigError, OutputError
     from denoiserec.tasks import folder_config, get_task
 
     if results.is_symlink() or not (results / "runs").is_dir():
         raise OutputError(f"{results}: not a results folder of `run`/`train` (no runs/ inside)")
     cfg = folder_config(results)
+    labels = list(cfg.get("models" if cfg.get("task") == "seqrec" else "methods") or {})
+    if baseline is not None and baseline not in labels:
+        raise ConfigError(f"--baseline: {baseline!r} is not a label of this folder's config (labels: "
+                          f"{', '.join(labels)})")
     cfg["baseline"] = baseline or cfg.get("baseline")
     task = get_task(cfg)
     task.write_report(results, cfg)
@@ -412,6 +415,20 @@ def _read_rows(path: str, source: str | None = None, spec: str | None = None, op
     return read_log(p)
 
 
+@contextmanager
+def _naming(files: dict[str, object]):
+    """Re-raise a bundle's :class:`~denoiserec.errors.DataError` about a frame it was given (``"log"``,
+    ``"history"``: the Python API's words) naming the file the command read it from."""
+    from denoiserec.errors import DataError
+
+    try:
+        yield
+    except DataError as e:
+        if e.path in files:
+            raise DataError(files[e.path], e.message, e.row, e.column) from e
+        raise
+
+
 def _write_rows(df, out: Path, kind: str) -> None:
     from denoiserec.io import atomic_path, write_parquet_output
 
@@ -458,7 +475,8 @@ def predict(bundle: Path = typer.Argument(..., help="a model bundle folder (<res
     check_output(out, "scores", [data, bundle], folder=False)
     t0 = time.perf_counter()
     b = load(bundle)
-    pred = b.predict(_read_rows(data, source, spec, opt), batch_size)
+    with _naming({"log": data, "history": data}):
+        pred = b.predict(_read_rows(data, source, spec, opt), batch_size)
     _write_rows(pred.scores, out, "scores")
     _summary(pred.summary, time.perf_counter() - t0, out)
 
@@ -492,29 +510,46 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
     import time
 
     from denoiserec.bundle import load
-    from denoiserec.errors import DataError
+    from denoiserec.errors import ConfigError, DataError
     from denoiserec.io import check_output
 
     _check_options("recommend", k=k)
-    names = [u.strip() for u in users.split(",")] if users else None
+    names = [u.strip() for u in users.split(",") if u.strip()] if users is not None else None
+    if users is not None and not names:
+        raise ConfigError(f"--users: no user id in {users!r} (comma-separated ids)")
     check_output(out, "recommendations", [history, bundle, candidates], folder=False)
     t0 = time.perf_counter()
     b = load(bundle)
     hist = _read_rows(history, source, spec, opt)
-    if names and "user" in hist.columns:
+    if missing := [c for c in ("user", "item") if c not in hist.columns]:
+        raise DataError(history, f"missing required column(s) {missing}; found {hist.columns[:12]}",
+                        column=missing[0])
+    if names:
         unknown = sorted(set(names) - set(hist["user"].cast(str).unique().to_list()))
         if unknown:
             raise DataError(history, f"--users: {len(unknown)} of the {len(names)} users asked have no event in "
                             f"this history ({', '.join(unknown[:5])}); recommendations follow each user's past "
                             "events: check the ids (as in the log's user column) or pass a history that holds them")
     if b.kind == "seqrec":
-        recs = b.recommend(hist, k, names, exclude_heard=exclude_heard, exclude_disliked=exclude_disliked,
-                           station=station, station_only=station_only)
+        if station is not None and station not in b.stations:
+            raise ConfigError(f"--station: {station!r} is not a station of this bundle's training data (known: "
+                              f"{', '.join(map(str, b.stations[:8]))}{', ...' if len(b.stations) > 8 else ''})")
+        with _naming({"history": history, "log": history}):
+            recs = b.recommend(hist, k, names, exclude_heard=exclude_heard, exclude_disliked=exclude_disliked,
+                               station=station, station_only=station_only)
     else:
         if bool(candidates) == all_items:
             raise typer.BadParameter("a CTR model ranks a candidate set: pass --candidates FILE or --all-items")
-        recs = b.recommend(hist, _read_rows(candidates) if candidates else None, k, names,
-                           exclude_heard=exclude_heard, exclude_disliked=exclude_disliked)
+        cand = None
+        if candidates:
+            cand = _read_rows(candidates)
+            if missing := [c for c in ("user", "item") if c not in cand.columns]:
+                raise DataError(candidates, f"missing column(s) {missing}; found {cand.columns[:12]}", row=1,
+                                column=missing[0])
+            if cand.height == 0:
+                raise DataError(candidates, "no candidate rows: nothing to rank")
+        with _naming({"history": history, "log": history}):
+            recs = b.recommend(hist, cand, k, names, exclude_heard=exclude_heard, exclude_disliked=exclude_disliked)
     _write_rows(recs.scores, out, "recommendations")
     _summary(recs.summary, time.perf_counter() - t0, out)
 

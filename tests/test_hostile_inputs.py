@@ -813,3 +813,42 @@ def test_negative_counts_of_describe_and_export_are_one_line(home, tiny_log):
     refused(invoke(["data", "describe", "log", "--positions", "-1"]), "--positions: must be >= 0")
     refused(invoke(["export", "nob", "--onnx", "m.onnx", "--check", "-3"]), "--check: must be >= 0")
     assert snapshot(home) == before
+
+
+def test_recommend_predict_and_report_inputs_of_no_use_are_one_line(home, tiny_log):
+    """The hostile-input pass's CLI cases no item owned: `--users ' , '`, an empty or column-less candidate file,
+    a history or scores file without a required column (named as 'history'/'log', not the file), an unknown
+    `--station`, `report --baseline` unknown (exit 0 before), `run --set seeds.x=1` (a traceback)."""
+    import polars as pl
+
+    ctr = {"data": {"path": "log"}, "seeds": [0], "train": {"epochs": 1, "batch_size": 64},
+           "models": {"deepfm": {"embed_dim": 4}}, "methods": {"none": {}}}
+    (home / "ctr.yaml").write_text(yaml.safe_dump(ctr))
+    assert invoke(["run", "ctr.yaml", "--out", "res", "--no-progress"]).exit_code == 0
+    seq = {"task": "seqrec", "data": {"path": "log"}, "seeds": [0], "split": {"test_frac": 0.2, "valid_frac": 0.1},
+           "features": {"up": "auto", "station": "context"},
+           "train": {"epochs": 1, "batch_size": 32, "min_epochs": 1}, "eval": {"candidates": 20, "k": [5]},
+           "models": {"both": {"dim": 8, "layers": 1, "heads": 1}}}
+    (home / "seq.yaml").write_text(yaml.safe_dump(seq))
+    assert invoke(["run", "seq.yaml", "--out", "sres", "--no-progress"]).exit_code == 0
+    ctr_b, seq_b = home / "res" / "bundles" / "deepfm__none__seed0", next((home / "sres" / "bundles").iterdir())
+    log = pl.read_parquet(next((home / "log").glob("*.parquet")))
+    log.select("user", "item").head(0).write_csv(home / "empty.csv")
+    log.select("user").head(5).write_csv(home / "users_only.csv")
+    log.drop("item").write_csv(home / "no_item.csv")
+    log.select("user", "item").head(20).write_csv(home / "cand.csv")
+    before = snapshot(home)
+    refused(invoke(["recommend", ctr_b, "--history", "log", "--candidates", "cand.csv", "--users", " , ",
+                    "-o", "r.csv"]), "--users", "no user id")
+    refused(invoke(["recommend", ctr_b, "--history", "log", "--candidates", "empty.csv", "-o", "r.csv"]),
+            "empty.csv", "no candidate rows")
+    refused(invoke(["recommend", ctr_b, "--history", "log", "--candidates", "users_only.csv", "-o", "r.csv"]),
+            "users_only.csv", "'item'")
+    refused(invoke(["recommend", ctr_b, "--history", "no_item.csv", "--candidates", "cand.csv", "-o", "r.csv"]),
+            "no_item.csv", "item")
+    refused(invoke(["predict", ctr_b, "--data", "no_item.csv", "-o", "s.csv"]), "no_item.csv", "item")
+    refused(invoke(["recommend", seq_b, "--history", "log", "--station", "nowhere", "-o", "r.csv"]),
+            "--station", "nowhere")
+    refused(invoke(["report", "res", "--baseline", "nonesuch"]), "--baseline", "nonesuch")
+    refused(invoke(["run", "ctr.yaml", "--out", "res3", "--set", "seeds.x=1"]), "--set", "seeds.x")
+    assert snapshot(home) == before
