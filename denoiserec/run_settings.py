@@ -130,6 +130,14 @@ class SeqrecSettings(Settings):
     task: str = "seqrec"
 
 
+def report_keys(cfg: Settings | dict) -> tuple:
+    """``(baseline, select, baseline_model)`` of CTR settings, or of a results folder's stored config as written
+    (:func:`denoiserec.tasks.folder_config`, none filled: ``denoiserec report`` and ``Results`` read it)."""
+    if isinstance(cfg, CtrSettings):
+        return cfg.baseline, cfg.select or None, cfg.baseline_model
+    return cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model")
+
+
 def _represent(dumper, settings: Settings):
     return dumper.represent_dict(settings.to_dict())
 

@@ -222,19 +222,12 @@ class CtrTask(Task):
     def write_report(self, out_dir: str | Path, cfg: CtrSettings | dict) -> Path:
         """``cfg``: the settings, or a results folder's stored ``config.yaml`` (``denoiserec report``)."""
         from denoiserec.report.ctr import write_report
+        from denoiserec.run_settings import report_keys
 
-        return write_report(out_dir, *_report_keys(cfg))
+        return write_report(out_dir, *report_keys(cfg))
 
     def print_summary(self, out_dir: str | Path, cfg: CtrSettings | dict) -> None:
         from denoiserec.report.ctr import print_summary
+        from denoiserec.run_settings import report_keys
 
-        print_summary(out_dir, *_report_keys(cfg))
-
-
-def _report_keys(cfg: CtrSettings | dict) -> tuple:
-    """baseline, select and baseline_model of settings, or of a stored config as written (none filled)."""
-    from denoiserec.run_settings import Settings
-
-    if isinstance(cfg, Settings):
-        return cfg.baseline, cfg.select or None, cfg.baseline_model
-    return cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model")
+        print_summary(out_dir, *report_keys(cfg))
