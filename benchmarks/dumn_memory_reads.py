@@ -29,7 +29,7 @@ from scipy.stats import ttest_rel
 
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import FeatureConfig
-from denoiserec.experiment import load_config, load_data
+from denoiserec.experiment import check_config, load_config, load_data
 from denoiserec.models import build_model
 from denoiserec.nn.sequence import UserMemory
 from denoiserec.train.trainer import TrainConfig, Trainer
@@ -155,7 +155,7 @@ def main() -> None:
     args = ap.parse_intermixed_args()
     cfg = load_config(args.config)
     if args.data_path:
-        cfg["data"]["path"] = args.data_path
+        cfg = check_config({**cfg.to_dict(), "data": {**cfg.given("data"), "path": args.data_path}}, args.config)
     spec, parts = encode_splits(load_data(cfg), FeatureConfig.from_dict(cfg.get("features")))
     hp = {"embed_dim": 16, **{k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.hparams)}}
     if args.sharpness:

@@ -15,7 +15,7 @@ import torch
 from denoiserec.data.encoder import encode_splits
 from denoiserec.data.features import FeatureConfig
 from denoiserec.eval.metrics import auc
-from denoiserec.experiment import load_config, load_data
+from denoiserec.experiment import check_config, load_config, load_data
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config(args.config)
     if args.data_path:
-        cfg["data"]["path"] = args.data_path
+        cfg = check_config({**cfg.to_dict(), "data": {**cfg.given("data"), "path": args.data_path}}, args.config)
     spec, parts = encode_splits(load_data(cfg), FeatureConfig.from_dict({}))
     train, test = parts["train"].tensors, parts["test"].tensors
     targets = {"test label": test["label"]}

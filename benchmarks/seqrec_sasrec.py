@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="compare the scorer with RecBole's own predict")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # RecBole 1.2.1 on pandas 2.x / torch 2.13
-    cfg = load_config(args.config)
+    cfg = load_config(args.config).to_dict()
     for item in args.sets:  # as denoiserec's --set (typer is not in this venv): a.b=VALUE, VALUE read as YAML
         key, _, value = item.partition("=")
         *parents, leaf = key.split(".")

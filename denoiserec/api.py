@@ -20,10 +20,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from denoiserec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from denoiserec.run_settings import Settings
 
 #: top-level config keys that ``fit(..., key=value)`` sets directly (the rest go to ``train``)
 TOP_LEVEL = ("name", "split", "features", "target", "seeds", "baseline")
@@ -162,7 +166,8 @@ def train_config(data="simulate", model: str = "deepfm", method: str = "none", *
 class Results:
     """A results folder of ``run`` / ``fit``: its run records, summary table and bundles."""
 
-    def __init__(self, path: str | Path, config: dict | None = None):
+    def __init__(self, path: str | Path, config: Settings | dict | None = None):
+        """``config``: the settings it was run with, else the folder's stored ``config.yaml`` is read."""
         from denoiserec.tasks import folder_config
 
         self.path = Path(path)
@@ -193,9 +198,10 @@ class Results:
         if get_task(self.config).name != "ctr":
             return pl.DataFrame()
         from denoiserec.report.ctr import select_on_validation, summarize
+        from denoiserec.run_settings import report_keys
 
-        runs = select_on_validation(self.runs, self.config.get("select"))
-        rows = summarize(runs, self.config.get("baseline"), self.config.get("baseline_model"))
+        baseline, select, baseline_model = report_keys(self.config)
+        rows = summarize(select_on_validation(self.runs, select), baseline, baseline_model)
         def flat(row: dict) -> dict:
             out: dict = {}
             for k, v in row.items():
@@ -224,9 +230,14 @@ class Results:
 
 
 def _config(config) -> tuple[dict, str]:
-    """A config dict and the name its messages use (the file, whose stem is the default ``name``)."""
+    """A config dict and the name its messages use (the file, whose stem is the default ``name``); settings give
+    their :meth:`~denoiserec.run_settings.Settings.to_dict`."""
     import yaml
 
+    from denoiserec.run_settings import Settings
+
+    if isinstance(config, Settings):
+        return config.to_dict(), "config"
     if isinstance(config, (str, Path)):
         path = Path(config)
         if not path.is_file():
@@ -268,7 +279,7 @@ def run(config, out: str | Path | None = None, progress: bool = True, sets: dict
         cfg["data"] = data_section(cfg["data"])
     cfg = _with_sequences(cfg)
     cfg = check_config(cfg, where)
-    out = Path(out) if out is not None else Path("runs") / cfg["name"]
+    out = Path(out) if out is not None else Path("runs") / cfg.name
     run_experiment(cfg, out, progress=progress)
     return Results(out, cfg)
 

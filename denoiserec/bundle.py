@@ -31,6 +31,7 @@ import json
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -39,6 +40,9 @@ import torch
 from denoiserec.errors import DataError
 from denoiserec.settings import Count
 from denoiserec.validate import check_args
+
+if TYPE_CHECKING:
+    from denoiserec.run_settings import CtrSettings
 
 FORMAT = 1
 META, WEIGHTS, VOCABS = "bundle.json", "model.safetensors", "vocabularies.parquet"
@@ -114,14 +118,14 @@ def item_table(train: pl.DataFrame | pl.LazyFrame, spec) -> pl.DataFrame:
             .with_columns(pl.col("item").cast(pl.Utf8)).sort("item").collect())
 
 
-def training_items(cfg: dict, rows: pl.DataFrame | None, spec) -> pl.DataFrame | None:
+def training_items(cfg: CtrSettings, rows: pl.DataFrame | None, spec) -> pl.DataFrame | None:
     """The item table of an experiment's training rows (``rows`` with a ``split`` column); a streamed log
     (``rows`` None) is split inside its store, so there the table is of the whole log file."""
     if rows is not None:
         return item_table(rows.lazy().filter(pl.col("split") == 0), spec)
     from denoiserec.data.store import _log_file, cache_dir
 
-    file = _log_file(cfg["data"], cache_dir(cfg["data"]), build=False)
+    file = _log_file(cfg.data, cache_dir(cfg.data), build=False)
     return item_table(pl.scan_parquet(file), spec) if file is not None and file.exists() else None
 
 
@@ -571,11 +575,11 @@ def selected_epoch(history: list[dict], monitor: str, restore_best: bool = True)
     return pick(scored, key=lambda t: t[0])[1]
 
 
-def save_run_bundle(path: str | Path, model: torch.nn.Module, encoder, result: dict, train_cfg, config: dict,
+def save_run_bundle(path: str | Path, model: torch.nn.Module, encoder, result: dict, train_cfg, config: CtrSettings,
                     items: pl.DataFrame | None = None) -> Path:
     """The hook of :func:`denoiserec.experiment.run_experiment`: one CTR bundle per finished run."""
     info = {k: result[k] for k in ("method", "method_module", "method_params", "seed", "test", "valid",
                                    "fingerprint") if k in result}
-    info.update(run=Path(path).name, data=config.get("data"), split=config.get("split"), train=asdict(train_cfg),
+    info.update(run=Path(path).name, data=config.given("data"), split=config.given("split"), train=asdict(train_cfg),
                 selected_epoch=selected_epoch(result["history"], train_cfg.monitor, train_cfg.restore_best))
     return save_ctr(path, model, encoder, result["model_module"], result["model_params"], info, items)

@@ -10,11 +10,16 @@ path (``train.epochs``, ``methods.lcd.a``) instead of a traceback or a silently 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from denoiserec.data.load import KEYS
 from denoiserec.data.target import check_oracle_label
 from denoiserec.errors import ConfigError
 from denoiserec.io import safe_name
 from denoiserec.validate import check_fields, check_mapping, check_params, coerce
+
+if TYPE_CHECKING:
+    from denoiserec.run_settings import CtrSettings
 
 #: the top-level keys and what each means (docs/config.md is generated from these declarations)
 TOP_KEYS = {
@@ -182,13 +187,18 @@ def positive(v: object) -> str | None:
     return None if v is None or v > 0 else f"must be > 0, got {v!r}"
 
 
-def check_ctr_config(cfg: object, where: str = "config") -> dict:
+def check_ctr_config(cfg: object, where: str = "config") -> CtrSettings:
     """Check every section of a CTR config ``cfg`` (see the module docstring) and fill the defaults; ``where``
     names the file in messages (:class:`denoiserec.tasks.ctr.CtrTask`; a seqrec config is checked by
-    :class:`denoiserec.tasks.seqrec.SeqrecTask` with the shared checks here). Returns the checked config; raises
-    :class:`ConfigError` at the first problem."""
+    :class:`denoiserec.tasks.seqrec.SeqrecTask` with the shared checks here). Returns the typed settings
+    (:class:`~denoiserec.run_settings.CtrSettings`, defaults filled); raises :class:`ConfigError` at the first
+    problem."""
     from pathlib import Path
 
+    from denoiserec.run_settings import CtrSettings, Settings
+
+    if isinstance(cfg, Settings):
+        cfg = cfg.to_dict()
     if not isinstance(cfg, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
     unknown = sorted(set(cfg) - KNOWN_KEYS)
@@ -225,6 +235,7 @@ def check_ctr_config(cfg: object, where: str = "config") -> dict:
             missing = [c for c in candidates if c not in cfg["methods"]]
             if missing:
                 raise ConfigError(f"select.{name}: unknown method label(s) {missing}")
+        settings = CtrSettings.from_checked(cfg)
     except ConfigError as e:
         raise at(e) from None
-    return cfg
+    return settings

@@ -35,6 +35,7 @@ import yaml
 
 from denoiserec.errors import ConfigError
 from denoiserec.io import write_text
+from denoiserec.run_settings import Settings
 from denoiserec.tasks import get_task
 from denoiserec.tasks.base import set_aside_bundles, set_aside_stale_runs
 from denoiserec.tasks.ctr import check_parts, load_data, run_name, score_attention
@@ -43,7 +44,7 @@ __all__ = ["check_config", "check_parts", "load_config", "load_data", "run_exper
            "score_attention", "set_aside_bundles", "set_aside_stale_runs"]
 
 
-def load_config(path: str | Path) -> dict:
+def load_config(path: str | Path) -> Settings:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such config file")
@@ -54,14 +55,14 @@ def load_config(path: str | Path) -> dict:
     return check_config(cfg, str(path))
 
 
-def check_config(cfg: dict, where: str = "config") -> dict:
+def check_config(cfg: dict, where: str = "config") -> Settings:
     """Every section checked up front by the config's task, defaults filled (:func:`denoiserec.tasks.check_config`)."""
     from denoiserec.tasks import check_config as check
 
     return check(cfg, where)
 
 
-def _check_same_task(out_dir: Path, cfg: dict) -> None:
+def _check_same_task(out_dir: Path, cfg: Settings) -> None:
     """Refuse a results folder that holds runs of another task (its config and report would be replaced)."""
     from denoiserec.errors import OutputError
     from denoiserec.io import MARKER
@@ -73,22 +74,26 @@ def _check_same_task(out_dir: Path, cfg: dict) -> None:
         theirs = folder_config(out_dir).get("task") or "ctr"
     except (OSError, ValueError, yaml.YAMLError, AttributeError):
         return  # an unreadable config: the folder checks of claim_dir decide
-    ours = cfg.get("task") or "ctr"
+    ours = cfg.task
     if theirs != ours and any((out_dir / "runs").glob("*.json")):
         raise OutputError(f"{out_dir}: holds results of a task: {theirs} run, not {ours}; give a new folder "
                           "(nothing was changed)")
 
 
-def run_experiment(cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
-    """Run every run of the checked config ``cfg`` not yet in ``out_dir`` with its task; write its report."""
+def run_experiment(cfg: Settings | dict, out_dir: str | Path, progress: bool = True) -> Path:
+    """Run every run of the settings ``cfg`` (:func:`check_config`'s; a config dict is checked first) not yet in
+    ``out_dir`` with its task; write its report."""
     from denoiserec.errors import DenoiserecError
     from denoiserec.io import claim_dir, is_writer, remove_if_only
+    from denoiserec.run_settings import Settings
 
+    if not isinstance(cfg, Settings):
+        cfg = check_config(cfg)
     created = not Path(out_dir).exists()
     _check_same_task(Path(out_dir), cfg)
-    out_dir = claim_dir(out_dir, "results", [cfg["data"].get("path")])
+    out_dir = claim_dir(out_dir, "results", [cfg.data.path])
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    write_text(out_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     try:
         return get_task(cfg).run(cfg, out_dir, progress)
     except DenoiserecError:

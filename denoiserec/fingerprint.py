@@ -13,8 +13,12 @@ task's *meaning version* (:data:`MEANING`) once bumped.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from denoiserec.data.load import DataSpec, digest
+
+if TYPE_CHECKING:
+    from denoiserec.run_settings import CtrSettings, SeqrecSettings, Settings
 
 #: TrainConfig keys that do not change what a run computes
 _NOT_RESULT = {"progress", "threads", "checkpoint", "eval_batch_size"}
@@ -29,16 +33,26 @@ MEANING = {"ctr": 1, "seqrec": 1}
 _digest = digest
 
 
-def data_fingerprint(data: dict) -> str:
-    """Fingerprint of a config's ``data`` section and the files it names (:meth:`DataSpec.fingerprint`)."""
-    return DataSpec.from_dict(data).fingerprint()
+def data_fingerprint(data: DataSpec | dict) -> str:
+    """Fingerprint of a config's data (:meth:`DataSpec.fingerprint`; a ``data`` section is read as one)."""
+    return (data if isinstance(data, DataSpec) else DataSpec.from_dict(data)).fingerprint()
 
 
-def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str) -> str:
-    """Fingerprint of one (model, method, seed) run of a checked config ``cfg``."""
+def _as_dict(cfg: Settings | dict) -> dict:
+    """What a fingerprint hashes: the checked config as a dict (:meth:`Settings.to_dict`), as it always did."""
+    from denoiserec.run_settings import Settings
+
+    return cfg.to_dict() if isinstance(cfg, Settings) else cfg
+
+
+def run_fingerprint(cfg: CtrSettings | dict, model: str, method: str, seed: int, data_fp: str) -> str:
+    """Fingerprint of one (model, method, seed) run of checked settings ``cfg``."""
+    from denoiserec.run_settings import Settings
     from denoiserec.train.trainer import TrainConfig
 
-    train = {k: v for k, v in asdict(TrainConfig.from_dict(cfg.get("train"))).items() if k not in _NOT_RESULT}
+    train_cfg = cfg.train if isinstance(cfg, Settings) else TrainConfig.from_dict(cfg.get("train"))
+    cfg = _as_dict(cfg)
+    train = {k: v for k, v in asdict(train_cfg).items() if k not in _NOT_RESULT}
     train["seed"] = seed
     return _digest({"data": data_fp, "code": _code_version(), "split": cfg.get("split") or {"how": "temporal"},
                     "features": cfg.get("features"), "train": train, "model": cfg["models"][model],
@@ -47,8 +61,9 @@ def run_fingerprint(cfg: dict, model: str, method: str, seed: int, data_fp: str)
                     **({"noise": cfg["noise"]} if cfg.get("noise") is not None else {}), **_meaning("ctr")})
 
 
-def seqrec_fingerprint(cfg: dict, seed: int) -> str:
-    """Fingerprint of one seed of a checked ``task: seqrec`` config (its data and every section but the seeds)."""
+def seqrec_fingerprint(cfg: SeqrecSettings | dict, seed: int) -> str:
+    """Fingerprint of one seed of checked ``task: seqrec`` settings (its data and every section but the seeds)."""
+    cfg = _as_dict(cfg)
     rest = {k: v for k, v in cfg.items() if k not in ("data", "seeds", "name")}
     return _digest({"data": data_fingerprint(cfg["data"]), "code": _code_version(), "config": rest, "seed": seed,
                     **_meaning("seqrec")})

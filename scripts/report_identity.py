@@ -28,7 +28,8 @@ def folders(root: Path) -> list[Path]:
 
 def remake(folder: Path, tmp: Path) -> tuple[Path, subprocess.CompletedProcess]:
     """``denoiserec report`` on a copy of ``folder``; returns the copy and the process."""
-    copy = tmp / "_".join(folder.parts) / folder.name  # the report's title is the folder's name
+    # the report's title is the folder's name; an absolute root's "/" must not make the copy's path absolute
+    copy = tmp / "_".join(folder.parts).replace("/", "_") / folder.name
     shutil.copytree(folder, copy)
     proc = subprocess.run(  # run outside the checkout: the denoiserec of PYTHONPATH / the venv, not the cwd's
         [sys.executable, "-m", "denoiserec", "report", str(copy)], capture_output=True, text=True, cwd=tmp

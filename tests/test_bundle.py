@@ -120,7 +120,8 @@ def test_experiment_writes_a_bundle_per_run(tmp_path):
     with pytest.raises(OutputError, match="not a bundle folder"):
         save_ctr(prepared, b.model, b.encoder, "deepfm", {})  # a foreign folder is never overwritten
     assert (prepared / "events.parquet").exists()
-    cfg["train"]["lr"] = 0.02  # another config: the run and its bundle are set aside, then recomputed
+    # another config (settings are frozen: a changed copy is checked again): the run and its bundle are set aside
+    cfg = check_config({**cfg.to_dict(), "train": {**cfg.given("train"), "lr": 0.02}})
     run_experiment(cfg, out, progress=False)
     stale = out / "stale" / "bundles" / "deepfm__lcd__seed0" / "bundle.json"
     assert json.loads(stale.read_text())["fingerprint"] == meta["fingerprint"] != json.loads(

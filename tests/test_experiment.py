@@ -39,8 +39,7 @@ def test_experiment_writes_runs_report_and_resumes(prepared, tmp_path):
 
 def test_report_has_relaimpr_and_ttest(prepared, tmp_path):
     out = tmp_path / "res"
-    cfg = _cfg(prepared, methods={"none": {}, "small_lr": {"method": "none"}}, baseline="none")
-    cfg["seeds"] = [0, 1, 2]
+    cfg = _cfg(prepared, methods={"none": {}, "small_lr": {"method": "none"}}, baseline="none", seeds=[0, 1, 2])
     run_experiment(cfg, out, progress=False)
     text = (out / "report.md").read_text()
     assert "relaimpr_auc" in text and "p_auc" in text and "small_lr" in text

@@ -287,6 +287,7 @@ def test_a_streamed_log_leaves_unlabelled_rows_out_as_in_memory(tmp_path):
     from denoiserec.data.encoder import fit_encode_splits
     from denoiserec.data.features import FeatureConfig
     from denoiserec.data.store import streamed_splits
+    from denoiserec.tasks import check_config
     from denoiserec.tasks.ctr import load_data
 
     log = dr.simulate(users=30, items=50, sessions=2)
@@ -295,9 +296,9 @@ def test_a_streamed_log_leaves_unlabelled_rows_out_as_in_memory(tmp_path):
                              for c in ("feedback", "active", "label")])
     write_log(log, tmp_path / "d", "sim")
     n = log["feedback"].null_count()
-    cfg = {"data": {"path": str(tmp_path / "d"), "stream": True, "cache": str(tmp_path / "c")}}
+    cfg = check_config({"data": {"path": str(tmp_path / "d"), "stream": True, "cache": str(tmp_path / "c")}})
     said_stream: list[str] = []
-    _, streamed = streamed_splits(cfg, said_stream)
+    _, streamed = streamed_splits(cfg.data, cfg.split, cfg.features, said_stream)
     said_memory: list[str] = []
     _, memory = fit_encode_splits(load_data(cfg, said_memory), FeatureConfig())
     assert said_stream == said_memory == [f"data: {n:,} unlabelled row(s) (no feedback) left out of training; "
@@ -305,5 +306,5 @@ def test_a_streamed_log_leaves_unlabelled_rows_out_as_in_memory(tmp_path):
     assert sum(len(v) for v in streamed.values()) == log.height - n and n > 0
     _same(memory, streamed)
     again: list[str] = []
-    streamed_splits(cfg, again)  # the cached copy is reused, and the warning said again
+    streamed_splits(cfg.data, cfg.split, cfg.features, again)  # the cached copy is reused, and the warning said again
     assert again == said_stream and len(list((tmp_path / "c" / "labelled").iterdir())) == 1

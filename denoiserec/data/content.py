@@ -25,9 +25,11 @@ BLOCK = 1 << 20  #: bytes read at a time; files smaller than this are always has
 _RACY_NS = 1_000_000_000  #: a file modified this close to its hashing is hashed again
 
 
-def cache_dir(data: dict | None = None) -> Path:
-    """``data.cache`` in the config, else ``$DENOISEREC_CACHE``, else ``~/.cache/denoiserec``."""
-    root = (data or {}).get("cache") or os.environ.get("DENOISEREC_CACHE") or Path.home() / ".cache" / "denoiserec"
+def cache_dir(data: object = None) -> Path:
+    """``data.cache`` (of a :class:`~denoiserec.data.load.DataSpec` or a ``data`` section), else
+    ``$DENOISEREC_CACHE``, else ``~/.cache/denoiserec``."""
+    given = (data or {}).get("cache") if isinstance(data, dict | None) else data.cache
+    root = given or os.environ.get("DENOISEREC_CACHE") or Path.home() / ".cache" / "denoiserec"
     return Path(root)
 
 

@@ -173,11 +173,12 @@ def unlabelled_warning(n: int) -> str:
     return f"data: {n:,} unlabelled row(s) (no feedback) left out of training; they are for scoring"
 
 
-def load_log(data: dict, warnings: list | None = None) -> pl.DataFrame:
-    """The canonical log named by a config's ``data`` section (:meth:`DataSpec.load`); its unlabelled rows (null
+def load_log(data: DataSpec | dict, warnings: list | None = None) -> pl.DataFrame:
+    """The canonical log of ``data`` (a spec, or a ``data`` section read as one; :meth:`DataSpec.load`); its
+    unlabelled rows (null
     ``feedback``, :mod:`denoiserec.data.schema`) are dropped, with a warning (appended to ``warnings`` when given):
     nothing trains on them. A streamed log does the same (:func:`denoiserec.data.store.labelled_log`)."""
-    df = DataSpec.from_dict(data).load()
+    df = (data if isinstance(data, DataSpec) else DataSpec.from_dict(data)).load()
     n = df["feedback"].null_count()
     if n:
         from denoiserec.notices import warn

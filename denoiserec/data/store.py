@@ -399,28 +399,27 @@ def open_store(folder: str | Path, **options) -> tuple[FeatureSpec, dict[str, St
 # experiments: when to stream, and where the log file is
 
 
-def use_stream(cfg: dict) -> bool:
+def use_stream(data: DataSpec) -> bool:
     """``data.stream``: true, false or ``auto`` (default): stream when the in-memory encoding's measured peak
     (:data:`IN_MEMORY_BYTES_PER_ROW` per row) would pass half of this machine's physical memory."""
-    data = cfg["data"]
-    mode = data.get("stream", "auto")
+    mode = data.stream
     if mode is True or mode is False:
         return mode
     if mode != "auto":
         raise ConfigError(f"data.stream must be true, false or auto, got {mode!r}")
-    rows = DataSpec.from_dict(data).expected_rows()
+    rows = data.expected_rows()
     if rows is None:  # a source's raw files, or a file the in-memory reader will name the problem of
         return False
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return rows * IN_MEMORY_BYTES_PER_ROW > ram / 2
 
 
-def _log_file(data: dict, cache: Path, build: bool = True) -> Path | None:
+def _log_file(data: DataSpec, cache: Path, build: bool = True) -> Path | None:
     """The Parquet file of the config's log; a simulated log is written once (streamed) into the cache.
     ``build=False``: only where it will be (None if that depends on files not written yet)."""
     from denoiserec.data.log import EVENTS, write_log
 
-    spec = DataSpec.from_dict(data)
+    spec = data
     if spec.kind == "simulate":
         from denoiserec.data.simulate import simulate_to
 
@@ -478,23 +477,24 @@ def labelled_log(file: Path, cache: Path, warnings: list | None = None, build: b
     return out
 
 
-def streamed_splits(cfg: dict, warnings: list | None = None, **options) -> tuple[Encoder, dict[str, StreamedData]]:
-    """``fit_encode_splits`` for an experiment config, through the cached on-disk store; unlabelled rows are left
-    out first (:func:`labelled_log`; the warning appended to ``warnings``). Under ``torchrun`` only rank 0
-    simulates and encodes; the other ranks wait for its finished (atomically renamed) files."""
-    cache = cache_dir(cfg["data"])
-    config = FeatureConfig.from_dict(cfg.get("features"))
+def streamed_splits(data: DataSpec, split_cfg: dict | None, config: FeatureConfig, warnings: list | None = None,
+                    **options) -> tuple[Encoder, dict[str, StreamedData]]:
+    """``fit_encode_splits`` for an experiment's log (``data``), split and features, through the cached on-disk
+    store; unlabelled rows are left out first (:func:`labelled_log`; the warning appended to ``warnings``). Under
+    ``torchrun`` only rank 0 simulates and encodes; the other ranks wait for its finished (atomically renamed)
+    files."""
+    cache = cache_dir(data)
     if is_writer():
-        file = labelled_log(_log_file(cfg["data"], cache), cache, warnings)
-        out = cached_store(file, cfg.get("split"), config, cache)
+        file = labelled_log(_log_file(data, cache), cache, warnings)
+        out = cached_store(file, split_cfg, config, cache)
         return load_encoder(out), open_store(out, **options)[1]
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        file = _log_file(cfg["data"], cache, build=False)
+        file = _log_file(data, cache, build=False)
         if file is not None and file.exists():
             file = labelled_log(file, cache, build=False)
         if file is not None and file.exists():
-            out = cache / "encoded" / store_key(file, cfg.get("split"), config)
+            out = cache / "encoded" / store_key(file, split_cfg, config)
             if (out / MANIFEST).exists():
                 return load_encoder(out), open_store(out, **options)[1]
         if time.monotonic() > deadline:

@@ -286,11 +286,10 @@ def plot_feedback_mix(mix: dict, kind: str, path: Path) -> bool:
     return True
 
 
-def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
-    """``report.md`` and the figures for the seqrec runs in ``out_dir``."""
-    out_dir, cfg = Path(out_dir), cfg or {}
+def write_report(out_dir: str | Path, baseline: str | None = None) -> Path:
+    """``report.md`` and the figures for the seqrec runs in ``out_dir``; paired tests against label ``baseline``."""
+    out_dir = Path(out_dir)
     runs = load_runs(out_dir)
-    baseline = cfg.get("baseline")
     text = [f"# {out_dir.name}", ""]
     if not runs:
         write_text(out_dir / "report.md", "\n".join(text + ["No seqrec runs yet.", ""]))
@@ -358,17 +357,16 @@ def write_report(out_dir: str | Path, cfg: dict | None = None) -> Path:
     return out_dir / "report.md"
 
 
-def print_summary(out_dir: str | Path, cfg: dict | None = None) -> None:
+def print_summary(out_dir: str | Path, baseline: str | None = None) -> None:
     """The headline table as a compact Rich table (the full report is ``report.md``)."""
-    cfg = cfg or {}
     runs = load_runs(out_dir)
     if not runs:
         console().print(f"no seqrec runs in {out_dir}")
         return
-    head, rows = summarize(runs, cfg.get("baseline"))
+    head, rows = summarize(runs, baseline)
     kind = head.rsplit("_", 1)[1]
     print_table(f"{Path(out_dir).name}: test {head} (headline), mean ± sd over seeds",
                 ["label", "n", head, f"pair_acc_{kind}", "best_epoch", "Δ vs baseline", "Δ vs best popularity"],
                 ([r["label"], str(r["seeds"]), fmt_mean_sd(r.get(head)), fmt_mean_sd(r.get(f"pair_acc_{kind}")),
                   fmt_mean_sd(r.get("best_epoch")), _cmp(r.get("vs_baseline")), _cmp(r.get("vs_pop"))] for r in rows),
-                ("label",), f"baseline: {cfg.get('baseline')}; full report: {Path(out_dir) / 'report.md'}")
+                ("label",), f"baseline: {baseline}; full report: {Path(out_dir) / 'report.md'}")

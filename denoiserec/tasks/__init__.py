@@ -11,11 +11,15 @@ re-reported by the task that wrote it. The CTR experiment loop is :mod:`denoiser
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from denoiserec.errors import ConfigError
 from denoiserec.tasks.base import Task
+
+if TYPE_CHECKING:
+    from denoiserec.run_settings import Settings
 
 TASKS = ("ctr", "seqrec")
 
@@ -24,9 +28,14 @@ def available() -> list[str]:
     return list(TASKS)
 
 
-def get_task(cfg: dict | str | None) -> Task:
-    """The task of a config (or a task name); ``ctr`` when none is given."""
-    name = cfg if isinstance(cfg, str) else (cfg or {}).get("task") or "ctr"
+def get_task(cfg: Settings | dict | str | None) -> Task:
+    """The task of settings, a config (or a task name); ``ctr`` when none is given."""
+    from denoiserec.run_settings import Settings
+
+    if isinstance(cfg, Settings):
+        name = cfg.task
+    else:
+        name = cfg if isinstance(cfg, str) else (cfg or {}).get("task") or "ctr"
     if name == "ctr":
         from denoiserec.tasks.ctr import CtrTask
 
@@ -38,9 +47,14 @@ def get_task(cfg: dict | str | None) -> Task:
     raise ConfigError(f"task: unknown task {name!r}; available: {', '.join(available())}")
 
 
-def check_config(cfg: object, where: str = "config") -> dict:
+def check_config(cfg: object, where: str = "config") -> Settings:
     """Check every section of ``cfg`` with its task's rules and fill the defaults; ``where`` names the file in
-    messages. Returns the checked config; raises :class:`ConfigError` at the first problem."""
+    messages. Returns the typed settings (:mod:`denoiserec.run_settings`; settings given are checked again from
+    their :meth:`~denoiserec.run_settings.Settings.to_dict`); raises :class:`ConfigError` at the first problem."""
+    from denoiserec.run_settings import Settings
+
+    if isinstance(cfg, Settings):
+        cfg = cfg.to_dict()
     if not isinstance(cfg, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
     if cfg.get("task") not in (None, *TASKS):

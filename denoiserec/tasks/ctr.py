@@ -5,7 +5,9 @@ parts → one :class:`~denoiserec.train.trainer.Trainer` run per (model, method,
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import torch
@@ -13,6 +15,9 @@ from tqdm.auto import tqdm
 
 from denoiserec.io import is_writer, write_json
 from denoiserec.tasks.base import Task, set_aside_stale_runs
+
+if TYPE_CHECKING:
+    from denoiserec.run_settings import CtrSettings
 
 
 def run_name(model: str, method: str, seed: int) -> str:
@@ -25,22 +30,22 @@ def run_done(out_dir: str | Path, name: str) -> bool:
     return (out_dir / "runs" / f"{name}.json").is_file() and (out_dir / "bundles" / name / "bundle.json").is_file()
 
 
-def load_data(cfg: dict, warnings: list | None = None) -> pl.DataFrame:
-    """The canonical log named by ``cfg['data']``, with a ``split`` column from ``cfg['split']`` and the label of
-    ``cfg['target']`` (:mod:`denoiserec.data.target`)."""
+def load_data(cfg: CtrSettings, warnings: list | None = None) -> pl.DataFrame:
+    """The canonical log named by ``cfg.data``, with a ``split`` column from ``cfg.split`` and the label of
+    ``cfg.target`` (:mod:`denoiserec.data.target`)."""
     from denoiserec.data.load import load_log
     from denoiserec.data.target import relabel
 
-    df = load_log(cfg["data"], warnings)
+    df = load_log(cfg.data, warnings)
     if "split" not in df.columns:
         from denoiserec.data.split import split
 
-        df = split(df, **(cfg.get("split") or {"how": "temporal"}))
-    df = relabel(df, cfg.get("target", "click"))
-    if cfg.get("noise") is not None:  # known-answer control: labels := hidden truth, train/valid flipped
-        from denoiserec.data.noise import LabelNoise, flip_labels
+        df = split(df, **cfg.split)
+    df = relabel(df, cfg.target)
+    if cfg.noise is not None:  # known-answer control: labels := hidden truth, train/valid flipped
+        from denoiserec.data.noise import flip_labels
 
-        df = flip_labels(df, LabelNoise(**cfg["noise"]))
+        df = flip_labels(df, cfg.noise)
     return df
 
 
@@ -89,32 +94,31 @@ def check_parts(parts: dict) -> None:
 class CtrTask(Task):
     name = "ctr"
 
-    def check_config(self, cfg: dict, where: str = "config") -> dict:
+    def check_config(self, cfg: dict, where: str = "config") -> CtrSettings:
         from denoiserec.config_check import check_ctr_config
 
         return check_ctr_config(cfg, where)
 
-    def run(self, cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
+    def run(self, cfg: CtrSettings, out_dir: str | Path, progress: bool = True) -> Path:
         """Run every (model, method, seed) of ``cfg`` not yet in ``out_dir``; write its report."""
         from denoiserec.bundle import save_run_bundle, training_items
         from denoiserec.data.encoder import fit_encode_splits
-        from denoiserec.data.features import FeatureConfig
         from denoiserec.data.target import oracle_labels
         from denoiserec.eval.popularity import popularity_result
         from denoiserec.fingerprint import data_fingerprint, run_fingerprint
         from denoiserec.methods import build_method
         from denoiserec.models import build_model
-        from denoiserec.train.trainer import TrainConfig, Trainer
+        from denoiserec.train.trainer import Trainer
 
         out_dir = Path(out_dir)
         runs_dir = out_dir / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
-        data_fp = data_fingerprint(cfg["data"])
+        data_fp = data_fingerprint(cfg.data)
         wanted = {run_name(m, me, s): run_fingerprint(cfg, m, me, s, data_fp)
-                  for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]}
+                  for m in cfg.models for me in cfg.methods for s in cfg.seeds}
         if is_writer():  # under torchrun, one process moves files
             set_aside_stale_runs(runs_dir, wanted)
-        plan = [(m, me, s) for m in cfg["models"] for me in cfg["methods"] for s in cfg["seeds"]
+        plan = [(m, me, s) for m in cfg.models for me in cfg.methods for s in cfg.seeds
                 if not run_done(out_dir, run_name(m, me, s))]
         if plan:
             t0 = time.perf_counter()
@@ -124,11 +128,11 @@ class CtrTask(Task):
             # memory)
             data_warnings: list[str] = []  # every run's record gets them (denoiserec.notices)
             df = None
-            if cfg.get("target", "click") == "click" and cfg.get("noise") is None and use_stream(cfg):
-                encoder, parts = streamed_splits(cfg, data_warnings)
+            if cfg.target == "click" and cfg.noise is None and use_stream(cfg.data):
+                encoder, parts = streamed_splits(cfg.data, cfg.split, cfg.features, data_warnings)
             else:
                 df = load_data(cfg, data_warnings)
-                encoder, parts = fit_encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
+                encoder, parts = fit_encode_splits(df, cfg.features)
             spec = encoder.spec
             items = training_items(cfg, df, spec) if is_writer() else None  # the bundles' item table
             check_parts(parts)
@@ -139,22 +143,19 @@ class CtrTask(Task):
             prep_seconds = time.perf_counter() - t0
             if Trainer.is_main_process() and "true_preference" in parts["test"].tensors:
                 write_json(out_dir / "popularity.json", popularity_result(parts, spec))
-            bar = tqdm(plan, desc=cfg["name"], disable=notices.bar_off(progress))
+            bar = tqdm(plan, desc=cfg.name, disable=notices.bar_off(progress))
 
             def setup(model_label: str, method_label: str, seed: int) -> dict:
-                mhp = dict(cfg["models"][model_label] or {})
-                model_name = mhp.pop("model", model_label)
-                hp = dict(cfg["methods"][method_label] or {})
-                oracle = bool(hp.pop("oracle", False))
-                method_name = hp.pop("method", "none" if oracle else method_label)
+                model_name, mhp = cfg.models[model_label].module, dict(cfg.models[model_label].params)
+                me = cfg.methods[method_label]
+                method_name, hp, oracle = me.module, dict(me.params), me.oracle
                 train_part, valid_part = parts["train"], parts["valid"]
                 if oracle:  # the documented exception: labels := hidden truth, before the method/model see them
                     where = f"methods.{method_label}"
                     train_part, valid_part = oracle_labels(train_part, where), oracle_labels(valid_part, where)
                 name = run_name(model_label, method_label, seed)
-                train_cfg = TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": seed,
-                                                   "checkpoint": str(out_dir / "checkpoints" / f"{name}.pt"),
-                                                   "progress": progress})
+                train_cfg = replace(cfg.train, seed=seed, checkpoint=str(out_dir / "checkpoints" / f"{name}.pt"),
+                                    progress=progress)
                 trainer = Trainer(train_cfg)
                 warned = list(data_warnings)  # the run record's `warnings` (denoiserec.notices)
                 if trainer.rank == 0 and (w := notices.steps_warning(len(train_part), train_cfg.batch_size)):
@@ -218,12 +219,15 @@ class CtrTask(Task):
             self.write_report(out_dir, cfg)
         return out_dir
 
-    def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
+    def write_report(self, out_dir: str | Path, cfg: CtrSettings | dict) -> Path:
+        """``cfg``: the settings, or a results folder's stored ``config.yaml`` (``denoiserec report``)."""
         from denoiserec.report.ctr import write_report
+        from denoiserec.run_settings import report_keys
 
-        return write_report(out_dir, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
+        return write_report(out_dir, *report_keys(cfg))
 
-    def print_summary(self, out_dir: str | Path, cfg: dict) -> None:
+    def print_summary(self, out_dir: str | Path, cfg: CtrSettings | dict) -> None:
         from denoiserec.report.ctr import print_summary
+        from denoiserec.run_settings import report_keys
 
-        print_summary(out_dir, cfg.get("baseline"), cfg.get("select"), cfg.get("baseline_model"))
+        print_summary(out_dir, *report_keys(cfg))

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -41,6 +42,9 @@ from denoiserec.io import is_writer, write_json
 from denoiserec.seqrec.scorer import ModelScorer
 from denoiserec.seqrec.train import ModelConfig, SeqData, SeqTrainConfig, train_model
 from denoiserec.tasks.base import Task, set_aside_stale_runs
+
+if TYPE_CHECKING:
+    from denoiserec.run_settings import SeqrecSettings
 
 KNOWN_KEYS = {"name", "task", "description", "data", "split", "features", "train", "eval", "models", "baseline",
               "seeds"}
@@ -68,35 +72,58 @@ def route(hp: dict | None, label: str) -> dict[str, dict]:
 
 def resolve_configs(cfg: dict, label: str) -> tuple[ModelConfig, SeqTrainConfig, EvalConfig]:
     """The ``train``/``eval`` sections with the label's flat keys (``models.<label>``) applied to whichever of
-    model / train / eval has them (``cfg`` checked by :meth:`SeqrecTask.check_config`)."""
+    model / train / eval has them (``cfg``: the checked dict, read once by :func:`settings`)."""
     routed = route((cfg.get("models") or {}).get(label), label)
     parts = {"model": routed["model"], "train": {**(cfg.get("train") or {}), **routed["train"]},
              "eval": {**(cfg.get("eval") or {}), **routed["eval"]}}
     return tuple(_SECTIONS[p](**parts[p]) for p in ("model", "train", "eval"))  # type: ignore[return-value]
 
 
-def prepare(cfg: dict, log: pl.DataFrame | None = None) -> SeqData:
+def settings(cfg: dict) -> SeqrecSettings:
+    """The typed settings of a checked seqrec config (defaults filled here, once)."""
+    from denoiserec.data.load import DataSpec
+    from denoiserec.run_settings import SeqrecSettings, SeqrecVariant
+
+    models = {label: SeqrecVariant(dict(hp or {}), *resolve_configs(cfg, label)) for label, hp in cfg["models"].items()}
+    data = DataSpec.from_dict(cfg["data"]) if "data" in cfg else None  # none: run_seed's log given directly
+    return SeqrecSettings(checked=cfg, name=cfg["name"], data=data,
+                          seeds=tuple(cfg["seeds"]), features=SequenceConfig.from_dict(cfg.get("features")),
+                          split=SeqSplitConfig.from_dict(cfg.get("split")), eval=EvalConfig(**(cfg.get("eval") or {})),
+                          models=models, baseline=cfg.get("baseline"), description=cfg.get("description"))
+
+
+def _as_settings(cfg: SeqrecSettings | dict) -> SeqrecSettings:
+    """Settings as given, or of a config dict whose sections were checked (``data`` may be left out where a log is
+    given directly, ``name``, ``seeds`` and ``models`` default as in the check)."""
+    from denoiserec.run_settings import Settings
+
+    if isinstance(cfg, Settings):
+        return cfg
+    return settings({"name": "log", "seeds": [0], **cfg, "models": cfg.get("models") or {"default": {}}})
+
+
+def prepare(cfg: SeqrecSettings | dict, log: pl.DataFrame | None = None) -> SeqData:
     """Sequences + hard-negative cascade for ``cfg`` (cached per data/features/split within a process)."""
-    key = repr((cfg.get("data"), cfg.get("features"), cfg.get("split")))
+    cfg = _as_settings(cfg)
+    key = repr((cfg.data, cfg.features, cfg.split))
     if log is None and key in _DATA_CACHE:
         return _DATA_CACHE[key]
-    df = log if log is not None else load_log(cfg.get("data") or {})
-    data = SeqData(build_sequences(df, SequenceConfig.from_dict(cfg.get("features")),
-                                   SeqSplitConfig.from_dict(cfg.get("split")), source=str(cfg.get("name", "log"))))
+    df = log if log is not None else load_log(cfg.data)
+    data = SeqData(build_sequences(df, cfg.features, cfg.split, source=cfg.name))
     if log is None:
         _DATA_CACHE.clear()
         _DATA_CACHE[key] = data
     return data
 
 
-def _data_digest(cfg: dict, log: pl.DataFrame | None) -> str:
-    """What a checkpoint's fingerprint holds of the data: the content fingerprint of ``cfg['data']``
+def _data_digest(cfg: SeqrecSettings, log: pl.DataFrame | None) -> str:
+    """What a checkpoint's fingerprint holds of the data: the content fingerprint of ``cfg.data``
     (:func:`denoiserec.fingerprint.data_fingerprint`: the simulator's settings or the files), or of the rows of
     a ``log`` given directly."""
     if log is None:
         from denoiserec.fingerprint import data_fingerprint
 
-        return data_fingerprint(cfg.get("data") or {})
+        return data_fingerprint(cfg.data)
     return hashlib.sha256(log.hash_rows(seed=0).to_numpy().tobytes() + str(log.schema).encode()).hexdigest()
 
 
@@ -142,14 +169,15 @@ def nonpersonal_metrics(model, data: SeqData, ecfg: EvalConfig, seed: int) -> di
     return out
 
 
-def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
+def run_seed(cfg: SeqrecSettings | dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None = None,
              labels: list[str] | None = None, progress: bool = True) -> dict[str, dict[str, float]]:
     """Train and evaluate every labelled model (or those named) and the baselines for one seed; write the run
     record and return ``{label: test metrics}``. Under ``torchrun`` every process trains its share of each batch
     (:func:`denoiserec.seqrec.train.train_model`) and evaluates; rank 0 writes."""
+    cfg = _as_settings(cfg)
     data = prepare(cfg, log)
     data_fp = _data_digest(cfg, log)
-    table = cfg.get("models") or {"default": {}}
+    table = cfg.models
     record: dict = {"task": "seqrec", "seed": seed, "data": data_summary(data), "variants": {}, "baselines": {},
                     "warnings": []}
     main = is_writer()
@@ -159,34 +187,34 @@ def run_seed(cfg: dict, seed: int, out_dir: str | Path, log: pl.DataFrame | None
     for label in labels or list(table):
         if label not in table:
             raise ConfigError(f"unknown model label {label!r}; known: {sorted(table)}")
-        mcfg, tcfg, ecfg = resolve_configs(cfg, label)
-        tcfg.progress = tcfg.progress and progress
-        tcfg.checkpoint = str(Path(out_dir) / "checkpoints" / f"seqrec__{label}__seed{seed}.pt")
-        fp = hashlib.sha256(json.dumps([data_fp] + [cfg.get(k) for k in ("features", "split", "train", "eval")]
-                                       + [table[label], seed], sort_keys=True, default=str).encode()).hexdigest()
+        variant = table[label]
+        mcfg, ecfg = variant.model, variant.eval
+        tcfg = replace(variant.train, progress=variant.train.progress and progress,
+                       checkpoint=str(Path(out_dir) / "checkpoints" / f"seqrec__{label}__seed{seed}.pt"))
+        fp = hashlib.sha256(json.dumps([data_fp] + [cfg.given(k) for k in ("features", "split", "train", "eval")]
+                                       + [variant.params, seed], sort_keys=True, default=str).encode()).hexdigest()
         model, history, conv = train_model(data, mcfg, tcfg, ecfg, seed=seed, fingerprint=fp)
         per_user: dict = {}
         test = period_metrics(ModelScorer(model, data.seq, "test", ecfg.batch_size), data.seq, ecfg, "test", seed,
                               per_user)
         if main:
             save_seqrec(Path(out_dir) / "bundles" / f"seqrec__{label}__seed{seed}", model, data, mcfg,
-                        cfg.get("features"), {"variant": label, "seed": seed, "test": test, "data": cfg.get("data"),
+                        cfg.given("features"), {"variant": label, "seed": seed, "test": test, "data": cfg.given("data"),
                                               "fingerprint": fp, "selected_epoch": conv.get("best_epoch")})
         test.update(nonpersonal_metrics(model, data, ecfg, seed))
         test.update(hard_share=history[-1]["hard_share"] if history else 0.0)
         if mcfg.feedback_inputs:
             test.update(model.feedback_similarity())
         results[label] = test
-        record["variants"][label] = {"params": table[label] or {}, "test": test, "convergence": conv,
+        record["variants"][label] = {"params": variant.params, "test": test, "convergence": conv,
                                      "history": history, "per_user": per_user}
-    ecfg = EvalConfig(**(cfg.get("eval") or {}))
+    ecfg = cfg.eval
     scorers: dict = {**baseline_scorers(data.train), **ceiling_scorers(data.seq)}
     for name, scorer in scorers.items():
         per_user = {}
         record["baselines"][name] = {"test": period_metrics(scorer, data.seq, ecfg, "test", seed, per_user),
                                      "per_user": per_user}
-    fig1 = next((resolve_configs(cfg, v)[0] for v in table if resolve_configs(cfg, v)[0].feedback_inputs),
-                ModelConfig())
+    fig1 = next((v.model for v in table.values() if v.model.feedback_inputs), ModelConfig())
     record["tier_positions"] = data.cascade.tier_shares_by_position(data.windows(fig1.max_len, True),
                                                                     data.train.fb == UP)
     if not main:  # under torchrun, rank 0 writes
@@ -206,7 +234,7 @@ class SeqrecTask(Task):
     def sections(self) -> dict[str, type]:
         return sections()
 
-    def check_config(self, cfg: dict, where: str = "config") -> dict:
+    def check_config(self, cfg: dict, where: str = "config") -> SeqrecSettings:
         """Every section checked up front (as :func:`denoiserec.config_check.check_config` does for CTR), defaults
         filled; a :class:`ConfigError` naming the key path otherwise."""
         from denoiserec.config_check import check_data, check_seeds, labelled
@@ -245,11 +273,11 @@ class SeqrecTask(Task):
             if cfg.get("baseline") is not None and cfg["baseline"] not in cfg["models"]:
                 raise ConfigError(f"baseline: {cfg['baseline']!r} is not a models label; labels: "
                                   f"{list(cfg['models'])}")
+            return settings(cfg)
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
-        return cfg
 
-    def run(self, cfg: dict, out_dir: str | Path, progress: bool = True) -> Path:
+    def run(self, cfg: SeqrecSettings, out_dir: str | Path, progress: bool = True) -> Path:
         """Every seed not yet in ``out_dir/runs``, after setting aside results of another config or data (by
         fingerprint), then the report."""
         from tqdm.auto import tqdm
@@ -261,9 +289,9 @@ class SeqrecTask(Task):
         runs_dir = out_dir / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
         if is_writer():  # under torchrun, one process moves files
-            wanted = {f"seqrec__seed{s}": seqrec_fingerprint(cfg, s) for s in cfg["seeds"]}
+            wanted = {f"seqrec__seed{s}": seqrec_fingerprint(cfg, s) for s in cfg.seeds}
             set_aside_stale_runs(runs_dir, wanted, prefix="seqrec__")
-        for seed in tqdm(cfg["seeds"], desc=cfg.get("name", self.name), disable=notices.bar_off(progress)):
+        for seed in tqdm(cfg.seeds, desc=cfg.name, disable=notices.bar_off(progress)):
             file = runs_dir / f"seqrec__seed{seed}.json"
             if file.exists():
                 continue
@@ -273,14 +301,22 @@ class SeqrecTask(Task):
         self.write_report(out_dir, cfg)
         return out_dir
 
-    def write_report(self, out_dir: str | Path, cfg: dict) -> Path:
+    def write_report(self, out_dir: str | Path, cfg: SeqrecSettings | dict) -> Path:
+        """``cfg``: the settings, or a results folder's stored ``config.yaml`` (``denoiserec report``)."""
         from denoiserec.report.seqrec import write_report
 
         if not is_writer():
             return Path(out_dir) / "report.md"
-        return write_report(out_dir, cfg)
+        return write_report(out_dir, _baseline(cfg))
 
-    def print_summary(self, out_dir: str | Path, cfg: dict) -> None:
+    def print_summary(self, out_dir: str | Path, cfg: SeqrecSettings | dict) -> None:
         from denoiserec.report.seqrec import print_summary
 
-        print_summary(out_dir, cfg)
+        print_summary(out_dir, _baseline(cfg))
+
+
+def _baseline(cfg: SeqrecSettings | dict) -> str | None:
+    """The baseline label of settings, or of a stored config as written."""
+    from denoiserec.run_settings import Settings
+
+    return cfg.baseline if isinstance(cfg, Settings) else cfg.get("baseline")
