@@ -243,9 +243,13 @@ def _config(config) -> tuple[dict, str]:
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file")
         try:
-            return yaml.safe_load(path.read_text()) or {}, str(path)
-        except yaml.YAMLError as e:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections at the top level, got a "
+                              f"{type(loaded).__name__}")
+        return loaded, str(path)
     if not isinstance(config, dict):
         raise ConfigError(f"config: expected a mapping or a YAML file, got {type(config).__name__}")
     return dict(config), "config"

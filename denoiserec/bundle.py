@@ -180,6 +180,12 @@ class CTRBundle:
         for c, e in fill.items():
             if c not in log.columns:
                 log = log.with_columns(e.alias(c))
+        for c, dtype in (("timestamp", pl.Int64), ("position", pl.Int32)):
+            wrong = log.select(pl.col(c).is_not_null() & pl.col(c).cast(dtype, strict=False).is_null()).to_series()
+            if wrong.any():
+                i = int(wrong.arg_true()[0])  # line i + 2 of a file with a header line, as the sources count
+                raise DataError("log", f"{log[c][i]!r} is not a whole number (Unix seconds for a timestamp)",
+                                row=i + 2, column=c)
         if "hour" in self.spec.categorical and "hour" not in log.columns:
             log = log.with_columns(hour=((pl.col("timestamp") // 3600) % 24).cast(pl.Int8))
         for c in self.spec.categorical:

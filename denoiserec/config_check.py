@@ -131,6 +131,8 @@ def check_seeds(seeds: object, where: str = "seeds") -> list[int]:
         raise ConfigError(f"{where}: give at least one seed")
     if len(set(s)) != len(s):
         raise ConfigError(f"{where}: repeated seed(s) in {s}")
+    if bad := [x for x in s if not 0 <= x < 2**32]:
+        raise ConfigError(f"{where}: a seed must be in [0, 2**32), got {bad[0]}")
     return s
 
 

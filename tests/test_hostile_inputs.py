@@ -852,3 +852,61 @@ def test_recommend_predict_and_report_inputs_of_no_use_are_one_line(home, tiny_l
     refused(invoke(["report", "res", "--baseline", "nonesuch"]), "--baseline", "nonesuch")
     refused(invoke(["run", "ctr.yaml", "--out", "res3", "--set", "seeds.x=1"]), "--set", "seeds.x")
     assert snapshot(home) == before
+
+
+@pytest.mark.parametrize("content, needle", [
+    (bytes(range(256)) * 8, "not a text file"),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00garbage", "is a gzip file"),
+    (b"PK\x03\x04\x14\x00\x00\x00", "is a zip file"),
+])
+def test_binary_or_compressed_text_file_is_one_line(home, content, needle):
+    """Bytes that are not delimited text (hostile pass: a Polars traceback, or `corrupt deflate stream` when
+    Polars decompressed a gzip under a .csv name) are refused naming the file."""
+    _prepare(home, "piki", content, "piki.csv", "piki.csv", needle)
+
+
+@pytest.mark.parametrize("mapping, needle", [
+    ({"columns": {"user": "u", "item": "u", "timestamp": "t"}}, "user and item both read column 'u'"),
+    ({"columns": {"user": "u", "item": "i", "timestamp": "t"}, "timestamp": {"unit": "s", "format": "%Y"}},
+     "timestamp.format"),
+])
+def test_mapping_contradictions_are_one_line(home, mapping, needle):
+    (home / "log.csv").write_text("u,i,t,y\na,b,1700000000,1\n")
+    (home / "m.yaml").write_text(yaml.safe_dump({**mapping, "feedback": {"label": "y", "active": "y"}}))
+    refused(invoke(["data", "prepare", "table", "log.csv", "--spec", "m.yaml", "--out", "out"]), "m.yaml", needle)
+    (home / "bin.yaml").write_bytes(b"columns: \x80\x81\xfe\n")
+    refused(invoke(["data", "prepare", "table", "log.csv", "--spec", "bin.yaml", "--out", "out"]), "bin.yaml",
+            "not a text")
+    (home / "n.yaml").write_text(yaml.safe_dump({"columns": {"user": 5, "item": "i", "timestamp": "t"},
+                                                 "feedback": {"label": "y", "active": "y"}}))
+    refused(invoke(["data", "prepare", "table", "log.csv", "--spec", "n.yaml", "--out", "out"]), "n.yaml", "'5'")
+
+
+def test_config_shapes_seeds_and_unknown_feature_columns_are_one_line(home, tiny_log):
+    """A config that is a list, a negative seed and a categorical column the log lacks (tracebacks before), and
+    a negative `perm_seed` (accepted before)."""
+    (home / "list.yaml").write_text("- a\n- b\n")
+    refused(invoke(["run", "list.yaml", "--out", "r1"]), "list.yaml", "mapping of sections")
+    cfg = {"data": {"path": "log"}, "seeds": [0], "train": {"epochs": 1, "batch_size": 64},
+           "models": {"deepfm": {"embed_dim": 4}}, "methods": {"none": {}}}
+    (home / "c.yaml").write_text(yaml.safe_dump(cfg))
+    refused(invoke(["run", "c.yaml", "--out", "r2", "--set", "seeds=[-1]"]), "seeds", "-1")
+    refused(invoke(["run", "c.yaml", "--out", "r3", "--set", "methods.lcd_permuted.perm_seed=-1"]), "perm_seed")
+    refused(invoke(["run", "c.yaml", "--out", "r4", "--set", "features.categorical=[user, nope]"]),
+            "features.categorical", "'nope'")
+    assert not any((home / r).exists() for r in ("r1", "r2", "r3", "r4"))
+
+
+def test_text_timestamp_to_predict_and_a_string_history_in_a_checkpoint(home, tiny_log):
+    from denoiserec.train.checkpoint import load_checkpoint
+
+    assert invoke(["train", "--data", "log", "--out", "res", "--epochs", "1", "--batch-size", "64",
+                   "--no-progress"]).exit_code == 0
+    rows = pl.read_parquet(next((home / "log").glob("*.parquet"))).select("user", "item", "timestamp").head(5)
+    rows.with_columns(pl.lit("yesterday").alias("timestamp")).write_csv(home / "d.csv")
+    refused(invoke(["predict", "res/bundles/deepfm__none__seed0", "--data", "d.csv", "-o", "s.csv"]),
+            "d.csv", "line 2", "'timestamp'", "'yesterday'")
+    ckpt = home / "c.pt"
+    torch.save({"model": {}, "optim": {}, "epoch": 0, "rng": {}, "history": "oops"}, ckpt)
+    with pytest.raises(CheckpointError, match="history is a str"):
+        load_checkpoint(ckpt)

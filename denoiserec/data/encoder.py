@@ -19,6 +19,7 @@ from denoiserec.data.kinds import FEEDBACK_CODE
 from denoiserec.data.schema import OPTIONAL, SIDE_PREFIX, TRUTH_PREFIX
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.data.tensors import EncodedTensors
+from denoiserec.errors import ConfigError
 
 
 class Encoder:
@@ -46,6 +47,10 @@ class Encoder:
         ]
         if cfg.sequences and "item" not in cat:
             cat = ["item", *cat]
+        for key, cols in (("features.categorical", cat), ("features.numeric", num)):
+            if missing := [c for c in cols if c not in schema]:
+                raise ConfigError(f"{key}: no column {missing[0]!r} in the log (its columns: "
+                                  f"{', '.join(list(schema)[:20])})")
         for c in cat:
             counts = (train.group_by(pl.col(c).cast(pl.Utf8).alias("value")).len()
                       .filter(pl.col("len") >= cfg.min_count)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import torch
 
 from denoiserec.methods.lcd import LCD
+from denoiserec.settings import NonNegInt
 
 
 class LCDPermuted(LCD):
     name = "lcd_permuted"
     graph_safe = False  # the permutation is drawn on the host from the method's own generator
 
-    def __init__(self, perm_seed: int = 0, **hparams):
+    def __init__(self, perm_seed: NonNegInt = 0, **hparams):
         super().__init__(**hparams)
         self.perm_seed = int(perm_seed)
         self._generator = torch.Generator().manual_seed(self.perm_seed)

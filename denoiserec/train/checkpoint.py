@@ -9,6 +9,7 @@ data (:mod:`denoiserec.fingerprint`), so a checkpoint of another config or data 
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,9 @@ def load_checkpoint(path: Path, fingerprint: str | None = None, last_epoch: int 
     if not path.is_file() or path.stat().st_size == 0:
         raise corrupt(path, "empty file" if path.is_file() else "not a file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a pickle it refuses: the error line below says it
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, garbage, or a pickle needing code: all unreadable here
         import pickle
 
@@ -62,6 +65,8 @@ def load_checkpoint(path: Path, fingerprint: str | None = None, last_epoch: int 
         raise corrupt(path, f"epoch {epoch!r} is not an epoch number")
     if last_epoch is not None and epoch > last_epoch:
         raise corrupt(path, f"epoch {epoch} is beyond the {last_epoch} this run's configured epochs allow")
+    if "history" in state and not isinstance(state["history"], list):
+        raise corrupt(path, f"history is a {type(state['history']).__name__}, not the list of past epochs")
     for part in ("model", "best_state"):
         for name, t in (state.get(part) or {}).items() if isinstance(state.get(part), dict) else ():
             if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):

@@ -170,16 +170,31 @@ def _preview(fields: list[str], n: int = 80) -> str:
     return repr(text if len(text) <= n else text[:n] + "...")
 
 
+#: leading bytes of files that are not delimited text (compressed archives, columnar formats)
+BINARY_MAGIC = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\x28\xb5\x2f\xfd": "zstd",
+                b"\xfd7zXZ\x00": "xz", b"PAR1": "Parquet"}
+COMPRESSED = ("gzip", "zip", "bzip2", "zstd", "xz")
+
+
 def raw_lines(file: Path) -> pl.Series:
     """The file's physical lines (null for an empty line); non-UTF-8 bytes are a :class:`DataError` at their
     line."""
+    with open(file, "rb") as f:
+        head = f.read(8)
+    for magic, kind in BINARY_MAGIC.items():
+        if head.startswith(magic):
+            raise DataError(file, f"is a {kind} file, not delimited text"
+                            + (" (decompress it first)" if kind in COMPRESSED else ""))
     opts = dict(has_header=False, separator="\x1f", quote_char=None, infer_schema=False, new_columns=["line"])
     try:
         return pl.read_csv(file, **opts)["line"]
-    except pl.exceptions.PolarsError as e:
+    except (pl.exceptions.PolarsError, OSError) as e:
         if "utf" not in str(e).lower():
-            raise DataError(file, f"cannot read: {str(e).splitlines()[0]}") from e
-    lossy = pl.read_csv(file, encoding="utf8-lossy", **opts)["line"]
+            raise DataError(file, f"cannot read as text: {str(e).splitlines()[0]}") from e
+    try:
+        lossy = pl.read_csv(file, encoding="utf8-lossy", **opts)["line"]
+    except (pl.exceptions.PolarsError, OSError) as e:  # bytes that are not text at all
+        raise DataError(file, "not a text file (binary content); give the delimited text file") from e
     bad = lossy.str.contains("\ufffd", literal=True).arg_true()
     raise DataError(file, "not valid UTF-8 text (save the file as UTF-8)", row=int(bad[0]) + 1 if bad.len() else None)
 

@@ -79,6 +79,11 @@ def _decode(df: pl.DataFrame, file: Path, column: str, dtype: pl.DataType) -> pl
                 json.loads(text)
             except (TypeError, json.JSONDecodeError) as e:
                 raise DataError(file, f"invalid JSON: {e}", row=int(row), column=column) from None
+            try:  # valid JSON: a value of the wrong type for the expected fields
+                pl.Series([text]).str.json_decode(dtype)
+            except pl.exceptions.PolarsError as e:
+                raise DataError(file, f"a value of the wrong type: {str(e).splitlines()[0][:160]}", row=int(row),
+                                column=column) from None
         raise
 
 

@@ -98,6 +98,8 @@ def load_spec(spec: str | Path | dict) -> tuple[dict, str]:
             raise MappingError(where, "no such mapping file")
         try:
             d = yaml.safe_load(Path(spec).read_text())
+        except UnicodeDecodeError as e:
+            raise MappingError(where, f"not a text (YAML) file: {e.reason} at byte {e.start}") from e
         except yaml.YAMLError as e:
             raise MappingError(where, f"not valid YAML: {str(e).splitlines()[0]}") from e
     if not isinstance(d, dict):
@@ -116,9 +118,14 @@ def load_spec(spec: str | Path | dict) -> tuple[dict, str]:
     missing = [c for c in REQUIRED_COLUMNS if not cols.get(c)]
     if missing:
         raise MappingError(where, f"columns: {missing} required")
+    if cols.get("user") is not None and str(cols.get("user")) == str(cols.get("item")):
+        raise MappingError(where, f"columns: user and item both read column {cols['user']!r}; give each its own")
     ts = d.get("timestamp") or {}
     if not isinstance(ts, dict) or ts.get("unit", "s") not in ("s", "ms", "iso") or set(ts) - {"unit", "format"}:
         raise MappingError(where, "timestamp: expected {unit: s | ms | iso, format: <strptime format, iso only>}")
+    if "format" in ts and ts.get("unit", "s") != "iso":
+        raise MappingError(where, f"timestamp.format: a strptime format reads dates (unit: iso), not unit "
+                                  f"{ts.get('unit', 's')!r} (numbers)")
     if d.get("format") not in (None, *_FORMATS):
         raise MappingError(where, f"format: expected one of {list(_FORMATS)}, got {d['format']!r}")
     fb = d.get("feedback")
@@ -351,8 +358,15 @@ def _read_file(file: Path, d: dict, where: str, needed: list[str]) -> pl.DataFra
     if fmt != "parquet":
         sep = d.get("separator") or _FORMATS[fmt][1]
         if names is None:  # the header line names the columns
-            return read_text_table(file, separator=sep, required=needed, source=f"the mapping {where} (no `names:`)",
-                                   hint="; or name the file's columns in the mapping: `names: [...]`")
+            try:
+                return read_text_table(file, separator=sep, required=needed,
+                                       source=f"the mapping {where} (no `names:`)",
+                                       hint="; or name the file's columns in the mapping: `names: [...]`")
+            except DataError as e:
+                if e.message.startswith("missing column"):  # a column the mapping names: say where it was named
+                    raise DataError(file, f"{e.message} (the column(s) the mapping {where} names)", e.row,
+                                    e.column) from None
+                raise
         sample = head_sample(file, sep)
         if header == "auto":
             named = [f.strip().lstrip("#").strip() for f in sample[0]] == names if sample else False
@@ -361,7 +375,13 @@ def _read_file(file: Path, d: dict, where: str, needed: list[str]) -> pl.DataFra
         if row is not None and len(row) != len(names):
             raise MappingError(where, f"names: {len(names)} name(s), but the first data row of {file} has "
                                f"{len(row)} field(s) (header line: {'yes' if header else 'no'})")
-        return read_text_table(file, names, separator=sep, header="skip" if header else False, required=needed)
+        try:
+            return read_text_table(file, names, separator=sep, header="skip" if header else False, required=needed)
+        except DataError as e:
+            if e.message.startswith("missing column"):  # a column the mapping names: say where it was named
+                raise DataError(file, f"{e.message} (the column(s) the mapping {where} names)", e.row,
+                                e.column) from None
+            raise
     try:
         df = pl.read_parquet(file)
     except (pl.exceptions.PolarsError, OSError) as e:
@@ -372,7 +392,8 @@ def _read_file(file: Path, d: dict, where: str, needed: list[str]) -> pl.DataFra
                            f"{df.columns[:12]})")
     missing = [c for c in needed if c not in df.columns]
     if missing:
-        raise DataError(file, f"missing column(s) {missing}; found {df.columns}", column=missing[0])
+        raise DataError(file, f"missing column(s) {missing}; found {df.columns} (the column(s) the mapping {where} "
+                        "names)", column=missing[0])
     if df.height == 0:
         raise DataError(file, "the file has no data rows")
     df = df.with_columns([(pl.col(c).dt.epoch("s") if df.schema[c].is_temporal() else pl.col(c)).cast(pl.Utf8)
