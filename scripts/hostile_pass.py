@@ -910,6 +910,27 @@ def merge(cfg: dict, change: dict) -> None:
             cfg[k] = v
 
 
+def _annotation(func, p) -> str:
+    """``p``'s declared type as text without its range markers (``Dims`` -> ``tuple[int, ...]``, ``Rate`` ->
+    ``float``, ``int | None`` -> ``int``), resolved from the constructor's hints; its raw annotation otherwise."""
+    import types
+    import typing
+
+    from denoiserec.settings import bare
+
+    try:
+        hint = typing.get_type_hints(func, include_extras=True).get(p.name)
+    except Exception:  # an annotation that does not resolve: read its text
+        hint = None
+    if hint is None:
+        return str(p.annotation)
+    hint = bare(hint)
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        hint = next(a for a in args if a is not type(None))
+    return (hint.__name__ if isinstance(hint, type) else str(hint)).replace("typing.", "")
+
+
 def _bad_values(annotation: str, name: str, default) -> list[tuple[str, object]]:
     """Out-of-range and wrong-type values for a hyper-parameter, from its annotation and default."""
     a = annotation.replace(" ", "")
@@ -1052,7 +1073,7 @@ def settings_cases() -> list[Case]:
             )
         ]
         for p in picked[:4]:
-            for label, value in _bad_values(str(p.annotation), p.name, p.default)[:2]:
+            for label, value in _bad_values(_annotation(model_class(m).__init__, p), p.name, p.default)[:2]:
                 cases.append(
                     config_case(
                         "model settings",
@@ -1076,7 +1097,7 @@ def settings_cases() -> list[Case]:
         )
         params = [p for p in sig.parameters.values() if p.name != "self" and p.kind is not p.VAR_KEYWORD]
         for p in params[:3]:
-            for label, value in _bad_values(str(p.annotation), p.name, p.default)[:2]:
+            for label, value in _bad_values(_annotation(cls.__init__, p), p.name, p.default)[:2]:
                 cases.append(
                     config_case(
                         "method settings",
