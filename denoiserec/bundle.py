@@ -159,9 +159,7 @@ class CTRBundle:
 
     def _complete(self, log: pl.DataFrame) -> pl.DataFrame:
         """Fill what scoring needs but a plain table of rows may lack (no feedback = a candidate row)."""
-        for c in ("user", "item"):
-            if c not in log.columns:
-                raise DataError("log", f"missing required column {c!r}", column=c)
+        _require(log, "log", ("user", "item"))
         from denoiserec.data.kinds import FEEDBACK_KINDS
 
         if "feedback" in log.columns:
@@ -236,6 +234,9 @@ class CTRBundle:
         and disliked (``exclude_disliked``) in ``history``, as the transformer's ``recommend``. The best ``k``
         per user; OOV counts are over the candidates."""
         check_args(self.recommend, k=k)
+        _require(history, "history", ("user", "item"))
+        if candidates is not None:
+            _require(candidates, "candidates", ("user", "item"))
         history = history.with_columns(pl.col("user").cast(pl.Utf8), pl.col("item").cast(pl.Utf8))
         if candidates is None:
             if self.items is None:
@@ -287,6 +288,14 @@ class CTRBundle:
         return _recommended(_top_k(scored, k), users, k, {"users": scored["user"].n_unique(),
                                                           "candidates": scored.height, "unknown_items": unknown,
                                                           "oov": oov})
+
+
+def _require(frame: pl.DataFrame, what: str, columns: tuple[str, ...]) -> None:
+    """A :class:`DataError` naming ``what`` (the frame's role: ``log``, ``history``, ``candidates``; the CLI names
+    the file it read) at the first of ``columns`` the frame lacks."""
+    for c in columns:
+        if c not in frame.columns:
+            raise DataError(what, f"missing required column {c!r}", column=c)
 
 
 def _recommended(recs: pl.DataFrame, users: list[str] | None, k: int, summary: dict) -> Predictions:
@@ -351,9 +360,7 @@ class SeqBundle:
 
     def events(self, log: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
         """The log's up/skip/down events in time order with item / station ids (0: out of vocabulary)."""
-        for c in ("user", "item", "timestamp", "feedback"):
-            if c not in log.columns:
-                raise DataError("history", f"missing required column {c!r}", column=c)
+        _require(log, "history", ("user", "item", "timestamp", "feedback"))
         order = [c for c in ("user", "timestamp", "session", "position") if c in log.columns]
         st = self.station_column if self.station_column in log.columns else None
         d = (log.with_row_index("_row").filter(pl.col("feedback").is_in(list(self.kind_type)))

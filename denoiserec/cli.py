@@ -521,10 +521,7 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
     t0 = time.perf_counter()
     b = load(bundle)
     hist = _read_rows(history, source, spec, opt)
-    if missing := [c for c in ("user", "item") if c not in hist.columns]:
-        raise DataError(history, f"missing required column(s) {missing}; found {hist.columns[:12]}",
-                        column=missing[0])
-    if names:
+    if names and "user" in hist.columns:
         unknown = sorted(set(names) - set(hist["user"].cast(str).unique().to_list()))
         if unknown:
             raise DataError(history, f"--users: {len(unknown)} of the {len(names)} users asked have no event in "
@@ -540,15 +537,10 @@ def recommend(bundle: Path = typer.Argument(..., help="a model bundle folder (<r
     else:
         if bool(candidates) == all_items:
             raise typer.BadParameter("a CTR model ranks a candidate set: pass --candidates FILE or --all-items")
-        cand = None
-        if candidates:
-            cand = _read_rows(candidates)
-            if missing := [c for c in ("user", "item") if c not in cand.columns]:
-                raise DataError(candidates, f"missing column(s) {missing}; found {cand.columns[:12]}", row=1,
-                                column=missing[0])
-            if cand.height == 0:
-                raise DataError(candidates, "no candidate rows: nothing to rank")
-        with _naming({"history": history, "log": history}):
+        cand = _read_rows(candidates) if candidates else None
+        if cand is not None and cand.height == 0:  # Python returns the empty ranking with a warning
+            raise DataError(candidates, "no candidate rows: nothing to rank")
+        with _naming({"history": history, "log": history, "candidates": candidates}):
             recs = b.recommend(hist, cand, k, names, exclude_heard=exclude_heard, exclude_disliked=exclude_disliked)
     _write_rows(recs.scores, out, "recommendations")
     _summary(recs.summary, time.perf_counter() - t0, out)
