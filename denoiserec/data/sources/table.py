@@ -47,6 +47,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -350,6 +351,18 @@ def _unlabeled(df: pl.DataFrame, file: Path, fb: dict, where: str) -> pl.Expr:
     return hold
 
 
+@contextmanager
+def _named_in(where: str):
+    """A missing-column error of the data file also says which mapping named the column."""
+    try:
+        yield
+    except DataError as e:
+        if e.message.startswith("missing column"):
+            raise DataError(e.path, f"{e.message} (the column(s) the mapping {where} names)", e.row,
+                            e.column) from None
+        raise
+
+
 def _read_file(file: Path, d: dict, where: str, needed: list[str]) -> pl.DataFrame:
     """Every column as text (Parquet date-times as epoch seconds) plus :data:`ROW`; a text file's header line
     as the mapping's ``header`` and ``names`` say (auto: by content)."""
@@ -358,15 +371,10 @@ def _read_file(file: Path, d: dict, where: str, needed: list[str]) -> pl.DataFra
     if fmt != "parquet":
         sep = d.get("separator") or _FORMATS[fmt][1]
         if names is None:  # the header line names the columns
-            try:
+            with _named_in(where):
                 return read_text_table(file, separator=sep, required=needed,
                                        source=f"the mapping {where} (no `names:`)",
                                        hint="; or name the file's columns in the mapping: `names: [...]`")
-            except DataError as e:
-                if e.message.startswith("missing column"):  # a column the mapping names: say where it was named
-                    raise DataError(file, f"{e.message} (the column(s) the mapping {where} names)", e.row,
-                                    e.column) from None
-                raise
         sample = head_sample(file, sep)
         if header == "auto":
             named = [f.strip().lstrip("#").strip() for f in sample[0]] == names if sample else False
@@ -375,13 +383,8 @@ def _read_file(file: Path, d: dict, where: str, needed: list[str]) -> pl.DataFra
         if row is not None and len(row) != len(names):
             raise MappingError(where, f"names: {len(names)} name(s), but the first data row of {file} has "
                                f"{len(row)} field(s) (header line: {'yes' if header else 'no'})")
-        try:
+        with _named_in(where):
             return read_text_table(file, names, separator=sep, header="skip" if header else False, required=needed)
-        except DataError as e:
-            if e.message.startswith("missing column"):  # a column the mapping names: say where it was named
-                raise DataError(file, f"{e.message} (the column(s) the mapping {where} names)", e.row,
-                                e.column) from None
-            raise
     try:
         df = pl.read_parquet(file)
     except (pl.exceptions.PolarsError, OSError) as e:
