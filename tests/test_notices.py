@@ -85,3 +85,17 @@ def test_cli_warns_without_progress_and_records(tmp_path, data):
 def _not_quiet():
     yield
     notices.QUIET = False
+
+
+def test_cpu_bf16_warning_only_where_bf16_is_emulated(monkeypatch):
+    import torch
+
+    from denoiserec.train import precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "native_cpu_bf16", lambda: False)
+    assert "amp_cpu" in precision.cpu_bf16_warning(cpu, True)
+    assert precision.cpu_bf16_warning(cpu, False) is None  # float32: nothing to say
+    assert precision.cpu_bf16_warning(torch.device("cuda"), True) is None  # amp_cpu is the CPU's setting only
+    monkeypatch.setattr(precision, "native_cpu_bf16", lambda: True)
+    assert precision.cpu_bf16_warning(cpu, True) is None  # AMX / AVX512-BF16: bf16 pays, no warning

@@ -108,6 +108,7 @@ class CtrTask(Task):
         from denoiserec.fingerprint import data_fingerprint, run_fingerprint
         from denoiserec.methods import build_method
         from denoiserec.models import build_model
+        from denoiserec.train.precision import cpu_bf16_warning
         from denoiserec.train.trainer import Trainer
 
         out_dir = Path(out_dir)
@@ -159,6 +160,8 @@ class CtrTask(Task):
                 trainer = Trainer(train_cfg)
                 warned = list(data_warnings)  # the run record's `warnings` (denoiserec.notices)
                 if trainer.rank == 0 and (w := notices.steps_warning(len(train_part), train_cfg.batch_size)):
+                    notices.warn(w, warned)
+                if trainer.rank == 0 and (w := cpu_bf16_warning(trainer.device, train_cfg.amp_cpu)):
                     notices.warn(w, warned)
                 torch.manual_seed(seed)
                 model = build_model(model_name, spec, **mhp)
