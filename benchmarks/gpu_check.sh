@@ -13,7 +13,7 @@
 #      behaviour sequence (benchmarks/gpu.py --models din, no profile) -> $OUT/din/gpu_table.md, $OUT/din.log.
 # Budget: about 9.5 minutes on one H100 (tests <= 180 s; the benchmark starts no run after 120 s, each run
 # <= 90 s, profiles skipped past 180 s; stacked seeds <= 60 s; DIN <= 130 s and never past 585 s from the start,
-# skipped with under 70 s left; its runs start until 65 s before its limit, each <= 55 s): it ends inside a
+# skipped with under 100 s left; its runs start until 65 s before its limit, each <= 55 s): it ends inside a
 # 10-minute device call even when every limit is hit (DIN is then the part cut short).
 #
 # Usage (from anywhere):  bash benchmarks/gpu_check.sh [--cpu-dry-run]
@@ -132,7 +132,7 @@ LEFT=$(( ${GPU_CHECK_TOTAL_S:-585} - ($(date +%s) - T0) ))
 [ $LEFT -lt $DIN_LIMIT ] && DIN_LIMIT=$LEFT
 [ $DRY = 1 ] && DIN_LIMIT=300
 DIN_RC=0
-if [ $DIN_LIMIT -lt 70 ]; then
+if [ $DIN_LIMIT -lt 100 ]; then
   say "DIN skipped: ${LEFT}s left of the call (GPU_CHECK_TEST_LIMIT / GPU_CHECK_BENCH_BUDGET lower make room)"
 else
   DIN=(--out "$OUT/din" --data "$DIN_DATA" --rows "$ROWS" --models din --no-profile --steady-epochs 1)
