@@ -6,11 +6,15 @@
 #   3. runs the side-by-side GPU benchmark (benchmarks/gpu.py: denoiserec DeepFM/DCN-V2 fp32, CUDA graph, bf16,
 #      TF32, torch.compile, large batch; FuxiCTR; DeepCTR-Torch; per-step kernel profile)
 #      -> $OUT/gpu_table.md, $OUT/gpu_report.json, $OUT/bench.log; and $OUT/env.txt (GPU, driver, versions),
-#      $OUT/data.log (the 2M-row simulated data, built while the tests run);
-#   4. many seeds in one step (benchmarks/stacked.py: 5 DeepFM seeds separate vs stacked) -> $OUT/stacked.json.
-# Budget: about 7 minutes on one H100 (tests <= 180 s; the benchmark starts no run after 150 s, each run <= 90 s,
-# profiles skipped past 210 s; stacked seeds <= 60 s): it ends inside a 10-minute device call even when every
-# limit is hit.
+#      $OUT/data.log (the 2M-row simulated data, built while the tests run; DIN's copy with histories:
+#      $OUT/data_din.log);
+#   4. many seeds in one step (benchmarks/stacked.py: 5 DeepFM seeds separate vs stacked) -> $OUT/stacked.json;
+#   5. DIN beside FuxiCTR (and the CUDA graph, DeepCTR-Torch as time allows) on the same rows with a 20-item
+#      behaviour sequence (benchmarks/gpu.py --models din, no profile) -> $OUT/din/gpu_table.md, $OUT/din.log.
+# Budget: about 9.5 minutes on one H100 (tests <= 180 s; the benchmark starts no run after 120 s, each run
+# <= 90 s, profiles skipped past 180 s; stacked seeds <= 60 s; DIN <= 130 s and never past 585 s from the start,
+# skipped with under 100 s left; its runs start until 65 s before its limit, each <= 55 s): it ends inside a
+# 10-minute device call even when every limit is hit (DIN is then the part cut short).
 #
 # Usage (from anywhere):  bash benchmarks/gpu_check.sh [--cpu-dry-run]
 #   OUT=dir       where results go (default: ./gpu_check_out)
@@ -74,9 +78,12 @@ ROWS=2000000
 [ $DRY = 1 ] && ROWS=6000
 DATA="$DATA_DIR/sim${ROWS}.npz"
 mkdir -p "$DATA_DIR"
-"$PY" -c "import sys; from pathlib import Path; from benchmarks import data as d; print(d.build(Path(sys.argv[1]), int(sys.argv[2])))" \
-  "$DATA" "$ROWS" > "$OUT/data.log" 2>&1 &
+BUILD='import sys; from pathlib import Path; from benchmarks import data as d; print(d.build(Path(sys.argv[1]), int(sys.argv[2]), seq_len=int(sys.argv[3])))'
+"$PY" -c "$BUILD" "$DATA" "$ROWS" 0 > "$OUT/data.log" 2>&1 &
 DATA_PID=$!
+DIN_DATA="$DATA_DIR/sim${ROWS}_hist20.npz"  # the same rows plus a 20-item history (DIN), a file of its own
+"$PY" -c "$BUILD" "$DIN_DATA" "$ROWS" 20 > "$OUT/data_din.log" 2>&1 &
+DIN_DATA_PID=$!
 
 # 4. the test suite with CUDA visible
 if [ $DRY = 1 ]; then
@@ -101,7 +108,7 @@ if [ $DRY = 1 ]; then
   BENCH+=(--cpu-dry-run --variants denoiserec,denoiserec+compile,denoiserec+large,fuxictr,deepctr --budget-s 400)
   BENCH+=(--run-timeout 300)
 else
-  BENCH+=(--budget-s "${GPU_CHECK_BENCH_BUDGET:-150}" --run-timeout 90)
+  BENCH+=(--budget-s "${GPU_CHECK_BENCH_BUDGET:-120}" --run-timeout 90)
 fi
 say "benchmark: python -m benchmarks.gpu ${BENCH[*]}"
 "$PY" -m benchmarks.gpu "${BENCH[@]}" > "$OUT/bench.log" 2>&1
@@ -116,5 +123,29 @@ say "stacked seeds: python -m benchmarks.stacked ${STACK[*]}"
 OMP_NUM_THREADS=1 timeout 60 "$PY" -m benchmarks.stacked "${STACK[@]}" > "$OUT/stacked.json" 2> "$OUT/stacked.log"
 STACK_RC=$?
 cat "$OUT/stacked.json"
-say "stacked exit code $STACK_RC (124: hit the time limit); results in $OUT"
-[ $TEST_RC = 0 ] && [ $BENCH_RC = 0 ] && [ $STACK_RC = 0 ]
+say "stacked exit code $STACK_RC (124: hit the time limit)"
+
+# 8. DIN beside FuxiCTR on the behaviour-sequence data, in what is left of the call (never past 585 s)
+wait $DIN_DATA_PID || { say "DIN data build failed:"; cat "$OUT/data_din.log"; }
+DIN_LIMIT=${GPU_CHECK_DIN_S:-130}
+LEFT=$(( ${GPU_CHECK_TOTAL_S:-585} - ($(date +%s) - T0) ))
+[ $LEFT -lt $DIN_LIMIT ] && DIN_LIMIT=$LEFT
+[ $DRY = 1 ] && DIN_LIMIT=300
+DIN_RC=0
+if [ $DIN_LIMIT -lt 100 ]; then
+  say "DIN skipped: ${LEFT}s left of the call (GPU_CHECK_TEST_LIMIT / GPU_CHECK_BENCH_BUDGET lower make room)"
+else
+  DIN=(--out "$OUT/din" --data "$DIN_DATA" --rows "$ROWS" --models din --no-profile --steady-epochs 1)
+  if [ $DRY = 1 ]; then
+    DIN+=(--cpu-dry-run --variants denoiserec,fuxictr,deepctr --budget-s 250 --run-timeout 120)
+  else
+    DIN+=(--variants denoiserec,fuxictr,denoiserec+graph,deepctr --budget-s $(( DIN_LIMIT - 65 )) --run-timeout 55)
+  fi
+  say "DIN (limit ${DIN_LIMIT}s): python -m benchmarks.gpu ${DIN[*]}"
+  timeout "$DIN_LIMIT" "$PY" -m benchmarks.gpu "${DIN[@]}" > "$OUT/din.log" 2>&1
+  DIN_RC=$?
+  tail -n 12 "$OUT/din.log"
+  say "DIN exit code $DIN_RC (124: hit the time limit)"
+fi
+say "results in $OUT"
+[ $TEST_RC = 0 ] && [ $BENCH_RC = 0 ] && [ $STACK_RC = 0 ] && [ $DIN_RC = 0 ]

@@ -19,12 +19,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.data import SEQ
 from denoiserec.data.spec import FeatureSpec
 from denoiserec.train.encoded import EncodedData
 from denoiserec.train.trainer import TrainConfig, Trainer
 
-EMBED, HIDDEN = 8, (256, 128, 64)
-MODELS = {"deepfm": ("deepfm", {}), "dcnv2": ("dcnv2", {"cross_layers": 3, "structure": "parallel"})}
+EMBED, HIDDEN, ATT_HIDDEN = 8, (256, 128, 64), (80, 40)
+MODELS = {"deepfm": ("deepfm", {}), "dcnv2": ("dcnv2", {"cross_layers": 3, "structure": "parallel"}),
+          # DIN over the behaviour-sequence data (benchmarks.data with seq_len): the paper's activation unit
+          # (80-40, sigmoid, unnormalised), PReLU in the MLP
+          "din": ("din", {"att_hidden": ATT_HIDDEN})}
 
 
 def build_model(name: str, spec: FeatureSpec) -> torch.nn.Module:
@@ -49,9 +53,19 @@ def fuxictr_init(model: torch.nn.Module) -> None:
             torch.nn.init.normal_(m.weight, std=1e-4)
 
 
+def spec_of(d: dict) -> FeatureSpec:
+    """The 40 fields, plus the ``hist`` sequence when the file carries one (``seq_*``)."""
+    seqs = ((SEQ, int(d["seq_len"])),) if "seq_len" in d else ()
+    return FeatureSpec(categorical=tuple(str(f) for f in d["fields"]),
+                       cardinalities=tuple(int(c) for c in d["cards"]), numeric=(), sequences=seqs)
+
+
 def encoded(d: dict, split: str) -> EncodedData:
     cat = torch.from_numpy(np.ascontiguousarray(d[f"cat_{split}"]))
-    return EncodedData({"cat": cat, "num": torch.zeros(len(cat), 0), "label": torch.from_numpy(d[f"y_{split}"])})
+    t = {"cat": cat, "num": torch.zeros(len(cat), 0), "label": torch.from_numpy(d[f"y_{split}"])}
+    if f"seq_{split}" in d:
+        t[f"seq_{SEQ}"] = torch.from_numpy(np.ascontiguousarray(d[f"seq_{split}"]))
+    return EncodedData(t)
 
 
 def config(args, **kw) -> TrainConfig:
@@ -92,8 +106,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     with np.load(args.data) as z:
         d = {k: z[k] for k in z.files}
-    spec = FeatureSpec(categorical=tuple(str(f) for f in d["fields"]),
-                       cardinalities=tuple(int(c) for c in d["cards"]), numeric=(), sequences=())
+    spec = spec_of(d)
+    if args.model == "din" and not spec.sequences:
+        raise SystemExit(f"din needs behaviour sequences: {args.data} has none (benchmarks.data with seq_len)")
     train, valid, test = encoded(d, "train"), encoded(d, "valid"), encoded(d, "test")
     torch.manual_seed(args.seed)
     model = build_model(args.model, spec)

@@ -1,7 +1,8 @@
 """Side-by-side benchmark: denoiserec vs DeepCTR-Torch and FuxiCTR on the same data, one table.
 
 ``python -m benchmarks.run --quick`` (CPU, < 10 min on 2 cores): builds the competitors' venv once
-(:mod:`benchmarks.venv`), writes the shared 40-field data (:mod:`benchmarks.data`), trains every model in every
+(:mod:`benchmarks.venv`), writes the shared 40-field data (:mod:`benchmarks.data`; for DIN the same rows plus a
+behaviour sequence of ``--seq-len`` items, in a file of its own), trains every model in every
 library as a subprocess (one at a time, same threads, batch, embedding, MLP, epochs, lr), scores the same
 test rows and prints samples/s, the ratio to denoiserec, and test AUC; then the data-path benchmark
 (:mod:`benchmarks.datapath`). Results go to ``.bench_venvs/results/<tag>.json`` and ``.md``.
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench_venvs"
 LIBS = ("denoiserec", "denoiserec+bf16", "denoiserec+compile", "denoiserec+default-init", "deepctr", "fuxictr")
 DEFAULT_LIBS = "denoiserec,denoiserec+bf16,deepctr,fuxictr"
+SEQUENCE_MODELS = ("din",)  # trained on the data with behaviour sequences
 
 
 def available_models() -> list[str]:
@@ -38,7 +40,8 @@ def available_models() -> list[str]:
     models = ["deepfm"]
     if (ROOT / "denoiserec" / "models" / "dcnv2.py").exists():
         models.append("dcnv2")
-    # DIN needs history sequences, which this 40-field data does not carry yet (see docs/performance.md)
+    if (ROOT / "denoiserec" / "models" / "din.py").exists():
+        models.append("din")
     return models
 
 
@@ -124,6 +127,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads for every library (1: the machine is shared)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", default=None, help="comma-separated (default: all available)")
+    p.add_argument("--seq-len", type=int, default=20, help="history length of the DIN data")
     p.add_argument("--libs", default=DEFAULT_LIBS, help=f"comma-separated, of {','.join(LIBS)}")
     p.add_argument("--no-datapath", action="store_true")
     p.add_argument("--datapath-rows", type=int, default=None)
@@ -139,16 +143,21 @@ def main(argv=None) -> int:
     print(f"machine: {info['cpu']}, {info['cores']} cores, load {info['load_before']}", flush=True)
     if any(not lib.startswith("denoiserec") for lib in libs):
         print("competitors' venv:", venv.ensure(), flush=True)
-    data = WORK / "data" / f"sim{rows}_s{args.seed}.npz"
-    if not data.exists():
-        print(f"building data ({rows:,} rows, 40 fields) -> {data}", flush=True)
-        print(bdata.build(data, rows, args.seed), flush=True)
-    meta = json.loads(data.with_suffix(".json").read_text())
+    files, meta = {}, {}
+    for seq_len in dict.fromkeys(args.seq_len if m in SEQUENCE_MODELS else 0 for m in models):
+        data = files[seq_len] = bdata.path_for(WORK / "data", rows, args.seed, seq_len)
+        if not data.exists():
+            what = f"40 fields + a {seq_len}-item history" if seq_len else "40 fields"
+            print(f"building data ({rows:,} rows, {what}) -> {data}", flush=True)
+            print(bdata.build(data, rows, args.seed, seq_len), flush=True)
+        meta[data.name] = json.loads(data.with_suffix(".json").read_text())
     out_dir = WORK / "results" / tag
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"training: {meta['train']:,} rows × {args.epochs} epoch(s), batch {args.batch_size}, "
+    first = next(iter(meta.values()))
+    print(f"training: {first['train']:,} rows × {args.epochs} epoch(s), batch {args.batch_size}, "
           f"{args.threads} thread(s); models {models}", flush=True)
-    results = [run_one(lib, model, data, args, out_dir) for model in models for lib in libs]
+    results = [run_one(lib, model, files[args.seq_len if model in SEQUENCE_MODELS else 0], args, out_dir)
+               for model in models for lib in libs]
     report = {"machine": info, "data": meta, "settings": vars(args), "results": results}
     text = table(results)
     if not args.no_datapath:
