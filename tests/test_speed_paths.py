@@ -90,3 +90,21 @@ def test_gpu_check_script_parses_and_its_tables_render():
             "fraction_of_peak_flops": 0.05, "fraction_of_peak_bandwidth_adam_only": 0.04}
     assert "| deepfm | --cuda-graph | 0.500 | 8,200,000 | 300 | 450 | 100 / 0 / 0 / 0 / 0 / 0 | 5.0 | 4.0 |" in \
         gpu.profile_table([prof])
+
+
+def test_fused_benchmark_runs_and_its_before_is_the_same_model(capsys):
+    """``benchmarks/fused.py`` (before → after of the fused inputs and loss): one tiny round of every variant, and
+    its *before* model (separate tables) gives the library model's logits."""
+    from benchmarks import fused
+    from denoiserec.models import build_model
+
+    fused.main(["--rounds", "1", "--steps", "1", "--batch-size", "64"])
+    out = capsys.readouterr().out
+    assert out.count("| deepfm |") == 3 and out.count("| dcnv2 |") == 3
+    spec, batches = fused.make_spec_and_batches(1, 64)
+    model = build_model("deepfm", spec, hidden=(8,))
+    with torch.no_grad():
+        model.embed.table.weight[:, -1].normal_()
+        before = fused.unfused(model)
+        torch.testing.assert_close(before(batches[0]), model(batches[0]), rtol=1e-6, atol=1e-6)
+    assert not before.embed.first_order and not before.linear.fused
