@@ -18,7 +18,9 @@ thread), wall seconds, and the median over rounds of *before*'s time ÷ the vari
 the load drifts between rounds). ``--table-only`` times just the inputs' forward and backward (the
 embeddings and the first-order sum of DeepFM, fused vs separate tables, no MLP, no optimiser).
 
-Usage: ``OMP_NUM_THREADS=1 nice -n 5 python -m benchmarks.fused --rounds 5 --steps 20``.
+Usage: ``OMP_NUM_THREADS=1 nice -n 5 python -m benchmarks.fused --rounds 5 --steps 20``; on a GPU
+``python -m benchmarks.fused --device cuda --rounds 5 --steps 50`` (wall time after a synchronize, ratios of
+it, and the CUDA kernels per step with their device µs; untried: no GPU was lent to this work).
 """
 
 from __future__ import annotations
@@ -118,13 +120,18 @@ def sparse_adam_step(trainer, model, method, lr):
     return step
 
 
-def op_counts(step, batch) -> tuple[int, int]:
-    """(aten operator calls, of which leaves: calls that call no other aten operator) in one training step --
-    load-independent, and on a GPU the leaves approximate the kernels launched (an upper bound on the CPU's)."""
+def op_counts(step, batch, cuda: bool = False) -> tuple[int, float]:
+    """In one training step: on the CPU (aten operator calls, of which leaves: calls that call no other aten
+    operator) -- load-independent; on CUDA (kernels launched, their device µs)."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]) as prof:
         step(batch)
+        if cuda:
+            torch.cuda.synchronize()
+    if cuda:
+        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        return len(kernels), sum(e.device_time for e in kernels)
     aten = [e for e in prof.events() if e.name.startswith("aten::")]
     leaves = [e for e in aten if not any(c.name.startswith("aten::") for c in e.cpu_children)]
     return len(aten), len(leaves)
@@ -171,12 +178,17 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="write the per-round figures as JSON here")
     p.add_argument("--table-only", action="store_true", help="time only the inputs' forward and backward")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda: wall time after a synchronize, kernels per step")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     spec, batches = make_spec_and_batches(8, args.batch_size)
     if args.table_only:
         return table_only(spec, batches, args)
-    trainer = Trainer(TrainConfig(progress=False, device="cpu", threads=args.threads))
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
+    clock = "wall_ms" if cuda else "cpu_ms"  # the one the ratios are taken of
+    trainer = Trainer(TrainConfig(progress=False, device=args.device, threads=args.threads))
     hp = {"embed_dim": 8, "hidden": (256, 128, 64)}
     variants = args.variants.split(",")
     steps, result = {}, {}
@@ -186,13 +198,13 @@ def main(argv=None) -> None:
         for v in variants:
             method = build_method("none")
             if v == "before":
-                model = unfused(base)
+                model = unfused(base).to(device)
                 steps[name, v] = previous_step(trainer, model, method, make_adam(model, args.lr))
             elif v == "after":
-                model = copy.deepcopy(base)
+                model = copy.deepcopy(base).to(device)
                 steps[name, v] = trainer._step_fn(model, method, make_adam(model, args.lr))
             elif v == "after+sparse_adam":
-                model = copy.deepcopy(base)
+                model = copy.deepcopy(base).to(device)
                 steps[name, v] = sparse_adam_step(trainer, model, method, args.lr)
             else:
                 raise SystemExit(f"unknown variant {v!r}")
@@ -203,31 +215,38 @@ def main(argv=None) -> None:
             if r == 0:
                 for b in batches[:2]:
                     step(b)
+            if cuda:
+                torch.cuda.synchronize(device)
             c0, w0 = time.process_time(), time.perf_counter()
             for i in range(args.steps):
                 loss = step(batches[i % len(batches)])
+            if cuda:
+                torch.cuda.synchronize(device)
             rec = result[f"{name} {v}"]
             rec["cpu_ms"].append(1e3 * (time.process_time() - c0) / args.steps)
             rec["wall_ms"].append(1e3 * (time.perf_counter() - w0) / args.steps)
             rec["loss"].append(float(loss))
-        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v['cpu_ms'][-1]:.1f}" for k, v in result.items()),
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[clock][-1]:.2f}" for k, v in result.items()),
               flush=True)
-    print(f"\nCPU ms per step (batch {args.batch_size}, {args.threads} thread(s), {args.rounds} interleaved rounds "
-          f"of {args.steps} steps; median [min-max]; before ÷ this: median of the per-round ratios [min-max])\n")
-    print("| model | variant | CPU ms/step | wall ms/step | samples/s (CPU) | before ÷ this |")
+    print(f"\n{args.device}: ms per step (batch {args.batch_size}, {args.threads} thread(s), {args.rounds} interleaved "
+          f"rounds of {args.steps} steps; median [min-max]; before ÷ this: median of the per-round ratios of "
+          f"{clock} [min-max])\n")
+    print(f"| model | variant | CPU ms/step | wall ms/step | samples/s ({clock}) | before ÷ this |")
     print("|---|---|---:|---:|---:|---:|")
     for key, rec in result.items():
         name, v = key.split(" ")
-        med = statistics.median(rec["cpu_ms"])
+        cpu, wall = statistics.median(rec["cpu_ms"]), statistics.median(rec["wall_ms"])
         before = result.get(f"{name} before")
-        ratios = [b / a for b, a in zip(before["cpu_ms"], rec["cpu_ms"], strict=True)] if before else [float("nan")]
+        ratios = [b / a for b, a in zip(before[clock], rec[clock], strict=True)] if before else [float("nan")]
         rec["ratio"] = ratios
-        print(f"| {name} | {v} | {med:.1f} [{min(rec['cpu_ms']):.1f}-{max(rec['cpu_ms']):.1f}] | "
-              f"{statistics.median(rec['wall_ms']):.1f} | {args.batch_size / med * 1e3:,.0f} | "
+        print(f"| {name} | {v} | {cpu:.2f} [{min(rec['cpu_ms']):.2f}-{max(rec['cpu_ms']):.2f}] | {wall:.2f} | "
+              f"{args.batch_size / statistics.median(rec[clock]) * 1e3:,.0f} | "
               f"{statistics.median(ratios):.3f} [{min(ratios):.3f}-{max(ratios):.3f}] |")
-    counts = {f"{name} {v}": op_counts(step, batches[0]) for (name, v), step in steps.items()}
-    print("\naten operator calls per training step (all / leaves):",
-          "; ".join(f"{k} {a}/{b}" for k, (a, b) in counts.items()))
+    counts = {f"{name} {v}": op_counts(step, batches[0], cuda) for (name, v), step in steps.items()}
+    what = "CUDA kernels (count / device µs)" if cuda else "aten operator calls (all / leaves)"
+    print(f"\n{what} per training step:", "; ".join(f"{k} {a}/{b:.0f}" for k, (a, b) in counts.items()))
+    for k, c in counts.items():
+        result[k]["ops"] = c
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=1)
