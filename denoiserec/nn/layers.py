@@ -24,46 +24,51 @@ from denoiserec.errors import ConfigError
 
 
 class _Lookup(torch.autograd.Function):
-    """``weight[index]`` (any index shape) with the dense gradient ``∂L/∂W = Σ_i onehot(index_i) ⊗ g_i``
-    accumulated by one ``index_add_``. Under ``vmap`` over stacked tables ``[S, R, D]`` (stacked seeds,
-    denoiserec/train/stacked.py) it is one lookup into the ``[S·R, D]`` view, its backward one ``index_add_``."""
+    """``weight[index, :cols]`` (any index shape) with the dense gradient ``∂L/∂W = Σ_i onehot(index_i) ⊗ g_i``
+    accumulated by one ``index_add_`` (into the first ``cols`` columns of a zero gradient: the embeddings of a
+    table whose last column is a first-order weight, without gathering or padding that column). Under ``vmap``
+    over stacked tables ``[S, R, D]`` (stacked seeds, denoiserec/train/stacked.py) it is one lookup into the
+    ``[S·R, D]`` view, its backward one ``index_add_``."""
 
     @staticmethod
-    def forward(weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        return weight.index_select(0, index.reshape(-1)).view(*index.shape, weight.shape[1])
+    def forward(weight: torch.Tensor, index: torch.Tensor, cols: int) -> torch.Tensor:
+        w = weight if cols == weight.shape[1] else weight[:, :cols]
+        return w.index_select(0, index.reshape(-1)).view(*index.shape, cols)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        weight, index = inputs
+        weight, index, cols = inputs
         ctx.save_for_backward(index)
-        ctx.rows = weight.shape[0]
+        ctx.rows, ctx.dim, ctx.cols = weight.shape[0], weight.shape[1], cols
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (index,) = ctx.saved_tensors
-        dim = grad.shape[-1]
-        out = grad.new_zeros(ctx.rows, dim)
-        out.index_add_(0, index.reshape(-1), grad.reshape(-1, dim))
-        return out, None
+        out = grad.new_zeros(ctx.rows, ctx.dim)
+        target = out if ctx.cols == ctx.dim else out[:, :ctx.cols]
+        target.index_add_(0, index.reshape(-1), grad.reshape(-1, ctx.cols))
+        return out, None, None
 
     @staticmethod
-    def vmap(info, in_dims, weight, index):
-        S, (wd, xd) = info.batch_size, in_dims
+    def vmap(info, in_dims, weight, index, cols):
+        S, (wd, xd, _) = info.batch_size, in_dims
         weight = weight.movedim(wd, 0) if wd is not None else weight.expand(S, *weight.shape)
         index = index.movedim(xd, 0) if xd is not None else index.expand(S, *index.shape)
         rows = weight.shape[1]
         shift = torch.arange(S, device=index.device).mul_(rows).view(S, *[1] * (index.dim() - 1))
-        return _Lookup.apply(weight.reshape(S * rows, weight.shape[2]), index + shift), 0
+        return _Lookup.apply(weight.reshape(S * rows, weight.shape[2]), index + shift, cols), 0
 
 
-def lookup(table: nn.Embedding, index: torch.Tensor) -> torch.Tensor:
-    """``table(index)``; on CPU, when a gradient is needed (or the table is vmapped: stacked seeds), through
-    :class:`_Lookup` (same values and gradient). Needs a plain table: no ``padding_idx``, ``max_norm`` or
-    sparse gradient."""
+def lookup(table: nn.Embedding, index: torch.Tensor, cols: int | None = None) -> torch.Tensor:
+    """``table(index)``, or its first ``cols`` columns; on CPU, when a gradient is needed (or the table is
+    vmapped: stacked seeds), through :class:`_Lookup` (same values and gradient). Needs a plain table: no
+    ``padding_idx``, ``max_norm`` or sparse gradient."""
+    cols = table.embedding_dim if cols is None else cols
     if (index.device.type == "cpu" and table.padding_idx is None and table.max_norm is None and not table.sparse
             and (_vmapped(table.weight) or (table.weight.requires_grad and torch.is_grad_enabled()))):
-        return _Lookup.apply(table.weight, index)
-    return table(index)
+        return _Lookup.apply(table.weight, index, cols)
+    out = table(index)
+    return out if cols == table.embedding_dim else out[..., :cols]
 
 
 def _vmapped(t: torch.Tensor) -> bool:
@@ -110,8 +115,7 @@ class FieldEmbedding(nn.Module):
 
     def rows(self, index: torch.Tensor) -> torch.Tensor:
         """Embeddings (``dim`` columns, without the first-order weight) of table rows ``index`` of any shape."""
-        x = lookup(self.table, index)
-        return x[..., :self.dim] if self.first_order else x
+        return lookup(self.table, index, self.dim)
 
     def item_embedding(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Embeddings of item ids (local ids of the ``item`` field; 0 = padding/OOV) of any shape."""
