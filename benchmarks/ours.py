@@ -43,12 +43,20 @@ def fuxictr_init(model: torch.nn.Module) -> None:
     """FuxiCTR's initialisation (``BaseModel.reset_parameters`` and ``FeatureEmbedding``): Xavier-normal
     linear weights, zero biases, embeddings ~ N(0, 1e-4²). With it denoiserec's DeepFM reaches FuxiCTR's AUC on
     this data; with PyTorch's default linear init and std 1e-2 embeddings it learns more slowly
-    (docs/performance.md)."""
+    (docs/performance.md). A ``first_order`` table's weight column stays zero, as a separate first-order table
+    (``embedding_dim`` 1) did, and its embedding columns draw what a separate table drew."""
+    from denoiserec.nn.layers import FieldEmbedding
+
+    fused = {id(m.table): m.dim for m in model.modules() if isinstance(m, FieldEmbedding) and m.first_order}
     for m in model.modules():
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.xavier_normal_(m.weight)
             if m.bias is not None:
                 torch.nn.init.zeros_(m.bias)
+        elif isinstance(m, torch.nn.Embedding) and id(m) in fused:
+            with torch.no_grad():
+                dim = fused[id(m)]
+                m.weight[:, :dim] = torch.nn.init.normal_(m.weight.new_empty(len(m.weight), dim), std=1e-4)
         elif isinstance(m, torch.nn.Embedding) and m.embedding_dim > 1:
             torch.nn.init.normal_(m.weight, std=1e-4)
 

@@ -21,7 +21,8 @@ layer construction and ``forward`` unchanged; dropped are only the ``BaseModel``
 ``compile``, ``reset_parameters``) and the final sigmoid, since logits are compared.
 
 Layout differences that are mapped, not excused: denoiserec fuses all categorical fields into one table with
-per-field row offsets (FuxiCTR: one ``nn.Embedding`` per field); denoiserec's ``LinearTerm`` has a bias in
+per-field row offsets (FuxiCTR: one ``nn.Embedding`` per field), and where a model has a first-order term its
+weights are that table's last column (FuxiCTR: a 1-dim table per field); denoiserec's ``LinearTerm`` has a bias in
 its numeric ``nn.Linear`` besides its own bias (summed into FuxiCTR's single bias); where FuxiCTR's first-order
 term has no bias (Wide&Deep, xDeepFM) denoiserec's is added to the bias of the layer that produces the logit;
 denoiserec's CIN concatenates ``X^{k-1} ∘ X^0`` pairs map-major, FuxiCTR field-major (the conv's input
@@ -441,20 +442,23 @@ def map_embedding(sd: StateDict, prefix: str, embed, spec: FeatureSpec):
     """denoiserec ``FieldEmbedding`` (one fused table, per-field row offsets) → FuxiCTR ``FeatureEmbeddingDict``
     at ``prefix`` (one ``nn.Embedding`` per field)."""
     for f, (name, card) in enumerate(zip(spec.categorical, spec.cardinalities, strict=True)):
-        start = int(embed.offsets[f])
-        sd.set(f"{prefix}.embedding_layers.{name}.weight", embed.table.weight[start:start + card])
+        start = int(embed.offsets[f])  # the embedding columns (a first_order table's last one is LinearTerm's w_f)
+        sd.set(f"{prefix}.embedding_layers.{name}.weight", embed.table.weight[start:start + card, :embed.dim])
     for d, name in enumerate(spec.numeric):  # x_d · v_d = nn.Linear(1, E, bias=False)(x_d)
         sd.set(f"{prefix}.embedding_layers.{name}.weight", embed.numeric[d].unsqueeze(1))
 
 
-def map_linear(sd: StateDict, prefix: str, linear, spec: FeatureSpec, with_bias: bool) -> torch.Tensor:
-    """denoiserec ``LinearTerm`` → FuxiCTR ``LogisticRegression`` (a 1-dim ``FeatureEmbedding`` + bias).
+def map_linear(sd: StateDict, prefix: str, linear, spec: FeatureSpec, with_bias: bool, embed=None) -> torch.Tensor:
+    """denoiserec ``LinearTerm`` → FuxiCTR ``LogisticRegression`` (a 1-dim ``FeatureEmbedding`` + bias); a fused
+    ``LinearTerm``'s categorical weights are the last column of ``embed``'s table (``first_order``).
     Returns the total bias (``LinearTerm.bias`` + the numeric ``nn.Linear``'s bias); set here when FuxiCTR's
     layer has a bias, else the caller adds it to another bias."""
+    weights, offsets = (embed.table.weight[:, embed.dim:], embed.offsets) if linear.fused else (
+        linear.weight.weight, linear.offsets)
     for f, (name, card) in enumerate(zip(spec.categorical, spec.cardinalities, strict=True)):
-        start = int(linear.offsets[f])
+        start = int(offsets[f])
         sd.set(f"{prefix}.embedding_layer.embedding_layer.embedding_layers.{name}.weight",
-               linear.weight.weight[start:start + card])
+               weights[start:start + card])
     bias = linear.bias.detach().clone()
     for d, name in enumerate(spec.numeric):
         sd.set(f"{prefix}.embedding_layer.embedding_layer.embedding_layers.{name}.weight",
@@ -494,14 +498,14 @@ def map_lr(ours, fuxi, spec):
 def map_fm(ours, fuxi, spec):
     sd = StateDict()
     map_embedding(sd, "embedding_layer.embedding_layer", ours.embed, spec)
-    map_linear(sd, "fm.lr_layer", ours.linear, spec, with_bias=True)
+    map_linear(sd, "fm.lr_layer", ours.linear, spec, with_bias=True, embed=ours.embed)
     return sd
 
 
 def map_widedeep(ours, fuxi, spec):
     sd = StateDict()
     map_embedding(sd, "embedding_layer.embedding_layer", ours.embed, spec)
-    bias = map_linear(sd, "lr_layer", ours.wide, spec, with_bias=False)
+    bias = map_linear(sd, "lr_layer", ours.wide, spec, with_bias=False, embed=ours.embed)
     map_linears(sd, fuxi.dnn.mlp, "dnn.mlp", linears(ours.deep), extra_bias=bias)
     return sd
 
@@ -509,7 +513,7 @@ def map_widedeep(ours, fuxi, spec):
 def map_deepfm(ours, fuxi, spec):
     sd = StateDict()
     map_embedding(sd, "embedding_layer.embedding_layer", ours.embed, spec)
-    map_linear(sd, "fm.lr_layer", ours.linear, spec, with_bias=True)
+    map_linear(sd, "fm.lr_layer", ours.linear, spec, with_bias=True, embed=ours.embed)
     map_linears(sd, fuxi.mlp.mlp, "mlp.mlp", linears(ours.dnn))
     return sd
 
@@ -547,7 +551,7 @@ def map_dcnv2(ours, fuxi, spec):
 def map_xdeepfm(ours, fuxi, spec):
     sd = StateDict()
     map_embedding(sd, "embedding_layer.embedding_layer", ours.embed, spec)
-    bias = map_linear(sd, "lr_layer", ours.linear, spec, with_bias=False)
+    bias = map_linear(sd, "lr_layer", ours.linear, spec, with_bias=False, embed=ours.embed)
     m = ours.embed.n_fields
     h = m
     for k, conv in enumerate(ours.cin.convs):

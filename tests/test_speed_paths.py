@@ -26,6 +26,44 @@ def test_lookup_matches_embedding_values_and_gradient():
     assert table.weight.grad[5].abs().sum() > 0 and table.weight.grad.shape == (50, 4)
 
 
+def test_lookup_of_leading_columns_matches_the_sliced_embedding():
+    """``lookup(table, idx, cols)`` (a first-order table's embedding columns, FieldEmbedding.rows): the values and
+    gradient of ``nn.Embedding``'s rows sliced to ``cols``, the other columns' gradient zero; also under vmap
+    over stacked tables (stacked seeds) and without grad."""
+    torch.manual_seed(0)
+    table, ref = nn.Embedding(50, 5), nn.Embedding(50, 5)
+    ref.weight.data.copy_(table.weight.data)
+    idx = torch.randint(0, 50, (32, 7))
+    idx[0, :3] = 5
+    g = torch.randn(32, 7, 4)
+    out = lookup(table, idx, 4)
+    assert out.shape == (32, 7, 4) and torch.equal(out, ref(idx)[..., :4])
+    out.backward(g)
+    ref(idx)[..., :4].backward(g)
+    torch.testing.assert_close(table.weight.grad, ref.weight.grad, atol=1e-6, rtol=0)
+    assert not table.weight.grad[:, 4].any() and table.weight.grad[5, :4].abs().sum() > 0
+    with torch.no_grad():
+        assert torch.equal(lookup(table, idx, 4), ref(idx)[..., :4])
+    stacked = torch.randn(3, 50, 5, requires_grad=True)  # vmap over 3 tables, each with its own ids
+    ids = torch.randint(0, 50, (3, 32, 7))
+
+    class Rows(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t = nn.Embedding(50, 5)
+
+        def forward(self, i):
+            return lookup(self.t, i, 4)
+
+    rows = Rows()
+    got = torch.func.vmap(lambda w, i: torch.func.functional_call(rows, {"t.weight": w}, (i,)))(stacked, ids)
+    want = torch.stack([stacked[k][ids[k]][..., :4] for k in range(3)])
+    assert torch.equal(got, want)
+    (grad,) = torch.autograd.grad((got * torch.arange(4.0)).sum(), stacked)
+    (grad_ref,) = torch.autograd.grad((want * torch.arange(4.0)).sum(), stacked)
+    torch.testing.assert_close(grad, grad_ref, atol=1e-6, rtol=0)
+
+
 def test_lookup_falls_back_without_grad_and_for_padding_tables():
     table = nn.Embedding(10, 3, padding_idx=0)
     idx = torch.tensor([[0, 1, 2]])
@@ -90,3 +128,21 @@ def test_gpu_check_script_parses_and_its_tables_render():
             "fraction_of_peak_flops": 0.05, "fraction_of_peak_bandwidth_adam_only": 0.04}
     assert "| deepfm | --cuda-graph | 0.500 | 8,200,000 | 300 | 450 | 100 / 0 / 0 / 0 / 0 / 0 | 5.0 | 4.0 |" in \
         gpu.profile_table([prof])
+
+
+def test_fused_benchmark_runs_and_its_before_is_the_same_model(capsys):
+    """``benchmarks/fused.py`` (before → after of the fused inputs and loss): one tiny round of every variant, and
+    its *before* model (separate tables) gives the library model's logits."""
+    from benchmarks import fused
+    from denoiserec.models import build_model
+
+    fused.main(["--rounds", "1", "--steps", "1", "--batch-size", "64"])
+    out = capsys.readouterr().out
+    assert out.count("| deepfm |") == 3 and out.count("| dcnv2 |") == 3
+    spec, batches = fused.make_spec_and_batches(1, 64)
+    model = build_model("deepfm", spec, hidden=(8,))
+    with torch.no_grad():
+        model.embed.table.weight[:, -1].normal_()
+        before = fused.unfused(model)
+        torch.testing.assert_close(before(batches[0]), model(batches[0]), rtol=1e-6, atol=1e-6)
+    assert not before.embed.first_order and not before.linear.fused

@@ -17,13 +17,13 @@ class DeepFM(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, hidden: Dims = (256, 128, 64),
                  dropout: Rate = 0.0, sequences: list[str] | None = None):
         super().__init__()
-        self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences)
-        self.linear = LinearTerm(spec)
+        self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences, first_order=True)
+        self.linear = LinearTerm(spec, fused=True)  # w_f: the table's last column
         self.dnn = MLP(self.embed.n_fields * embed_dim, tuple(hidden), dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        e = self.embed(batch)
-        return self.linear(batch) + fm_interaction(e) + self.dnn(e.flatten(1)).squeeze(-1)
+        e, first = self.embed.fields(batch)
+        return self.linear(batch, first) + fm_interaction(e) + self.dnn(e.flatten(1)).squeeze(-1)
 
 
 MODEL = DeepFM

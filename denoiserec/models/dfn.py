@@ -55,8 +55,8 @@ class DFN(nn.Module):
                  triplet_weight: NonNeg = 1.0, margin: NonNeg = 0.5, triplet_pool: Count = 1024):
         super().__init__()
         self.names = sequence_names(spec, [click, unclick, dislike])
-        self.embed = FieldEmbedding(spec, embed_dim, pool_sequences=False)
-        self.linear = LinearTerm(spec)
+        self.embed = FieldEmbedding(spec, embed_dim, pool_sequences=False, first_order=True)
+        self.linear = LinearTerm(spec, fused=True)  # w_f: the table's last column
         self.internal = nn.ModuleDict({n: nn.TransformerEncoderLayer(embed_dim, heads, 4 * embed_dim, dropout=0.0,
                                                                      batch_first=True) for n in self.names})
         self.ext_click, self.ext_unclick = _Attn(embed_dim), _Attn(embed_dim)
@@ -71,7 +71,7 @@ class DFN(nn.Module):
         self.dnn = MLP((self.embed.n_fields + 5) * embed_dim + extra, tuple(hidden), dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]):
-        fields = self.embed(batch)
+        fields, first = self.embed.fields(batch)
         e_user, e_item = user_item(self.embed, batch)
         c, u, d = self.names
         seqs, masks, f, ids_of = {}, {}, {}, {}
@@ -92,7 +92,7 @@ class DFN(nn.Module):
             for n in self.names:
                 read, queries[n] = self.memories[n](torch.cat([f[n], e_user], -1), write_mask=masks[n].any(1))
                 parts.append(self.gates[n](read))
-        logits = self.linear(batch) + fm_interaction(fields) + self.dnn(torch.cat(parts, -1)).squeeze(-1)
+        logits = self.linear(batch, first) + fm_interaction(fields) + self.dnn(torch.cat(parts, -1)).squeeze(-1)
         if not self.training or not self.umn:
             return logits
         aux = umn_triplet({n: queries[n] for n in (c, u)}, {n: ids_of[n] for n in (c, u)}, self.embed,

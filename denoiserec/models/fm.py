@@ -14,11 +14,12 @@ from denoiserec.settings import Dim
 class FM(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8):
         super().__init__()
-        self.embed = FieldEmbedding(spec, embed_dim)
-        self.linear = LinearTerm(spec)
+        self.embed = FieldEmbedding(spec, embed_dim, first_order=True)
+        self.linear = LinearTerm(spec, fused=True)  # w_f: the table's last column
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.linear(batch) + fm_interaction(self.embed(batch))
+        e, first = self.embed.fields(batch)
+        return self.linear(batch, first) + fm_interaction(e)
 
 
 MODEL = FM

@@ -18,12 +18,13 @@ class WideDeep(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, hidden: Dims = (256, 128, 64),
                  dropout: Rate = 0.0, sequences: list[str] | None = None):
         super().__init__()
-        self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences)
-        self.wide = LinearTerm(spec)
+        self.embed = FieldEmbedding(spec, embed_dim, sequences=sequences, first_order=True)
+        self.wide = LinearTerm(spec, fused=True)  # w_f: the table's last column
         self.deep = MLP(self.embed.n_fields * embed_dim, tuple(hidden), dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.wide(batch) + self.deep(self.embed(batch).flatten(1)).squeeze(-1)
+        e, first = self.embed.fields(batch)
+        return self.wide(batch, first) + self.deep(e.flatten(1)).squeeze(-1)
 
 
 MODEL = WideDeep

@@ -46,15 +46,15 @@ class XDeepFM(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: Dim = 8, hidden: Dims = (256, 128, 64),
                  cin_layers: Dims = (100, 100, 100), split_half: bool = True, dropout: Rate = 0.0):
         super().__init__()
-        self.embed = FieldEmbedding(spec, embed_dim)
-        self.linear = LinearTerm(spec)
+        self.embed = FieldEmbedding(spec, embed_dim, first_order=True)
+        self.linear = LinearTerm(spec, fused=True)  # w_f: the table's last column
         self.cin = CIN(self.embed.n_fields, tuple(cin_layers), split_half)
         self.cin_out = nn.Linear(self.cin.out_dim, 1, bias=False)
         self.dnn = MLP(self.embed.n_fields * embed_dim, tuple(hidden), dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        e = self.embed(batch)
-        return (self.linear(batch) + self.cin_out(self.cin(e)).squeeze(-1)
+        e, first = self.embed.fields(batch)
+        return (self.linear(batch, first) + self.cin_out(self.cin(e)).squeeze(-1)
                 + self.dnn(e.flatten(1)).squeeze(-1))
 
 

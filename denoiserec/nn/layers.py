@@ -4,7 +4,10 @@
 from one fused table (a per-field offset into a single ``nn.Embedding``, so one lookup serves every field),
 numeric fields as ``x_d · v_d``, and each history sequence mean-pooled over its non-padding items, looked up
 in the item field's rows of the same table. Every model starts from it; models that attend over histories
-(DIN, DUMN, ...) call :meth:`FieldEmbedding.item_embedding` on the raw ``seq_*`` ids instead.
+(DIN, DUMN, ...) call :meth:`FieldEmbedding.item_embedding` on the raw ``seq_*`` ids instead. With
+``first_order`` the table has one more column, the first-order weight ``w_f[x_f]`` of each row, so a model with a
+linear part (FM, DeepFM, Wide&Deep, xDeepFM, DFN) gets its embeddings and its first-order sum from one gather
+forward and one scatter backward (:meth:`FieldEmbedding.fields`, :class:`LinearTerm` with ``fused=True``).
 
 Table lookups go through :func:`lookup`: on CPU its backward is one ``index_add_`` into a zero gradient -- the
 same dense gradient as ``nn.Embedding``'s, several times faster than ``embedding_dense_backward`` there
@@ -21,46 +24,51 @@ from denoiserec.errors import ConfigError
 
 
 class _Lookup(torch.autograd.Function):
-    """``weight[index]`` (any index shape) with the dense gradient ``∂L/∂W = Σ_i onehot(index_i) ⊗ g_i``
-    accumulated by one ``index_add_``. Under ``vmap`` over stacked tables ``[S, R, D]`` (stacked seeds,
-    denoiserec/train/stacked.py) it is one lookup into the ``[S·R, D]`` view, its backward one ``index_add_``."""
+    """``weight[index, :cols]`` (any index shape) with the dense gradient ``∂L/∂W = Σ_i onehot(index_i) ⊗ g_i``
+    accumulated by one ``index_add_`` (into the first ``cols`` columns of a zero gradient: the embeddings of a
+    table whose last column is a first-order weight, without gathering or padding that column). Under ``vmap``
+    over stacked tables ``[S, R, D]`` (stacked seeds, denoiserec/train/stacked.py) it is one lookup into the
+    ``[S·R, D]`` view, its backward one ``index_add_``."""
 
     @staticmethod
-    def forward(weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        return weight.index_select(0, index.reshape(-1)).view(*index.shape, weight.shape[1])
+    def forward(weight: torch.Tensor, index: torch.Tensor, cols: int) -> torch.Tensor:
+        w = weight if cols == weight.shape[1] else weight[:, :cols]
+        return w.index_select(0, index.reshape(-1)).view(*index.shape, cols)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        weight, index = inputs
+        weight, index, cols = inputs
         ctx.save_for_backward(index)
-        ctx.rows = weight.shape[0]
+        ctx.rows, ctx.dim, ctx.cols = weight.shape[0], weight.shape[1], cols
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (index,) = ctx.saved_tensors
-        dim = grad.shape[-1]
-        out = grad.new_zeros(ctx.rows, dim)
-        out.index_add_(0, index.reshape(-1), grad.reshape(-1, dim))
-        return out, None
+        out = grad.new_zeros(ctx.rows, ctx.dim)
+        target = out if ctx.cols == ctx.dim else out[:, :ctx.cols]
+        target.index_add_(0, index.reshape(-1), grad.reshape(-1, ctx.cols))
+        return out, None, None
 
     @staticmethod
-    def vmap(info, in_dims, weight, index):
-        S, (wd, xd) = info.batch_size, in_dims
+    def vmap(info, in_dims, weight, index, cols):
+        S, (wd, xd, _) = info.batch_size, in_dims
         weight = weight.movedim(wd, 0) if wd is not None else weight.expand(S, *weight.shape)
         index = index.movedim(xd, 0) if xd is not None else index.expand(S, *index.shape)
         rows = weight.shape[1]
         shift = torch.arange(S, device=index.device).mul_(rows).view(S, *[1] * (index.dim() - 1))
-        return _Lookup.apply(weight.reshape(S * rows, weight.shape[2]), index + shift), 0
+        return _Lookup.apply(weight.reshape(S * rows, weight.shape[2]), index + shift, cols), 0
 
 
-def lookup(table: nn.Embedding, index: torch.Tensor) -> torch.Tensor:
-    """``table(index)``; on CPU, when a gradient is needed (or the table is vmapped: stacked seeds), through
-    :class:`_Lookup` (same values and gradient). Needs a plain table: no ``padding_idx``, ``max_norm`` or
-    sparse gradient."""
+def lookup(table: nn.Embedding, index: torch.Tensor, cols: int | None = None) -> torch.Tensor:
+    """``table(index)``, or its first ``cols`` columns; on CPU, when a gradient is needed (or the table is
+    vmapped: stacked seeds), through :class:`_Lookup` (same values and gradient). Needs a plain table: no
+    ``padding_idx``, ``max_norm`` or sparse gradient."""
+    cols = table.embedding_dim if cols is None else cols
     if (index.device.type == "cpu" and table.padding_idx is None and table.max_norm is None and not table.sparse
             and (_vmapped(table.weight) or (table.weight.requires_grad and torch.is_grad_enabled()))):
-        return _Lookup.apply(table.weight, index)
-    return table(index)
+        return _Lookup.apply(table.weight, index, cols)
+    out = table(index)
+    return out if cols == table.embedding_dim else out[..., :cols]
 
 
 def _vmapped(t: torch.Tensor) -> bool:
@@ -73,16 +81,28 @@ def field_offsets(spec: FeatureSpec) -> torch.Tensor:
 
 
 class FieldEmbedding(nn.Module):
-    """Embeds every input field of ``spec`` to ``dim`` dimensions: output ``[B, n_fields, dim]``."""
+    """Embeds every input field of ``spec`` to ``dim`` dimensions: output ``[B, n_fields, dim]``.
+
+    ``first_order``: the table's column ``dim`` holds each row's first-order weight (zero-initialised), returned
+    summed over the categorical fields by :meth:`fields`. The random numbers drawn are those of a ``dim``-wide
+    table followed by a separate one-column first-order table, so a seed's initialisation is unchanged."""
 
     def __init__(self, spec: FeatureSpec, dim: int, pool_sequences: bool = True, init_std: float = 1e-2,
-                 sequences: list[str] | None = None):
+                 sequences: list[str] | None = None, first_order: bool = False):
         super().__init__()
-        self.spec, self.dim, self.pool_sequences = spec, dim, pool_sequences
+        self.spec, self.dim, self.pool_sequences, self.first_order = spec, dim, pool_sequences, first_order
         self.register_buffer("offsets", field_offsets(spec), persistent=False)
-        self.table = nn.Embedding(max(sum(spec.cardinalities), 1), dim)
-        nn.init.normal_(self.table.weight, std=init_std)
+        rows = max(sum(spec.cardinalities), 1)
+        if first_order:
+            weight = torch.empty(rows, dim).normal_()  # as nn.Embedding(rows, dim) draws, then init_std below
+            nn.init.normal_(weight, std=init_std)
+            self.table = nn.Embedding(rows, dim + 1, _weight=torch.cat([weight, weight.new_zeros(rows, 1)], 1))
+        else:
+            self.table = nn.Embedding(rows, dim)
+            nn.init.normal_(self.table.weight, std=init_std)
         self.numeric = nn.Parameter(torch.randn(len(spec.numeric), dim) * init_std)
+        if first_order:
+            torch.empty(rows, 1).normal_()  # what a LinearTerm's own nn.Embedding(rows, 1) drew next, then zeroed
         # the mean-pooled histories: ``sequences`` (checked) or every encoded one
         have = [name for name, _ in spec.sequences]
         if sequences is not None and set(sequences) - set(have):
@@ -93,19 +113,32 @@ class FieldEmbedding(nn.Module):
     def n_fields(self) -> int:
         return len(self.spec.categorical) + len(self.spec.numeric) + len(self.sequences)
 
+    def rows(self, index: torch.Tensor) -> torch.Tensor:
+        """Embeddings (``dim`` columns, without the first-order weight) of table rows ``index`` of any shape."""
+        return lookup(self.table, index, self.dim)
+
     def item_embedding(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Embeddings of item ids (local ids of the ``item`` field; 0 = padding/OOV) of any shape."""
-        return lookup(self.table, item_ids.long() + self.offsets[self.spec.item_field])
+        return self.rows(item_ids.long() + self.offsets[self.spec.item_field])
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        parts = []
+        return self.fields(batch)[0]
+
+    def fields(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(e [B, n_fields, dim], Σ_f w_f[x_f] [B])``; the sum is None without ``first_order`` (or categorical
+        fields). One lookup serves both: the gathered rows are split into their embedding and weight columns."""
+        parts, first = [], None
         if self.spec.categorical:
-            parts.append(lookup(self.table, batch["cat"].long() + self.offsets))
+            x = lookup(self.table, batch["cat"].long() + self.offsets)
+            if self.first_order:
+                x, w = x.split([self.dim, 1], dim=-1)
+                first = w.sum((1, 2))
+            parts.append(x)
         if self.spec.numeric:
             parts.append(batch["num"].unsqueeze(-1) * self.numeric)
         for name in self.sequences:
             parts.append(masked_mean(self.item_embedding(batch[f"seq_{name}"]), batch[f"seq_{name}"] > 0).unsqueeze(1))
-        return torch.cat(parts, dim=1)
+        return torch.cat(parts, dim=1), first
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -138,21 +171,28 @@ class MLP(nn.Module):
 
 
 class LinearTerm(nn.Module):
-    """First-order term ``b + Σ_f w_f[x_f] + Σ_d w_d·x_d`` (LR, FM, Wide)."""
+    """First-order term ``b + Σ_f w_f[x_f] + Σ_d w_d·x_d`` (LR, FM, Wide).
 
-    def __init__(self, spec: FeatureSpec):
+    ``fused``: the categorical weights ``w_f`` live in a ``first_order`` :class:`FieldEmbedding`'s table and
+    their sum comes in as ``forward``'s ``first`` (:meth:`FieldEmbedding.fields`); this module keeps the bias and
+    the numeric weights. Otherwise it has its own one-column table (LR, which embeds nothing)."""
+
+    def __init__(self, spec: FeatureSpec, fused: bool = False):
         super().__init__()
-        self.spec = spec
-        self.register_buffer("offsets", field_offsets(spec), persistent=False)
-        self.weight = nn.Embedding(max(sum(spec.cardinalities), 1), 1)
-        nn.init.zeros_(self.weight.weight)
+        self.spec, self.fused = spec, fused
+        if not fused:
+            self.register_buffer("offsets", field_offsets(spec), persistent=False)
+            self.weight = nn.Embedding(max(sum(spec.cardinalities), 1), 1)
+            nn.init.zeros_(self.weight.weight)
         self.numeric = nn.Linear(len(spec.numeric), 1) if spec.numeric else None
         self.bias = nn.Parameter(torch.zeros(1))
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, batch: dict[str, torch.Tensor], first: torch.Tensor | None = None) -> torch.Tensor:
+        if self.fused and self.spec.categorical and first is None:
+            raise ValueError("a fused LinearTerm needs the first-order sum of FieldEmbedding.fields")
         out = self.bias.expand(batch["cat"].shape[0])  # not len(): a symbolic batch size for ONNX export
         if self.spec.categorical:
-            out = out + lookup(self.weight, batch["cat"].long() + self.offsets).sum((1, 2))
+            out = out + (first if self.fused else lookup(self.weight, batch["cat"].long() + self.offsets).sum((1, 2)))
         if self.numeric is not None:
             out = out + self.numeric(batch["num"]).squeeze(-1)
         return out

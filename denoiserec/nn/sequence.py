@@ -38,10 +38,14 @@ def user_item(embed: FieldEmbedding, batch: dict[str, torch.Tensor]) -> tuple[to
     """``(e_user, e_item)`` ``[B, E]``: the user and target-item field embeddings (zeros without a user field)."""
     spec = embed.spec
     cat = batch["cat"].long()
-    e_item = embed.table(cat[:, spec.item_field] + embed.offsets[spec.item_field])
+    def rows(f: int) -> torch.Tensor:
+        x = embed.table(cat[:, f] + embed.offsets[f])
+        return x[:, :embed.dim] if embed.first_order else x  # without a fused first-order column
+
+    e_item = rows(spec.item_field)
     if spec.user_field is None:
         return torch.zeros_like(e_item), e_item
-    return embed.table(cat[:, spec.user_field] + embed.offsets[spec.user_field]), e_item
+    return rows(spec.user_field), e_item
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:

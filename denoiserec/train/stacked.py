@@ -7,9 +7,10 @@ in :meth:`denoiserec.train.trainer.Trainer.fit`: the initialisation (each model 
 ``torch.manual_seed(seed)``), the data order (each seed's own generator, the same ``EncodedData.batches``
 shuffle), the method (one instance per seed: its ``fit`` after ``seed_everything(seed)``, its
 ``on_epoch_start`` and ``weights_and_targets`` on the seed's own batch and logits), the loss
-``Σ w·BCE / Σ w`` (seeds' losses are summed, so each seed's gradient is its own), early stopping and the
-best-epoch restore (a stopped seed gets zero weight, its method is no longer called and its weights are taken
-from when it stopped). Validation and test metrics run through each seed's own ``Trainer`` on its own model.
+``Σ w·BCE / Σ w`` (:mod:`denoiserec.train.loss`, the trainer's; seeds' losses are summed, so each seed's
+gradient is its own), early stopping and the best-epoch restore (a stopped seed gets zero weight, its method
+is no longer called and its weights are taken from when it stopped). Validation and test metrics run through
+each seed's own ``Trainer`` on its own model.
 
 Departures from separate runs: float results differ by rounding only (batched matmuls sum in another order;
 tests/test_stacked.py bounds the difference); no mid-run checkpoint (a killed group restarts); a run record's
@@ -26,14 +27,14 @@ import copy
 import time
 
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from denoiserec.errors import ConfigError
 from denoiserec.methods.base import Method
-from denoiserec.train.batch import method_inputs, model_inputs, without_truth
+from denoiserec.train.batch import model_inputs, without_truth
 from denoiserec.train.early_stopping import EarlyStopping
 from denoiserec.train.encoded import batchable
+from denoiserec.train.loss import method_targets, weighted_bce
 from denoiserec.train.trainer import Trainer, _set_lr, _split_logits, make_adam, seed_everything
 
 #: models whose forward has an op without a vmap rule (found by tests/test_stacked.py's probe of the zoo)
@@ -128,27 +129,22 @@ def fit_stacked(trainers: list[Trainer], models: list[torch.nn.Module], train, v
             with lead._autocast():
                 logits, aux = _split_logits(forward(stacked, buffers, inputs))
             logits = logits.float()
-            labels = torch.stack([b["label"] for b in batches])
             w = torch.zeros_like(logits)
             y = torch.zeros_like(logits)
             with torch.no_grad():
-                losses = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
                 for s in range(S):
-                    if active[s]:
-                        m = methods[s]
-                        w[s], y[s] = m.weights_and_targets(method_inputs(batches[s], m.needs), logits[s].detach(),
-                                                           losses[s])
-            per = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
-            denom = w.sum(1).clamp_min(1e-12) if cfg.reduction == "weighted" else per.shape[1]
-            loss = (w * per).sum(1) / denom
+                    if active[s]:  # each seed's method on its own batch and logits (detached: no target_grad here)
+                        w[s], y[s] = method_targets(methods[s], batches[s], logits[s])
+            loss = weighted_bce(logits, y, w, cfg.reduction)  # [S]: each seed's own loss
+            rows = logits.shape[1]
             if aux is not None:
                 has_aux = True
                 loss = loss + aux.float()
-                aux_total += aux.detach().float() * per.shape[1]
+                aux_total += aux.detach().float() * rows
             optim.zero_grad(set_to_none=True)
             loss.sum().backward()
             optim.step()
-            total += loss.detach() * per.shape[1]
+            total += loss.detach() * rows
         seconds = (time.perf_counter() - t0) / S
         for s in range(S):
             if not active[s]:

@@ -13,7 +13,8 @@ in the same order). Large-batch recipe (Goyal et al. 2017, "Accurate, Large Mini
 scales the learning rate linearly by ``batch_size / lr_ref_batch``; ``warmup_steps`` ramps it up linearly.
 
 Loss per step: ``L = Σ_i w_i · BCE(σ(s_i), y*_i) / Σ_i w_i + aux`` with ``(w, y*)`` from the method and ``aux``
-a model's auxiliary loss (e.g. DUMN's triplet loss).
+a model's auxiliary loss (e.g. DUMN's triplet loss); the first term is :mod:`denoiserec.train.loss`, shared with
+the stacked-seeds loop.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from denoiserec import notices
@@ -38,10 +38,11 @@ from denoiserec.errors import ConfigError
 from denoiserec.eval.metrics import split_metrics
 from denoiserec.methods.base import Method
 from denoiserec.settings import Check, Count, NonNeg, NonNegInt, Positive
-from denoiserec.train.batch import method_inputs, model_inputs, without_truth
+from denoiserec.train.batch import model_inputs, without_truth
 from denoiserec.train.checkpoint import corrupt, load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from denoiserec.train.early_stopping import EarlyStopping
 from denoiserec.train.encoded import batchable
+from denoiserec.train.loss import method_targets, weighted_bce
 from denoiserec.train.precision import AMP_DEFAULT, autocast
 
 
@@ -408,18 +409,11 @@ class Trainer:
             with self._autocast():
                 logits, aux = _split_logits(forward(model_inputs(batch)))
             logits = logits.float()
-            with torch.no_grad():
-                losses = F.binary_cross_entropy_with_logits(logits, batch["label"], reduction="none")
-            with torch.set_grad_enabled(method.target_grad):  # y* carries gradient only where the method says so
-                w, y_star = method.weights_and_targets(method_inputs(batch, method.needs),
-                                                       logits if method.target_grad else logits.detach(), losses)
-            w = w.detach()
-            per = F.binary_cross_entropy_with_logits(logits, y_star, reduction="none")
-            denom = w.sum().clamp_min(1e-12) if cfg.reduction == "weighted" else len(per)
-            loss = (w * per).sum() / denom
+            w, y_star = method_targets(method, batch, logits)
+            loss = weighted_bce(logits, y_star, w, cfg.reduction)
             if aux is not None:
                 loss = loss + aux.float()
-                aux_sum.add_(aux.detach().float() * len(per))  # in place: replayed by a captured graph too
+                aux_sum.add_(aux.detach().float() * len(logits))  # in place: replayed by a captured graph too
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
