@@ -516,21 +516,45 @@ class SeqBundle:
 
 def _check_sizes(path: Path, make) -> None:
     """Build the model ``bundle.json`` describes on the meta device (nothing allocated) and refuse it when a
-    tensor's shape differs from the one stored in the weights file: no size is taken from metadata unchecked."""
+    tensor's shape differs from the one stored in the weights file: no size is taken from metadata unchecked.
+    Weights of the layout before the fused first-order column are compared as :func:`_load_weights` reads them."""
     from safetensors import safe_open
+
+    from denoiserec.nn.layers import first_order_pairs
 
     try:
         with torch.device("meta"):
-            wanted = {k: tuple(v.shape) for k, v in make().state_dict().items()}
+            model = make()
+            wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     except (NotImplementedError, RuntimeError):  # a model that cannot be built on the meta device: not checked here
         return
     with safe_open(str(path / WEIGHTS), "pt") as f:
         stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - not a dict
+    for table, old in first_order_pairs(model):
+        if old in stored and len(stored.get(table, ())) == 2 and stored[old][0] == stored[table][0]:
+            stored[table] = (stored[table][0], stored[table][1] + stored.pop(old)[1])
     bad = [k for k in wanted if k in stored and wanted[k] != stored[k]]
     if bad:
         k = bad[0]
         raise DataError(path / META, f"describes a model whose {k} has shape {list(wanted[k])}, but {WEIGHTS} "
                         f"holds {list(stored[k])} ({len(bad)} such tensor(s)); write the bundle again")
+
+
+def _load_weights(model: torch.nn.Module, file: Path) -> None:
+    """The weights file into ``model``; a file of the layout before the fused first-order column (FM, DeepFM,
+    Wide&Deep, xDeepFM, DFN bundles written before it) is read into today's layout (:func:`fuse_first_order`)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, load_model
+
+    from denoiserec.nn.layers import first_order_pairs, fuse_first_order
+
+    pairs = first_order_pairs(model)
+    with safe_open(str(file), "pt") as f:
+        old_layout = any(old in f.keys() for _, old in pairs)  # noqa: SIM118 - not a dict
+    if not old_layout:
+        load_model(model, str(file))
+        return
+    model.load_state_dict(fuse_first_order(load_file(str(file)), model), strict=True)
 
 
 def load(path: str | Path) -> CTRBundle | SeqBundle:
@@ -571,7 +595,7 @@ def load(path: str | Path) -> CTRBundle | SeqBundle:
     enc.num_stats = {c: (float(m), float(s)) for c, (m, s) in meta["num_stats"].items()}
     _check_sizes(path, lambda: build_model(meta["model"], spec, **meta["model_params"]))
     model = build_model(meta["model"], spec, **meta["model_params"])
-    load_model(model, str(path / WEIGHTS))
+    _load_weights(model, path / WEIGHTS)
     model.eval()
     return CTRBundle(path, meta, model, enc, pl.read_parquet(path / ITEMS) if (path / ITEMS).is_file() else None)
 

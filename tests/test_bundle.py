@@ -188,3 +188,34 @@ def test_stale_seqrec_runs_take_their_bundles(tmp_path):
     assert denoiserec.load(out / "bundles" / "seqrec__default__seed0").meta["model_params"]["dim"] == 8
     stale = denoiserec.load(out / "stale" / "bundles" / "seqrec__default__seed0")
     assert stale.meta["model_params"]["dim"] == 4
+
+
+@pytest.mark.parametrize("name", ["deepfm", "widedeep"])
+def test_bundle_of_the_layout_before_the_fused_first_order_column_loads(tmp_path, name):
+    """A bundle written before the first-order weights joined the table (``<embed>.table.weight`` [N, D] and the
+    linear term's own ``weight.weight`` [N, 1]) loads and scores exactly as today's layout of the same weights."""
+    from safetensors.torch import load_file, save_file
+
+    from denoiserec.io import write_marker
+
+    torch.manual_seed(0)
+    log = make_log(n_users=20, per_user=20)
+    enc, parts = fit_encode_splits(log, FeatureConfig.from_dict({"sequences": {"hist": {"max_len": 5}}}))
+    model = build_model(name, enc.spec, embed_dim=4)
+    with torch.no_grad():  # a non-zero first-order column, so a dropped or misplaced one shows
+        model.embed.table.weight[:, -1].normal_()
+    path = save_ctr(tmp_path / name, model, enc, name, {"embed_dim": 4})
+    now = denoiserec.load(path).predict(log).scores["logit"].to_numpy()
+    state = load_file(str(path / "model.safetensors"))
+    linear = "wide" if name == "widedeep" else "linear"
+    table = state.pop("embed.table.weight")
+    state["embed.table.weight"], state[f"{linear}.weight.weight"] = table[:, :4].contiguous(), table[:, 4:].contiguous()
+    save_file(state, str(path / "model.safetensors"))
+    marker = json.loads((path / ".denoiserec.json").read_text())
+    write_marker(path, "bundle", marker["files"], hashes=True)  # the old bundle's own manifest
+    assert np.array_equal(denoiserec.load(path).predict(log).scores["logit"].to_numpy(), now)
+    state[f"{linear}.weight.weight"] = state[f"{linear}.weight.weight"][:-1].contiguous()  # a truncated old table
+    save_file(state, str(path / "model.safetensors"))
+    write_marker(path, "bundle", marker["files"], hashes=True)
+    with pytest.raises(DataError, match="write the bundle again"):
+        denoiserec.load(path)

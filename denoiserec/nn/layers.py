@@ -236,3 +236,29 @@ class CrossNetwork(nn.Module):
             for m in self.maps:
                 x = x0 * m(x) + x
         return x
+
+
+def first_order_pairs(model: nn.Module) -> list[tuple[str, str]]:
+    """``(fused table key, key of the one-column table it replaced)`` per fused first-order term of ``model``: the
+    state-dict keys by which weights saved before the first-order column joined the table are read
+    (:func:`fuse_first_order`)."""
+    named = dict(model.named_modules())
+    pairs = []
+    for name, m in named.items():
+        if isinstance(m, LinearTerm) and m.fused:
+            parent = name.rpartition(".")[0]
+            tables = [n for n, e in named.items() if isinstance(e, FieldEmbedding) and e.first_order
+                      and n.rpartition(".")[0] == parent]
+            pairs += [(f"{t}.table.weight", f"{name}.weight.weight") for t in tables[:1]]
+    return pairs
+
+
+def fuse_first_order(state: dict, model: nn.Module) -> dict:
+    """Weights written before the fused first-order column (``embed.table.weight`` [N, D] beside the linear term's
+    own ``weight.weight`` [N, 1]) as today's layout ([N, D + 1]: the same numbers, the weight as the last
+    column); a state already in today's layout is returned unchanged."""
+    state = dict(state)
+    for table, old in first_order_pairs(model):
+        if old in state and table in state and state[table].shape[0] == state[old].shape[0]:
+            state[table] = torch.cat([state[table], state.pop(old).to(state[table].dtype)], 1)
+    return state
