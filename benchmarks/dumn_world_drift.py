@@ -11,7 +11,7 @@ is the preference without the drift. On the test rows:
   (``base`` = logit π − drift), reported as ``c_+/b`` and ``c_−/b``: the truth has 1 and 1; a model that ignores the
   drift has 0 and 0; one that learnt a global rule ("close to her dislikes: less") has one negative.
 
-    OMP_NUM_THREADS=1 python benchmarks/dumn_world_drift.py docs/results/dumn_world_cpu [--method none]
+    OMP_NUM_THREADS=1 python benchmarks/dumn_world_drift.py docs/results/dumn_world_cpu [--method none] [--models M ..]
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("folder")
     ap.add_argument("--method", default="none")
+    ap.add_argument("--models", nargs="*", help="only these model labels (default: every saved run)")
     args = ap.parse_args()
     folder = Path(args.folder)
     cfg = load_config(folder / "config.yaml")
@@ -74,6 +75,8 @@ def main() -> None:
     x = np.column_stack([np.ones(test.sum()), base[test], drift[test] * plus, drift[test] * ~plus])
     rows = []
     for b in sorted((folder / "bundles").glob(f"*__{args.method}__seed*")):
+        if args.models and b.name.split("__")[0] not in args.models:
+            continue
         logit, _ = load(b).logits(df)
         coef = np.linalg.lstsq(x, logit.numpy()[test].astype(np.float64), rcond=None)[0]
         model = b.name.split("__")[0]
