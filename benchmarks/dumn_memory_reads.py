@@ -9,9 +9,13 @@ with each row's reads replaced by another row's (a fixed permutation); and wheth
 other more than with other users' (mean centred cosine between rows of the same user vs of different users, Fig. 4).
 Two more diagnostics, not DUMN options: ``--zero-bias`` starts the controllers' biases at 0 (TensorFlow's dense-layer
 default, where PyTorch draws them at random), ``--sharpness B`` multiplies eq. 9's cosine by a fixed ``B``.
+``--bundles FOLDER --label L`` measures the models a ``denoiserec run`` already trained and saved
+(``FOLDER/bundles/L__none__seed<k>``, the config's world) instead of training: "after" statistics only.
 
     OMP_NUM_THREADS=1 python benchmarks/dumn_memory_reads.py configs/dumn_ablation_cpu.yaml [--seeds 0 1 2 3 4] \
         [--data-path P] [--no-write] [--zero-bias] [--sharpness B] [KEY=VALUE ...]
+    OMP_NUM_THREADS=1 python benchmarks/dumn_memory_reads.py docs/results/dumn_world_cpu/config.yaml \
+        --bundles docs/results/dumn_world_cpu --label dumn_user --seeds 0 1 2 3 4
 
 ``KEY=VALUE`` are DUMN hyper-parameters (e.g. ``key_strength=true``, ``memory_state=user``: each row's memory written
 by her own sequence; its address statistics are then over each row's own state), parsed as YAML.
@@ -74,8 +78,9 @@ def user_agreement(v: torch.Tensor, users: torch.Tensor) -> tuple[float, float]:
     return float(cos[same & off].mean()), float(cos[~same].mean())
 
 
-def substituted_auc(trainer, model, test, how: str, mean_reads: dict[str, torch.Tensor]) -> float:
-    """Test AUC with the memory reads replaced: ``mean`` (every row reads the mean read) or ``permuted``."""
+def substituted_auc(trainer, model, test, how: str, mean_reads: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Test AUC (and AUC vs the hidden truth, on simulated data) with the memory reads replaced: ``mean`` (every
+    row reads the mean read) or ``permuted``."""
     hooks = []
     for n, mem in model.memories.items():
         def hook(mod, inp, out, n=n):
@@ -86,10 +91,15 @@ def substituted_auc(trainer, model, test, how: str, mean_reads: dict[str, torch.
             return r[torch.randperm(len(r), generator=g)], out[1]
         hooks.append(mem.register_forward_hook(hook))
     try:
-        return trainer.split_metrics(model, test)["auc"]
+        return test_aucs(trainer, model, test)
     finally:
         for h in hooks:
             h.remove()
+
+
+def test_aucs(trainer, model, test) -> dict[str, float]:
+    m = trainer.split_metrics(model, test)
+    return {k: m[k] for k in ("auc", "auc_true") if k in m}
 
 
 def summary(model, r: dict[str, tuple[torch.Tensor, ...]]) -> dict[str, tuple[float, ...]]:
@@ -114,6 +124,24 @@ def read_statistics(model, rows, users: torch.Tensor) -> tuple[dict, dict[str, t
     return got, {n: stats[n] + user_agreement(v[0], users) for n, v in got.items()}
 
 
+def saved_seed(args, cfg, df, seed: int) -> dict:
+    """A saved run's DUMN (``--bundles``): its read statistics and the substituted-read test AUCs."""
+    from denoiserec.bundle import load
+
+    bundle = load(f"{args.bundles}/bundles/{args.label}__none__seed{seed}")
+    split = df["split"].to_numpy()
+    parts = bundle.encoder.transform(df, {n: np.flatnonzero(split == c) for c, n in enumerate(("train", "valid",
+                                                                                               "test"))})
+    model, spec = bundle.model, bundle.spec
+    rows = {k: v[:4096] for k, v in parts["test"].tensors.items()}
+    got, after = read_statistics(model, rows, rows["cat"][:, spec.user_field])
+    trainer = Trainer(TrainConfig.from_dict({**(cfg.get("train") or {}), "seed": seed, "progress": False}))
+    mean_reads = {n: v[0].mean(0) for n, v in got.items()}
+    auc = {"trained": test_aucs(trainer, model, parts["test"])}
+    auc.update({how: substituted_auc(trainer, model, parts["test"], how, mean_reads) for how in ("mean", "permuted")})
+    return {"before": after, "after": after, "auc": auc, "aux": []}
+
+
 def one_seed(args, cfg, spec, parts, hp: dict, seed: int) -> dict:
     """Train DUMN once; the read statistics before and after, and the substituted-read test AUCs."""
     torch.manual_seed(seed)
@@ -133,7 +161,7 @@ def one_seed(args, cfg, spec, parts, hp: dict, seed: int) -> dict:
     trainer.fit(model, parts["train"], parts["valid"])
     got, after = read_statistics(model, rows, users)
     mean_reads = {n: v[0].mean(0) for n, v in got.items()}
-    auc = {"trained": trainer.split_metrics(model, parts["test"])["auc"]}
+    auc = {"trained": test_aucs(trainer, model, parts["test"])}
     auc.update({how: substituted_auc(trainer, model, parts["test"], how, mean_reads) for how in ("mean", "permuted")})
     return {"before": before, "after": after, "auc": auc,
             "aux": [round(h["train_aux_loss"], 4) for h in trainer.history]}
@@ -151,12 +179,15 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="undo each training write (memory = parameter only)")
     ap.add_argument("--zero-bias", action="store_true", help="controllers' biases start at 0 (TensorFlow's default)")
     ap.add_argument("--sharpness", type=float, help="eq. 9 as softmax_j(B · cos): a fixed sharpness B")
+    ap.add_argument("--bundles", help="a results folder: measure its saved DUMN runs instead of training")
+    ap.add_argument("--label", default="dumn", help="with --bundles: the DUMN model's label in that folder")
     ap.add_argument("hparams", nargs="*")
     args = ap.parse_intermixed_args()
     cfg = load_config(args.config)
     if args.data_path:
         cfg = check_config({**cfg.to_dict(), "data": {**cfg.given("data"), "path": args.data_path}}, args.config)
-    spec, parts = encode_splits(load_data(cfg), FeatureConfig.from_dict(cfg.get("features")))
+    df = load_data(cfg)
+    spec, parts = (None, None) if args.bundles else encode_splits(df, FeatureConfig.from_dict(cfg.get("features")))
     hp = {"embed_dim": 16, **{k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.hparams)}}
     if args.sharpness:
         plain = UserMemory.address
@@ -165,12 +196,15 @@ def main() -> None:
                              (f"sharpness {args.sharpness}", args.sharpness)) if on]
     res = []
     for seed in args.seeds:
-        r = one_seed(args, cfg, spec, parts, hp, seed)
+        r = saved_seed(args, cfg, df, seed) if args.bundles else one_seed(args, cfg, spec, parts, hp, seed)
         res.append(r)
         a = r["auc"]
-        print(f"seed {seed}: test auc {a['trained']:.4f}, every read = the mean read {a['mean']:.4f}, "
-              f"each row another row's reads {a['permuted']:.4f}; train_aux_loss per epoch {r['aux']}", flush=True)
-    print(f"\n{cfg['name']}: dumn {hp} {flags}, seeds {args.seeds} (mean ± std over seeds; reads of the first "
+        print(f"seed {seed}: test auc {a['trained']['auc']:.4f}, every read = the mean read {a['mean']['auc']:.4f}, "
+              f"each row another row's reads {a['permuted']['auc']:.4f}; train_aux_loss per epoch {r['aux']}",
+              flush=True)
+    what = f"saved runs {args.bundles}/bundles/{args.label}__none__seed<k> ('before' = 'after')" if args.bundles \
+        else f"dumn {hp} {flags}"
+    print(f"\n{cfg['name']}: {what}, seeds {args.seeds} (mean ± std over seeds; reads of the first "
           "4,096 test rows)\n")
     print("| memory | when | " + " | ".join(COLUMNS) + " |")
     print("|---|---|" + "---|" * len(COLUMNS))
@@ -180,14 +214,17 @@ def main() -> None:
             sd = vals.std(0, ddof=1) if len(res) > 1 else None
             cells = [f"{m:.4f}" + (f" ± {sd[i]:.4f}" if sd is not None else "") for i, m in enumerate(vals.mean(0))]
             print(f"| {n} | {when} | " + " | ".join(cells) + " |")
-    trained = np.array([r["auc"]["trained"] for r in res])
-    for how, text in (("mean", "every read replaced by the mean read"),
-                      ("permuted", "each row given another row's reads")):
-        sub = np.array([r["auc"][how] for r in res])
-        d = sub - trained
-        p = f", paired t-test p = {ttest_rel(sub, trained).pvalue:.2g}" if len(res) > 1 and d.std() > 0 else ""
-        print(f"\ntest AUC {trained.mean():.4f}; {text}: {sub.mean():.4f} (difference {d.mean():+.5f}, "
-              f"min {d.min():+.5f}, max {d.max():+.5f}{p})")
+    for metric, name in (("auc", "test AUC"), ("auc_true", "test AUC vs the true preference")):
+        if metric not in res[0]["auc"]["trained"]:
+            continue
+        trained = np.array([r["auc"]["trained"][metric] for r in res])
+        for how, text in (("mean", "every read replaced by the mean read"),
+                          ("permuted", "each row given another row's reads")):
+            sub = np.array([r["auc"][how][metric] for r in res])
+            d = sub - trained
+            p = f", paired t-test p = {ttest_rel(sub, trained).pvalue:.2g}" if len(res) > 1 and d.std() > 0 else ""
+            print(f"\n{name} {trained.mean():.4f}; {text}: {sub.mean():.4f} (difference {d.mean():+.5f}, "
+                  f"min {d.min():+.5f}, max {d.max():+.5f}{p})")
 
 
 if __name__ == "__main__":

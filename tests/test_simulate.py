@@ -298,8 +298,8 @@ def _digest(df: pl.DataFrame) -> str:
 
 
 def test_default_knobs_leave_the_log_bit_identical():
-    """The knobs added later (``propensity_history``, ...) leave the log at their defaults as it was: digests of
-    every column's values, recorded before ``propensity_history`` was added."""
+    """The knobs added later (``propensity_history``, ``dislike_drift``, ...) leave the log at their defaults as it
+    was: digests of every column's values, recorded before ``propensity_history`` was added."""
     small = dict(users=40, items=300, artists=60, seed=5)
     assert _digest(simulate(SimConfig(**small))) == \
         "2dc33fc6ebce9b59dac067e4d84d9a9db0f5500bad3807ce0d761460a41f3ec7"
@@ -322,3 +322,29 @@ def test_propensity_history_scales_acting_after_a_passive_play():
     assert out[0.6] == pytest.approx(0.4, abs=0.05)
     with pytest.raises(ConfigError):
         SimConfig(propensity_history=1.5)
+
+
+def _near_dislikes(df: pl.DataFrame) -> dict[tuple[bool, bool], tuple[float, float]]:
+    """(user's sign is +, item's genre disliked by her earlier) -> (mean true_pref_prob, click rate)."""
+    first = df.filter(pl.col("feedback") == "dislike").group_by("user", "category").agg(first=pl.col("timestamp").min())
+    df = df.join(first, on=["user", "category"], how="left").with_columns(
+        near=pl.col("first").is_not_null() & (pl.col("first") < pl.col("timestamp")),
+        plus=pl.col("user").str.slice(1).cast(pl.Int64) % 2 == 0)
+    by = df.group_by("plus", "near").agg(pl.col("true_pref_prob").mean(), pl.col("label").mean())
+    return {(p, n): (pi, y) for p, n, pi, y in by.iter_rows()}
+
+
+def test_dislike_drift_moves_each_users_preference_near_her_dislikes_by_her_sign():
+    """``dislike_drift`` c: after her dislikes, a '+' user (even number) prefers and clicks items of the genres she
+    disliked more than without the drift, a '-' user less; items of other genres barely move. A sign flip of
+    ``s_u`` (or of c) fails both directions."""
+    knobs = {"scenario": "feed", "users": 300, "items": 300, "artists": 60, "sessions": 8, "dislike_share": 0.5,
+             "seed": 1}
+    off = _near_dislikes(simulate(SimConfig.from_dict(knobs)))
+    on = _near_dislikes(simulate(SimConfig.from_dict({**knobs, "dislike_drift": 3.0})))
+    diff = {k: (on[k][0] - off[k][0], on[k][1] - off[k][1]) for k in off}
+    assert diff[True, True][0] > 0.15 and diff[True, True][1] > 0.01     # '+': preference and clicks rise
+    assert diff[False, True][0] < -0.15 and diff[False, True][1] < -0.01  # '-': both fall
+    assert abs(diff[True, False][0]) < 0.05 and abs(diff[False, False][0]) < 0.05
+    with pytest.raises(ConfigError):
+        SimConfig(dislike_drift=-1.0)

@@ -33,7 +33,12 @@ active rate; ``pref_popularity`` adds popularity to the preference logit; ``mode
 as click/unclick/like/dislike (:data:`FEED_KINDS`) and ``emit_unplayed = False`` drops never-reached rows;
 ``stop_user_sd`` spreads the stop hazard over users; ``share_rate``, ``download_rate``, ``context_p`` set shares;
 ``propensity_history`` κ makes the chance that an *attentive* user acts depend on the last feedback: after a
-passive play it is ``(1-κ)·act_like`` / ``(1-κ)·act_dislike`` (UAE's Eq. 12 premise: ``p_t = h(X_t, E_{t-1})``).
+passive play it is ``(1-κ)·act_like`` / ``(1-κ)·act_dislike`` (UAE's Eq. 12 premise: ``p_t = h(X_t, E_{t-1})``);
+``dislike_drift`` c makes the preference depend on the user's own dislikes: ``π`` gets ``+ s_u·c·cos(v_i, D_u)`` in
+its logit, ``D_u`` the sum of the unit vectors of the items she disliked so far, each earlier one decayed by
+``dislike_drift_decay`` per later dislike, and ``s_u = +1`` for even user numbers, ``-1`` for odd: half the users
+come to like what resembles their dislikes, half to avoid it (no global rule; DUMN's premise that dislikes tell
+about clicks, user by user). Her sessions then run in time order, and ``true_pref_prob`` carries the effect.
 ``denoiserec.data.calibrate`` fits these knobs to a real log.
 """
 
@@ -143,6 +148,9 @@ class SimConfig:
     scenario: str = "default"        # the preset these knobs started from (see SCENARIOS); a label only
     propensity_history: Share = 0.0  # κ: after a passive play an attentive user acts with (1-κ)·act_like/dislike
     #                                   (a propensity that depends on past feedback; 0 = none, UAE's h known answer)
+    dislike_drift: NonNeg = 0.0      # c: user u's preference logit for item i moves by s_u·c·cos(v_i, D_u) (0 = none)
+    #                                   D_u: her dislikes so far; s_u = +1 for even user numbers, -1 for odd
+    dislike_drift_decay: Share = 0.8  # D_u ← decay·D_u + v_j/|v_j| at each of her dislikes j (recent ones weigh more)
 
     def __post_init__(self) -> None:
         from denoiserec.settings import declared_problem
@@ -341,7 +349,8 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
     if cfg.pref_popularity:
         pref_logit = pref_logit + cfg.pref_popularity * world.item_pop_z[item]
     pref_prob = _sigmoid(pref_logit)
-    pref = rng.random((S, T)) < pref_prob
+    r_pref = rng.random((S, T))
+    pref = r_pref < pref_prob
     # attention chain, calibrated by q = mean P(act | attentive) so that P(e_t | e_{t-1}) hits the targets
     act_prob = np.where(pref, cfg.act_like, cfg.act_dislike)
     q = float(act_prob[valid].mean()) if valid.any() else 1.0
@@ -359,9 +368,13 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
         stop = _sigmoid(_logit(cfg.stop_rate) + cfg.stop_user_sd * rng.standard_normal(n_users))[su][:, None]
     positive = pref ^ slip
     like_cut = 1.0 - cfg.share_rate - cfg.download_rate
-    act_kind = np.where(positive, np.where(r_kind < like_cut, K_LIKE,
+
+    def kind_of(positive: np.ndarray, r_kind: np.ndarray) -> np.ndarray:
+        return np.where(positive, np.where(r_kind < like_cut, K_LIKE,
                                            np.where(r_kind < like_cut + cfg.share_rate, K_SHARE, K_DOWNLOAD)),
                         np.where(r_kind < cfg.dislike_share, K_DISLIKE, K_SKIP)).astype(np.int8)
+
+    act_kind = kind_of(positive, r_kind)
     visible = MODES[cfg.mode][1].astype(bool)  # which kinds the log shows as actions (e = 1)
     lam, kappa = cfg.attention_history, cfg.propensity_history
     # feature-driven attention: plays since the last change of genre (the session start counts as one)
@@ -371,32 +384,62 @@ def _simulate_block(cfg: SimConfig, world: _World, first_user: int, n_users: int
     col = np.broadcast_to(np.arange(T), (S, T))
     since = col - np.maximum.accumulate(np.where(change, col, 0), axis=1)
     novelty = cfg.attention_history_decay ** since
+    # dislike drift: the preference depends on her dislikes so far, so each user's sessions run one after another
+    # (group k: every user's k-th session) and preference and actions are redrawn, on the same random numbers
+    drift = cfg.dislike_drift
+    groups: list[np.ndarray | None] = [None]
+    if drift:
+        base_logit = pref_logit
+        unit = world.item_vec / np.linalg.norm(world.item_vec, axis=1, keepdims=True)
+        sign = np.where((first_user + np.arange(n_users)) % 2 == 0, 1.0, -1.0)
+        sess_k = np.tile(np.arange(cfg.sessions), n_users)
+        groups = [np.flatnonzero(sess_k == k) for k in range(cfg.sessions)]
+
+    def drifted(j: np.ndarray, t: int, dis: np.ndarray) -> None:
+        """Preference (and what follows from it) of rows ``j`` at ``t`` given their users' dislikes ``dis``."""
+        d = dis[su[j]]
+        norm = np.linalg.norm(d, axis=1)
+        cos = np.einsum("nd,nd->n", unit[item[j, t]], d) / np.where(norm > 0, norm, 1.0)
+        pref_prob[j, t] = _sigmoid(base_logit[j, t] + drift * sign[su[j]] * cos)
+        pref[j, t] = r_pref[j, t] < pref_prob[j, t]
+        positive[j, t] = pref[j, t] ^ slip[j, t]
+        act_prob[j, t] = np.where(pref[j, t], cfg.act_like, cfg.act_dislike)
+        act_kind[j, t] = kind_of(positive[j, t], r_kind[j, t])
 
     def run(l_aa: float, l_pa: float, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         kind = np.zeros((S, T), dtype=np.int8)
         att = np.zeros((S, T), dtype=bool)
         att_prob = np.zeros((S, T))
-        prev_active = np.zeros(S, dtype=bool)
-        playing = np.ones(S, dtype=bool)
-        for t in range(T):  # only the sessions still playing (the others' rows stay unplayed)
-            i = np.flatnonzero(playing & valid[:, t])
-            if not len(i):
-                break
-            base = l_start if t == 0 else np.where(prev_active[i], l_aa, l_pa)
-            if lam and t > 0:  # move from the last action to the feature history (EDM's assumption at λ = 0)
-                base = (1 - lam) * base + lam * (l_pa + (l_aa - l_pa) * novelty[i, t]) + shift
-            p = _sigmoid(base + o[i, t])
-            a = r_att[i, t] < p
-            act_p = act_prob[i, t]
-            if kappa and t > 0:  # history-dependent propensity (the session start counts as after an action)
-                act_p = act_p * np.where(prev_active[i], 1.0, 1.0 - kappa)
-            acts = a & (r_act[i, t] < act_p)
-            k = np.where(acts, act_kind[i, t], K_AUTOPLAY).astype(np.int8)
-            kind[i, t], att[i, t], att_prob[i, t] = k, a, p
-            negative = acts & ~positive[i, t]
-            playing = np.zeros(S, dtype=bool)
-            playing[i[r_stop[i, t] >= stop[i, 0] + cfg.stop_after_negative * negative]] = True
-            prev_active[i] = visible[k]
+        dis = np.zeros((n_users, cfg.dim))  # dislike drift: each user's decayed sum of disliked items' directions
+        for g in groups:  # all sessions at once, or (dislike drift) every user's k-th session for k = 0, 1, ..
+            prev_active = np.zeros(S, dtype=bool)
+            playing = np.ones(S, dtype=bool) if g is None else np.isin(np.arange(S), g)
+            for t in range(T):  # only the sessions still playing (the others' rows stay unplayed)
+                if g is not None:  # every row of the group, played or not, gets her preference at this point
+                    drifted(g[valid[g, t]], t, dis)
+                i = np.flatnonzero(playing & valid[:, t])
+                if not len(i):
+                    if g is not None:
+                        continue
+                    break
+                base = l_start if t == 0 else np.where(prev_active[i], l_aa, l_pa)
+                if lam and t > 0:  # move from the last action to the feature history (EDM's assumption at λ = 0)
+                    base = (1 - lam) * base + lam * (l_pa + (l_aa - l_pa) * novelty[i, t]) + shift
+                p = _sigmoid(base + o[i, t])
+                a = r_att[i, t] < p
+                act_p = act_prob[i, t]
+                if kappa and t > 0:  # history-dependent propensity (the session start counts as after an action)
+                    act_p = act_p * np.where(prev_active[i], 1.0, 1.0 - kappa)
+                acts = a & (r_act[i, t] < act_p)
+                k = np.where(acts, act_kind[i, t], K_AUTOPLAY).astype(np.int8)
+                kind[i, t], att[i, t], att_prob[i, t] = k, a, p
+                negative = acts & ~positive[i, t]
+                playing = np.zeros(S, dtype=bool)
+                playing[i[r_stop[i, t] >= stop[i, 0] + cfg.stop_after_negative * negative]] = True
+                prev_active[i] = visible[k]
+                if g is not None:
+                    d = i[k == K_DISLIKE]  # one session per user in a group: no user twice
+                    dis[su[d]] = cfg.dislike_drift_decay * dis[su[d]] + unit[item[d, t]]
         return kind, att, att_prob
 
     # The offsets o (and who ends up after an action) bias P(e_t | e_{t-1}) away from the targets: correct the
