@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import polars as pl
 import yaml
 
 from denoiserec.data.simulate import SimConfig, simulate
@@ -67,6 +68,31 @@ def main() -> None:
     print(
         f"label slope on pi {slope:.3f}, label noise variance {noise:.3f} (truth: slope 1, noise {t_noise:.3f}): "
         f"~{noise / slope**2 / t_noise:.0f}x the rows to learn pi from the label as well as from the truth"
+    )
+    # between users: does a user's label rate say how much she likes what she is played?
+    per_user = (
+        df.with_columns(att=pl.Series(att))
+        .group_by("user")
+        .agg(
+            y=pl.col("label").mean(),
+            pi=pl.col("true_pref_prob").mean(),
+            att=pl.col("att").mean(),
+            played=(pl.col("feedback") != "unplayed").mean(),
+        )
+    )
+    c = np.corrcoef(per_user.select("y", "pi", "att", "played").to_numpy().T)
+    print(
+        f"over {len(per_user)} users, correlation of the user's label rate with her mean pi {c[0, 1]:+.3f}, "
+        f"her mean attention {c[0, 2]:+.3f}, her played share {c[0, 3]:+.3f}"
+    )
+    means = df.select("user").join(per_user, on="user", how="left")
+    within = pi - means["pi"].to_numpy()
+    print(f"{'user mean pi alone':36s} AUC-true {auc(means['pi'].to_numpy(), truth):.4f}")
+    print(f"{'user label rate alone':36s} AUC-true {auc(means['y'].to_numpy(), truth):.4f}")
+    print(
+        f"{'pi within user + label-rate level':36s} AUC-true "
+        f"{auc(within + (means['y'].to_numpy() - y.mean()) * pi.std() / per_user['y'].std(), truth):.4f} "
+        "(each user's pi level replaced by her label rate, on pi's scale)"
     )
     lo, hi = rows[-1][1], rows[0][1]
     print(f"share of the popularity -> pi gap the label's expectation closes: {(rows[1][1] - lo) / (hi - lo):+.2f}")

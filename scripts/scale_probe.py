@@ -29,7 +29,8 @@ from denoiserec.report.ctr import load_runs, summarize  # noqa: E402
 
 
 def probe_config(cfg: dict, users: int, models: list[str], methods: list[str], seeds: list[int]) -> dict:
-    """``cfg`` at ``users`` users with only ``models`` / ``methods`` (empty: all) and ``seeds``."""
+    """``cfg`` at ``users`` users with only ``models`` / ``methods`` (empty: all; the baseline method is kept)
+    and ``seeds``."""
     cfg = yaml.safe_load(yaml.safe_dump(cfg))
     cfg["data"]["simulate"]["users"] = users
     cfg["seeds"] = seeds
@@ -37,7 +38,9 @@ def probe_config(cfg: dict, users: int, models: list[str], methods: list[str], s
     if models:
         cfg["models"] = {k: v for k, v in cfg["models"].items() if k in models or k == "popularity"}
     if methods and "methods" in cfg:
-        cfg["methods"] = {k: v for k, v in cfg["methods"].items() if k in methods}
+        cfg["methods"] = {k: v for k, v in cfg["methods"].items() if k in methods or k == cfg.get("baseline")}
+    if cfg.get("baseline_model") not in cfg["models"]:
+        cfg.pop("baseline_model", None)
     return cfg
 
 
@@ -60,11 +63,13 @@ def main() -> None:
     ap.add_argument("--methods", nargs="*", default=[])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="passed to denoiserec run")
+    ap.add_argument("--tag", default="", help="appended to each size's folder name (e.g. the knobs set)")
     ap.add_argument("--out", default="/tmp/scale_probe")
     a = ap.parse_args()
     base_cfg = yaml.safe_load(Path(a.config).read_text())
     for users in a.users:
         cfg = probe_config(base_cfg, users, a.models, a.methods, a.seeds)
+        cfg["name"] += a.tag
         folder = Path(a.out) / cfg["name"]
         Path(a.out).mkdir(parents=True, exist_ok=True)
         path = Path(a.out) / f"{cfg['name']}.yaml"
