@@ -6,9 +6,11 @@
 Per size: the config with ``data.simulate.users`` (and any ``--set KEY=VALUE`` of ``denoiserec run``) replaced,
 one seed, only the models / methods named (seqrec: ``--models`` keeps those labels), run by ``denoiserec run``
 into ``OUT/<name>_u<users>``; then the base row and the oracle of each model with the gap closed
-(``scripts/results_table.py``'s rows: CTR (base − popularity) / (oracle − popularity) of test ``auc_true``;
-seqrec the report's share of the gap from the best popularity baseline to ``oracle_pi``), the rows trained on
-and the wall time. A finished size is resumed, not re-run (``denoiserec run`` resumes its records).
+(CTR: (base − popularity) / (oracle − popularity) of test ``auc_true``, and of ``gauc_true``, the per-user
+AUC, which leaves out what the model thinks of each user's level; popularity is the scorer of
+``popularity.json``; seqrec: the report's share of the gap from the best popularity baseline to
+``oracle_pi``), the rows trained on and the wall time. A finished size is resumed, not re-run (``denoiserec
+run`` resumes its records); ``--no-run`` only prints the folders already written.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_table import ctr_rows, seqrec_rows  # noqa: E402
+from results_table import seqrec_rows  # noqa: E402
 
 from denoiserec.report.ctr import load_runs, summarize  # noqa: E402
 
@@ -55,6 +57,23 @@ def _rows_trained(folder: Path, cfg: dict) -> int | str:
     return "?"
 
 
+def ctr_gaps(folder: Path) -> list[str]:
+    """Per model with ``none`` and ``oracle`` rows: base, oracle and the popularity scorer (``popularity.json``)
+    on test ``auc_true`` and ``gauc_true`` (per-user AUC: the within-user share), and the gap closed of each."""
+    summary = {(x["model"], x["method"]): x for x in summarize(load_runs(folder), "none")}
+    pop = json.loads((folder / "popularity.json").read_text())["test"]
+    lines = []
+    for model in sorted({m for m, _ in summary}):
+        if (model, "none") not in summary or (model, "oracle") not in summary:
+            continue
+        parts = [model]
+        for metric in ("auc_true", "gauc_true"):
+            b, o, p = summary[model, "none"][metric][0], summary[model, "oracle"][metric][0], pop[metric]
+            parts.append(f"{metric} base {b:.4f} oracle {o:.4f} popularity {p:.4f} gap closed {(b - p) / (o - p):+.3f}")
+        lines.append("\t".join(parts))
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config")
@@ -65,6 +84,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="passed to denoiserec run")
     ap.add_argument("--tag", default="", help="appended to each size's folder name (e.g. the knobs set)")
     ap.add_argument("--out", default="/tmp/scale_probe")
+    ap.add_argument("--no-run", action="store_true", help="only print the folders already written")
     a = ap.parse_args()
     base_cfg = yaml.safe_load(Path(a.config).read_text())
     for users in a.users:
@@ -78,22 +98,18 @@ def main() -> None:
         for s in a.overrides:
             cmd += ["--set", s]
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
+        if not a.no_run:
+            subprocess.run(cmd, check=True)
         wall = time.perf_counter() - t0
         cfg = yaml.safe_load((folder / "config.yaml").read_text())
-        rows = seqrec_rows(folder, cfg) if cfg.get("task") == "seqrec" else ctr_rows(folder, cfg)
-        base = cfg.get("baseline", "none") if cfg.get("task") == "seqrec" else "none"
-        for r in rows:
-            if r["method"] == base:
-                print(
-                    f"{cfg['name']}\tusers {users}\ttrain rows {_rows_trained(folder, cfg)}\t{r['model']}\t"
-                    f"base {r['metric']} gap closed {r['gap']:+.3f}\twall {wall:.0f} s",
-                    flush=True,
-                )
-        if cfg.get("task") != "seqrec":
-            for x in summarize(load_runs(folder), "none"):
-                metric = rows[0]["metric"]
-                print(f"    {x['model']} {x['method']} {metric} {x[metric][0]:.4f}", flush=True)
+        head = f"{cfg['name']}\tusers {users}\ttrain rows {_rows_trained(folder, cfg)}"
+        if cfg.get("task") == "seqrec":
+            for r in seqrec_rows(folder, cfg):
+                if r["method"] == cfg.get("baseline"):
+                    print(f"{head}\t{r['metric']} gap closed {r['gap']:+.3f}\twall {wall:.0f} s", flush=True)
+            continue
+        for line in ctr_gaps(folder):
+            print(f"{head}\t{line}\twall {wall:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
