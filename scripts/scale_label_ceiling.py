@@ -28,6 +28,12 @@ from denoiserec.data.simulate import SimConfig, simulate
 from denoiserec.eval.metrics import auc
 
 
+def negative_action(cfg: SimConfig, pi: np.ndarray) -> np.ndarray:
+    """P(an attentive listener's play is labelled 0 | π), music mode: she dislikes it and acts on that (the
+    action not slipped), or likes it and her action slips."""
+    return cfg.act_dislike * (1 - cfg.slip) * (1 - pi) + cfg.act_like * cfg.slip * pi
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=16000)
@@ -42,7 +48,7 @@ def main() -> None:
     att = df["true_attention_prob"].to_numpy()
     y = df["label"].to_numpy().astype(float)
     played = (df["feedback"] != "unplayed").to_numpy()
-    p_neg = cfg.act_dislike * (1 - cfg.slip) * (1 - pi) + cfg.act_like * cfg.slip * pi
+    p_neg = negative_action(cfg, pi)
     e_y = played * (1 - att * p_neg)
     counts = df.group_by("item").len()
     pop = df.select("item").join(counts, on="item", how="left")["len"].to_numpy().astype(float)
