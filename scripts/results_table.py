@@ -61,8 +61,9 @@ def ctr_rows(folder: Path, cfg: dict) -> list[dict]:
     for r in runs:
         per_seed.setdefault((r["model"], r["method"]), {})[r["seed"]] = float(r["test"].get(metric, math.nan))
     summary = {(x["model"], x["method"]): x for x in summarize(runs, BASE)}
-    pops = [x[metric][0] for (m, meth), x in summary.items()
-            if m == "popularity" and meth in ("popularity", BASE) and metric in x]
+    # the popularity scorer (popularity.json) where the folder has it; else a trained `popularity` model's row
+    pops = [summary[k][metric][0] for k in (("popularity", "popularity"), ("popularity", BASE))
+            if k in summary and metric in summary[k]]
     pop = pops[0] if pops else math.nan
     oracle_keys = {(r["model"], r["method"]) for r in runs if r.get("oracle")}
     oracle = {k[0]: summary[k] for k in oracle_keys}

@@ -111,3 +111,15 @@ def test_seqrec_world_against_its_baseline_label(script, tmp_path):
     assert both["effect"] == pytest.approx(0.07 / 3) and both["p"] == pytest.approx(_p_df2([0.05, 0.02, 0.0]))
     # per seed (x − pop_up) / (oracle_pi − pop_up), then the mean: (0.5 + 0.4 + 0.35) / 3
     assert both["gap"] == pytest.approx(1.25 / 3)
+
+
+def test_the_popularity_scorer_is_the_gap_base_beside_a_trained_popularity_model(script, tmp_path):
+    """A folder with a trained `popularity` model (its runs' `none` rows) beside the scorer (popularity.json): the
+    gap is measured from the scorer, whichever record is read first."""
+    folder = _folder(tmp_path / "sim", {"simulate": {"users": 10}})
+    for seed in range(3):  # written so that they sort before and are read before popularity.json
+        rec = {"model": "popularity", "method": "none", "seed": seed, "test": {"auc_true": 0.65, "auc": 0.66}}
+        (folder / "runs" / f"popularity__none__seed{seed}.json").write_text(json.dumps(rec))
+    rows = {r["method"]: r for r in script.ctr_rows(folder, yaml.safe_load((folder / "config.yaml").read_text()))
+            if r["model"] == "deepfm"}
+    assert rows["none"]["gap"] == pytest.approx(0.30)  # (0.61 − 0.55) / (0.75 − 0.55), not from 0.65
