@@ -11,7 +11,8 @@ Recipes (``--recipes``; ``lr`` is the small batch's, B/B_ref = 16 by default):
 The default warm-up, 24 steps of 4096 on 240k training rows, is about the fraction of an epoch (0.41) that
 the GPU run's 10 steps of 65,536 on 1.6M rows are. Model and initialisation as :mod:`benchmarks.ours`.
 
-Usage: ``python -m benchmarks.large_batch [--data D.npz] [--seeds 0,1] [--out R.json]`` (1 thread); on a GPU
+Usage: ``python -m benchmarks.large_batch [--data D.npz] [--seeds 0,1] [--out R.json]`` (1 thread);
+``--merge R1.json R2.json`` prints one table of several runs' files (other seeds, another ``--emb-scale``); on a GPU
 the same script with ``--device cuda --small 4096 --large 65536 --epochs 1 --warmup-steps 10`` on the 2M-row
 file (docs/performance.md, "Large batch on the CPU (proxy)").
 """
@@ -74,18 +75,37 @@ def train_one(d: dict, seed: int, args, **cfg) -> dict:
             "peak_lr": config.scaled_lr(), "batch_size": config.batch_size}
 
 
-def table(results: dict, seeds: list[int]) -> str:
-    small = results["small"]
-    base = {r["seed"]: r["auc"] for r in small}
-    lines = ["| run | batch | peak lr | " + " | ".join(f"AUC seed {s}" for s in seeds) + " | mean | Δ vs small |",
-             "|---|---:|---:|" + "---:|" * (len(seeds) + 2)]
+def label(recipe: str, emb_scale: float) -> str:
+    """The run's name in the table: ``emb`` carries its scale (``sqrt+emb4``)."""
+    return recipe.replace("emb", f"emb{emb_scale:g}")
+
+
+def table(results: dict) -> str:
+    """One row per run: mean test AUC over the seeds, the mean and range of its paired difference to the small
+    batch of the same seed, and the median throughput (wall clock: noisy on a shared machine)."""
+    base = {r["seed"]: r["auc"] for r in results["small"]}
+    lines = ["| run | batch | peak lr | seeds | mean AUC | Δ vs small, mean ± sd | Δ min … max | samples/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, runs in results.items():
-        aucs = [r["auc"] for r in runs]
-        delta = np.mean([r["auc"] - base[r["seed"]] for r in runs])
-        lines.append(f"| {name} | {runs[0]['batch_size']:,} | {runs[0]['peak_lr']:.4g} | "
-                     + " | ".join(f"{a:.4f}" for a in aucs) + f" | {np.mean(aucs):.4f} | "
-                     + ("–" if name == "small" else f"{delta:+.4f}") + " |")
+        d = np.array([r["auc"] - base[r["seed"]] for r in runs if r["seed"] in base])
+        delta = "–" if name == "small" else f"{d.mean():+.4f} ± {d.std(ddof=1) if len(d) > 1 else 0:.4f}"
+        spread = "–" if name == "small" else f"{d.min():+.4f} … {d.max():+.4f}"
+        lines.append(f"| {name} | {runs[0]['batch_size']:,} | {runs[0]['peak_lr']:.4g} | {len(runs)} | "
+                     f"{np.mean([r['auc'] for r in runs]):.4f} | {delta} | {spread} | "
+                     f"{np.median([r['samples_per_s'] for r in runs]):,.0f} |")
     return "\n".join(lines)
+
+
+def merge(files: list[str]) -> dict:
+    """The runs of several ``--out`` files in one table's form (a seed's run kept once; emb runs named by scale)."""
+    results: dict[str, dict] = {}
+    for f in files:
+        saved = json.loads(Path(f).read_text())
+        for name, runs in saved["results"].items():
+            name = name if any(c.isdigit() for c in name) else label(name, saved["args"]["emb_scale"])
+            for r in runs:
+                results.setdefault(name, {}).setdefault(r["seed"], r)
+    return {k: [v[s] for s in sorted(v)] for k, v in results.items()}
 
 
 def main(argv=None) -> int:
@@ -103,7 +123,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU's 4096 vs 65,536 (docs/performance.md)")
     p.add_argument("--recipes", default=DEFAULT_RECIPES)
     p.add_argument("--out", default=None, help="write the runs as JSON here")
+    p.add_argument("--merge", nargs="+", default=None, help="print one table of these --out files, run nothing")
     args = p.parse_args(argv)
+    if args.merge:
+        print(table(merge(args.merge)))
+        return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     recipes = args.recipes.split(",")
     bad = [r for r in recipes if r not in RECIPES]
@@ -115,7 +139,7 @@ def main(argv=None) -> int:
     d = bdata.load(path)
     print(f"data {path}: {len(d['y_train']):,} training rows; batch {args.small} vs {args.large}, "
           f"{args.epochs} epochs, lr {args.lr}, seeds {seeds}, {args.device}, {args.threads} thread(s)", flush=True)
-    runs = [("small", {"batch_size": args.small})] + [(r, settings(r, args)) for r in recipes]
+    runs = [("small", {"batch_size": args.small})] + [(label(r, args.emb_scale), settings(r, args)) for r in recipes]
     results: dict[str, list] = {}
     t0 = time.perf_counter()
     for seed in seeds:
@@ -126,7 +150,7 @@ def main(argv=None) -> int:
                   f"{r['samples_per_s']:,.0f} samples/s", flush=True)
             if args.out:
                 Path(args.out).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
-    print(table(results, seeds))
+    print(table(results))
     return 0
 
 
