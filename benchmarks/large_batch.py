@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -75,9 +76,10 @@ def train_one(d: dict, seed: int, args, **cfg) -> dict:
             "peak_lr": config.scaled_lr(), "batch_size": config.batch_size}
 
 
-def label(recipe: str, emb_scale: float) -> str:
-    """The run's name in the table: ``emb`` carries its scale (``sqrt+emb4``)."""
-    return recipe.replace("emb", f"emb{emb_scale:g}")
+def label(recipe: str, warmup_steps: int, emb_scale: float) -> str:
+    """The run's name in the table: ``warmup`` carries its steps, ``emb`` its scale (``sqrt+warmup24+emb4``)."""
+    recipe = re.sub(r"warmup(?!\d)", f"warmup{warmup_steps}", recipe)
+    return re.sub(r"emb(?![\d.])", f"emb{emb_scale:g}", recipe)
 
 
 def table(results: dict) -> str:
@@ -97,12 +99,12 @@ def table(results: dict) -> str:
 
 
 def merge(files: list[str]) -> dict:
-    """The runs of several ``--out`` files in one table's form (a seed's run kept once; emb runs named by scale)."""
+    """The runs of several ``--out`` files in one table's form (a seed's run kept once, named by :func:`label`)."""
     results: dict[str, dict] = {}
     for f in files:
         saved = json.loads(Path(f).read_text())
         for name, runs in saved["results"].items():
-            name = name if any(c.isdigit() for c in name) else label(name, saved["args"]["emb_scale"])
+            name = label(name, saved["args"]["warmup_steps"], saved["args"]["emb_scale"])
             for r in runs:
                 results.setdefault(name, {}).setdefault(r["seed"], r)
     return {k: [v[s] for s in sorted(v)] for k, v in results.items()}
@@ -139,7 +141,8 @@ def main(argv=None) -> int:
     d = bdata.load(path)
     print(f"data {path}: {len(d['y_train']):,} training rows; batch {args.small} vs {args.large}, "
           f"{args.epochs} epochs, lr {args.lr}, seeds {seeds}, {args.device}, {args.threads} thread(s)", flush=True)
-    runs = [("small", {"batch_size": args.small})] + [(label(r, args.emb_scale), settings(r, args)) for r in recipes]
+    runs = [("small", {"batch_size": args.small})]
+    runs += [(label(r, args.warmup_steps, args.emb_scale), settings(r, args)) for r in recipes]
     results: dict[str, list] = {}
     t0 = time.perf_counter()
     for seed in seeds:

@@ -163,10 +163,11 @@ def test_large_batch_benchmark_runs_each_recipe(tmp_path, capsys):
     assert [r for r, c in got.items() if c.warmup_steps == 5] == ["linear+warmup", "sqrt+warmup", "sqrt+warmup+emb"]
     assert [r for r, c in got.items() if c.embedding_lr_scale == 4.0] == ["sqrt+emb", "sqrt+warmup+emb"]
     large_batch.main(["--data", str(tmp_path / "d.npz"), "--rows", "3000", "--small", "64", "--large", "256",
-                      "--epochs", "1", "--recipes", "none,sqrt+warmup+emb", "--out", str(tmp_path / "r.json")])
+                      "--epochs", "1", "--warmup-steps", "5", "--recipes", "none,sqrt+warmup+emb",
+                      "--out", str(tmp_path / "r.json")])
     out = capsys.readouterr().out.splitlines()
     rows = [line for line in out if line.startswith("| small |") or line.startswith("| none |")
-            or line.startswith("| sqrt+warmup+emb4 | 256 | 0.002 | 1 |")]
+            or line.startswith("| sqrt+warmup5+emb4 | 256 | 0.002 | 1 |")]
     assert len(rows) == 3, out
     large_batch.main(["--merge", str(tmp_path / "r.json"), str(tmp_path / "r.json")])  # a seed's run kept once
     assert capsys.readouterr().out.splitlines()[2:] == out[-3:]
