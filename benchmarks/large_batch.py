@@ -1,6 +1,7 @@
-"""Large batch on the CPU, a proxy of the GPU's 4096 -> 65,536 (issue 30): DeepFM on the benchmark's 40-field
-data trained at a small batch and at a 16× larger one for the same number of epochs, the large batch under each
-learning-rate recipe, scored by test AUC (the same rank AUC as :mod:`benchmarks.run`).
+"""Large batch on the CPU, a proxy of the GPU's 4096 -> 65,536 (issue 30): DeepFM (``--model dcnv2``: DCN-V2,
+as :mod:`benchmarks.ours` builds it) on the benchmark's 40-field data trained at a small batch and at a 16×
+larger one for the same number of epochs, the large batch under each learning-rate recipe, scored by test AUC
+(the same rank AUC as :mod:`benchmarks.run`).
 
 Recipes (``--recipes``; ``lr`` is the small batch's, B/B_ref = 16 by default):
 
@@ -60,11 +61,11 @@ def settings(recipe: str, args) -> dict:
 
 
 def train_one(d: dict, seed: int, args, **cfg) -> dict:
-    """Train DeepFM for ``args.epochs`` epochs; test AUC, seconds, samples/s and the peak lr."""
+    """Train ``args.model`` for ``args.epochs`` epochs; test AUC, seconds, samples/s and the peak lr."""
     spec = spec_of(d)
     train, test = encoded(d, "train"), encoded(d, "test")
     torch.manual_seed(seed)
-    model = build_model("deepfm", spec)
+    model = build_model(args.model, spec)
     fuxictr_init(model)
     config = TrainConfig(**{"epochs": args.epochs, "lr": args.lr, "seed": seed, "progress": False,
                             "threads": args.threads, "device": args.device, **cfg})
@@ -101,8 +102,12 @@ def table(results: dict) -> str:
 def merge(files: list[str]) -> dict:
     """The runs of several ``--out`` files in one table's form (a seed's run kept once, named by :func:`label`)."""
     results: dict[str, dict] = {}
+    models = set()
     for f in files:
         saved = json.loads(Path(f).read_text())
+        models.add(saved["args"].get("model", "deepfm"))
+        if len(models) > 1:
+            raise SystemExit(f"--merge: the files train different models {sorted(models)}: one table per model")
         for name, runs in saved["results"].items():
             name = label(name, saved["args"]["warmup_steps"], saved["args"]["emb_scale"])
             for r in runs:
@@ -114,6 +119,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="benchmarks.data .npz (default: the --rows file, built if absent)")
     p.add_argument("--rows", type=int, default=300_000)
+    p.add_argument("--model", default="deepfm", choices=("deepfm", "dcnv2"))
     p.add_argument("--small", type=int, default=256)
     p.add_argument("--large", type=int, default=4096)
     p.add_argument("--epochs", type=int, default=2)
@@ -139,7 +145,7 @@ def main(argv=None) -> int:
     if not path.exists():
         print(bdata.build(path, args.rows), flush=True)
     d = bdata.load(path)
-    print(f"data {path}: {len(d['y_train']):,} training rows; batch {args.small} vs {args.large}, "
+    print(f"{args.model}, data {path}: {len(d['y_train']):,} training rows; batch {args.small} vs {args.large}, "
           f"{args.epochs} epochs, lr {args.lr}, seeds {seeds}, {args.device}, {args.threads} thread(s)", flush=True)
     runs = [("small", {"batch_size": args.small})]
     runs += [(label(r, args.warmup_steps, args.emb_scale), settings(r, args)) for r in recipes]
