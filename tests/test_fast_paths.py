@@ -166,3 +166,52 @@ def test_compile_matches_the_plain_step(data):
     _, _, got, _ = _fit(spec, small, epochs=1, compile=True)
     assert len(got) == len(ref) == 4
     assert torch.allclose(got, ref, rtol=1e-5, atol=1e-6), (got, ref)
+
+
+def test_sqrt_lr_scaling_and_bad_recipe_values():
+    linear = TrainConfig(lr=1e-3, batch_size=4096, lr_ref_batch=256)
+    sqrt = dataclasses.replace(linear, lr_scaling="sqrt")
+    assert linear.scaled_lr() == pytest.approx(1.6e-2)  # × 16
+    assert sqrt.scaled_lr() == pytest.approx(4e-3)  # × √16
+    assert dataclasses.replace(sqrt, lr_ref_batch=None).scaled_lr() == 1e-3
+    assert TrainConfig().lr_scaling == "linear" and TrainConfig().embedding_lr_scale == 1.0
+    with pytest.raises(ConfigError, match="lr_scaling"):
+        TrainConfig(lr_scaling="cubic")
+    with pytest.raises(ConfigError, match="embedding_lr_scale"):
+        TrainConfig(embedding_lr_scale=0.0)
+
+
+def test_embedding_lr_scale_gives_the_tables_their_own_learning_rate(data):
+    spec, train = data
+    torch.manual_seed(0)
+    model = build_model("deepfm", spec, embed_dim=4, hidden=(16,))
+    tables = {id(p) for p in trainer_mod.embedding_parameters(model)}
+    assert tables and len(tables) < len(list(model.parameters()))
+    assert len(trainer_mod.make_adam(model, 1e-3).param_groups) == 1  # scale 1: today's single group
+    optim = trainer_mod.make_adam(model, 1e-3, embedding_lr_scale=4.0)
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in optim.param_groups}
+    assert by_lr == {4e-3: tables, 1e-3: {id(p) for p in model.parameters()} - tables}
+    trainer_mod._set_lr(optim, 2e-3)  # warm-up keeps the ratio
+    assert {g["lr"]: {id(p) for p in g["params"]} for g in optim.param_groups} == {8e-3: tables,
+                                                                                    2e-3: by_lr[1e-3]}
+    # through the trainer: Adam's first step moves each parameter by ~lr (update = lr·g/(|g|+eps))
+    one = train.subset(torch.arange(100))
+    for scale in (1.0, 4.0):
+        torch.manual_seed(0)
+        before = build_model("deepfm", spec, embed_dim=4, hidden=(16,))
+        after, *_ = _fit(spec, one, epochs=1, embedding_lr_scale=scale)
+        moved = {id(q): (p - q).abs().max().item() for p, q in zip(before.parameters(), after.parameters(),
+                                                                    strict=True)}
+        emb = {id(p) for p in trainer_mod.embedding_parameters(after)}
+        assert max(v for k, v in moved.items() if k in emb) == pytest.approx(1e-2 * scale, rel=1e-3)
+        assert max(v for k, v in moved.items() if k not in emb) == pytest.approx(1e-2, rel=1e-3)
+
+
+def test_recipe_defaults_train_bit_identically_to_one_adam_group(data, monkeypatch):
+    spec, train = data
+    ref = _fit(spec, train, epochs=1)[2]
+    assert torch.equal(_fit(spec, train, epochs=1, lr_scaling="sqrt", embedding_lr_scale=1.0)[2], ref)
+    assert not torch.equal(_fit(spec, train, epochs=1, embedding_lr_scale=2.0)[2][1:], ref[1:])
+    monkeypatch.setattr(trainer_mod, "make_adam", lambda model, lr, wd=0.0, **kw: torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=wd, fused=True))
+    assert torch.equal(_fit(spec, train, epochs=1)[2], ref)  # the pre-recipe optimiser: one group, fused

@@ -2,6 +2,7 @@
 benchmark's shared helpers (40-field widening, rank AUC)."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -146,3 +147,27 @@ def test_fused_benchmark_runs_and_its_before_is_the_same_model(capsys):
         before = fused.unfused(model)
         torch.testing.assert_close(before(batches[0]), model(batches[0]), rtol=1e-6, atol=1e-6)
     assert not before.embed.first_order and not before.linear.fused
+
+
+def test_large_batch_benchmark_runs_each_recipe(tmp_path, capsys):
+    """``benchmarks/large_batch.py`` (the CPU proxy of the GPU's large batch): each recipe's settings, one tiny run."""
+    import argparse
+
+    from benchmarks import large_batch
+    from denoiserec.train.trainer import TrainConfig
+
+    args = argparse.Namespace(small=64, large=1024, warmup_steps=5, emb_scale=4.0)
+    got = {r: TrainConfig(lr=1e-3, **large_batch.settings(r, args)) for r in large_batch.RECIPES}
+    assert got["none"].scaled_lr() == 1e-3 and got["linear"].scaled_lr() == pytest.approx(1.6e-2)
+    assert got["sqrt"].scaled_lr() == got["sqrt+emb"].scaled_lr() == pytest.approx(4e-3)
+    assert [r for r, c in got.items() if c.warmup_steps == 5] == ["linear+warmup", "sqrt+warmup", "sqrt+warmup+emb"]
+    assert [r for r, c in got.items() if c.embedding_lr_scale == 4.0] == ["sqrt+emb", "sqrt+warmup+emb"]
+    large_batch.main(["--data", str(tmp_path / "d.npz"), "--rows", "3000", "--small", "64", "--large", "256",
+                      "--epochs", "1", "--warmup-steps", "5", "--recipes", "none,sqrt+warmup+emb",
+                      "--out", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out.splitlines()
+    rows = [line for line in out if line.startswith("| small |") or line.startswith("| none |")
+            or line.startswith("| sqrt+warmup5+emb4 | 256 | 0.002 | 1 |")]
+    assert len(rows) == 3, out
+    large_batch.main(["--merge", str(tmp_path / "r.json"), str(tmp_path / "r.json")])  # a seed's run kept once
+    assert capsys.readouterr().out.splitlines()[2:] == out[-3:]

@@ -33,11 +33,11 @@ def data():
     return spec, parts
 
 
-def _runs(spec, seeds, model, method, hp=None, epochs=3):
+def _runs(spec, seeds, model, method, hp=None, epochs=3, **kw):
     out = []
     for s in seeds:
         torch.manual_seed(s)
-        cfg = TrainConfig(epochs=epochs, batch_size=128, lr=0.01, seed=s, progress=False, patience=0)
+        cfg = TrainConfig(epochs=epochs, batch_size=128, lr=0.01, seed=s, progress=False, patience=0, **kw)
         out.append((Trainer(cfg), build_model(model, spec), build_method(method, **(hp or {}))))
     return out
 
@@ -75,6 +75,23 @@ def test_stacked_seeds_equal_their_separate_runs(data, model, method, hp, epochs
         assert all(abs(got[k] - v) < TOL if isinstance(v, float) else got[k] == v for k, v in state.items()), got
     # the seeds really differ from each other (own init, data order)
     assert separate[0][0][0]["train_loss"] != separate[1][0][0]["train_loss"]
+
+
+def test_stacked_seeds_keep_the_embedding_learning_rate(data):
+    """train.embedding_lr_scale reaches the stacked Adam's embedding group as the separate runs'."""
+    spec, parts = data
+    losses = {}
+    for scale in (1.0, 4.0):
+        separate = []
+        for trainer, m, me in _runs(spec, [0, 1], "deepfm", "none", epochs=1, embedding_lr_scale=scale):
+            trainer.fit(m, parts["train"], None, me, spec)
+            separate.append(trainer.history[0]["train_loss"])
+        group = _runs(spec, [0, 1], "deepfm", "none", epochs=1, embedding_lr_scale=scale)
+        fit_stacked(*([g[i] for g in group] for i in (0, 1)), parts["train"], None, [g[2] for g in group], spec)
+        stacked = [t.history[0]["train_loss"] for t, _, _ in group]
+        assert all(abs(a - b) < TOL_LOSS for a, b in zip(separate, stacked, strict=True)), (separate, stacked)
+        losses[scale] = stacked
+    assert all(abs(a - b) > 1e-3 for a, b in zip(losses[1.0], losses[4.0], strict=True)), losses
 
 
 def test_what_cannot_be_stacked_is_a_config_error(data):

@@ -35,7 +35,7 @@ from denoiserec.train.batch import model_inputs, without_truth
 from denoiserec.train.early_stopping import EarlyStopping
 from denoiserec.train.encoded import batchable
 from denoiserec.train.loss import method_targets, weighted_bce
-from denoiserec.train.trainer import Trainer, _set_lr, _split_logits, make_adam, seed_everything
+from denoiserec.train.trainer import Trainer, _set_lr, _split_logits, embedding_parameters, make_adam, seed_everything
 
 #: models whose forward has an op without a vmap rule (found by tests/test_stacked.py's probe of the zoo)
 NOT_VMAPPABLE = {"DSIN": "its session scatter_ has no vmap rule"}
@@ -97,7 +97,10 @@ def fit_stacked(trainers: list[Trainer], models: list[torch.nn.Module], train, v
         return functional_call(base, (p, b), (x,))
 
     forward = vmap(one, randomness="error")
-    optim = make_adam(holder, cfg.lr_at(0), cfg.weight_decay)
+    emb = {id(p) for p in embedding_parameters(models[0])}
+    emb_names = {n for n, p in models[0].named_parameters() if id(p) in emb}
+    optim = make_adam(holder, cfg.lr_at(0), cfg.weight_decay, embedding_lr_scale=cfg.embedding_lr_scale,
+                      embeddings=[stacked[n] for n in stacked if n in emb_names])
     train_dev = train.to(device) if device.type == "cuda" else train
     stoppers = [EarlyStopping(cfg.patience, minimize=cfg.monitor.startswith("logloss")) for _ in range(S)]
     best_state: list = [None] * S

@@ -9,8 +9,10 @@ lets CUDA matmuls use TF32. Opt-in fast paths, each tested against the plain ste
 ``compile``/``compile_mode`` (``torch.compile``) and ``cuda_graph`` (the whole step -- forward, the method's
 weights, loss, backward, Adam -- captured once per epoch as a CUDA graph over static batch buffers and
 replayed; the first steps of each epoch and a last, partial batch run eagerly, so the same rows are trained
-in the same order). Large-batch recipe (Goyal et al. 2017, "Accurate, Large Minibatch SGD"): ``lr_ref_batch``
-scales the learning rate linearly by ``batch_size / lr_ref_batch``; ``warmup_steps`` ramps it up linearly.
+in the same order). Large-batch recipes: ``lr_ref_batch`` scales the learning rate by ``batch_size / lr_ref_batch``,
+linearly (``lr_scaling: linear``, Goyal et al. 2017, "Accurate, Large Minibatch SGD") or by its square root
+(``sqrt``, Krizhevsky 2014, "One weird trick"); ``warmup_steps`` ramps it up linearly; ``embedding_lr_scale``
+gives the embedding tables' parameter group its own learning rate (lr × the scale).
 
 Loss per step: ``L = Σ_i w_i · BCE(σ(s_i), y*_i) / Σ_i w_i + aux`` with ``(w, y*)`` from the method and ``aux``
 a model's auxiliary loss (e.g. DUMN's triplet loss); the first term is :mod:`denoiserec.train.loss`, shared with
@@ -82,7 +84,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training forward (pays over long runs; a fixed compile cost)
     compile_mode: CompileMode = "default"  # torch.compile mode: default | reduce-overhead | max-autotune | ...
     cuda_graph: bool = False  # capture the whole training step as a CUDA graph (CUDA, one process)
-    lr_ref_batch: Count | None = None  # linear LR scaling: lr × batch_size / lr_ref_batch (None: lr as given)
+    lr_ref_batch: Count | None = None  # LR scaling reference: lr × f(batch_size / lr_ref_batch) (None: lr as given)
+    lr_scaling: Literal["linear", "sqrt"] = "linear"  # f of lr_ref_batch: linear (B/B_ref) or sqrt (√(B/B_ref))
+    embedding_lr_scale: Positive = 1.0  # the embedding tables' learning rate is lr × this (1.0: one group)
     warmup_steps: NonNegInt = 0  # linear LR warm-up over this many optimiser steps (0: none)
     eval_batch_size: Count = 32768
     seed: int = 0
@@ -107,15 +111,19 @@ class TrainConfig:
         from denoiserec.validate import check_fields
 
         # built directly (not from a config): the speed paths' settings against their declarations above
-        check_fields(type(self), {k: getattr(self, k) for k in ("compile_mode", "lr_ref_batch", "warmup_steps")},
-                     "train")
+        check_fields(type(self), {k: getattr(self, k) for k in ("compile_mode", "lr_ref_batch", "lr_scaling",
+                                                         "warmup_steps", "embedding_lr_scale")}, "train")
         if self.cuda_graph and self.compile:
             raise ConfigError("train.cuda_graph and train.compile are exclusive (compile_mode=reduce-overhead "
                               "is torch.compile's own CUDA-graph path)")
 
     def scaled_lr(self) -> float:
-        """The peak learning rate: ``lr``, scaled linearly by ``batch_size / lr_ref_batch`` when that is set."""
-        return self.lr * (self.batch_size / self.lr_ref_batch if self.lr_ref_batch else 1.0)
+        """The peak learning rate: ``lr``, scaled by ``batch_size / lr_ref_batch`` (``lr_scaling`` linear) or its
+        square root (``sqrt``) when ``lr_ref_batch`` is set."""
+        if not self.lr_ref_batch:
+            return self.lr
+        ratio = self.batch_size / self.lr_ref_batch
+        return self.lr * (ratio if self.lr_scaling == "linear" else ratio ** 0.5)
 
     def lr_at(self, step: int) -> float:
         """Learning rate of optimiser step ``step`` (0-based, counted over the whole run): linear warm-up
@@ -158,31 +166,48 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def make_adam(model: torch.nn.Module, lr: float, weight_decay: float = 0.0,
-              capturable: bool = False) -> torch.optim.Optimizer:
+def embedding_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters of the model's ``nn.Embedding`` tables (a fused table's first-order column included)."""
+    return [p for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters(recurse=False)]
+
+
+def make_adam(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, capturable: bool = False,
+              embedding_lr_scale: float = 1.0, embeddings: list | None = None) -> torch.optim.Optimizer:
     """Adam with the fused kernel (one pass over each parameter and its moments; CPU and CUDA) when every
     parameter allows it, else the multi-tensor (``foreach``) one; same update rule either way.
     ``capturable`` (CUDA graphs): step counts and the learning rate live on the device, so a captured step
-    replays with the current values."""
+    replays with the current values. ``embedding_lr_scale`` other than 1: two parameter groups, the embedding
+    tables (``embeddings``, default :func:`embedding_parameters`) at ``lr × embedding_lr_scale`` and the rest at
+    ``lr``; each group keeps its ``lr_scale`` for :func:`_set_lr`."""
     params = [p for p in model.parameters() if p.requires_grad]
+    groups: list = params
+    if embedding_lr_scale != 1.0:
+        emb = {id(p) for p in (embedding_parameters(model) if embeddings is None else embeddings)}
+        groups = [{"params": ps, "lr_scale": scale} for ps, scale in
+                  (([p for p in params if id(p) not in emb], 1.0), ([p for p in params if id(p) in emb],
+                                                                    embedding_lr_scale)) if ps]
+        for g in groups:
+            g["lr"] = torch.tensor(lr * g["lr_scale"], device=params[0].device) if capturable else lr * g["lr_scale"]
     if capturable:
         lr = torch.tensor(float(lr), device=params[0].device)
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True, capturable=True)
+        return torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay, fused=True, capturable=True)
     if all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params):
         try:
-            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+            return torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay, fused=True)
         except (RuntimeError, ValueError):
             pass
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+    return torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay, foreach=True)
 
 
 def _set_lr(optim: torch.optim.Optimizer, lr: float) -> None:
-    """Set every group's learning rate in place (a device tensor under ``capturable`` stays the same tensor)."""
+    """Set every group's learning rate in place, × the group's ``lr_scale`` (a device tensor under
+    ``capturable`` stays the same tensor)."""
     for group in optim.param_groups:
+        value = lr * group.get("lr_scale", 1.0)
         if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
+            group["lr"].fill_(value)
         else:
-            group["lr"] = lr
+            group["lr"] = value
 
 
 def _cuda_graph_capture(fn):
@@ -320,7 +345,8 @@ class Trainer:
                               "per-step Python state in weights_and_targets); train without it")
         if self.device.type == "cuda" and cfg.tf32:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        optim = make_adam(model, cfg.lr_at(0), cfg.weight_decay, capturable=graph and self.device.type == "cuda")
+        optim = make_adam(model, cfg.lr_at(0), cfg.weight_decay, capturable=graph and self.device.type == "cuda",
+                          embedding_lr_scale=cfg.embedding_lr_scale)
         forward = torch.compile(ddp_model, mode=cfg.compile_mode) if cfg.compile else ddp_model
         start_epoch, best_state = 0, None
         stopper = EarlyStopping(cfg.patience, minimize=cfg.monitor.startswith("logloss"))
