@@ -33,12 +33,16 @@ class MethodSpec:
     oracle: bool = False
 
 
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Settings(Mapping):
-    """What both tasks' settings share: the checked dict they came from (``checked``), read-only."""
+    """What both tasks' settings share: the checked dict they came from (``checked``), read-only, the name, the
+    data and the seeds (keyword-only fields, so each task adds its own, defaults included, in any order)."""
 
-    checked: dict
+    checked: dict = field(repr=False)
     task: str
     name: str
+    data: DataSpec
+    seeds: tuple[int, ...]
 
     def to_dict(self) -> dict:
         """The checked config as a plain dict (a copy): exactly what the check returned before typed settings."""
@@ -58,14 +62,10 @@ class Settings(Mapping):
         return len(self.checked)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class CtrSettings(Settings):
     """A checked CTR config (:func:`denoiserec.config_check.check_ctr_config`)."""
 
-    checked: dict = field(repr=False)
-    name: str
-    data: DataSpec
-    seeds: tuple[int, ...]
     models: dict[str, ModelSpec]
     methods: dict[str, MethodSpec]
     split: dict  # denoiserec.data.split.split's keyword arguments (default: temporal)
@@ -113,14 +113,10 @@ class SeqrecVariant:
     eval: Any  # denoiserec.eval.seqrec.EvalConfig
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class SeqrecSettings(Settings):
     """A checked seqrec config (:meth:`denoiserec.tasks.seqrec.SeqrecTask.check_config`)."""
 
-    checked: dict = field(repr=False)
-    name: str
-    data: DataSpec
-    seeds: tuple[int, ...]
     features: Any  # denoiserec.data.sequences.SequenceConfig
     split: Any  # denoiserec.data.sequences.SeqSplitConfig
     eval: Any  # denoiserec.eval.seqrec.EvalConfig
